@@ -1,0 +1,368 @@
+"""Typed, immutable job configuration.
+
+A run's configuration is built once, before Spark starts, from three layers:
+
+1. the base file (``conf/base.yaml`` unless ``--config`` names another),
+2. an environment overlay ``<config dir>/env/<env>.yaml`` (``local`` by default,
+   chosen with ``--env`` or ``PRECIS_ENV``),
+3. ``--set dotted.key=value`` overrides, typed by the schema below.
+
+Every section forbids unknown keys and every model is frozen, so a typo such as
+``storage.rooot`` is an error that names the key instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from precis.errors import ConfigError
+
+#: Every landing dataset of the data contract, in the order the jobs consume them.
+DATASETS: tuple[str, ...] = (
+    "id_observations",
+    "events",
+    "orders",
+    "order_items",
+    "touchpoints",
+    "items",
+    "customers",
+    "campaign_spend",
+    "forget_requests",
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = Path("conf") / "base.yaml"
+DEFAULT_ENV = "local"
+ENV_VAR_ENV = "PRECIS_ENV"
+
+
+class Section(BaseModel):
+    """Base of every config section: strict about keys, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(Section):
+    root: str = "./lakehouse"
+    # Register each table written as ``<database_prefix><layer>.<table>`` in the session
+    # catalog, so ``spark.table("gold.identity_map")`` works where a metastore exists.
+    register_tables: bool = False
+    database_prefix: str = ""
+
+
+class LandingDataset(Section):
+    path: str | None = None
+    format: Literal["csv", "json", "parquet", "delta"] = "parquet"
+
+
+class LandingConfig(Section):
+    id_observations: LandingDataset = LandingDataset()
+    events: LandingDataset = LandingDataset()
+    orders: LandingDataset = LandingDataset()
+    order_items: LandingDataset = LandingDataset()
+    touchpoints: LandingDataset = LandingDataset()
+    items: LandingDataset = LandingDataset()
+    customers: LandingDataset = LandingDataset()
+    campaign_spend: LandingDataset = LandingDataset()
+    forget_requests: LandingDataset = LandingDataset()
+
+
+class MlflowConfig(Section):
+    enabled: bool = True
+    # None: a local SQLite store beside the lakehouse (see precis.tracking).
+    tracking_uri: str | None = None
+    # Experiments are named ``<experiment_prefix><job>``; Databricks wants a workspace path.
+    experiment_prefix: str = "precis-"
+    artifact_location: str | None = None
+
+
+class PrivacyConfig(Section):
+    pii_key_env: str = "PRECIS_PII_KEY"
+    # Identifier types whose values are PII: stored only as a keyed hash.
+    pii_types: tuple[str, ...] = ("email", "phone")
+
+
+class SparkConfig(Section):
+    master: str = "local[*]"
+    app_name: str = "precis"
+    # None: ``<storage.root>/_checkpoints``. Iterative jobs cut lineage here.
+    checkpoint_dir: str | None = None
+    log_level: str = "WARN"
+    # Add the Delta (and later GraphFrames) Maven packages when precis builds the session.
+    # Databricks has Delta built in and an active session, so its overlay turns this off.
+    add_packages: bool = True
+    # Ivy cache for the Maven packages; None: ~/.ivy2.5.2 (Spark's default).
+    ivy_dir: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # Spark settings are strings; YAML gives ints and bools for "8" and "false".
+        if isinstance(value, Mapping):
+            return {str(k): _spark_str(v) for k, v in value.items()}
+        return value
+
+
+def _spark_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+class GenerateConfig(Section):
+    """Synthetic multi-source retail data with ground truth (the ``generate`` job)."""
+
+    people: int = Field(20_000, gt=0)
+    items: int = Field(2_000, gt=0)
+    seed: int = 42
+    # The generated period is the `days` days that end on `end_date` (null: the run date).
+    days: int = Field(365, gt=0)
+    end_date: dt.date | None = None
+    # Share of landing rows to corrupt (unparsable timestamps, missing fields, ...).
+    corrupt_fraction: float = Field(0.0, ge=0.0, le=0.5)
+    # Landing files per dataset (fixed, so the same seed gives the same files).
+    partitions: int = Field(4, gt=0)
+
+
+class IngestConfig(Section):
+    """Landing -> bronze -> silver (the ``ingest`` job)."""
+
+    # Datasets to ingest; empty: every landing dataset that exists.
+    datasets: tuple[str, ...] = ()
+    # Identifier types accepted in id_type columns; anything else is quarantined.
+    id_types: tuple[str, ...] = ("email", "phone", "member_id", "device_id", "cookie_id", "open_id", "union_id")
+    # Country calling code prefixed to national phone numbers.
+    default_country_code: str = "86"
+    # Placeholder identifiers: exact normalized values, per type ("*" applies to every type).
+    placeholder_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Placeholder identifiers by Java regular expression on the normalized value.
+    placeholder_patterns: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [d for d in value if d not in DATASETS]
+        if unknown:
+            raise ValueError(f"unknown dataset(s) {unknown}; expected some of {list(DATASETS)}")
+        return value
+
+
+class PipelineConfig(Section):
+    # Jobs the ``pipeline`` job runs, in order; each must be a known job.
+    jobs: tuple[str, ...] = ("selfcheck",)
+
+
+class Config(Section):
+    storage: StorageConfig = StorageConfig()
+    landing: LandingConfig = LandingConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    spark: SparkConfig = SparkConfig()
+    generate: GenerateConfig = GenerateConfig()
+    ingest: IngestConfig = IngestConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    # Not read from files: filled from the command line.
+    env: str = DEFAULT_ENV
+    run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date())
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def root(self) -> str:
+        """Absolute lakehouse root (a URI such as ``s3://...`` or ``dbfs:/...`` stays as is)."""
+        return absolute(self.storage.root)
+
+    def landing_path(self, dataset: str) -> str:
+        spec: LandingDataset = getattr(self.landing, dataset)
+        return absolute(spec.path) if spec.path else f"{self.root}/landing/{dataset}"
+
+    def landing_format(self, dataset: str) -> str:
+        return getattr(self.landing, dataset).format
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return absolute(self.spark.checkpoint_dir) if self.spark.checkpoint_dir else f"{self.root}/_checkpoints"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        """Stable hash of everything that shapes results (the run date included)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def absolute(path: str) -> str:
+    if "://" in path or path.startswith("dbfs:"):
+        return path.rstrip("/")
+    return str(Path(path).expanduser().resolve())
+
+
+# --------------------------------------------------------------------------- loading
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    run_date: str | dt.date | None = None,
+    env: str | None = None,
+) -> Config:
+    """Build the validated configuration; raises ConfigError naming the bad key or file."""
+    explicit_env = env or os.environ.get(ENV_VAR_ENV)
+    env_name = explicit_env or DEFAULT_ENV
+    base_path = Path(path) if path else _default_config_path()
+    data = _read_yaml(base_path)
+    overlay = base_path.parent / "env" / f"{env_name}.yaml"
+    if overlay.is_file():
+        data = deep_merge(data, _read_yaml(overlay))
+    elif explicit_env:
+        raise ConfigError(f"environment overlay '{env_name}' not found: {overlay}")
+    for item in overrides:
+        key, value = _parse_override(item)
+        data = _apply_override(data, key, value)
+    for reserved in ("env", "run_date"):
+        if reserved in data:
+            raise ConfigError(f"config key '{reserved}' is set from the command line, not in a file")
+    data["env"] = env_name
+    if run_date is not None:
+        data["run_date"] = run_date
+    return _validate(data, source=str(base_path))
+
+
+def _default_config_path() -> Path:
+    # Relative to the working directory first (a user's checkout or a job's cwd),
+    # then to the installed project, so `python -m jobs.x` works from anywhere in it.
+    for candidate in (Path.cwd() / DEFAULT_CONFIG, PROJECT_ROOT / DEFAULT_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return Path.cwd() / DEFAULT_CONFIG
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return loaded
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _parse_override(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects dotted.key=value, got '{item}'")
+    return key.strip(), value
+
+
+def _apply_override(data: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
+    path = _schema_path(dotted)
+    value = raw if _is_string_field(path) else _yaml_scalar(raw)
+    merged = copy.deepcopy(data)
+    node = merged
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+    return merged
+
+
+def _schema_path(dotted: str) -> list[str]:
+    """Split a dotted key along the schema; a dict-typed field takes the rest as one key.
+
+    ``spark.conf.spark.sql.shuffle.partitions`` is ``["spark", "conf",
+    "spark.sql.shuffle.partitions"]`` because ``spark.conf`` is a free-form mapping.
+    """
+    parts = dotted.split(".")
+    path: list[str] = []
+    model: Any = Config
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        path.append(part)
+        i += 1
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            if fields is not None:
+                known = ", ".join(sorted(fields))
+                raise ConfigError(f"unknown config key '{dotted}' ('{part}' is not one of: {known})")
+            break
+        annotation = _unwrap_optional(fields[part].annotation)
+        if typing.get_origin(annotation) is dict and i < len(parts):
+            path.append(".".join(parts[i:]))
+            break
+        model = annotation
+    return path
+
+
+def _is_string_field(path: list[str]) -> bool:
+    model: Any = Config
+    annotation: Any = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            # Inside a free-form mapping: take dict[str, str] values verbatim.
+            args = typing.get_args(annotation) if annotation is not None else ()
+            return bool(args) and args[-1] is str
+        annotation = _unwrap_optional(fields[part].annotation)
+        model = annotation
+    return annotation is str
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _yaml_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
+def _validate(data: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown config key '{key}'")
+        else:
+            problems.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
+    return f"invalid config ({source} + overlay + --set): " + "; ".join(problems)

@@ -1,0 +1,90 @@
+"""Command line shared by every job: ``--config``, ``--set``, ``--run-date``, ``--env``.
+
+``job_main`` validates the configuration before Spark starts, builds (or reuses) the
+session, calls the job's ``run(spark, cfg)`` and turns failures into a non-zero exit
+code with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import traceback
+from typing import Any, Callable, Sequence
+
+from pyspark.sql import SparkSession
+
+from precis.config import Config, load_config
+from precis.errors import ConfigError, PrecisError
+from precis.progress import configure_logging
+
+RunFn = Callable[[SparkSession, Config], Any]
+
+
+def build_parser(job: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=job, description=f"precis job '{job}'")
+    parser.add_argument("--config", help="base YAML config (default: conf/base.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="dotted.key=value",
+        help="override one config key, typed by the schema; repeatable",
+    )
+    parser.add_argument("--run-date", help="logical run date YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument("--env", help="environment overlay: local, cluster, databricks (default: $PRECIS_ENV or local)")
+    return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 with usage; keep one line
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def parse_config(job: str, argv: Sequence[str]) -> Config:
+    parser = build_parser(job)
+    parser.__class__ = _Parser
+    args = parser.parse_args(list(argv))
+    run_date = _parse_date(args.run_date) if args.run_date else None
+    return load_config(args.config, args.overrides, run_date=run_date, env=args.env)
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--run-date expects YYYY-MM-DD, got '{text}'") from None
+
+
+def fail(job: str, exc: BaseException) -> int:
+    code = exc.exit_code if isinstance(exc, PrecisError) else 1
+    if os.environ.get("PRECIS_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, PrecisError):
+        reason = f"{type(exc).__name__}: {reason} (PRECIS_DEBUG=1 shows the traceback)"
+    print(f"precis {job}: error: {reason}", file=sys.stderr, flush=True)
+    return code
+
+
+def job_main(job: str, run: RunFn, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``jobs/<job>.py``; returns the process exit code."""
+    configure_logging()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg = parse_config(job, argv)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except ConfigError as exc:
+        return fail(job, exc)
+    try:
+        from precis.session import get_spark
+
+        spark = get_spark(cfg)
+        run(spark, cfg)
+    except Exception as exc:  # noqa: BLE001 - the job edge turns every failure into an exit code
+        return fail(job, exc)
+    return 0

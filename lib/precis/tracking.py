@@ -1,0 +1,145 @@
+"""MLflow at the job edge: one experiment per job, one run per job execution.
+
+Runs are tagged with the git commit, run date, environment and a hash of the resolved
+config; the config itself is logged as flattened params and as ``config.yaml``. Only
+config, counts and model metrics are logged: never identifier values, so no PII.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from precis.config import PROJECT_ROOT, Config
+
+_PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
+_PARAM_VALUE_MAX = 6000
+
+
+def tracking_uri(cfg: Config) -> str:
+    """Configured URI, or a SQLite store in ``mlflow/`` beside the lakehouse directory."""
+    if cfg.mlflow.tracking_uri:
+        return cfg.mlflow.tracking_uri
+    return f"sqlite:///{local_mlflow_dir(cfg)}/mlflow.db"
+
+
+def local_mlflow_dir(cfg: Config) -> Path:
+    root = cfg.root
+    if "://" in root or root.startswith("dbfs:"):
+        raise ValueError("mlflow.tracking_uri must be set when storage.root is not a local path")
+    return Path(root).parent / "mlflow"
+
+
+def artifact_location(cfg: Config, experiment: str) -> str | None:
+    if cfg.mlflow.artifact_location:
+        return f"{cfg.mlflow.artifact_location.rstrip('/')}/{experiment}"
+    if cfg.mlflow.tracking_uri:
+        return None  # the tracking server decides
+    return (local_mlflow_dir(cfg) / "artifacts" / experiment).as_uri()
+
+
+def git_commit() -> str:
+    env = os.environ.get("PRECIS_GIT_COMMIT")
+    if env:
+        return env
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:_PARAM_VALUE_MAX]
+    return flat
+
+
+class JobRun:
+    """What a job logs while it runs; a no-op when MLflow is disabled."""
+
+    def __init__(self, mlflow_module: Any | None, run_id: str | None) -> None:
+        self._mlflow = mlflow_module
+        self.run_id = run_id or "no-mlflow"
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        if self._mlflow is not None and metrics:
+            self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if self._mlflow is not None and params:
+            self._mlflow.log_params({k: str(v)[:_PARAM_VALUE_MAX] for k, v in params.items()})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self._mlflow is not None and tags:
+            self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_dict(self, data: Any, artifact_file: str) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_dict(data, artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_figure(figure, artifact_file)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_artifact(path, artifact_path)
+
+
+@contextlib.contextmanager
+def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Iterator[JobRun]:
+    """Open an MLflow run in experiment ``<prefix><job>`` and log the resolved config."""
+    if not cfg.mlflow.enabled:
+        yield JobRun(None, None)
+        return
+    import mlflow  # imported here: slow to import, and only the job edge needs it
+
+    uri = tracking_uri(cfg)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    experiment_name = f"{cfg.mlflow.experiment_prefix}{job}"
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else mlflow.create_experiment(experiment_name, artifact_location=artifact_location(cfg, experiment_name))
+    )
+    run_tags = {
+        "precis.job": job,
+        "precis.run_date": cfg.run_date.isoformat(),
+        "precis.env": cfg.env,
+        "precis.config_hash": cfg.config_hash(),
+        "mlflow.source.git.commit": git_commit(),
+        **(tags or {}),
+    }
+    resolved = cfg.to_dict()
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{job} {cfg.run_date}", tags=run_tags) as run:
+        params = flatten(resolved)
+        items = sorted(params.items())
+        for i in range(0, len(items), _PARAM_BATCH):
+            mlflow.log_params(dict(items[i : i + _PARAM_BATCH]))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "config.yaml"
+            path.write_text(yaml.safe_dump(resolved, sort_keys=True))
+            mlflow.log_artifact(str(path))
+        yield JobRun(mlflow, run.info.run_id)

@@ -1,0 +1,69 @@
+"""One SparkSession for the whole suite, tuned for a 2-core CI machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from precis.config import Config, load_config
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from pyspark.sql import SparkSession
+
+    from precis import jvm
+    from precis.session import DELTA_CONF
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("precis-tests")
+        # Tiny test frames: one shuffle partition avoids hundreds of empty tasks.
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "2")
+        # Delta log snapshots default to 50 partitions; one is plenty for test tables.
+        .config("spark.databricks.delta.snapshotPartitions", "1")
+        # No web UI and no console progress bars in test output.
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Adaptive execution adds planning work that tiny frames never repay.
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        # Same Delta jars and Ivy settings as the jobs, from the shared Ivy cache.
+        .config("spark.jars.packages", ",".join(jvm.packages()))
+        .config("spark.jars.ivySettings", jvm.ivy_settings_path())
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={jvm.log4j_config_path()}")
+        # Delta writes in tests do not need the 7-day retention safety check.
+        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    )
+    for key, value in DELTA_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("checkpoints")))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def cfg(tmp_path) -> Config:
+    """A config whose lakehouse and MLflow store live in this test's temporary directory."""
+    return load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={tmp_path / 'lakehouse'}"],
+        run_date="2026-03-31",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_env(monkeypatch):
+    # Tests must not depend on the developer's shell.
+    for var in ("PRECIS_ENV", "SPARK_MASTER"):
+        monkeypatch.delenv(var, raising=False)
+    os.environ.setdefault("PRECIS_GIT_COMMIT", "test-commit")
