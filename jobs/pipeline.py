@@ -26,7 +26,11 @@ def resolve(names: Sequence[str]) -> list:
             raise ConfigError("config key 'pipeline.jobs': the pipeline cannot run itself")
         try:
             modules.append(importlib.import_module(f"jobs.{name}"))
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            # Only the job module itself missing means a typo; a dependency the job
+            # imports being absent is a different error and must say which one.
+            if exc.name and not f"jobs.{name}".startswith(exc.name):
+                raise
             raise ConfigError(f"config key 'pipeline.jobs': unknown job '{name}'") from None
     return modules
 

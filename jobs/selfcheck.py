@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from precis.config import Config
+from precis.errors import PrecisError
 from precis.progress import Progress, log
 from precis.runner import job_main
 from precis.storage import Lakehouse
@@ -33,11 +34,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
             v0 = lake.version("meta", "selfcheck")
             update = spark.range(2, 5).select(F.col("id"), F.lit("v1").alias("value"))
             lake.merge_upsert(update, "meta", "selfcheck", keys=["id"])
-            step.rows = lake.read("meta", "selfcheck").count()
+            step.rows = rows_now = lake.read("meta", "selfcheck").count()
         with progress.step("time travel to the first version") as step:
             step.rows = lake.read("meta", "selfcheck", version=v0).count()
-        result = {"rows_now": 5, "rows_first_version": step.rows}
+        result = {"rows_now": rows_now, "rows_first_version": step.rows}
         tracker.log_metrics(result)
+        expected = {"rows_now": 5, "rows_first_version": 3}
+        if result != expected:
+            raise PrecisError(f"selfcheck failed: expected {expected}, got {result}")
     log.info("[%s] tables under %s", JOB, cfg.root)
     log.info("[%s] MLflow runs in %s (run %s)", JOB, tracking_uri(cfg), tracker.run_id)
     progress.finish()

@@ -126,8 +126,11 @@ def _spark_str(value: Any) -> Any:
 class GenerateConfig(Section):
     """Synthetic multi-source retail data with ground truth (the ``generate`` job)."""
 
-    people: int = Field(20_000, gt=0)
-    items: int = Field(2_000, gt=0)
+    # Identifiers are bijections of the person index into 8 digits (two phones each), so
+    # more people would make phone numbers collide.
+    people: int = Field(20_000, gt=0, le=50_000_000)
+    # Item ids are 6 digits.
+    items: int = Field(2_000, gt=0, le=1_000_000)
     seed: int = 42
     # The generated period is the `days` days that end on `end_date` (null: the run date).
     days: int = Field(365, gt=0)
@@ -137,20 +140,98 @@ class GenerateConfig(Section):
     # Landing files per dataset (fixed, so the same seed gives the same files).
     partitions: int = Field(4, gt=0)
 
+    # --- who uses which source (shares of people)
+    member_share: float = Field(0.7, ge=0.0, le=1.0)  # CRM members (member_id, customers row)
+    email_share: float = Field(0.75, ge=0.0, le=1.0)  # people with an email address
+    app_share: float = Field(0.55, ge=0.0, le=1.0)  # app users (1-3 devices each)
+    web_share: float = Field(0.75, ge=0.0, le=1.0)  # web visitors (cookies that rotate)
+    wechat_share: float = Field(0.5, ge=0.0, le=1.0)  # WeChat followers (open_id, union_id)
+    # Share of people already active when the period starts (the rest arrive during it).
+    existing_share: float = Field(0.5, ge=0.0, le=1.0)
+    # Customers who opted out of marketing (consent_marketing = false).
+    opt_out_share: float = Field(0.15, ge=0.0, le=1.0)
+    # People who switch to a new phone number during the period.
+    phone_change_share: float = Field(0.05, ge=0.0, le=1.0)
+    # People who file a right-to-be-forgotten request (at least one request is always made).
+    forget_share: float = Field(0.002, ge=0.0, le=1.0)
+
+    # --- identity traps
+    # Households (4 people in a row) that share one family device in the app.
+    family_share: float = Field(0.03, ge=0.0, le=1.0)
+    # Web users who also log in from an internet cafe whose cookie many people share.
+    cafe_share: float = Field(0.02, ge=0.0, le=1.0)
+    # Identifier values replaced by placeholders (all-zero device, 13800000000,
+    # test@test.com, "undefined", "null").
+    placeholder_rate: float = Field(0.005, ge=0.0, le=1.0)
+    # POS receipts where staff typed the store hotline instead of the customer's phone.
+    hotline_rate: float = Field(0.08, ge=0.0, le=1.0)
+    # Identifiers written in a non-canonical form (+86, dashes, spaces, case, padding).
+    variant_rate: float = Field(0.4, ge=0.0, le=1.0)
+
+    # --- buying: BG/NBD purchases, Gamma-Gamma spend (time unit: days)
+    buyer_share: float = Field(0.6, ge=0.0, le=1.0)  # people who make a first purchase
+    # Purchase rate lambda ~ Gamma(shape r, rate alpha): mean r / alpha per day.
+    btyd_r: float = Field(0.75, gt=0.0)
+    btyd_alpha: float = Field(70.0, gt=0.0)
+    # Dropout probability after each repeat purchase p ~ Beta(a, b): mean a / (a + b).
+    btyd_a: float = Field(1.0, gt=0.0)
+    btyd_b: float = Field(4.0, gt=0.0)
+    # Order value ~ Gamma(shape spend_p, rate nu), nu ~ Gamma(spend_q, rate spend_gamma):
+    # mean order value spend_p * spend_gamma / (spend_q - 1) CNY.
+    spend_p: float = Field(6.0, gt=0.0)
+    spend_q: float = Field(4.0, gt=1.0)
+    spend_gamma: float = Field(150.0, gt=0.0)
+    refund_rate: float = Field(0.05, ge=0.0, le=1.0)  # orders with status refunded
+    offline_share: float = Field(0.3, ge=0.0, le=1.0)  # orders paid at a store (POS)
+
+    # --- browsing and marketing
+    session_rate: float = Field(0.04, gt=0.0)  # mean online sessions per active day
+    events_per_session: float = Field(3.5, ge=1.0)  # mean events in a browsing session
+    touch_rate: float = Field(0.03, ge=0.0)  # mean marketing touches per active day
+    # Share of purchases preceded by 1-3 touches drawn by channel effect.
+    attributed_share: float = Field(0.8, ge=0.0, le=1.0)
+    # Item popularity within a category ~ rank^-item_zipf (long tail).
+    item_zipf: float = Field(1.1, gt=0.0)
+    # Category preferences ~ Dirichlet(pref_alpha): small means few favourite categories.
+    pref_alpha: float = Field(0.3, gt=0.0)
+    # Share of views that ignore preferences (exploration), so tastes are learnable but noisy.
+    explore_share: float = Field(0.2, ge=0.0, le=1.0)
+
 
 class IngestConfig(Section):
     """Landing -> bronze -> silver (the ``ingest`` job)."""
 
     # Datasets to ingest; empty: every landing dataset that exists.
     datasets: tuple[str, ...] = ()
-    # Identifier types accepted in id_type columns; anything else is quarantined.
-    id_types: tuple[str, ...] = ("email", "phone", "member_id", "device_id", "cookie_id", "open_id", "union_id")
+    # Identifier types and the normalization rule of each: email, phone, lower, upper or
+    # trim. A row whose id_type is not listed here is quarantined.
+    id_rules: dict[str, str] = Field(
+        default_factory=lambda: {
+            "email": "email",
+            "phone": "phone",
+            "member_id": "trim",
+            "device_id": "lower",
+            "cookie_id": "trim",
+            "open_id": "trim",
+            "union_id": "trim",
+        }
+    )
     # Country calling code prefixed to national phone numbers.
-    default_country_code: str = "86"
-    # Placeholder identifiers: exact normalized values, per type ("*" applies to every type).
+    default_country_code: str = Field("86", pattern=r"^[0-9]{1,3}$")
+    # Placeholder identifiers, per type; each value is normalized with the type's rule
+    # before comparing. Under "*": values of any type, compared case-insensitively.
     placeholder_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    # Placeholder identifiers by Java regular expression on the normalized value.
+    # Placeholder identifiers by Java regular expression on the normalized value
+    # ("*": on the trimmed, lower-cased raw value of any type).
     placeholder_patterns: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("id_rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {t: r for t, r in value.items() if r not in ("email", "phone", "lower", "upper", "trim")}
+        if bad:
+            raise ValueError(f"unknown rule(s) {bad}; expected email, phone, lower, upper or trim")
+        return value
 
     @field_validator("datasets")
     @classmethod
@@ -163,7 +244,21 @@ class IngestConfig(Section):
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = ("selfcheck",)
+    jobs: tuple[str, ...] = ("generate", "ingest")
+
+    @field_validator("jobs")
+    @classmethod
+    def _known_jobs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked here so a typo fails before Spark starts; find_spec imports only the
+        # light `jobs` package, not the job modules.
+        import importlib.util
+
+        for name in value:
+            if name == "pipeline":
+                raise ValueError("the pipeline cannot run itself")
+            if not name.isidentifier() or importlib.util.find_spec(f"jobs.{name}") is None:
+                raise ValueError(f"unknown job '{name}'")
+        return value
 
 
 class Config(Section):
@@ -280,7 +375,12 @@ def _parse_override(item: str) -> tuple[str, str]:
 
 def _apply_override(data: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
     path = _schema_path(dotted)
-    value = raw if _is_string_field(path) else _yaml_scalar(raw)
+    if _is_string_field(path):
+        # An optional string (mlflow.tracking_uri, landing.<ds>.path, ...) can be reset to
+        # its default with null, as in YAML; any other text stays a string verbatim.
+        value = None if raw.strip() in ("null", "~") and _is_optional_field(path) else raw
+    else:
+        value = _yaml_scalar(raw)
     merged = copy.deepcopy(data)
     node = merged
     for part in path[:-1]:
@@ -333,6 +433,18 @@ def _is_string_field(path: list[str]) -> bool:
         annotation = _unwrap_optional(fields[part].annotation)
         model = annotation
     return annotation is str
+
+
+def _is_optional_field(path: list[str]) -> bool:
+    model: Any = Config
+    field: Any = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        field = fields[part]
+        model = _unwrap_optional(field.annotation)
+    return field is not None and type(None) in typing.get_args(field.annotation)
 
 
 def _unwrap_optional(annotation: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
 from precis.config import Config
 from precis.errors import MissingDatasetError, SchemaDriftError
@@ -85,18 +85,47 @@ class Lakehouse:
         table: str,
         partition_by: Sequence[str],
         schema: StructType | None = None,
+        evolve: bool = False,
     ) -> None:
-        """Replace only the partitions present in ``df``; other partitions are kept."""
+        """Replace only the partitions present in ``df``; other partitions are kept.
+
+        ``evolve=True`` lets new columns join the table (bronze keeps whatever landed).
+        """
         if not partition_by:
             raise ValueError("overwrite_partitions needs partition columns")
-        self._check(df, layer, table, schema, evolve=False)
-        (
+        self._check(df, layer, table, schema, evolve=evolve)
+        writer = (
             df.write.format("delta")
             .mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy(*partition_by)
-            .save(self.path(layer, table))
         )
+        if evolve:
+            writer = writer.option("mergeSchema", "true")
+        writer.save(self.path(layer, table))
+        self._register(layer, table)
+
+    def replace_where(
+        self,
+        df: DataFrame,
+        layer: str,
+        table: str,
+        condition: str,
+        evolve: bool = False,
+    ) -> None:
+        """Atomically replace the rows matching ``condition`` with ``df``.
+
+        Rerunning with the same batch replaces the same rows, so nothing doubles.
+        ``evolve=True`` lets new columns join the table.
+        """
+        if not self.exists(layer, table):
+            self.overwrite(df, layer, table)
+            return
+        self._check(df, layer, table, None, evolve=evolve)
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+        if evolve:
+            writer = writer.option("mergeSchema", "true")
+        writer.save(self.path(layer, table))
         self._register(layer, table)
 
     def merge_upsert(
@@ -108,29 +137,51 @@ class Lakehouse:
         partition_by: Sequence[str] = (),
         schema: StructType | None = None,
         update: bool = True,
-    ) -> None:
+        ignore: Sequence[str] = (),
+        newer: str | None = None,
+    ) -> dict[str, int]:
         """Insert new keys and update changed rows; the same upsert twice changes nothing.
 
         Rows whose values are unchanged are not rewritten, so a rerun produces no
-        churn in the table's change history. With ``update=False`` existing keys are
-        left alone (first write wins).
+        churn in the table's change history; columns in ``ignore`` (lineage such as the
+        run id) do not count as a change. With ``newer``, a source row replaces a target
+        row only if its ``newer`` value is not older, so late-arriving stale copies of a
+        record never overwrite the current one. With ``update=False`` existing keys are
+        left alone (first write wins). Returns the inserted and updated row counts.
         """
         _require_columns(df, keys, f"{layer}/{table} merge keys")
         self._check(df, layer, table, schema, evolve=False)
         _require_unique(df, keys, f"{layer}/{table}")
         if not self.exists(layer, table):
             self.overwrite(df, layer, table, partition_by=partition_by, schema=schema)
-            return
+            return {"inserted": self.spark.read.format("delta").load(self.path(layer, table)).count(), "updated": 0}
         target = DeltaTable.forPath(self.spark, self.path(layer, table))
+        before = self.version(layer, table)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = target.alias("t").merge(df.alias("s"), condition)
         if update:
-            value_cols = [c for c in df.columns if c not in keys]
+            value_cols = [c for c in df.columns if c not in keys and c not in ignore]
             if value_cols:
-                changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols)
+                changed = "(" + " OR ".join(_differs(c, df.schema[c].dataType) for c in value_cols) + ")"
+                if newer:
+                    changed += f" AND (t.`{newer}` IS NULL OR s.`{newer}` >= t.`{newer}`)"
                 merge = merge.whenMatchedUpdateAll(condition=changed)
         merge.whenNotMatchedInsertAll().execute()
         self._register(layer, table)
+        if self.version(layer, table) == before:
+            # Delta commits nothing when an insert-only MERGE finds nothing to insert;
+            # the last commit's metrics would then be those of an earlier write.
+            return {"inserted": 0, "updated": 0}
+        return self.last_merge_counts(layer, table)
+
+    def last_merge_counts(self, layer: str, table: str) -> dict[str, int]:
+        metrics = (
+            DeltaTable.forPath(self.spark, self.path(layer, table)).history(1).select("operationMetrics").first()[0]
+        ) or {}
+        return {
+            "inserted": int(metrics.get("numTargetRowsInserted", 0)),
+            "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+        }
 
     def append_log(
         self,
@@ -139,9 +190,9 @@ class Lakehouse:
         table: str,
         keys: Sequence[str],
         schema: StructType | None = None,
-    ) -> None:
+    ) -> dict[str, int]:
         """Append-only log: insert rows whose keys are new, never touch existing rows."""
-        self.merge_upsert(df, layer, table, keys, schema=schema, update=False)
+        return self.merge_upsert(df, layer, table, keys, schema=schema, update=False)
 
     def delete_where(self, layer: str, table: str, condition: Column | str) -> None:
         if self.exists(layer, table):
@@ -173,8 +224,8 @@ class Lakehouse:
 
 def check_schema(actual: StructType, expected: StructType, what: str) -> None:
     """Fail with the list of missing, unexpected and retyped columns (nullability aside)."""
-    got = {f.name: f.dataType for f in actual.fields}
-    want = {f.name: f.dataType for f in expected.fields}
+    got = {f.name: _nullable(f.dataType) for f in actual.fields}
+    want = {f.name: _nullable(f.dataType) for f in expected.fields}
     missing = [n for n in want if n not in got]
     extra = [n for n in got if n not in want]
     retyped = [
@@ -193,6 +244,36 @@ def check_schema(actual: StructType, expected: StructType, what: str) -> None:
         raise SchemaDriftError(f"schema drift writing {what}: " + "; ".join(parts))
 
 
+def _nullable(data_type: DataType) -> DataType:
+    # Delta stores every nested field, array element and map value as nullable, while
+    # e.g. collect_list yields array<string> with containsNull=false: without this a
+    # rerun would report "array<string> -> array<string>" as drift.
+    if isinstance(data_type, StructType):
+        return StructType([StructField(f.name, _nullable(f.dataType), True) for f in data_type.fields])
+    if isinstance(data_type, ArrayType):
+        return ArrayType(_nullable(data_type.elementType), True)
+    if isinstance(data_type, MapType):
+        return MapType(_nullable(data_type.keyType), _nullable(data_type.valueType), True)
+    return data_type
+
+
+def _differs(column: str, data_type: DataType) -> str:
+    # <=> cannot compare maps (nor anything holding one): compare their JSON instead.
+    if _holds_map(data_type):
+        return f"NOT (to_json(t.`{column}`) <=> to_json(s.`{column}`))"
+    return f"NOT (t.`{column}` <=> s.`{column}`)"
+
+
+def _holds_map(data_type: DataType) -> bool:
+    if isinstance(data_type, MapType):
+        return True
+    if isinstance(data_type, ArrayType):
+        return _holds_map(data_type.elementType)
+    if isinstance(data_type, StructType):
+        return any(_holds_map(f.dataType) for f in data_type.fields)
+    return False
+
+
 def _require_columns(df: DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -205,3 +286,58 @@ def _require_unique(df: DataFrame, keys: Sequence[str], what: str) -> None:
     if dupes:
         sample = "; ".join(str({k: row[k] for k in keys}) for row in dupes)
         raise ValueError(f"MERGE into {what}: source has duplicate keys {list(keys)}, e.g. {sample}")
+
+
+# --------------------------------------------------------------------------- landing
+@dataclass(frozen=True)
+class LandingFile:
+    """One landed file (or, for a Delta landing table, one table version)."""
+
+    path: str
+    size: int
+    modified: int  # epoch milliseconds, or the table version for Delta
+
+
+def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[LandingFile]:
+    """Data files under ``path`` (recursively), skipping ``_SUCCESS``, ``.crc`` and the like.
+
+    Empty when the path does not exist: the dataset is absent.
+    """
+    if fmt == "delta":
+        if not DeltaTable.isDeltaTable(spark, path):
+            return []
+        version = int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+        return [LandingFile(f"{path}@v{version}", 0, version)]
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hpath):
+        return []
+    found = []
+    it = fs.listFiles(hpath, True)
+    while it.hasNext():
+        status = it.next()
+        p = status.getPath()
+        rel = str(p.toString())[len(str(fs.makeQualified(hpath).toString())):]
+        if any(part.startswith(("_", ".")) for part in rel.split("/") if part and "=" not in part):
+            continue
+        found.append(LandingFile(str(p.toString()), int(status.getLen()), int(status.getModificationTime())))
+    return sorted(found, key=lambda f: f.path)
+
+
+def read_landing(spark: SparkSession, files: Sequence[LandingFile], fmt: str, base_path: str) -> DataFrame:
+    """Read the given landing files as landed, with ``_source_file`` naming each row's file.
+
+    csv and json are read as strings (no inference): ingest does the typing, so a bad
+    value becomes a quarantine reason instead of a reader error or a silent null.
+    """
+    if fmt == "delta":
+        df = spark.read.format("delta").load(base_path)
+        return df.withColumn("_source_file", F.lit(files[0].path))
+    reader = spark.read.format(fmt).option("basePath", base_path)
+    if fmt == "csv":
+        reader = reader.option("header", "true").option("inferSchema", "false").option("mode", "PERMISSIVE")
+    elif fmt == "json":
+        reader = reader.option("primitivesAsString", "true").option("mode", "PERMISSIVE")
+    df = reader.load([f.path for f in files])
+    return df.withColumn("_source_file", F.col("_metadata.file_path"))

@@ -21,7 +21,7 @@ from typing import Sequence
 from precis import jvm
 from precis.config import Config
 from precis.errors import ConfigError
-from precis.runner import fail, parse_config
+from precis.runner import build_parser, fail, parse_config
 from precis.session import DELTA_CONF, LOCAL_DEFAULTS
 
 USAGE = "usage: spark-submit.sh <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD] [--env ENV]"
@@ -80,7 +80,9 @@ def code_zip(dest_dir: Path) -> Path:
     return target
 
 
-def command(job: str, argv: Sequence[str], overrides: Sequence[str], cfg: Config, workdir: Path) -> list[str]:
+def command(
+    job: str, argv: Sequence[str], overrides: Sequence[str], cfg: Config, workdir: Path | None = None
+) -> list[str]:
     chosen = master(cfg, overrides)
     local = chosen.startswith("local")
     conf: dict[str, str] = {**(LOCAL_DEFAULTS if local else {}), **DELTA_CONF}
@@ -95,7 +97,8 @@ def command(job: str, argv: Sequence[str], overrides: Sequence[str], cfg: Config
         conf["spark.pyspark.python"] = sys.executable
         conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
     else:
-        cmd += ["--py-files", str(code_zip(workdir))]
+        # The zip must outlive this process (spark-submit reads it after exec).
+        cmd += ["--py-files", str(code_zip(workdir or Path(tempfile.mkdtemp(prefix="precis-submit-"))))]
     conf.update(cfg.spark.conf)
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
@@ -115,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         job_file(job)
         cfg = parse_config(job, rest)
-        overrides = [rest[i + 1] for i, a in enumerate(rest[:-1]) if a == "--set"]
-        workdir = Path(tempfile.mkdtemp(prefix="precis-submit-"))
-        cmd = command(job, rest, overrides, cfg, workdir)
+        # Same parser as the job, so "--set=k=v" and "--set k=v" both count.
+        overrides = build_parser(job).parse_known_args(rest)[0].overrides
+        cmd = command(job, rest, overrides, cfg)
     except SystemExit as exc:
         return int(exc.code or 0)
     except ConfigError as exc:

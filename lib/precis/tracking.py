@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from precis.config import PROJECT_ROOT, Config
 
 _PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 _PARAM_VALUE_MAX = 6000
+_PARAM_KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -63,9 +65,10 @@ def git_commit() -> str:
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys for MLflow params (characters MLflow rejects, like ``*``, become ``_``)."""
     flat: dict[str, str] = {}
     for key, value in data.items():
-        name = f"{prefix}{key}"
+        name = f"{prefix}{_PARAM_KEY_BAD.sub('_', str(key))}"
         if isinstance(value, Mapping) and value:
             flat.update(flatten(value, f"{name}."))
         else:

@@ -1,0 +1,1 @@
+"""Landing -> bronze -> silver: typing, validation, identifier normalization, hashing."""

@@ -1,0 +1,208 @@
+"""Bronze -> silver transforms: type, validate, normalize, hash, deduplicate.
+
+Pure DataFrame functions. A bronze batch is split three ways and every row lands in
+exactly one place: silver candidates, quarantine (with every reason that applies) or
+duplicates (a later or identical row with the same key won).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, StringType
+
+from precis.ingest import identifiers as ids
+from precis.schemas import DatasetSpec
+
+# Lineage columns that bronze adds to every landed row.
+SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT = (
+    "_source_file", "_row_hash", "_dup_ordinal", "_run_id", "_ingested_at",
+)
+BRONZE_META = (SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT)
+REASONS = "_reasons"
+
+QUARANTINE_COLUMNS = ("dataset", "reason", "raw", *BRONZE_META)
+
+# Lower-cased, trimmed categorical columns; a listed domain rejects other values.
+_CATEGORICAL = ("source", "event_type", "channel", "interaction", "status", "gender")
+_DOMAINS: dict[tuple[str, str], tuple[str, ...]] = {("orders", "status"): ("paid", "refunded")}
+
+
+@dataclass(frozen=True)
+class IdentifierSettings:
+    rules: Mapping[str, str]
+    country_code: str
+    placeholder_values: Mapping[str, Sequence[str]]
+    placeholder_patterns: Mapping[str, Sequence[str]]
+    pii_types: Sequence[str]
+    key: bytes
+
+
+def missing_required_columns(columns: Sequence[str], spec: DatasetSpec) -> list[str]:
+    return [c for c in spec.required if c not in columns]
+
+
+def with_lineage(df: DataFrame, landed_columns: Sequence[str], run_id: str, ingested_at: Column) -> DataFrame:
+    """Bronze rows: as landed plus a content hash and an ordinal among identical rows.
+
+    ``(_source_file, _row_hash, _dup_ordinal)`` identifies a landed row without relying
+    on file positions, which csv and json readers do not expose.
+    """
+    row_hash = F.sha2(F.to_json(F.struct(*[F.col(f"`{c}`") for c in landed_columns])), 256)
+    ordinal = Window.partitionBy(SOURCE_FILE, ROW_HASH).orderBy(ROW_HASH)
+    return (
+        df.withColumn(ROW_HASH, row_hash)
+        .withColumn(DUP_ORDINAL, F.row_number().over(ordinal))
+        .withColumn(RUN_ID, F.lit(run_id))
+        .withColumn(INGESTED_AT, ingested_at)
+    )
+
+
+def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> DataFrame:
+    """Contract columns cast to contract types, plus ``_reasons`` and the raw row as JSON.
+
+    Casting uses ``try_cast`` so a bad value becomes a reason, not a failed job.
+    """
+    landed = [c for c in bronze.columns if c not in BRONZE_META]
+    raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in landed]))
+    columns: list[Column] = []
+    reasons: list[Column] = []
+    values: dict[str, Column] = {}
+    for name, dtype in spec.columns:
+        if name in bronze.columns:
+            source = F.col(f"`{name}`")
+            value = _cast(source, bronze.schema[name].dataType, dtype)
+            blank = source.isNull() | (F.trim(source.cast("string")) == "")
+        else:
+            value, blank = F.lit(None).cast(dtype), F.lit(True)
+        if name in _CATEGORICAL:
+            value = F.lower(F.trim(value))
+        elif name == "currency":
+            value = F.upper(F.trim(value))
+        values[name] = F.when(~blank, value)
+        if (spec.name, name) == ("orders", "status"):
+            # The contract: a missing status means paid.
+            values[name] = F.coalesce(values[name], F.lit("paid"))
+        columns.append(values[name].alias(name))
+        if name in spec.required:
+            reasons.append(F.when(blank, F.lit(f"missing:{name}")))
+        reasons.append(F.when(~blank & value.isNull(), F.lit(f"unparsable:{name}")))
+        domain = _DOMAINS.get((spec.name, name))
+        if domain:
+            reasons.append(
+                F.when(values[name].isNotNull() & ~values[name].isin(*domain), F.lit(f"bad_value:{name}"))
+            )
+    if spec.identified:
+        id_type = F.lower(F.trim(F.col("id_type")))
+        known = id_type.isin(*sorted(id_rules)) if id_rules else F.lit(False)
+        reasons.append(F.when(id_type.isNotNull() & ~known, F.lit("unknown_id_type")))
+    reasons.extend(_range_reasons(spec.name, values))
+    out = bronze.select(
+        *columns,
+        F.array_compact(F.array(*reasons)).alias(REASONS),
+        raw.alias("raw"),
+        *[F.col(c) for c in BRONZE_META],
+    )
+    if spec.identified:
+        out = out.withColumn("id_type", F.lower(F.trim(F.col("id_type"))))
+    return out
+
+
+def _cast(source: Column, landed: DataType, target: DataType) -> Column:
+    if landed == target:
+        return source
+    # Through string, so a json number or a csv text both parse the same way.
+    return source.cast(StringType()).try_cast(target)
+
+
+# Values a typed column may not take (money and counts are never negative).
+_FLOORS: dict[str, tuple[tuple[str, float, bool], ...]] = {
+    "orders": (("amount", 0, False),),
+    "order_items": (("quantity", 0, True), ("unit_price", 0, False)),
+    "items": (("price", 0, False),),
+    "campaign_spend": (("spend", 0, False),),
+    "touchpoints": (("cost", 0, False),),
+}
+
+
+def _range_reasons(dataset: str, values: Mapping[str, Column]) -> list[Column]:
+    out = []
+    for name, floor, strict in _FLOORS.get(dataset, ()):
+        below = values[name] <= floor if strict else values[name] < floor
+        out.append(F.when(F.coalesce(below, F.lit(False)), F.lit(f"bad_value:{name}")))
+    return out
+
+
+def split(typed_df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(valid rows, rows with at least one reason)."""
+    bad = F.size(F.col(REASONS)) > 0
+    return typed_df.filter(~bad).drop(REASONS), typed_df.filter(bad)
+
+
+def quarantine_rows(rejected: DataFrame, dataset: str) -> DataFrame:
+    return rejected.select(
+        F.lit(dataset).alias("dataset"),
+        F.array_join(F.col(REASONS), ";").alias("reason"),
+        F.col("raw"),
+        *[F.col(c) for c in BRONZE_META],
+    )
+
+
+def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataFrame:
+    """Replace ``id_value`` by ``id_key`` (keyed hash for PII types) and ``id_status``."""
+    normalized = ids.normalize_by_type(F.col("id_type"), F.col("id_value"), settings.rules, settings.country_code)
+    status = ids.status_by_type(
+        F.col("id_type"),
+        F.col("_id_norm"),
+        F.col("id_value"),
+        settings.rules,
+        settings.placeholder_values,
+        settings.placeholder_patterns,
+        settings.country_code,
+    )
+    from precis.privacy import hmac_sha256_hex
+
+    is_pii = F.col("id_type").isin(*settings.pii_types) if settings.pii_types else F.lit(False)
+    key = F.when(is_pii, hmac_sha256_hex(F.col("_id_norm"), settings.key)).otherwise(F.col("_id_norm"))
+    with_key = (
+        valid.withColumn("_id_norm", normalized)
+        .withColumn("id_status", status)
+        .withColumn("id_key", F.when(F.col("id_status") == ids.STATUS_OK, key))
+    )
+    ordered = []
+    for c in valid.columns:
+        if c == "id_value":
+            ordered += ["id_key", "id_status"]
+        elif c != "raw":
+            ordered.append(c)
+    # The plain value and its normalized form go no further than this select.
+    return with_key.select(*ordered)
+
+
+def silver_keys(spec: DatasetSpec) -> list[str]:
+    """Dedup keys in silver: identifier keys are the hashed ``id_key`` (plus status)."""
+    if "id_value" not in spec.keys:
+        return list(spec.keys)
+    keys = []
+    for k in spec.keys:
+        keys += ["id_key", "id_status"] if k == "id_value" else [k]
+    return keys
+
+
+def deduplicate(valid: DataFrame, keys: Sequence[str], order_by: str | None) -> tuple[DataFrame, DataFrame]:
+    """(one row per key, the rows that lost). The latest ``order_by`` wins; ties break
+    on the row hash so reruns keep the same row."""
+    order = [F.col(order_by).desc_nulls_last()] if order_by else []
+    window = Window.partitionBy(*keys).orderBy(*order, F.col(ROW_HASH).desc(), F.col(SOURCE_FILE), F.col(DUP_ORDINAL))
+    ranked = valid.withColumn("_rank", F.row_number().over(window))
+    return ranked.filter("_rank = 1").drop("_rank"), ranked.filter("_rank > 1").drop("_rank")
+
+
+def silver_columns(spec: DatasetSpec) -> list[str]:
+    cols: list[str] = []
+    for name in spec.column_names:
+        cols += ["id_key", "id_status"] if name == "id_value" else [name]
+    return [*cols, SOURCE_FILE, RUN_ID, INGESTED_AT]

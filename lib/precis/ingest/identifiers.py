@@ -1,0 +1,130 @@
+"""Identifier normalization: one canonical form per type, placeholders blocked.
+
+Each identifier type maps to a rule (``ingest.id_rules``):
+
+- ``email``: trim, remove inner white space, lower-case; valid when ``local@domain.tld``;
+- ``phone``: keep digits, resolve ``+``/``00``/country-code/trunk-``0`` prefixes to
+  E.164 ``+<country><number>`` with ``ingest.default_country_code``; valid with 8-15 digits;
+- ``lower`` / ``upper``: trim and fold case (device ids are UUIDs written in either case);
+- ``trim``: trim only (open ids and cookies are case-sensitive).
+
+A normalized value that matches ``ingest.placeholder_values`` or
+``ingest.placeholder_patterns`` (per type, or ``"*"`` for all) is *blocked*: the row is
+kept, but its identifier is not used for identity and is counted.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+RULES = ("email", "phone", "lower", "upper", "trim")
+
+STATUS_OK, STATUS_BLOCKED, STATUS_INVALID = "ok", "blocked", "invalid"
+
+_EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+
+
+def normalize_email(value: Column) -> Column:
+    return F.lower(F.regexp_replace(value, r"\s+", ""))
+
+
+def normalize_phone(value: Column, country_code: str, national_length: int = 11) -> Column:
+    """E.164 form. ``138 0013 8000``, ``+86-138...``, ``0086...``, ``86138...`` agree."""
+    trimmed = F.trim(value)
+    digits = F.regexp_replace(trimmed, r"[^0-9]", "")
+    cc_len = len(country_code)
+    return (
+        F.when(F.length(digits) == 0, F.lit(None))
+        .when(trimmed.startswith("+"), F.concat(F.lit("+"), digits))
+        .when(digits.startswith("00"), F.concat(F.lit("+"), F.substring(digits, 3, 64)))
+        # Country code written without "+": longer than a national number.
+        .when(
+            digits.startswith(country_code) & (F.length(digits) == cc_len + national_length),
+            F.concat(F.lit("+"), digits),
+        )
+        # National number, possibly with the trunk prefix 0.
+        .otherwise(F.concat(F.lit(f"+{country_code}"), F.regexp_replace(digits, r"^0+", "")))
+    )
+
+
+def normalize(value: Column, rule: str, country_code: str) -> Column:
+    """Canonical form of ``value`` under ``rule`` (empty strings become null)."""
+    trimmed = F.trim(value)
+    if rule == "email":
+        out = normalize_email(trimmed)
+    elif rule == "phone":
+        out = normalize_phone(trimmed, country_code)
+    elif rule == "lower":
+        out = F.lower(trimmed)
+    elif rule == "upper":
+        out = F.upper(trimmed)
+    elif rule == "trim":
+        out = trimmed
+    else:
+        raise ValueError(f"unknown identifier rule '{rule}'; expected one of {', '.join(RULES)}")
+    return F.when(out == "", F.lit(None)).otherwise(out)
+
+
+def is_valid(normalized: Column, rule: str) -> Column:
+    if rule == "email":
+        return normalized.rlike(_EMAIL_RE)
+    if rule == "phone":
+        return normalized.rlike(r"^\+[0-9]{8,15}$")
+    return F.length(normalized) > 0
+
+
+def normalize_by_type(
+    id_type: Column,
+    id_value: Column,
+    rules: Mapping[str, str],
+    country_code: str,
+) -> Column:
+    """Normalized value chosen by the row's ``id_type``; null for unknown types."""
+    expr = None
+    for type_name, rule in sorted(rules.items()):
+        branch = normalize(id_value, rule, country_code)
+        expr = (F.when(id_type == type_name, branch) if expr is None else expr.when(id_type == type_name, branch))
+    return expr.otherwise(F.lit(None)) if expr is not None else F.lit(None)
+
+
+def status_by_type(
+    id_type: Column,
+    normalized: Column,
+    raw: Column,
+    rules: Mapping[str, str],
+    placeholder_values: Mapping[str, Sequence[str]],
+    placeholder_patterns: Mapping[str, Sequence[str]],
+    country_code: str,
+) -> Column:
+    """``blocked`` for placeholders, ``invalid`` for malformed values, else ``ok``.
+
+    Per-type placeholder values are normalized with the type's own rule, so the config
+    may list ``13800000000`` and still block ``+86 138-0000-0000``.
+    """
+    raw_folded = F.lower(F.trim(raw))
+    generic = [F.lit(v.lower()) for v in placeholder_values.get("*", ())]
+    blocked = _matches(raw_folded, generic, placeholder_patterns.get("*", ()))
+    invalid = F.lit(False)
+    for type_name, rule in sorted(rules.items()):
+        is_type = id_type == type_name
+        exact = [normalize(F.lit(v), rule, country_code) for v in placeholder_values.get(type_name, ())]
+        own = _matches(normalized, exact, placeholder_patterns.get(type_name, ()))
+        blocked = blocked | (is_type & own)
+        invalid = invalid | (is_type & ~is_valid(normalized, rule))
+    return (
+        F.when(blocked, F.lit(STATUS_BLOCKED))
+        .when(normalized.isNull() | invalid, F.lit(STATUS_INVALID))
+        .otherwise(F.lit(STATUS_OK))
+    )
+
+
+def _matches(value: Column, exact: Sequence[Column], patterns: Sequence[str]) -> Column:
+    cond = F.lit(False)
+    if exact:
+        cond = cond | F.coalesce(value.isin(*exact), F.lit(False))
+    for pattern in patterns:
+        cond = cond | F.coalesce(value.rlike(pattern), F.lit(False))
+    return cond

@@ -1,0 +1,117 @@
+"""Session and JVM packages: derived versions, session reuse, nothing started at import."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from precis import jvm
+from precis.config import load_config
+from precis.session import get_spark
+
+PROJECT = Path(__file__).resolve().parents[1]
+BASE = PROJECT / "conf" / "base.yaml"
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PRECIS_ENV", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")}
+
+
+def test_delta_coordinates_derive_from_installed_packages():
+    pyspark_version = importlib.metadata.version("pyspark")
+    delta_version = importlib.metadata.version("delta-spark")
+    scala = "2.13" if int(pyspark_version.split(".")[0]) >= 4 else "2.12"
+    assert jvm.packages() == [f"io.delta:delta-spark_{scala}:{delta_version}"]
+    assert jvm.packages(("org.example:extra:1.0",))[-1] == "org.example:extra:1.0"
+    # delta-spark X.Y is built for Spark X.Y: the pins must move together.
+    assert delta_version.split(".")[:2] == pyspark_version.split(".")[:2]
+    assert Path(jvm.ivy_settings_path()).is_file()
+    assert Path(jvm.log4j_config_path()).is_file()
+
+
+def test_jvm_module_prints_packages_for_cluster_users():
+    out = subprocess.run(
+        [sys.executable, "-m", "precis.jvm"], capture_output=True, text=True, check=True, env=clean_env(), timeout=60
+    )
+    assert out.stdout.strip() == ",".join(jvm.packages())
+
+
+def test_session_runs_the_delta_jar_named_by_the_coordinates(spark):
+    jars = spark.sparkContext._jsc.sc().listJars().mkString(",")
+    _, artifact, version = jvm.delta_packages()[0].split(":")
+    assert f"{artifact}-{version}.jar" in jars
+
+
+def test_get_spark_reuses_active_session_and_sets_checkpoint_dir(spark, tmp_path):
+    cfg = load_config(
+        BASE,
+        [
+            f"storage.root={tmp_path / 'lakehouse'}",
+            "spark.conf.spark.sql.shuffle.partitions=3",
+            # Static settings cannot change on a running session: skipped, not an error.
+            "spark.conf.spark.driver.memory=1g",
+        ],
+    )
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        assert get_spark(cfg) is spark
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
+        assert spark.sparkContext.getCheckpointDir().startswith(f"file:{tmp_path}/lakehouse/_checkpoints/")
+
+        explicit = load_config(BASE, [f"storage.root={tmp_path}/l2", f"spark.checkpoint_dir={tmp_path}/ck"])
+        assert get_spark(explicit) is spark
+        assert spark.sparkContext.getCheckpointDir().startswith(f"file:{tmp_path}/ck/")
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
+IMPORT_EVERYTHING = textwrap.dedent(
+    """
+    import importlib, json, os, pkgutil
+    import jobs, precis
+
+    names = [m.name for m in pkgutil.walk_packages(precis.__path__, "precis.")]
+    names += [m.name for m in pkgutil.iter_modules(jobs.__path__, "jobs.")]
+    for name in names:
+        importlib.import_module(name)
+
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    jvm = {"gateway": SparkContext._gateway is not None, "context": SparkContext._active_spark_context is not None}
+    me = str(os.getpid())
+    children = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == me:
+            children.append(open(f"/proc/{pid}/cmdline").read().replace("\\0", " "))
+    jvm["active_session"] = SparkSession.getActiveSession() is not None
+    print(json.dumps({"modules": names, "jvm": jvm, "children": children}))
+    """
+)
+
+
+def test_importing_every_module_starts_no_spark(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING],
+        cwd=tmp_path,  # not the project: imports must work from anywhere
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"precis.config", "precis.session", "precis.storage", "precis.tracking", "jobs.selfcheck"} <= set(
+        report["modules"]
+    )
+    assert report["jvm"] == {"gateway": False, "context": False, "active_session": False}
+    assert report["children"] == []  # no java process launched

@@ -1,0 +1,249 @@
+"""Delta I/O: every writer is idempotent, drift is named, missing tables are named."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from chispa import assert_df_equality
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from precis.config import load_config
+from precis.errors import MissingDatasetError, SchemaDriftError
+from precis.storage import Lakehouse, check_schema
+
+SCHEMA = "id bigint, name string, amount double"
+
+
+@pytest.fixture
+def lake(spark, tmp_path) -> Lakehouse:
+    return Lakehouse(spark, str(tmp_path / "lakehouse"))
+
+
+def frame(spark, rows, schema=SCHEMA):
+    return spark.createDataFrame(rows, schema)
+
+
+def assert_content(actual, expected):
+    # Delta reads every column back as nullable; content and types are what matter.
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def assert_sorted_content(actual, expected, key="one_id"):
+    # chispa sorts by every column (Spark cannot sort maps) and its ignore_nullable
+    # misses map types, so compare the rows themselves, ordered by key.
+    assert actual.columns == expected.columns
+    assert actual.orderBy(key).collect() == expected.orderBy(key).collect()
+
+
+def last_commit(lake: Lakehouse, layer: str, table: str):
+    return DeltaTable.forPath(lake.spark, lake.path(layer, table)).history(1).first()
+
+
+def test_overwrite_round_trip_and_replace(spark, lake):
+    first = frame(spark, [(1, "a", 1.5), (2, "b", None)])
+    lake.overwrite(first, "silver", "t")
+    assert lake.exists("silver", "t")
+    assert lake.path("silver", "t") == f"{lake.root}/silver/t"
+    assert_content(lake.read("silver", "t"), first)
+    assert lake.version("silver", "t") == 0
+
+    second = frame(spark, [(3, "c", 3.0)])
+    lake.overwrite(second, "silver", "t")
+    assert_content(lake.read("silver", "t"), second)  # replaced, not appended
+    assert lake.version("silver", "t") == 1
+    assert_content(lake.read("silver", "t", version=0), first)
+
+    lake.overwrite(second, "silver", "t")  # rerun: same content
+    assert_content(lake.read("silver", "t"), second)
+
+    lake.delete_where("silver", "t", F.col("id") == 3)
+    assert_content(lake.read("silver", "t"), frame(spark, [], SCHEMA))
+
+
+def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
+    initial = frame(spark, [(1, "a", 10.0), (2, "b", 20.0), (3, "c", None)])
+    lake.merge_upsert(initial, "gold", "m", keys=["id"])  # creates the table
+    assert_content(lake.read("gold", "m"), initial)
+
+    # id 1 absent (kept), id 2 changed, id 3 unchanged (null compared null-safely), id 4 new.
+    upsert = frame(spark, [(2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
+    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 1, "updated": 1}
+    expected = frame(spark, [(1, "a", 10.0), (2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
+    assert_content(lake.read("gold", "m"), expected)
+    commit = last_commit(lake, "gold", "m")
+    assert commit.operation == "MERGE"
+    assert commit.operationMetrics["numTargetRowsInserted"] == "1"
+    assert commit.operationMetrics["numTargetRowsUpdated"] == "1"  # only the changed row
+
+    # The same upsert again.
+    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 0, "updated": 0}
+    assert_content(lake.read("gold", "m"), expected)
+    commit = last_commit(lake, "gold", "m")
+    assert commit.operation == "MERGE"
+    assert commit.operationMetrics["numTargetRowsInserted"] == "0"
+    assert commit.operationMetrics["numTargetRowsUpdated"] == "0"
+
+    # Time travel after MERGE: every earlier state is still readable.
+    assert_content(lake.read("gold", "m", version=0), initial)
+    assert_content(lake.read("gold", "m", version=1), expected)
+
+
+def test_merge_upsert_on_composite_keys(spark, lake):
+    schema = "source string, record_id string, value bigint"
+    lake.merge_upsert(frame(spark, [("crm", "1", 1), ("web", "1", 2)], schema), "silver", "c", keys=["source", "record_id"])
+    lake.merge_upsert(frame(spark, [("crm", "1", 9), ("crm", "2", 3)], schema), "silver", "c", keys=["source", "record_id"])
+    assert_content(
+        lake.read("silver", "c"),
+        frame(spark, [("crm", "1", 9), ("web", "1", 2), ("crm", "2", 3)], schema),
+    )
+
+
+def test_merge_with_duplicate_source_keys_is_a_clear_error(spark, lake):
+    dupes = frame(spark, [(1, "a", 1.0), (1, "b", 2.0), (2, "c", 3.0)])
+    with pytest.raises(ValueError, match=r"source has duplicate keys \['id'\], e\.g\. \{'id': 1\}"):
+        lake.merge_upsert(dupes, "gold", "d", keys=["id"])
+    assert not lake.exists("gold", "d")  # nothing written
+
+    lake.merge_upsert(frame(spark, [(1, "a", 1.0)]), "gold", "d", keys=["id"])
+    with pytest.raises(ValueError, match="MERGE into gold/d: source has duplicate keys"):
+        lake.merge_upsert(dupes, "gold", "d", keys=["id"])
+    assert_content(lake.read("gold", "d"), frame(spark, [(1, "a", 1.0)]))
+
+
+def test_merge_key_missing_from_source_names_it(spark, lake):
+    with pytest.raises(SchemaDriftError, match="merge keys: missing columns customer_id"):
+        lake.merge_upsert(frame(spark, [(1, "a", 1.0)]), "gold", "k", keys=["customer_id"])
+
+
+def test_overwrite_partitions_replaces_only_partitions_present(spark, lake):
+    schema = "day string, id bigint, value string"
+    lake.overwrite_partitions(
+        frame(spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 3, "c")], schema), "silver", "p", partition_by=["day"]
+    )
+    new = frame(spark, [("d2", 4, "x"), ("d3", 5, "y")], schema)
+    lake.overwrite_partitions(new, "silver", "p", partition_by=["day"])
+    expected = frame(spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 4, "x"), ("d3", 5, "y")], schema)
+    assert_content(lake.read("silver", "p"), expected)
+
+    lake.overwrite_partitions(new, "silver", "p", partition_by=["day"])  # rerun
+    assert_content(lake.read("silver", "p"), expected)
+    detail = DeltaTable.forPath(spark, lake.path("silver", "p")).detail().first()
+    assert list(detail.partitionColumns) == ["day"]
+
+    with pytest.raises(ValueError, match="needs partition columns"):
+        lake.overwrite_partitions(new, "silver", "p", partition_by=[])
+
+
+def test_append_log_inserts_only_new_keys(spark, lake):
+    schema = "change_id string, one_id string, kind string"
+    lake.append_log(frame(spark, [("c1", "p1", "created"), ("c2", "p2", "created")], schema), "gold", "log", keys=["change_id"])
+    batch = frame(spark, [("c2", "p2", "merged"), ("c3", "p3", "created")], schema)
+    lake.append_log(batch, "gold", "log", keys=["change_id"])
+    expected = frame(
+        spark, [("c1", "p1", "created"), ("c2", "p2", "created"), ("c3", "p3", "created")], schema
+    )  # c2 keeps its first entry: the log never rewrites history
+    assert_content(lake.read("gold", "log"), expected)
+
+    version = lake.version("gold", "log")
+    # Rerun inserts nothing: Delta does not even commit an insert-only MERGE with no
+    # new rows, so the counts must not be read off the previous commit.
+    assert lake.append_log(batch, "gold", "log", keys=["change_id"]) == {"inserted": 0, "updated": 0}
+    assert_content(lake.read("gold", "log"), expected)
+    assert lake.version("gold", "log") == version
+
+
+def test_schema_drift_names_the_column(spark, lake):
+    original = frame(spark, [(1, "a", 1.0)])
+    lake.overwrite(original, "silver", "s")
+    cases = {
+        "missing columns: amount": frame(spark, [(2, "b")], "id bigint, name string"),
+        "unexpected columns: colour": frame(spark, [(2, "b", 2.0, "red")], SCHEMA + ", colour string"),
+        r"changed types: amount \(double -> string\)": frame(spark, [(2, "b", "2")], "id bigint, name string, amount string"),
+    }
+    writers = {
+        "overwrite": lambda df: lake.overwrite(df, "silver", "s"),
+        "merge_upsert": lambda df: lake.merge_upsert(df, "silver", "s", keys=["id"]),
+        "append_log": lambda df: lake.append_log(df, "silver", "s", keys=["id"]),
+        "overwrite_partitions": lambda df: lake.overwrite_partitions(df, "silver", "s", partition_by=["id"]),
+    }
+    for message, df in cases.items():
+        for name, write in writers.items():
+            with pytest.raises(SchemaDriftError, match=f"schema drift writing silver/s.*{message}"):
+                write(df)
+                pytest.fail(f"{name} accepted a drifted frame")
+    assert_content(lake.read("silver", "s"), original)  # no failed write touched the table
+
+    # An explicit expected schema is checked even before the table exists.
+    with pytest.raises(SchemaDriftError, match="missing columns: name, amount"):
+        lake.overwrite(frame(spark, [(1,)], "id bigint"), "silver", "new", schema=original.schema)
+    assert not lake.exists("silver", "new")
+
+    # evolve=True is the deliberate way to change a table's schema.
+    evolved = frame(spark, [(2, "b", "2")], "id bigint, name string, amount string")
+    lake.overwrite(evolved, "silver", "s", evolve=True)
+    assert_content(lake.read("silver", "s"), evolved)
+
+
+def test_nested_types_rerun_without_drift_or_churn(spark, lake):
+    # collect_list yields array<string> with containsNull=false; Delta stores it nullable.
+    # A rerun writing the same frame must not be reported as drift.
+    rows = frame(spark, [("p1", "x"), ("p1", "y"), ("p2", "z")], "one_id string, tag string")
+    tags = rows.groupBy("one_id").agg(
+        F.sort_array(F.collect_list("tag")).alias("tags"),
+        F.struct(F.lit(1).alias("v")).alias("meta"),
+        F.create_map(F.lit("k"), F.lit("v")).alias("attrs"),
+    )
+    lake.overwrite(tags, "gold", "nested")
+    lake.overwrite(tags, "gold", "nested")
+    # MERGE compares maps too (<=> alone cannot): unchanged rows are not rewritten...
+    assert lake.merge_upsert(tags, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 0}
+    assert_sorted_content(lake.read("gold", "nested"), tags)
+    # ...and a changed map value is an update.
+    changed = tags.withColumn(
+        "attrs", F.when(F.col("one_id") == "p2", F.create_map(F.lit("k"), F.lit("w"))).otherwise(F.col("attrs"))
+    )
+    assert lake.merge_upsert(changed, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 1}
+    assert_sorted_content(lake.read("gold", "nested"), changed)
+
+    # A real change of element type inside an array is still drift.
+    with pytest.raises(SchemaDriftError, match=r"tags \(array<string> -> array<bigint>\)"):
+        check_schema(
+            spark.createDataFrame([], "one_id string, tags array<bigint>").schema,
+            spark.createDataFrame([], "one_id string, tags array<string>").schema,
+            "gold/nested",
+        )
+
+
+def test_missing_table_names_path(lake):
+    with pytest.raises(MissingDatasetError, match="table silver/orders does not exist") as err:
+        lake.read("silver", "orders")
+    assert f"{lake.root}/silver/orders" in str(err.value)
+    assert err.value.exit_code == 3
+    assert not lake.exists("silver", "orders")
+    lake.delete_where("silver", "orders", "id = 1")  # deleting from nothing is a no-op
+    with pytest.raises(ValueError, match="unknown layer 'platinum'"):
+        lake.path("platinum", "x")
+
+
+def test_register_tables_in_session_catalog(spark, tmp_path):
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    cfg = load_config(
+        None,
+        [f"storage.root={tmp_path / 'lakehouse'}", "storage.register_tables=true", f"storage.database_prefix={prefix}"],
+    )
+    lake = Lakehouse.from_config(spark, cfg)
+    try:
+        first = frame(spark, [(1, "a", 1.0)])
+        lake.overwrite(first, "gold", "x")
+        assert lake.table_name("gold", "x") == f"{prefix}gold.x"
+        assert_content(spark.table(f"{prefix}gold.x"), first)
+
+        # The registration points at the Delta directory: later writes are visible.
+        lake.merge_upsert(frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]), "gold", "x", keys=["id"])
+        assert_content(spark.table(f"{prefix}gold.x"), frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]))
+        location = spark.sql(f"DESCRIBE DETAIL {prefix}gold.x").first().location
+        assert location.rstrip("/").endswith(f"{tmp_path}/lakehouse/gold/x")
+    finally:
+        spark.sql(f"DROP DATABASE IF EXISTS `{prefix}gold` CASCADE")
