@@ -114,24 +114,29 @@ def ingest_dataset(
     try:
         summary.rows_in = typed.count()
         valid, rejected = conform.split(typed)
-        quarantine = conform.quarantine_rows(rejected, dataset)
-        lake.replace_where(
-            quarantine, "bronze", "quarantine", f"dataset = '{dataset}' AND {batch_condition}"
-        )
-        summary.quarantined = rejected.count()
         summary.reasons = {
             r["reason"]: int(r["count"])
             for r in rejected.select(F.explode(conform.REASONS).alias("reason")).groupBy("reason").count().collect()
         }
+        summary.quarantined = rejected.count() if summary.reasons else 0
+        # Rewriting a file must also drop its old quarantine rows, so write even when
+        # this batch has none, unless there is no quarantine table at all yet.
+        if summary.quarantined or lake.exists("bronze", "quarantine"):
+            lake.replace_where(
+                conform.quarantine_rows(rejected, dataset),
+                "bronze",
+                "quarantine",
+                f"dataset = '{dataset}' AND {batch_condition}",
+            )
 
         if spec.identified:
             valid = conform.resolve_identifiers(valid, settings)
         keys = conform.silver_keys(spec)
-        kept, lost = conform.deduplicate(valid, keys, spec.order_by)
+        kept, _ = conform.deduplicate(valid, keys, spec.order_by)
         kept = kept.select(*conform.silver_columns(spec)).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             candidates = kept.count()
-            summary.duplicates_in_batch = lost.count()
+            summary.duplicates_in_batch = summary.rows_in - summary.quarantined - candidates
             if spec.identified:
                 status_counts = {r[0]: r[1] for r in kept.groupBy("id_status").count().collect()}
                 summary.ids_blocked = int(status_counts.get("blocked", 0))
@@ -143,6 +148,7 @@ def ingest_dataset(
                 keys=keys,
                 ignore=(conform.SOURCE_FILE, conform.RUN_ID, conform.INGESTED_AT),
                 newer=spec.order_by,
+                unique=True,  # deduplicated just above
             )
         finally:
             kept.unpersist()
@@ -151,13 +157,21 @@ def ingest_dataset(
     summary.silver_inserted = counts["inserted"]
     summary.silver_updated = counts["updated"]
     summary.already_in_silver = candidates - counts["inserted"] - counts["updated"]
+    return summary
 
+
+def record_files(
+    spark: SparkSession, lake: Lakehouse, done: dict[str, list[LandingFile]], run_id: str, ingested_at: dt.datetime
+) -> None:
+    """Mark files as ingested, once per run. Written last: if a run dies before this,
+    the rerun redoes those files, which every step above makes harmless."""
+    rows = [(d, f.path, f.size, f.modified, run_id, ingested_at) for d, files in done.items() for f in files]
+    if not rows:
+        return
     registry = spark.createDataFrame(
-        [(dataset, f.path, f.size, f.modified, run_id, ingested_at) for f in files],
-        "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp",
+        rows, "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp"
     )
     lake.append_log(registry, "meta", FILES_TABLE, keys=["dataset", "path", "size", "modified"])
-    return summary
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
@@ -184,6 +198,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
         raise MissingDatasetError(f"no landing data under {cfg.root}/landing; run the generate job or land files first")
 
     summaries: dict[str, Summary] = {}
+    done: dict[str, list[LandingFile]] = {}
     progress = Progress(JOB, len(present))
     ingested_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with job_run(cfg, JOB) as tracker:
@@ -197,6 +212,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
                     continue
                 try:
                     summary = ingest_dataset(spark, cfg, lake, dataset, todo, settings, run_id, ingested_at)
+                    done[dataset] = todo
                 except DatasetFailed as exc:
                     summary = Summary(dataset, files=len(todo), error=str(exc))
                     log.error("[%s] %s", JOB, exc)
@@ -207,6 +223,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
                     f"~{summary.silver_updated}, {summary.duplicates} duplicate(s), "
                     f"{summary.quarantined} quarantined"
                 )
+        record_files(spark, lake, done, run_id, ingested_at)
         _record(spark, lake, cfg, tracker, run_id, ingested_at, summaries)
     print(render(summaries))
     progress.finish()

@@ -139,6 +139,7 @@ class Lakehouse:
         update: bool = True,
         ignore: Sequence[str] = (),
         newer: str | None = None,
+        unique: bool = False,
     ) -> dict[str, int]:
         """Insert new keys and update changed rows; the same upsert twice changes nothing.
 
@@ -148,13 +149,15 @@ class Lakehouse:
         row only if its ``newer`` value is not older, so late-arriving stale copies of a
         record never overwrite the current one. With ``update=False`` existing keys are
         left alone (first write wins). Returns the inserted and updated row counts.
+        ``unique=True`` skips the duplicate-key check when the caller deduplicated.
         """
         _require_columns(df, keys, f"{layer}/{table} merge keys")
         self._check(df, layer, table, schema, evolve=False)
-        _require_unique(df, keys, f"{layer}/{table}")
+        if not unique:
+            _require_unique(df, keys, f"{layer}/{table}")
         if not self.exists(layer, table):
             self.overwrite(df, layer, table, partition_by=partition_by, schema=schema)
-            return {"inserted": self.spark.read.format("delta").load(self.path(layer, table)).count(), "updated": 0}
+            return {"inserted": self.last_write_rows(layer, table), "updated": 0}
         target = DeltaTable.forPath(self.spark, self.path(layer, table))
         before = self.version(layer, table)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
@@ -173,6 +176,13 @@ class Lakehouse:
             # the last commit's metrics would then be those of an earlier write.
             return {"inserted": 0, "updated": 0}
         return self.last_merge_counts(layer, table)
+
+    def last_write_rows(self, layer: str, table: str) -> int:
+        """Rows written by the table's last commit (from Delta's operation metrics)."""
+        metrics = (
+            DeltaTable.forPath(self.spark, self.path(layer, table)).history(1).select("operationMetrics").first()[0]
+        ) or {}
+        return int(metrics.get("numOutputRows", 0))
 
     def last_merge_counts(self, layer: str, table: str) -> dict[str, int]:
         metrics = (
