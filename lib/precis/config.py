@@ -421,29 +421,31 @@ def _schema_path(dotted: str) -> list[str]:
     return path
 
 
-def _is_string_field(path: list[str]) -> bool:
+def _field_at(path: list[str]) -> tuple[Any, Any]:
+    """(the schema field at ``path``, or None with the enclosing free-form mapping's type)."""
     model: Any = Config
     annotation: Any = None
-    for part in path:
-        fields = getattr(model, "model_fields", None)
-        if fields is None or part not in fields:
-            # Inside a free-form mapping: take dict[str, str] values verbatim.
-            args = typing.get_args(annotation) if annotation is not None else ()
-            return bool(args) and args[-1] is str
-        annotation = _unwrap_optional(fields[part].annotation)
-        model = annotation
-    return annotation is str
-
-
-def _is_optional_field(path: list[str]) -> bool:
-    model: Any = Config
     field: Any = None
     for part in path:
         fields = getattr(model, "model_fields", None)
         if fields is None or part not in fields:
-            return False
+            return None, annotation
         field = fields[part]
-        model = _unwrap_optional(field.annotation)
+        annotation = model = _unwrap_optional(field.annotation)
+    return field, None
+
+
+def _is_string_field(path: list[str]) -> bool:
+    field, mapping = _field_at(path)
+    if field is None:
+        # Inside a free-form mapping: take dict[str, str] values verbatim.
+        args = typing.get_args(mapping) if mapping is not None else ()
+        return bool(args) and args[-1] is str
+    return _unwrap_optional(field.annotation) is str
+
+
+def _is_optional_field(path: list[str]) -> bool:
+    field, _ = _field_at(path)
     return field is not None and type(None) in typing.get_args(field.annotation)
 
 

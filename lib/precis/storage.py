@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
@@ -100,10 +100,7 @@ class Lakehouse:
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy(*partition_by)
         )
-        if evolve:
-            writer = writer.option("mergeSchema", "true")
-        writer.save(self.path(layer, table))
-        self._register(layer, table)
+        self._save(writer, layer, table, evolve)
 
     def replace_where(
         self,
@@ -123,6 +120,9 @@ class Lakehouse:
             return
         self._check(df, layer, table, None, evolve=evolve)
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+        self._save(writer, layer, table, evolve)
+
+    def _save(self, writer: DataFrameWriter, layer: str, table: str, evolve: bool) -> None:
         if evolve:
             writer = writer.option("mergeSchema", "true")
         writer.save(self.path(layer, table))
