@@ -1,0 +1,206 @@
+"""Landing datasets in the contract's exact shape, and the identity records behind them.
+
+``id_observations`` is the union of every record that saw identifiers together: CRM
+sign-ups and phone updates, WeChat follows, online sessions (browse and checkout) and
+POS receipts. Internal frames keep ``person_id`` and times in epoch seconds; ``conform``
+turns them into the landing schema of ``precis.schemas.SPECS``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, TimestampType
+
+from precis.generate.activity import World
+from precis.generate.draws import SECONDS_PER_DAY, choice, exprs, hex_id, num, text
+from precis.generate.identifiers import (
+    EMAIL_PLACEHOLDERS,
+    PHONE_PLACEHOLDERS,
+    email_variant,
+    id_struct,
+    phone_variant,
+    placeholder_or,
+)
+from precis.generate.people import phone_at
+from precis.schemas import SPECS
+
+ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ssXXX"
+ISO_DATE = "yyyy-MM-dd"
+
+#: Internal record columns: one row per source record with the identifiers it saw.
+RECORD_COLUMNS = ("person_id", "source", "record_id", "observed_s", "ids")
+
+
+def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids: str) -> DataFrame:
+    """``ids``: SQL array of identifier structs; absent ones are null structs, never null values."""
+    return frame.select(
+        "person_id",
+        *exprs(
+            {
+                "source": source,
+                "record_id": record_id,
+                "observed_s": observed_s,
+                "ids": f"array_compact({ids})",
+            }
+        ),
+    )
+
+
+def id_rows(records: DataFrame) -> DataFrame:
+    """One row per identifier of each record (the grain of ``id_observations``)."""
+    return records.select("person_id", "source", "record_id", "observed_s", F.explode(F.col("ids")).alias("id")).select(
+        "person_id", "source", "record_id", *exprs({"id_type": "id.id_type", "id_value": "id.id_value"}), "observed_s"
+    )
+
+
+def session_records(sessions: DataFrame) -> DataFrame:
+    """App, web and WeChat sessions: the session's identifiers were seen together."""
+    return _records(sessions, "source", "session_id", "start_s", "concat(array(id_main), extras)")
+
+
+def crm_records(people: DataFrame, w: World) -> DataFrame:
+    """Member sign-up (member id, phone, email) and, for people who switch, the phone update."""
+    g = w.g
+
+    def u(salt: str) -> str:
+        return w.u(salt, "person_id")
+
+    members = people.filter(F.col("is_member"))
+    phone = placeholder_or(
+        phone_variant("phone_0", u("crm_phone_variant"), u("crm_phone_style"), g.variant_rate / 2),
+        PHONE_PLACEHOLDERS, u("crm_phone_junk"), g.placeholder_rate,
+    )
+    email = placeholder_or(
+        email_variant("email", u("crm_email_variant"), u("crm_email_style"), g.variant_rate / 2),
+        EMAIL_PLACEHOLDERS, u("crm_email_junk"), g.placeholder_rate,
+    )
+    signup = _records(
+        members,
+        "'crm'",
+        f"concat('CRM', upper({hex_id(w.seed, 'crm', 'person_id', length=14)}))",
+        f"greatest(signup_s, {w.period.start_s}L)",
+        f"array({id_struct('member_id', 'member_id')}, {id_struct('phone', phone)}, "
+        f"IF(has_email, {id_struct('email', email)}, NULL))",
+    )
+    movers = members.filter(F.expr(f"phone_changes AND phone_change_s < {w.period.end_s}L"))
+    update = _records(
+        movers,
+        "'crm'",
+        f"concat('CRMU', upper({hex_id(w.seed, 'crm_update', 'person_id', length=13)}))",
+        "phone_change_s",
+        f"array({id_struct('member_id', 'member_id')}, {id_struct('phone', 'phone_1')})",
+    )
+    return signup.unionByName(update)
+
+
+def wechat_records(people: DataFrame, w: World) -> DataFrame:
+    """Following the official account: open_id, union_id and, when bound, the phone."""
+    g = w.g
+
+    def u(salt: str) -> str:
+        return w.u(salt, "person_id")
+
+    followers = people.filter(F.col("wechat_user")).select(
+        "*",
+        *exprs(
+            {
+                "_followed_s": (
+                    f"first_seen_s + CAST(floor({u('follow_at')} * "
+                    f"least(active_end_s - first_seen_s, {3 * SECONDS_PER_DAY}L)) AS BIGINT)"
+                )
+            }
+        ),
+    )
+    bound = phone_variant(phone_at("_followed_s"), u("wechat_phone_variant"), u("wechat_phone_style"), min(1.0, 2 * g.variant_rate))
+    return _records(
+        followers,
+        "'wechat'",
+        f"concat('WX', upper({hex_id(w.seed, 'follow', 'person_id', length=16)}))",
+        "_followed_s",
+        f"array({id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}, "
+        f"IF({u('wechat_phone')} < 0.7D, {id_struct('phone', bound)}, NULL))",
+    )
+
+
+def pos_records(orders_df: DataFrame) -> DataFrame:
+    """A POS receipt links the typed phone and the member card shown at the till."""
+    at_store = orders_df.filter(F.col("sales_channel") == "pos")
+    return _records(at_store, "'pos'", "order_id", "order_time_s", "array(till_phone, till_member)")
+
+
+def customers(people: DataFrame) -> DataFrame:
+    members = people.filter(F.col("is_member"))
+    return members.select(
+        "person_id",
+        *exprs({"id_type": "'member_id'", "id_value": "member_id"}),
+        "gender",
+        "birth_date",
+        "city",
+        F.col("signup_s").alias("signup_time_s"),
+        "consent_marketing",
+    )
+
+
+def forget_requests(people: DataFrame, w: World) -> DataFrame:
+    """A few people ask to be forgotten, by whichever identifier they remember."""
+    g = w.g
+
+    def u(salt: str) -> str:
+        return w.u(salt, "person_id")
+
+    always = g.seed % g.people  # at least one request in every run
+    asking = people.filter(F.expr(f"{u('forget')} < {num(g.forget_share)} OR person_id = {always}"))
+    kind = choice(("email", "member_id", "phone"), (1.0, 1.0, 1.0), u("forget_by"))
+    latest_phone = "IF(phone_changes, phone_1, phone_0)"
+    identifier = (
+        f"CASE WHEN has_email AND {kind} = 'email' THEN "
+        f"{id_struct('email', email_variant('email', u('forget_variant'), u('forget_style'), g.variant_rate))} "
+        f"WHEN is_member AND {kind} = 'member_id' THEN {id_struct('member_id', 'member_id')} "
+        f"ELSE {id_struct('phone', phone_variant(latest_phone, u('forget_variant'), u('forget_style'), g.variant_rate))} END"
+    )
+    requested = (
+        f"greatest({w.period.end_s - 1}L - CAST(floor({u('forget_at')} * {30 * SECONDS_PER_DAY}) AS BIGINT), "
+        f"{w.period.start_s}L)"
+    )
+    return asking.select("person_id", *exprs({"_id": identifier, "requested_s": requested})).select(
+        "person_id", *exprs({"id_type": "_id.id_type", "id_value": "_id.id_value"}), "requested_s"
+    )
+
+
+# -------------------------------------------------------------- landing schemas
+def conform(frame: DataFrame, dataset: str, renames: Mapping[str, str]) -> DataFrame:
+    """Select exactly the dataset's columns, in order and type, from internal columns.
+
+    ``renames`` gives the SQL of each landing column that is not already a column of
+    ``frame`` under its landing name (e.g. times held as epoch seconds).
+    """
+    return frame.select(
+        *exprs(
+            {
+                name: f"CAST({renames.get(name, name)} AS {data_type.simpleString()})"
+                for name, data_type in SPECS[dataset].columns
+            }
+        )
+    )
+
+
+def as_text(frame: DataFrame, dataset: str, every_column: bool) -> DataFrame:
+    """Temporal columns as ISO-8601 strings (csv/json), or every column as a string.
+
+    All-string data is how corrupted rows such as an amount of "abc" can be landed in a
+    typed format like parquet.
+    """
+    columns = {}
+    for name, data_type in SPECS[dataset].columns:
+        if isinstance(data_type, TimestampType):
+            columns[name] = f"date_format({name}, {text(ISO_TIMESTAMP)})"
+        elif isinstance(data_type, DateType):
+            columns[name] = f"date_format({name}, {text(ISO_DATE)})"
+        elif every_column:
+            columns[name] = f"CAST({name} AS STRING)"
+        else:
+            columns[name] = name
+    return frame.select(*exprs(columns))

@@ -1,0 +1,513 @@
+"""The generate job: contract schemas, determinism, planted traps and structure, truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import pytest
+from chispa import assert_df_equality
+from chispa.dataframe_comparer import DataFramesNotEqualError
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs import generate as job
+from precis.config import DATASETS, Config, GenerateConfig
+from precis.generate import build
+from precis.generate.build import TRUTH_KEYS
+from precis.generate.catalog import CHANNELS
+from precis.generate.corrupt import CORRUPTED_DATASETS, NUMERIC_COLUMNS, corrupt, kinds
+from precis.generate.landing import as_text
+from precis.schemas import SPECS
+from precis.storage import Lakehouse
+
+END = dt.date(2026, 3, 31)
+
+# Small, with trap rates raised so that every trap shows up among a few hundred people.
+SMALL = GenerateConfig(
+    people=300,
+    items=120,
+    days=120,
+    end_date=END,
+    partitions=2,
+    placeholder_rate=0.03,
+    family_share=0.3,
+    cafe_share=0.1,
+    forget_share=0.02,
+    phone_change_share=0.2,
+    hotline_rate=0.2,
+)
+
+
+def _small(**changes) -> GenerateConfig:
+    return SMALL.model_copy(update=changes)
+
+
+def _with_generate(cfg: Config, g: GenerateConfig, **landing_formats: str) -> Config:
+    landing = cfg.landing.model_copy(
+        update={name: getattr(cfg.landing, name).model_copy(update={"format": fmt}) for name, fmt in landing_formats.items()}
+    )
+    mlflow = cfg.mlflow.model_copy(update={"enabled": False})  # tracking has its own tests; keep this fast
+    return cfg.model_copy(update={"generate": g, "landing": landing, "mlflow": mlflow})
+
+
+def _checkpoint(df: DataFrame, name: str) -> DataFrame:
+    # As the job does: later queries plan against the materialized stage, not the generator.
+    return df.localCheckpoint(eager=True)
+
+
+@pytest.fixture(scope="module")
+def gen(spark):
+    # Three partitions, where the job below runs with the session's default two: the rows
+    # must not depend on partitioning.
+    with job.generator_conf(spark):
+        yield build(spark, SMALL, END, num_partitions=3, persist=_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def owners(gen):
+    """id_observations rows with the true person of their record."""
+    return gen.landing["id_observations"].join(
+        gen.truth["record_person"].filter(F.col("dataset") == "id_observations").select("source", "record_id", "person_id"),
+        on=["source", "record_id"],
+        how="inner",
+    )
+
+
+def _digits(col: str = "id_value"):
+    """A phone reduced to its 11 national digits, as identity resolution would."""
+    digits = F.regexp_replace(F.col(col), "[^0-9]", "")
+    return F.when(F.length(digits) == 13, F.substring(digits, 3, 11)).otherwise(digits)
+
+
+# ----------------------------------------------------------------- shape and determinism
+def test_every_landing_dataset_has_the_contract_schema(gen):
+    assert set(gen.landing) == set(DATASETS)
+    for name in DATASETS:
+        actual = [(f.name, f.dataType) for f in gen.landing[name].schema.fields]
+        assert actual == list(SPECS[name].columns), name
+
+
+def test_another_seed_gives_other_rows(spark, gen):
+    with job.generator_conf(spark):
+        # Lazy: only the people behind customers and the catalogue are drawn.
+        other = build(spark, _small(seed=7, corrupt_fraction=0.15), END)
+        with pytest.raises(DataFramesNotEqualError):
+            assert_df_equality(gen.landing["customers"], other.landing["customers"], ignore_row_order=True)
+        assert gen.landing["items"].select("item_id").exceptAll(other.landing["items"].select("item_id")).count() > 0
+    # With corruption on, exactly the corrupted datasets are landed as all-string columns.
+    assert other.corrupted == CORRUPTED_DATASETS
+    for name in DATASETS:
+        types = {t for _, t in other.landing[name].dtypes}
+        assert (types == {"string"}) == (name in CORRUPTED_DATASETS), name
+
+
+def test_rows_fall_in_the_period(gen):
+    start = F.lit("2025-12-02T00:00:00Z").cast("timestamp")  # 120 days ending 2026-03-31
+    end = F.lit("2026-04-01T00:00:00Z").cast("timestamp")
+    for name, column in (
+        ("id_observations", "observed_at"), ("events", "event_time"), ("orders", "order_time"), ("touchpoints", "touch_time"),
+    ):
+        outside = gen.landing[name].filter((F.col(column) < start) | (F.col(column) >= end))
+        assert outside.count() == 0, name
+
+
+# ------------------------------------------------------------------------------ truth
+def test_truth_traces_every_landed_record_to_one_person(gen):
+    truth = gen.truth["record_person"]
+    assert truth.groupBy("dataset", "source", "record_id").count().filter("count > 1").count() == 0
+    keyed = {
+        "id_observations": gen.landing["id_observations"].select("source", "record_id").distinct(),
+        "events": gen.landing["events"].select(F.lit("events").alias("source"), F.col("event_id").alias("record_id")),
+        "orders": gen.landing["orders"].select(F.lit("orders").alias("source"), F.col("order_id").alias("record_id")),
+        "touchpoints": gen.landing["touchpoints"].select(
+            F.lit("touchpoints").alias("source"), F.col("touch_id").alias("record_id")
+        ),
+        "customers": gen.landing["customers"].select(
+            F.lit("customers").alias("source"), F.concat_ws(":", "id_type", "id_value").alias("record_id")
+        ),
+        "forget_requests": gen.landing["forget_requests"].select(
+            F.lit("forget_requests").alias("source"), F.concat_ws(":", "id_type", "id_value").alias("record_id")
+        ),
+    }
+    for dataset, records in keyed.items():
+        known = truth.filter(F.col("dataset") == dataset).select("source", "record_id")
+        assert records.count() > 0, dataset
+        assert records.join(known, on=["source", "record_id"], how="left_anti").count() == 0, dataset
+
+
+def test_truth_tables_describe_people_and_channels(gen):
+    prefs = gen.truth["person_preferences"]
+    sums = prefs.groupBy("person_id").agg(F.sum("weight").alias("total"))
+    assert sums.count() == SMALL.people
+    assert sums.filter(F.abs(F.col("total") - 1.0) > 1e-9).count() == 0
+    params = gen.truth["person_purchase_params"]
+    assert params.count() == SMALL.people
+    assert params.filter((F.col("lambda") <= 0) | (F.col("p") <= 0) | (F.col("p") > 1)).count() == 0
+    effects = {r["channel"]: r for r in gen.truth["channel_effects"].collect()}
+    assert set(effects) == {c.name for c in CHANNELS}
+    assert effects["search"]["effect"] > effects["display"]["effect"]
+    assert abs(sum(r["pre_purchase_share"] for r in effects.values()) - 1.0) < 1e-9
+
+
+# ------------------------------------------------------------------------------ traps
+def test_store_hotline_is_the_phone_of_many_customers_at_pos(gen, owners):
+    hotlines = gen.truth["traps"].filter(F.col("kind") == "hotline").select(F.col("id_value").alias("hotline"))
+    at_pos = owners.filter((F.col("source") == "pos") & (F.col("id_type") == "phone"))
+    shared = (
+        at_pos.join(hotlines, _digits() == F.col("hotline"), how="inner")
+        .groupBy("hotline")
+        .agg(F.countDistinct("person_id").alias("people"))
+        .agg(F.max("people"))
+        .first()[0]
+    )
+    assert shared >= 5
+
+
+def test_placeholder_values_appear(gen):
+    seen = {
+        (r["id_type"], r["id_value"])
+        for r in gen.landing["id_observations"].select("id_type", "id_value").distinct().collect()
+    }
+    assert ("device_id", "00000000-0000-0000-0000-000000000000") in seen
+    assert ("phone", "13800000000") in seen
+    assert ("email", "test@test.com") in seen
+    junk = {value for kind, value in seen if kind in ("device_id", "cookie_id")}
+    assert {"undefined", "null"} <= junk
+
+
+def test_identifiers_are_spelled_differently_across_sources(gen, owners):
+    phones = [r["id_value"] for r in owners.filter(F.col("id_type") == "phone").select("id_value").collect()]
+    assert any(p.startswith("+86") for p in phones)
+    assert any(p.startswith("86") and len(p) == 13 for p in phones)
+    assert any("-" in p for p in phones) and any(" " in p for p in phones)
+    assert all(len(_national(p)) == 11 and _national(p).startswith("1") for p in phones)
+
+    emails = [r["id_value"] for r in owners.filter(F.col("id_type") == "email").select("id_value").collect()]
+    assert any(e != e.strip() for e in emails)
+    assert any(e.strip() != e.strip().lower() for e in emails)
+
+    devices = [r["id_value"] for r in owners.filter(F.col("id_type") == "device_id").select("id_value").collect()]
+    assert any(d.isupper() for d in devices if "-" in d) and any(d.islower() for d in devices if "-" in d)
+
+    # One person's phone written in several ways: the spellings differ, the digits do not.
+    spellings = (
+        owners.filter(F.col("id_type") == "phone")
+        .groupBy("person_id", _digits().alias("digits"))
+        .agg(F.countDistinct("id_value").alias("spellings"))
+    )
+    assert spellings.filter(F.col("spellings") >= 2).count() > 0
+
+
+def _national(phone: str) -> str:
+    digits = "".join(c for c in phone if c.isdigit())
+    return digits[2:] if len(digits) == 13 else digits
+
+
+def test_family_devices_are_shared_by_several_members(gen, owners):
+    family = gen.truth["traps"].filter(F.col("kind") == "family_device").select(F.col("id_value").alias("device"))
+    app_devices = owners.filter((F.col("source") == "app") & (F.col("id_type") == "device_id")).select(
+        F.lower("id_value").alias("device"), "person_id"
+    )
+    sharing = (
+        app_devices.join(family, on="device", how="inner")
+        .groupBy("device")
+        .agg(F.countDistinct("person_id").alias("people"))
+        .filter(F.col("people") >= 2)
+    )
+    assert sharing.count() > 0
+    # Members logged in on a shared device: the same device sits in records of different members.
+    members = owners.filter(F.col("id_type") == "member_id").select("source", "record_id", F.col("id_value").alias("member"))
+    linked = (
+        app_devices.join(family, on="device", how="inner")
+        .join(owners.select("source", "record_id", F.lower("id_value").alias("device")), on="device", how="inner")
+        .join(members, on=["source", "record_id"], how="inner")
+        .groupBy("device")
+        .agg(F.countDistinct("member").alias("members"))
+        .agg(F.max("members"))
+        .first()[0]
+    )
+    assert linked >= 2
+
+
+def test_internet_cafe_cookies_are_seen_with_many_emails(gen, owners):
+    cafes = gen.truth["traps"].filter(F.col("kind") == "cafe_cookie").select(F.col("id_value").alias("cookie"))
+    cookies = owners.filter(F.col("id_type") == "cookie_id").select("source", "record_id", F.col("id_value").alias("cookie"))
+    emails = owners.filter(F.col("id_type") == "email").select(
+        "source", "record_id", F.lower(F.trim("id_value")).alias("email"), "person_id"
+    )
+    per_cafe = (
+        cookies.join(cafes, on="cookie", how="inner")
+        .join(emails, on=["source", "record_id"], how="inner")
+        .groupBy("cookie")
+        .agg(F.countDistinct("email").alias("emails"), F.countDistinct("person_id").alias("people"))
+        .first()
+    )
+    assert per_cafe["emails"] >= 3 and per_cafe["people"] >= 3
+
+
+def test_some_people_change_phone_numbers(gen, owners):
+    crm = owners.filter(F.col("source") == "crm")
+    phones = crm.filter(F.col("id_type") == "phone").select("record_id", "person_id", _digits().alias("phone"))
+    changed = phones.groupBy("person_id").agg(F.countDistinct("phone").alias("numbers")).filter("numbers >= 2")
+    assert changed.count() > 0
+
+
+def test_people_have_several_devices_and_rotating_cookies(gen, owners):
+    per_person = owners.groupBy("person_id").agg(
+        F.countDistinct(F.when(F.col("id_type") == "device_id", F.lower("id_value"))).alias("devices"),
+        F.countDistinct(F.when(F.col("id_type") == "cookie_id", F.col("id_value"))).alias("cookies"),
+    )
+    top = per_person.agg(F.max("devices").alias("devices"), F.max("cookies").alias("cookies")).first()
+    assert top["devices"] >= 2 and top["cookies"] >= 3
+
+
+# ----------------------------------------------------------------- behaviour structure
+def test_order_totals_equal_their_lines_and_refunds_exist(gen):
+    orders = gen.landing["orders"]
+    lines = gen.landing["order_items"]
+    totals = lines.groupBy("order_id").agg(F.sum(F.col("quantity") * F.col("unit_price")).alias("lines_total"))
+    joined = orders.join(totals, on="order_id", how="left")
+    assert joined.filter(F.col("lines_total").isNull()).count() == 0
+    assert joined.filter(F.abs(F.col("amount") - F.col("lines_total")) > 0.005 + 1e-9).count() == 0
+    assert lines.join(orders, on="order_id", how="left_anti").count() == 0
+    statuses = {r[0] for r in orders.select("status").distinct().collect()}
+    assert {"paid", "refunded"} <= statuses and statuses <= {"paid", "refunded", None}
+    assert orders.filter(F.col("status") == "refunded").count() < orders.count() * 0.2
+    assert orders.filter(F.col("amount") <= 0).count() == 0
+    assert lines.filter((F.col("quantity") < 1) | (F.col("unit_price") <= 0)).count() == 0
+    items = gen.landing["items"].select("item_id")
+    assert lines.join(items, on="item_id", how="left_anti").count() == 0
+
+
+def test_purchases_follow_the_planted_rate_and_dropout(gen):
+    params = gen.truth["person_purchase_params"]
+    orders = gen.landing["orders"].join(
+        gen.truth["record_person"].filter(F.col("dataset") == "orders").select(
+            F.col("record_id").alias("order_id"), "person_id"
+        ),
+        on="order_id",
+        how="inner",
+    )
+    counts = orders.groupBy("person_id").agg(F.count(F.lit(1)).alias("orders"))
+    joined = params.join(counts, on="person_id", how="left").fillna(0, subset=["orders"])
+    assert joined.filter(F.col("orders") != F.col("purchases")).count() == 0
+    buyers = joined.filter(F.col("purchases") > 0)
+    median = buyers.approxQuantile("lambda", [0.5], 0.0)[0]
+    high = buyers.filter(F.col("lambda") > median).agg(F.avg("purchases")).first()[0]
+    low = buyers.filter(F.col("lambda") <= median).agg(F.avg("purchases")).first()[0]
+    assert high > low
+    assert params.filter(F.col("dropout_at").isNotNull()).count() > 0
+    assert params.filter("alive_at_end").count() > 0
+    # Dropped-out people buy exactly dropout_after repeat purchases, never more.
+    dropped = params.filter(F.col("dropout_at").isNotNull())
+    assert dropped.filter(F.col("purchases") != F.col("dropout_after") + 1).count() == 0
+
+
+def test_views_follow_latent_preferences(gen):
+    prefs = gen.truth["person_preferences"]
+    favourite = (
+        prefs.withColumn("rank", F.row_number().over(_by_person_weight()))
+        .filter(F.col("rank") == 1)
+        .select("person_id", F.col("category").alias("favourite"))
+    )
+    owners = gen.truth["record_person"].filter(F.col("dataset") == "events").select(
+        F.col("record_id").alias("event_id"), "person_id"
+    )
+    views = (
+        gen.landing["events"]
+        .filter(F.col("event_type").isin("view", "add_to_cart"))
+        .join(owners, on="event_id", how="inner")
+        .join(gen.landing["items"].select("item_id", "category"), on="item_id", how="inner")
+        .join(favourite, on="person_id", how="inner")
+    )
+    share = views.agg(F.avg((F.col("category") == F.col("favourite")).cast("double"))).first()[0]
+    assert share > 0.3  # a uniform taste would give 1/12
+
+
+def _by_person_weight():
+    return Window.partitionBy("person_id").orderBy(F.col("weight").desc(), F.col("category"))
+
+
+def test_item_popularity_is_long_tailed(gen):
+    views = gen.landing["events"].filter(F.col("item_id").isNotNull()).groupBy("item_id").count()
+    ranked = [r["count"] for r in views.orderBy(F.col("count").desc()).collect()]
+    top = sum(ranked[: max(1, len(ranked) // 10)])
+    assert top / sum(ranked) > 0.25  # the top 10% of items draw over a quarter of the views
+
+
+def test_effective_channels_precede_purchases_more_often(gen):
+    owner = gen.truth["record_person"].select(F.col("record_id"), "person_id")
+    touches = gen.landing["touchpoints"].join(owner, F.col("touch_id") == F.col("record_id"), how="inner")
+    orders = gen.landing["orders"].join(owner, F.col("order_id") == F.col("record_id"), how="inner").select(
+        F.col("person_id").alias("buyer"), "order_time"
+    )
+    before = touches.join(
+        orders,
+        (F.col("person_id") == F.col("buyer"))
+        & (F.col("order_time") >= F.col("touch_time"))
+        & (F.col("order_time") <= F.col("touch_time") + F.expr("INTERVAL 3 DAYS")),
+        how="left_semi",
+    )
+    rate = {
+        r["channel"]: r["rate"]
+        for r in touches.groupBy("channel")
+        .count()
+        .join(before.groupBy("channel").count().withColumnRenamed("count", "before"), on="channel", how="left")
+        .select("channel", (F.coalesce("before", F.lit(0)) / F.col("count")).alias("rate"))
+        .collect()
+    }
+    assert rate["search"] > rate["display"] and rate["direct"] > rate["display"]
+    # People who never buy are touched too.
+    buyers = orders.select(F.col("buyer").alias("person_id")).distinct()
+    assert touches.join(buyers, on="person_id", how="left_anti").count() > 0
+
+
+def test_campaign_spend_covers_the_campaigns_touches_name(gen):
+    spend = gen.landing["campaign_spend"]
+    paid = [c.name for c in CHANNELS if c.cost_per_click is not None]
+    assert spend.select("spend_date").distinct().count() == SMALL.days
+    assert {r[0] for r in spend.select("channel").distinct().collect()} == set(paid)
+    assert spend.filter(F.col("spend") <= 0).count() == 0
+    named = gen.landing["touchpoints"].filter(F.col("campaign_id").isNotNull()).select(
+        F.to_date("touch_time").alias("spend_date"), "channel", "campaign_id"
+    )
+    assert named.join(spend, on=["spend_date", "channel", "campaign_id"], how="left_anti").count() == 0
+    direct = gen.landing["touchpoints"].filter(F.col("channel") == "direct")
+    assert direct.filter(F.col("campaign_id").isNotNull() | F.col("cost").isNotNull()).count() == 0
+
+
+def test_customers_and_forget_requests(gen):
+    customers = gen.landing["customers"]
+    total = customers.count()
+    opted_out = customers.filter(~F.col("consent_marketing")).count()
+    assert 0.05 < opted_out / total < 0.3
+    assert customers.filter(F.col("consent_marketing").isNull() | F.col("signup_time").isNull()).count() == 0
+    assert customers.filter(F.col("birth_date") > F.lit(dt.date(2008, 4, 1))).count() == 0  # adults only
+    assert {r[0] for r in customers.select("gender").distinct().collect()} <= {"F", "M", None}
+    forget = gen.landing["forget_requests"]
+    assert forget.count() >= 1
+    assert {r[0] for r in forget.select("id_type").distinct().collect()} <= {"email", "phone", "member_id"}
+
+
+# ---------------------------------------------------------------------------- corruption
+def test_no_corruption_by_default(gen):
+    assert gen.truth["corruptions"].count() == 0
+    for name in CORRUPTED_DATASETS:
+        df = gen.landing[name]
+        spec = SPECS[name]
+        assert df.groupBy(*spec.keys).count().filter("count > 1").count() == 0, name
+        assert df.filter(" OR ".join(f"{c} IS NULL" for c in spec.required)).count() == 0, name
+    seen = {r[0] for r in gen.landing["id_observations"].select("id_type").distinct().collect()}
+    assert seen <= KNOWN_ID_TYPES
+
+
+@pytest.mark.parametrize("name", CORRUPTED_DATASETS)
+def test_corruption_plants_every_kind_and_records_it(gen, name):
+    text = as_text(gen.landing[name], name, every_column=True)
+    landed_df, truth_df = corrupt(text, name, SMALL.seed, 0.15)
+    # A few thousand rows: check them in Python rather than with a Spark job per check.
+    clean = text.collect()
+    landed = landed_df.collect()
+    truth = truth_df.collect()
+    spec = SPECS[name]
+    recorded = {kind: sum(1 for t in truth if t["kind"] == kind) for kind in kinds(name)}
+
+    assert all(n > 0 for n in recorded.values()), recorded
+    assert 0.08 < len(truth) / len(clean) < 0.25
+    # Every recorded corruption is in the landed rows exactly as recorded...
+    raw_rows = {json.dumps(r.asDict(), separators=(",", ":")) for r in landed}
+    assert all(t["raw"] in raw_rows for t in truth)
+    # ...and the landed rows are wrong in exactly those ways, nowhere else.
+    assert len(landed) == len(clean) + recorded["duplicate"]
+    counts = Counter(tuple(r) for r in landed)
+    assert sum(1 for c in counts.values() if c > 1) == recorded["duplicate"]
+    assert sum(1 for r in landed if r[spec.order_by] is not None and not _iso(r[spec.order_by])) == recorded["bad_timestamp"]
+    assert sum(1 for r in landed if any(r[c] is None for c in spec.required)) == recorded["missing_required"]
+    assert sum(1 for r in landed if r["id_type"] is not None and r["id_type"] not in KNOWN_ID_TYPES) == recorded["unknown_id_type"]
+    if name in NUMERIC_COLUMNS:
+        column = NUMERIC_COLUMNS[name]
+        assert sum(1 for r in landed if r[column] is not None and not _number(r[column])) == recorded["wrong_type"]
+
+
+KNOWN_ID_TYPES = {"email", "phone", "member_id", "device_id", "cookie_id", "open_id", "union_id"}
+
+
+def _iso(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ the job
+def _read(spark, cfg: Config, name: str) -> DataFrame:
+    fmt = cfg.landing_format(name)
+    reader = spark.read.format(fmt)
+    if fmt == "csv":
+        reader = reader.option("header", "true")
+    return reader.load(cfg.landing_path(name))
+
+
+def test_job_writes_every_dataset_deterministically_and_reruns_cleanly(spark, cfg, gen):
+    cfg = _with_generate(cfg, SMALL, events="csv", orders="json", customers="delta")
+    counts = job.run(spark, cfg)
+    _check_landed_formats(spark, cfg, counts)
+    _check_same_rows_as_another_build(spark, cfg, gen)
+    before = {name: _read(spark, cfg, name).localCheckpoint() for name in ("id_observations", "orders")}
+    assert job.run(spark, cfg) == counts
+    for name, rows in before.items():
+        assert_df_equality(_read(spark, cfg, name), rows, ignore_row_order=True)
+
+
+def _check_landed_formats(spark, cfg: Config, counts: dict[str, int]) -> None:
+    for name in DATASETS:
+        fmt = cfg.landing_format(name)
+        landed = _read(spark, cfg, name)
+        assert landed.count() == counts[f"landing.{name}"] > 0, name
+        if fmt in ("parquet", "delta"):
+            assert [(f.name, f.dataType) for f in landed.schema.fields] == list(SPECS[name].columns), name
+        else:
+            assert sorted(landed.columns) == sorted(SPECS[name].column_names), name
+        if fmt == "parquet":
+            files = [f for f in _files(spark, cfg.landing_path(name)) if f.endswith(".parquet")]
+            assert 1 <= len(files) <= SMALL.partitions, name
+    iso = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+    assert _read(spark, cfg, "events").filter(~F.col("event_time").rlike(iso)).count() == 0
+    assert _read(spark, cfg, "orders").filter(~F.col("order_time").rlike(iso)).count() == 0
+    lake = Lakehouse.from_config(spark, cfg)
+    for table in TRUTH_KEYS:
+        assert lake.read("truth", table).count() == counts[f"truth.{table}"], table
+
+
+def _check_same_rows_as_another_build(spark, cfg: Config, gen) -> None:
+    # The job ran with the session's two partitions, the fixture with three.
+    for name in ("id_observations", "order_items", "touchpoints", "items", "customers", "forget_requests"):
+        assert_df_equality(_read(spark, cfg, name), gen.landing[name], ignore_row_order=True, ignore_nullable=True)
+    events = _read(spark, cfg, "events").select(*[F.col(c).cast(t).alias(c) for c, t in SPECS["events"].columns])
+    assert_df_equality(events, gen.landing["events"], ignore_row_order=True, ignore_nullable=True)
+    lake = Lakehouse.from_config(spark, cfg)
+    assert_df_equality(
+        lake.read("truth", "record_person"), gen.truth["record_person"], ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def _files(spark, path: str) -> list[str]:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return [status.getPath().getName() for status in fs.listStatus(hadoop_path)]
+
+
+def test_main_rejects_a_bad_config_before_spark():
+    assert job.main(["--set", "generate.people=0"]) == 2
