@@ -11,12 +11,13 @@ import contextlib
 import sys
 from typing import Iterator, Sequence
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from precis.config import DATASETS, Config
 from precis.generate import arrange, build, for_format, landing_order
-from precis.generate.build import STAGES, TRUTH_KEYS
+from precis.generate.build import STAGES, TRUTH_TABLES
 from precis.progress import Progress, log
 from precis.runner import job_main
 from precis.storage import Lakehouse
@@ -67,15 +68,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     g = cfg.generate
     end_date = g.end_date or cfg.run_date
     lake = Lakehouse.from_config(spark, cfg)
-    progress = Progress(JOB, len(STAGES) + len(DATASETS) + len(TRUTH_KEYS))
-    log.info("[%s] %s people, %s items, %s days to %s, seed %s", JOB, f"{g.people:,}", f"{g.items:,}", g.days, end_date, g.seed)
+    progress = Progress(JOB, len(STAGES) + len(DATASETS) + len(TRUTH_TABLES))
+    log.info("[%s] %s people, %s items, %s days to %s, seed %s", JOB, f"{g.people:,}", f"{g.items:,}", g.days,
+             end_date, g.seed)
 
     def persist(df: DataFrame, name: str) -> DataFrame:
         # Materialize once and cut the lineage: later queries then plan against a small
         # plan instead of re-analyzing the whole generator (see precis.generate.build).
+        # On local disk, not in the heap: a million people's events would fill a default
+        # driver heap and leave the JVM collecting garbage instead of generating.
         with progress.step(f"simulate {name}") as step:
             observed, observation = _observed(df, f"stage_{name}")
-            kept = observed.localCheckpoint(eager=True)
+            kept = observed.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
             step.rows = int(observation.get["rows"])
         return kept
 
@@ -102,11 +106,11 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         for name in DATASETS:
             with progress.step(f"write landing/{name} ({cfg.landing_format(name)})") as step:
                 step.rows = counts[f"landing.{name}"] = write_dataset(name)
-        for table in TRUTH_KEYS:
+        for table in TRUTH_TABLES:
             with progress.step(f"write truth/{table}") as step:
                 step.rows = counts[f"truth.{table}"] = write_truth(table)
         tracker.log_metrics({f"rows.{k}": v for k, v in counts.items()})
-    log.info("[%s] landing data in %s, truth in %s", JOB, cfg.landing_path("events").rsplit("/", 1)[0], lake.path("truth", ""))
+    log.info("[%s] truth tables in %s", JOB, lake.path("truth", "").rstrip("/"))
     progress.finish(f"{counts['landing.events']:,} events, {counts['landing.orders']:,} orders")
     return counts
 

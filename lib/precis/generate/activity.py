@@ -23,7 +23,18 @@ from precis.generate.catalog import (
     hotline,
     store_count,
 )
-from precis.generate.draws import SECONDS_PER_DAY, choice, exponential, exprs, gamma, hex_id, num, poisson, text, uniform
+from precis.generate.draws import (
+    SECONDS_PER_DAY,
+    choice,
+    exponential,
+    exprs,
+    gamma,
+    hex_id,
+    num,
+    poisson,
+    text,
+    uniform,
+)
 from precis.generate.identifiers import (
     COOKIE_PLACEHOLDERS,
     DEVICE_PLACEHOLDERS,
@@ -52,6 +63,17 @@ LINE_SHARES = (0.45, 0.2, 0.08)  # chance of a 2nd, 3rd and 4th order line
 TOUCH_PERSON_COLUMNS = (
     "person_id", "first_seen_s", "active_end_s", "web_user", "n_cookies", "app_user", "devices",
     "wechat_user", "open_id", "has_email", "email", "phone_changes", "phone_change_s", "phone_0", "phone_1",
+)
+
+#: Person columns that decide which identifiers a session records.
+IDENTITY_PERSON_COLUMNS = (
+    *TOUCH_PERSON_COLUMNS, "is_member", "member_id", "family", "family_device", "cafe_user", "cafe_cookie", "union_id",
+)
+
+#: Columns of the orders frame: what landing, lines, events, touches and records need.
+ORDER_COLUMNS = (
+    *TOUCH_PERSON_COLUMNS, "order_id", "order_time_s", "sales_channel", "amount", "status", "lines", "order_key",
+    "session_id", "source", "start_s", "id_main", "extras", "till_phone", "till_member",
 )
 
 #: Columns every session frame has (browse and checkout), beyond the person's.
@@ -83,7 +105,8 @@ def _explode_count(n: str) -> F.Column:
 def browse_sessions(people: DataFrame, w: World) -> DataFrame:
     """Online visits while the person is active; the online source decides the identifiers."""
     counted = people.select(
-        "*",
+        *IDENTITY_PERSON_COLUMNS,
+        "pref_cum",
         *exprs({"_session_mean": f"session_rate * (active_end_s - first_seen_s) / {num(float(SECONDS_PER_DAY))}"}),
     )
     n = poisson("_session_mean", w.u("sessions", "person_id"), w.u("sessions_2", "person_id"))
@@ -93,7 +116,10 @@ def browse_sessions(people: DataFrame, w: World) -> DataFrame:
         *exprs(
             {
                 "session_id": hex_id(w.seed, "session", "person_id", "slot"),
-                "start_s": f"first_seen_s + CAST(floor({w.u('session_at', 'person_id', 'slot')} * (active_end_s - first_seen_s)) AS BIGINT)",
+                "start_s": (
+                    f"first_seen_s + CAST(floor({w.u('session_at', 'person_id', 'slot')} "
+                    "* (active_end_s - first_seen_s)) AS BIGINT)"
+                ),
                 "source": online_source(w.u("session_source", "person_id", "slot")),
                 "is_checkout": "false",
             }
@@ -121,7 +147,9 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
     )
     cafe_pick = f"(cafe_user AND NOT is_checkout AND {u('cafe_use')} < 0.35D)"
     cookie = f"IF({cafe_pick}, cafe_cookie, {cookie_at(w.seed, 'start_s')})"
-    web_cookie = placeholder_or(cookie, COOKIE_PLACEHOLDERS, u("cookie_junk"), g.placeholder_rate, u("cookie_junk_kind"))
+    web_cookie = placeholder_or(
+        cookie, COOKIE_PLACEHOLDERS, u("cookie_junk"), g.placeholder_rate, u("cookie_junk_kind")
+    )
     login = f"(is_checkout OR {u('web_login')} < IF({cafe_pick}, 0.9D, 0.3D))"
     typed_email = placeholder_or(
         email_variant("email", u("email_variant"), u("email_style"), g.variant_rate),
@@ -131,11 +159,15 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
         "*",
         *exprs(
             {
-                "_app_member": maybe_id(f"is_member AND (is_checkout OR {u('app_login')} < 0.6D)", "member_id", "member_id"),
+                "_app_member": maybe_id(
+                    f"is_member AND (is_checkout OR {u('app_login')} < 0.6D)", "member_id", "member_id"
+                ),
                 "_app_open": maybe_id(f"wechat_user AND {u('app_wechat')} < 0.25D", "open_id", "open_id"),
                 "_web_email": maybe_id(f"has_email AND {login}", "email", typed_email),
                 "_web_member": maybe_id("is_checkout AND is_member AND NOT has_email", "member_id", "member_id"),
-                "_webview": maybe_id(f"app_user AND {u('webview')} < 0.05D", "device_id", f"upper({device_pick(u('webview_pick'))})"),
+                "_webview": maybe_id(
+                    f"app_user AND {u('webview')} < 0.05D", "device_id", f"upper({device_pick(u('webview_pick'))})"
+                ),
                 "_wechat_union": maybe_id(f"is_checkout OR {u('wechat_union')} < 0.5D", "union_id", "union_id"),
                 "id_main": (
                     f"CASE source WHEN 'app' THEN {id_struct('device_id', app_device)} "
@@ -175,8 +207,10 @@ def orders(people: DataFrame, w: World) -> DataFrame:
     """
     g = w.g
     draw = w.draw
+    # Only the person columns used here or downstream: every column is copied per order.
     purchases = people.filter(F.col("purchase_offsets").isNotNull()).select(
-        "*", F.posexplode(F.col("purchase_offsets")).alias("purchase_no", "purchase_offset")
+        *IDENTITY_PERSON_COLUMNS, "first_purchase_s", "spend_nu", "pref_cum",
+        F.posexplode(F.col("purchase_offsets")).alias("purchase_no", "purchase_offset"),
     )
 
     def u(salt: str, *more: str) -> str:
@@ -222,7 +256,9 @@ def orders(people: DataFrame, w: World) -> DataFrame:
     )
 
     def pick(k: int) -> str:
-        category = preferred_category(u("line_explore", str(k)), f"_ucat_{k}", num(g.explore_share / 4), draw.n_categories)
+        category = preferred_category(
+            u("line_explore", str(k)), f"_ucat_{k}", num(g.explore_share / 4), draw.n_categories
+        )
         return f"IF({k} <= _n_lines, {draw.item_index(category, u('line_rank', str(k)))}, NULL)"
 
     def distinct(k: int) -> str:
@@ -279,12 +315,12 @@ def orders(people: DataFrame, w: World) -> DataFrame:
             {
                 "session_id": f"IF(sales_channel != 'pos', {hex_id(w.seed, 'checkout', 'order_id')}, NULL)",
                 "source": "sales_channel",
-                "start_s": "order_time_s - 600L",
+                "start_s": f"greatest(order_time_s - 600L, {w.period.start_s}L)",
                 "is_checkout": "true",
             }
         ),
     )
-    return _with_till_identity(with_session_identity(checkout, w), w).drop("_online")
+    return _with_till_identity(with_session_identity(checkout, w), w).select(*ORDER_COLUMNS)
 
 
 def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
@@ -296,18 +332,23 @@ def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
 
     store = f"pmod(xxhash64({num(w.seed)}, 'store', order_id), {store_count(g.people)})"
     own_phone = phone_variant(phone_at("order_time_s"), u("phone_variant"), u("phone_style"), g.variant_rate)
-    typed = f"IF({u('hotline')} < {num(g.hotline_rate)}, {hotline(store)}, {placeholder_or(own_phone, PHONE_PLACEHOLDERS, u('phone_junk'), g.placeholder_rate)})"
+    own_or_junk = placeholder_or(own_phone, PHONE_PLACEHOLDERS, u("phone_junk"), g.placeholder_rate)
+    typed = f"IF({u('hotline')} < {num(g.hotline_rate)}, {hotline(store)}, {own_or_junk})"
     till = orders_df.select(
         "*",
         *exprs(
             {
                 "till_phone": f"IF(sales_channel = 'pos', {id_struct('phone', typed)}, {NO_ID})",
-                "till_member": f"IF(sales_channel = 'pos' AND is_member AND {u('member_card')} < 0.7D, {id_struct('member_id', 'member_id')}, {NO_ID})",
+                "till_member": (
+                    f"IF(sales_channel = 'pos' AND is_member AND {u('member_card')} < 0.7D, "
+                    f"{id_struct('member_id', 'member_id')}, {NO_ID})"
+                ),
             }
         ),
     )
     order_key = (
-        f"IF(sales_channel = 'pos', IF(till_member IS NOT NULL AND {u('order_key')} < 0.6D, till_member, till_phone), buyer_id)"
+        f"IF(sales_channel = 'pos', "
+        f"IF(till_member IS NOT NULL AND {u('order_key')} < 0.6D, till_member, till_phone), buyer_id)"
     )
     return till.select("*", *exprs({"order_key": order_key}))
 
@@ -322,9 +363,10 @@ def order_lines(orders_df: DataFrame) -> DataFrame:
 # ----------------------------------------------------------------------- events
 def browse_events(sessions: DataFrame, w: World) -> DataFrame:
     g = w.g
+    n = poisson(num(g.events_per_session - 1.0), w.u("events", "session_id"), w.u("events_2", "session_id"))
     counted = sessions.select(
         "session_id", "person_id", "start_s", "source", "id_main", "entry_channel", "pref_cum",
-        _explode_count(f"1 + {poisson(num(g.events_per_session - 1.0), w.u('events', 'session_id'), w.u('events_2', 'session_id'))}").alias("step"),
+        _explode_count(f"1 + {n}").alias("step"),
     )
 
     def u(salt: str) -> str:
@@ -347,7 +389,11 @@ def browse_events(sessions: DataFrame, w: World) -> DataFrame:
         *exprs(
             {
                 "event_id": hex_id(w.seed, "event", "session_id", "step"),
-                "event_time_s": f"start_s + (step - 1) * 60 + CAST(floor({u('event_at')} * 59) AS BIGINT)",
+                # A minute or so per step, never past the period (a session can start late).
+                "event_time_s": (
+                    f"least(start_s + (step - 1) * 60 + CAST(floor({u('event_at')} * 59) AS BIGINT), "
+                    f"{w.period.end_s - 1}L)"
+                ),
                 "source": "source",
                 "id_main": "id_main",
                 "event_type": "event_type",
@@ -382,7 +428,7 @@ def checkout_events(lines: DataFrame, w: World) -> DataFrame:
         *exprs(
             {
                 "event_id": hex_id(w.seed, "checkout_event", "order_id", "line_no", "event_type"),
-                "event_time_s": f"order_time_s - {lead}",
+                "event_time_s": f"greatest(order_time_s - {lead}, {w.period.start_s}L)",
                 "source": "sales_channel",
                 "id_main": "id_main",
                 "event_type": "event_type",
@@ -422,9 +468,8 @@ def _touch_details(frame: DataFrame, w: World) -> DataFrame:
         picked = f"IF({u('interaction')} < 0.75D, {text(first)}, {text(rest[0])})" if rest else text(first)
         interactions.append(f"WHEN {text(c.name)} THEN {picked}")
         if c.cost_per_click is not None:
-            costs.append(
-                f"WHEN {text(c.name)} THEN IF(interaction IN ('click', 'visit'), {num(c.cost_per_click)}, {num(c.cost_per_click / 50)})"
-            )
+            per_touch = f"IF(interaction IN ('click', 'visit'), {num(c.cost_per_click)}, {num(c.cost_per_click / 50)})"
+            costs.append(f"WHEN {text(c.name)} THEN {per_touch}")
     paid = ", ".join(text(c.name) for c in CHANNELS if c.cost_per_click is not None)
     day = f"floor((touch_time_s - {w.period.start_s}L) / {SECONDS_PER_DAY})"
     return frame.select(
@@ -463,7 +508,7 @@ def background_touches(people: DataFrame, w: World) -> DataFrame:
         *exprs({"touch_from_s": f"greatest({w.period.start_s}L, first_seen_s - {14 * SECONDS_PER_DAY}L)"}),
     ).select(
         "*",
-        *exprs({"_touch_mean": f"{num(w.g.touch_rate)} * (active_end_s - touch_from_s) / {num(float(SECONDS_PER_DAY))}"}),
+        *exprs({"_touch_mean": f"{num(w.g.touch_rate / SECONDS_PER_DAY)} * (active_end_s - touch_from_s)"}),
     )
     n = poisson("_touch_mean", w.u("touches", "person_id"), w.u("touches_2", "person_id"))
     slots = windowed.select(*TOUCH_PERSON_COLUMNS, "touch_from_s", _explode_count(n).alias("slot"))
@@ -472,8 +517,13 @@ def background_touches(people: DataFrame, w: World) -> DataFrame:
         *exprs(
             {
                 "touch_id": f"concat('T', {hex_id(w.seed, 'touch', 'person_id', 'slot', length=19)})",
-                "touch_time_s": f"touch_from_s + CAST(floor({w.u('touch_at', 'person_id', 'slot')} * (active_end_s - touch_from_s)) AS BIGINT)",
-                "channel": choice(channel_names(), [c.exposure for c in CHANNELS], w.u("touch_channel", "person_id", "slot")),
+                "touch_time_s": (
+                    f"touch_from_s + CAST(floor({w.u('touch_at', 'person_id', 'slot')} "
+                    "* (active_end_s - touch_from_s)) AS BIGINT)"
+                ),
+                "channel": choice(
+                    channel_names(), [c.exposure for c in CHANNELS], w.u("touch_channel", "person_id", "slot")
+                ),
             }
         ),
     )
@@ -490,7 +540,8 @@ def conversion_touches(orders_df: DataFrame, w: World) -> DataFrame:
         f"1 + CAST({u('touch_2')} < 0.5D AS INT) + CAST({u('touch_3')} < 0.2D AS INT), 0)"
     )
     slots = orders_df.select(*TOUCH_PERSON_COLUMNS, "order_id", "order_time_s", _explode_count(n).alias("slot"))
-    lead = f"CAST(floor(300.0D + {exponential(w.u('touch_lead', 'order_id', 'slot'), num(2.0 * SECONDS_PER_DAY))}) AS BIGINT)"
+    wait = exponential(w.u("touch_lead", "order_id", "slot"), num(2.0 * SECONDS_PER_DAY))
+    lead = f"CAST(floor(300.0D + {wait}) AS BIGINT)"
     return slots.select(
         *TOUCH_PERSON_COLUMNS,
         *exprs(

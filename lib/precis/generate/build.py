@@ -33,16 +33,16 @@ STAGES = ("people", "orders", "sessions", "events", "touches", "records")
 # A person fans out into ~50 landing rows: 25k people make a task of about a million rows.
 PEOPLE_PER_PARTITION = 25_000
 
-#: Truth tables and the columns that identify their rows.
-TRUTH_KEYS: dict[str, tuple[str, ...]] = {
-    "record_person": ("dataset", "source", "record_id"),
-    "person_preferences": ("person_id", "category"),
-    "person_purchase_params": ("person_id",),
-    "channel_effects": ("channel",),
-    "people": ("person_id",),
-    "traps": ("kind", "id_type", "id_value"),
-    "corruptions": ("dataset", "record_key", "kind"),
-}
+#: Truth tables, in the order the job writes them.
+TRUTH_TABLES = (
+    "record_person",
+    "person_preferences",
+    "person_purchase_params",
+    "channel_effects",
+    "people",
+    "traps",
+    "corruptions",
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ def build(
         return f"timestamp_seconds({seconds})"
 
     frames = {
-        "id_observations": landing.conform(landing.id_rows(records), "id_observations", {"observed_at": ts("observed_s")}),
+        "id_observations": landing.conform(
+            landing.id_rows(records), "id_observations", {"observed_at": ts("observed_s")}
+        ),
         "events": landing.conform(
             events,
             "events",
@@ -159,7 +161,7 @@ def build(
     truth_frames = {
         "record_person": truth.record_person(records, events, orders, touches, customers, forgets),
         "person_preferences": truth.person_preferences(people, w),
-        "person_purchase_params": truth.person_purchase_params(people, g, period.end_s),
+        "person_purchase_params": truth.person_purchase_params(people, g),
         "channel_effects": channel_effects_frame(spark),
         "people": truth.people_truth(people),
         "traps": truth.traps(spark, people, g),

@@ -9,7 +9,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from precis.generate.draws import array_of, bijective_digits, exprs, hex_id, normal, num, uniform, zipf_rank
 
@@ -90,8 +89,6 @@ PLACEHOLDER_PHONE = "13800000000"
 PLACEHOLDER_EMAIL = "test@test.com"
 PLACEHOLDER_TEXT = ("undefined", "null")
 
-SOURCES = ("crm", "app", "web", "wechat", "pos")
-ONLINE_SOURCES = ("app", "web", "wechat")
 # Sessions of people who use several online sources: the app gets most of them.
 SOURCE_WEIGHTS = {"app": 0.45, "web": 0.35, "wechat": 0.20}
 

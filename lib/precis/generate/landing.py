@@ -30,12 +30,10 @@ from precis.schemas import SPECS
 ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ssXXX"
 ISO_DATE = "yyyy-MM-dd"
 
-#: Internal record columns: one row per source record with the identifiers it saw.
-RECORD_COLUMNS = ("person_id", "source", "record_id", "observed_s", "ids")
-
-
 def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids: str) -> DataFrame:
-    """``ids``: SQL array of identifier structs; absent ones are null structs, never null values."""
+    """One row per source record: ``person_id``, ``source``, ``record_id``, ``observed_s`` and
+    ``ids``, the identifiers seen together (``ids`` is SQL: an array of identifier structs,
+    absent ones as null structs, never structs with a null value)."""
     return frame.select(
         "person_id",
         *exprs(
@@ -114,7 +112,10 @@ def wechat_records(people: DataFrame, w: World) -> DataFrame:
             }
         ),
     )
-    bound = phone_variant(phone_at("_followed_s"), u("wechat_phone_variant"), u("wechat_phone_style"), min(1.0, 2 * g.variant_rate))
+    # People type their own number into WeChat: more variety than a CRM form allows.
+    bound = phone_variant(
+        phone_at("_followed_s"), u("wechat_phone_variant"), u("wechat_phone_style"), min(1.0, 2 * g.variant_rate)
+    )
     return _records(
         followers,
         "'wechat'",
@@ -154,12 +155,14 @@ def forget_requests(people: DataFrame, w: World) -> DataFrame:
     always = g.seed % g.people  # at least one request in every run
     asking = people.filter(F.expr(f"{u('forget')} < {num(g.forget_share)} OR person_id = {always}"))
     kind = choice(("email", "member_id", "phone"), (1.0, 1.0, 1.0), u("forget_by"))
-    latest_phone = "IF(phone_changes, phone_1, phone_0)"
+    latest_phone = phone_variant(
+        "IF(phone_changes, phone_1, phone_0)", u("forget_variant"), u("forget_style"), g.variant_rate
+    )
     identifier = (
         f"CASE WHEN has_email AND {kind} = 'email' THEN "
         f"{id_struct('email', email_variant('email', u('forget_variant'), u('forget_style'), g.variant_rate))} "
         f"WHEN is_member AND {kind} = 'member_id' THEN {id_struct('member_id', 'member_id')} "
-        f"ELSE {id_struct('phone', phone_variant(latest_phone, u('forget_variant'), u('forget_style'), g.variant_rate))} END"
+        f"ELSE {id_struct('phone', latest_phone)} END"
     )
     requested = (
         f"greatest({w.period.end_s - 1}L - CAST(floor({u('forget_at')} * {30 * SECONDS_PER_DAY}) AS BIGINT), "

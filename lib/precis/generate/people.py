@@ -77,7 +77,9 @@ def people_frame(
         F.col("id").alias("person_id"),
         *exprs(
             {
-                "first_seen_s": f"{start}L + CAST(floor(IF({share('existing', g.existing_share)}, {early}, {anytime})) AS BIGINT)",
+                "first_seen_s": (
+                    f"{start}L + CAST(floor(IF({share('existing', g.existing_share)}, {early}, {anytime})) AS BIGINT)"
+                ),
                 "is_member": share("member", g.member_share),
                 "has_email": share("email", g.email_share),
                 "app_user": share("app", g.app_share),
@@ -102,11 +104,16 @@ def people_frame(
     devices = (
         f"array_compact(array({uuid_like(seed, 'device', 'person_id', '0')}, "
         f"IF({share('device_2', 0.35)}, {uuid_like(seed, 'device', 'person_id', '1')}, NULL), "
-        f"IF({share('device_2', 0.35)} AND {share('device_3', 0.35)}, {uuid_like(seed, 'device', 'person_id', '2')}, NULL)))"
+        f"IF({share('device_2', 0.35)} AND {share('device_3', 0.35)}, "
+        f"{uuid_like(seed, 'device', 'person_id', '2')}, NULL)))"
     )
     family = f"app_user AND {uniform(seed, 'family', 'household_id')} < {num(g.family_share)}"
     cafe = f"pmod(xxhash64({num(seed)}, 'cafe_pick', person_id), {cafe_count(g.people, g.cafe_share)})"
     age_days = f"CAST(floor((18.0D + {u('age')} * 52.0D) * 365.25D) AS INT)"
+    member_digits = bijective_digits("person_id", MEMBER_MULTIPLIER, seed, 10**8, 8)
+    first_purchase = (
+        f"first_seen_s + CAST(floor({exponential(u('first_buy'), num(10.0 * SECONDS_PER_DAY))}) AS BIGINT)"
+    )
     tenure = (
         f"IF(first_seen_s < {start + 30 * SECONDS_PER_DAY}L AND {share('old_member', 0.6)}, "
         f"{exponential(u('tenure'), num(500.0 * SECONDS_PER_DAY))}, 0.0D)"
@@ -115,12 +122,14 @@ def people_frame(
         "*",
         *exprs(
             {
-                "member_id": f"IF(is_member, concat('M', {bijective_digits('person_id', MEMBER_MULTIPLIER, seed, 10**8, 8)}), NULL)",
+                "member_id": f"IF(is_member, concat('M', {member_digits}), NULL)",
                 "phone_0": f"concat({choice(PHONE_PREFIXES, uniform_prefix, u('prefix_0'))}, "
                 f"{bijective_digits('person_id * 2', PHONE_MULTIPLIER, seed * 7919, 10**8, 8)})",
                 "phone_1": f"concat({choice(PHONE_PREFIXES, uniform_prefix, u('prefix_1'))}, "
                 f"{bijective_digits('person_id * 2 + 1', PHONE_MULTIPLIER, seed * 7919, 10**8, 8)})",
-                "phone_change_s": f"first_seen_s + CAST(floor({u('phone_change_at')} * ({end}L - first_seen_s)) AS BIGINT)",
+                "phone_change_s": (
+                    f"first_seen_s + CAST(floor({u('phone_change_at')} * ({end}L - first_seen_s)) AS BIGINT)"
+                ),
                 "email": f"IF(has_email, {email}, NULL)",
                 "devices": f"IF(app_user, {devices}, NULL)",
                 "family": family,
@@ -137,12 +146,15 @@ def people_frame(
                 # Buy till you die: first purchase at first_purchase_s, then a Poisson(lam)
                 # process of repeat purchases; after each repeat purchase the person drops
                 # out with p_drop, i.e. after a Geometric(p_drop) number of them.
-                "lam": f"greatest({gamma(num(g.btyd_r), u('lam_1'), u('lam_2'), u('lam_3'))} / {num(g.btyd_alpha)}, 1.0E-6D)",
+                "lam": f"greatest({gamma(num(g.btyd_r), u('lam_1'), u('lam_2'), u('lam_3'))} / {num(g.btyd_alpha)}, "
+                "1E-06D)",
                 "_ga": gamma(num(g.btyd_a), u("p_1"), u("p_2"), u("p_3")),
                 "_gb": gamma(num(g.btyd_b), u("p_4"), u("p_5"), u("p_6")),
-                "spend_nu": f"greatest({gamma(num(g.spend_q), u('nu_1'), u('nu_2'), u('nu_3'))} / {num(g.spend_gamma)}, 1.0E-6D)",
-                "first_purchase_s": f"first_seen_s + CAST(floor({exponential(u('first_buy'), num(10.0 * SECONDS_PER_DAY))}) AS BIGINT)",
-                "_buys": f"is_buyer AND first_seen_s + CAST(floor({exponential(u('first_buy'), num(10.0 * SECONDS_PER_DAY))}) AS BIGINT) < {end}L",
+                "spend_nu": (
+                    f"greatest({gamma(num(g.spend_q), u('nu_1'), u('nu_2'), u('nu_3'))} / {num(g.spend_gamma)}, 1E-06D)"
+                ),
+                "first_purchase_s": first_purchase,
+                "_buys": f"is_buyer AND {first_purchase} < {end}L",
             }
         ),
     )
@@ -165,7 +177,9 @@ def people_frame(
         dropout.select("*", *exprs({"_expected": f"IF(_buys, lam * {window} / {DAY}, 0.0D)"}))
         .select(
             "*",
-            *exprs({"_n_window": f"least({poisson('_expected', u('repeats'), u('repeats_2'))}, {MAX_REPEAT_PURCHASES})"}),
+            *exprs(
+                {"_n_window": f"least({poisson('_expected', u('repeats'), u('repeats_2'))}, {MAX_REPEAT_PURCHASES})"}
+            ),
         )
         .select("*", *exprs({"_times": f"IF(_buys AND _n_window > 0, {times}, CAST(array() AS array<double>))"}))
         .select(
@@ -190,7 +204,9 @@ def people_frame(
         f"IF(_buys, IF(dropout_s IS NULL, {end}L, least({end}L, dropout_s + {lapse})), "
         f"least({end}L, first_seen_s + {browse}))"
     )
-    active = histories.select("*", *exprs({"active_end_s": f"greatest({active_end}, first_seen_s + 3600L)"}))
+    active = histories.select(
+        "*", *exprs({"active_end_s": f"least(greatest({active_end}, first_seen_s + 3600L), {end}L)"})
+    )
 
     # Tastes ~ Dirichlet(pref_alpha): normalized Gamma(pref_alpha) weights, each drawn as
     # Exp(1) * U^(1/alpha) (the U^(1/alpha) factor is what makes small alphas sparse; the
@@ -210,7 +226,10 @@ def people_frame(
             *exprs(
                 {
                     "_cookie_mean": f"(active_end_s - first_seen_s) / {DAY} / 120.0D",
-                    "session_rate": f"{num(g.session_rate)} * {gamma('1.5D', u('rate_1'), u('rate_2'), u('rate_3'))} / 1.5D",
+                    # Heavy and light browsers: the rate varies around session_rate.
+                    "session_rate": (
+                        f"{num(g.session_rate / 1.5)} * {gamma('1.5D', u('rate_1'), u('rate_2'), u('rate_3'))}"
+                    ),
                     **raw,
                 }
             ),
@@ -219,7 +238,10 @@ def people_frame(
             "*",
             *exprs(
                 {
-                    "n_cookies": f"IF(web_user, least(1 + {poisson('_cookie_mean', u('cookies'), u('cookies_2'))}, {MAX_COOKIES}), 0)",
+                    "n_cookies": (
+                        f"IF(web_user, least(1 + {poisson('_cookie_mean', u('cookies'), u('cookies_2'))}, "
+                        f"{MAX_COOKIES}), 0)"
+                    ),
                     "_total": total,
                 }
             ),

@@ -10,8 +10,6 @@ from pyspark.sql import functions as F
 
 from precis.config import GenerateConfig
 from precis.generate.activity import World
-from precis.generate.draws import exprs
-from precis.generate.identifiers import COOKIE_PLACEHOLDERS
 from precis.generate.catalog import (
     PLACEHOLDER_DEVICE,
     PLACEHOLDER_EMAIL,
@@ -23,6 +21,8 @@ from precis.generate.catalog import (
     hotline,
     store_count,
 )
+from precis.generate.draws import exprs
+from precis.generate.identifiers import COOKIE_PLACEHOLDERS
 
 TRAP_SCHEMA = "kind string, id_type string, id_value string"
 
@@ -57,7 +57,9 @@ def record_person(
         .unionByName(keyed(orders, "orders", "orders", "order_id"))
         .unionByName(keyed(touches, "touchpoints", "touchpoints", "touch_id"))
         .unionByName(keyed(customers.select("person_id", by_identifier.alias("key")), "customers", "customers", "key"))
-        .unionByName(keyed(forgets.select("person_id", by_identifier.alias("key")), "forget_requests", "forget_requests", "key"))
+        .unionByName(
+            keyed(forgets.select("person_id", by_identifier.alias("key")), "forget_requests", "forget_requests", "key")
+        )
     )
 
 
@@ -70,7 +72,7 @@ def person_preferences(people: DataFrame, w: World) -> DataFrame:
     )
 
 
-def person_purchase_params(people: DataFrame, g: GenerateConfig, end_s: int) -> DataFrame:
+def person_purchase_params(people: DataFrame, g: GenerateConfig) -> DataFrame:
     bought = F.col("purchase_offsets").isNotNull()
     return people.select(
         "person_id",
@@ -115,7 +117,11 @@ def traps(spark: SparkSession, people: DataFrame, g: GenerateConfig) -> DataFram
     )
     families = (
         people.filter(F.col("family"))
-        .select(F.lit("family_device").alias("kind"), F.lit("device_id").alias("id_type"), F.col("family_device").alias("id_value"))
+        .select(
+            F.lit("family_device").alias("kind"),
+            F.lit("device_id").alias("id_type"),
+            F.col("family_device").alias("id_value"),
+        )
         .dropDuplicates(["id_value"])
     )
     return placeholders.unionByName(hotlines).unionByName(cafes).unionByName(families)
