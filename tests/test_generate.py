@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
 from chispa.dataframe_comparer import DataFramesNotEqualError
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
 from jobs import generate as job
-from precis.config import DATASETS, Config, GenerateConfig
-from precis.generate import build
+from precis.config import DATASETS, Config, GenerateConfig, load_config
+from precis.generate import Generated, build
 from precis.generate.build import TRUTH_TABLES
 from precis.generate.catalog import CHANNELS
 from precis.generate.corrupt import CORRUPTED_DATASETS, NUMERIC_COLUMNS, corrupt, kinds
@@ -23,6 +25,7 @@ from precis.schemas import SPECS
 from precis.storage import Lakehouse
 
 END = dt.date(2026, 3, 31)
+PROJECT = Path(__file__).resolve().parents[1]
 
 # Small, with trap rates raised so that every trap shows up among a few hundred people.
 SMALL = GenerateConfig(
@@ -54,17 +57,40 @@ def _with_generate(cfg: Config, g: GenerateConfig, **landing_formats: str) -> Co
     return cfg.model_copy(update={"generate": g, "landing": landing, "mlflow": mlflow})
 
 
-def _checkpoint(df: DataFrame, name: str) -> DataFrame:
-    # As the job does: later queries plan against the materialized stage, not the generator.
-    return df.localCheckpoint(eager=True)
+@pytest.fixture(scope="module")
+def generated(spark, tmp_path_factory):
+    """One run of the job, with a csv, a json and a delta dataset among the parquet ones.
+
+    The four datasets that can be corrupted stay parquet, so their types are checked.
+    """
+    root = tmp_path_factory.mktemp("generate") / "lakehouse"
+    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={root}"], run_date=END.isoformat())
+    cfg = _with_generate(cfg, SMALL, customers="csv", campaign_spend="json", forget_requests="delta")
+    counts = job.run(spark, cfg)
+    return cfg, counts
 
 
 @pytest.fixture(scope="module")
-def gen(spark):
-    # Three partitions, where the job below runs with the session's default two: the rows
-    # must not depend on partitioning.
-    with job.generator_conf(spark):
-        yield build(spark, SMALL, END, num_partitions=3, persist=_checkpoint)
+def gen(spark, generated):
+    """What the job landed, typed as the contract says, and its truth tables."""
+    cfg, _ = generated
+    lake = Lakehouse.from_config(spark, cfg)
+    # Checkpointed: a later test reruns the job over these files.
+    landing = {name: _typed(_read(spark, cfg, name), name).localCheckpoint() for name in DATASETS}
+    truth = {table: lake.read("truth", table).localCheckpoint() for table in TRUTH_TABLES}
+    return Generated(landing=landing, truth=truth, corrupted=())
+
+
+def _read(spark, cfg: Config, name: str) -> DataFrame:
+    fmt = cfg.landing_format(name)
+    reader = spark.read.format(fmt)
+    if fmt == "csv":
+        reader = reader.option("header", "true")
+    return reader.load(cfg.landing_path(name))
+
+
+def _typed(df: DataFrame, name: str) -> DataFrame:
+    return df.select(*[F.col(c).cast(t).alias(c) for c, t in SPECS[name].columns])
 
 
 @pytest.fixture(scope="module")
@@ -86,25 +112,54 @@ def _digits(col: str = "id_value"):
 
 
 # ----------------------------------------------------------------- shape and determinism
-def test_every_landing_dataset_has_the_contract_schema(gen):
-    assert set(gen.landing) == set(DATASETS)
+def test_job_lands_every_dataset_in_its_format(spark, generated):
+    cfg, counts = generated
     for name in DATASETS:
-        actual = [(f.name, f.dataType) for f in gen.landing[name].schema.fields]
-        assert actual == list(SPECS[name].columns), name
+        fmt = cfg.landing_format(name)
+        landed = _read(spark, cfg, name)
+        assert landed.count() == counts[f"landing.{name}"] > 0, name
+        if fmt in ("parquet", "delta"):
+            assert [(f.name, f.dataType) for f in landed.schema.fields] == list(SPECS[name].columns), name
+        else:
+            assert sorted(landed.columns) == sorted(SPECS[name].column_names), name
+        if fmt == "parquet":
+            files = [f for f in _files(spark, cfg.landing_path(name)) if f.endswith(".parquet")]
+            assert 1 <= len(files) <= SMALL.partitions, name
+    iso_time = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+    iso_date = r"^\d{4}-\d\d-\d\d$"
+    customers = _read(spark, cfg, "customers")
+    assert customers.filter(~F.col("signup_time").rlike(iso_time) | ~F.col("birth_date").rlike(iso_date)).count() == 0
+    assert _read(spark, cfg, "campaign_spend").filter(~F.col("spend_date").rlike(iso_date)).count() == 0
+    lake = Lakehouse.from_config(spark, cfg)
+    for table in TRUTH_TABLES:
+        assert lake.read("truth", table).count() == counts[f"truth.{table}"], table
 
 
-def test_another_seed_gives_other_rows(spark, gen):
+@pytest.fixture(scope="module")
+def other(spark):
+    """Another seed, corruption on; lazy: only what a test looks at is computed."""
     with job.generator_conf(spark):
-        # Lazy: only the people behind customers and the catalogue are drawn.
-        other = build(spark, _small(seed=7, corrupt_fraction=0.15), END)
-        with pytest.raises(DataFramesNotEqualError):
-            assert_df_equality(gen.landing["customers"], other.landing["customers"], ignore_row_order=True)
-        assert gen.landing["items"].select("item_id").exceptAll(other.landing["items"].select("item_id")).count() > 0
-    # With corruption on, exactly the corrupted datasets are landed as all-string columns.
-    assert other.corrupted == CORRUPTED_DATASETS
+        yield build(spark, _small(seed=7, corrupt_fraction=0.15), END)
+
+
+def test_landing_schemas_are_the_contract(other):
+    assert set(other.landing) == set(DATASETS)
     for name in DATASETS:
-        types = {t for _, t in other.landing[name].dtypes}
-        assert (types == {"string"}) == (name in CORRUPTED_DATASETS), name
+        actual = [(f.name, f.dataType) for f in other.landing[name].schema.fields]
+        if name in CORRUPTED_DATASETS:
+            # Corrupted datasets land as text ("abc" in amount); names and order still hold.
+            assert actual == [(c, StringType()) for c in SPECS[name].column_names], name
+        else:
+            assert actual == list(SPECS[name].columns), name
+    assert other.corrupted == CORRUPTED_DATASETS
+
+
+def test_another_seed_gives_other_rows(gen, other):
+    with pytest.raises(DataFramesNotEqualError):
+        assert_df_equality(
+            gen.landing["customers"], other.landing["customers"], ignore_row_order=True, ignore_nullable=True
+        )
+    assert gen.landing["items"].select("item_id").exceptAll(other.landing["items"].select("item_id")).count() > 0
 
 
 def test_rows_fall_in_the_period(gen):
@@ -463,58 +518,6 @@ def _number(text: str) -> bool:
     return True
 
 
-# ------------------------------------------------------------------------------ the job
-def _read(spark, cfg: Config, name: str) -> DataFrame:
-    fmt = cfg.landing_format(name)
-    reader = spark.read.format(fmt)
-    if fmt == "csv":
-        reader = reader.option("header", "true")
-    return reader.load(cfg.landing_path(name))
-
-
-def test_job_writes_every_dataset_deterministically_and_reruns_cleanly(spark, cfg, gen):
-    cfg = _with_generate(cfg, SMALL, events="csv", orders="json", customers="delta")
-    counts = job.run(spark, cfg)
-    _check_landed_formats(spark, cfg, counts)
-    _check_same_rows_as_another_build(spark, cfg, gen)
-    before = {name: _read(spark, cfg, name).localCheckpoint() for name in ("id_observations", "orders")}
-    assert job.run(spark, cfg) == counts
-    for name, rows in before.items():
-        assert_df_equality(_read(spark, cfg, name), rows, ignore_row_order=True)
-
-
-def _check_landed_formats(spark, cfg: Config, counts: dict[str, int]) -> None:
-    for name in DATASETS:
-        fmt = cfg.landing_format(name)
-        landed = _read(spark, cfg, name)
-        assert landed.count() == counts[f"landing.{name}"] > 0, name
-        if fmt in ("parquet", "delta"):
-            assert [(f.name, f.dataType) for f in landed.schema.fields] == list(SPECS[name].columns), name
-        else:
-            assert sorted(landed.columns) == sorted(SPECS[name].column_names), name
-        if fmt == "parquet":
-            files = [f for f in _files(spark, cfg.landing_path(name)) if f.endswith(".parquet")]
-            assert 1 <= len(files) <= SMALL.partitions, name
-    iso = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
-    assert _read(spark, cfg, "events").filter(~F.col("event_time").rlike(iso)).count() == 0
-    assert _read(spark, cfg, "orders").filter(~F.col("order_time").rlike(iso)).count() == 0
-    lake = Lakehouse.from_config(spark, cfg)
-    for table in TRUTH_TABLES:
-        assert lake.read("truth", table).count() == counts[f"truth.{table}"], table
-
-
-def _check_same_rows_as_another_build(spark, cfg: Config, gen) -> None:
-    # The job ran with the session's two partitions, the fixture with three.
-    for name in ("id_observations", "order_items", "touchpoints", "items", "customers", "forget_requests"):
-        assert_df_equality(_read(spark, cfg, name), gen.landing[name], ignore_row_order=True, ignore_nullable=True)
-    events = _read(spark, cfg, "events").select(*[F.col(c).cast(t).alias(c) for c, t in SPECS["events"].columns])
-    assert_df_equality(events, gen.landing["events"], ignore_row_order=True, ignore_nullable=True)
-    lake = Lakehouse.from_config(spark, cfg)
-    assert_df_equality(
-        lake.read("truth", "record_person"), gen.truth["record_person"], ignore_row_order=True, ignore_nullable=True
-    )
-
-
 def _files(spark, path: str) -> list[str]:
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
@@ -522,5 +525,28 @@ def _files(spark, path: str) -> list[str]:
     return [status.getPath().getName() for status in fs.listStatus(hadoop_path)]
 
 
+def test_base_config_spells_out_the_defaults(cfg):
+    # conf/base.yaml documents every generate key; its values are the code's defaults.
+    assert cfg.generate == GenerateConfig()
+
+
 def test_main_rejects_a_bad_config_before_spark():
     assert job.main(["--set", "generate.people=0"]) == 2
+
+
+# Last: it rewrites the files the tests above read.
+def test_rerun_with_other_partitioning_rewrites_the_same_rows(spark, generated, gen):
+    cfg, counts = generated
+    # More partitions and files this time: rows must not depend on either.
+    again = cfg.model_copy(update={"generate": _small(partitions=3)})
+    assert job.run(spark, again) == counts
+    files = [f for f in _files(spark, cfg.landing_path("events")) if f.endswith(".parquet")]
+    assert len(files) == 3
+    for name in DATASETS:
+        rewritten = _typed(_read(spark, cfg, name), name)
+        assert_df_equality(rewritten, gen.landing[name], ignore_row_order=True, ignore_nullable=True)
+    lake = Lakehouse.from_config(spark, cfg)
+    for table in ("record_person", "person_purchase_params", "corruptions"):
+        assert_df_equality(
+            lake.read("truth", table), gen.truth[table], ignore_row_order=True, ignore_nullable=True
+        )

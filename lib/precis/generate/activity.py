@@ -25,6 +25,7 @@ from precis.generate.catalog import (
 )
 from precis.generate.draws import (
     SECONDS_PER_DAY,
+    bucket,
     choice,
     exponential,
     exprs,
@@ -330,7 +331,7 @@ def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
     def u(salt: str) -> str:
         return w.u(salt, "order_id")
 
-    store = f"pmod(xxhash64({num(w.seed)}, 'store', order_id), {store_count(g.people)})"
+    store = bucket(w.seed, "store", store_count(g.people), "order_id")
     own_phone = phone_variant(phone_at("order_time_s"), u("phone_variant"), u("phone_style"), g.variant_rate)
     own_or_junk = placeholder_or(own_phone, PHONE_PLACEHOLDERS, u("phone_junk"), g.placeholder_rate)
     typed = f"IF({u('hotline')} < {num(g.hotline_rate)}, {hotline(store)}, {own_or_junk})"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
-from precis.generate.draws import array_of, bijective_digits, exprs, hex_id, normal, num, uniform, zipf_rank
+from precis.generate.draws import array_of, bijective_digits, bucket, exprs, hex_id, normal, uniform, zipf_rank
 
 # (category, typical price in CNY): prices differ by category so spend depends on taste.
 CATEGORIES: tuple[tuple[str, float], ...] = (
@@ -120,7 +120,8 @@ def cafe_count(people: int, cafe_share: float) -> int:
 
 
 def cafe_cookie(seed: int, cafe: str) -> str:
-    return f"concat('ck_', {hex_id(seed, 'cafe', cafe)})"
+    # Hashes depend on the key's type: the cafe number is a BIGINT wherever it comes from.
+    return f"concat('ck_', {hex_id(seed, 'cafe', f'CAST({cafe} AS BIGINT)')})"
 
 
 # ------------------------------------------------------------------------- items
@@ -167,7 +168,7 @@ class ItemDraw:
 def items_frame(spark: SparkSession, draw: ItemDraw) -> DataFrame:
     brand = (
         f"element_at({array_of(BRANDS)}, "
-        f"CAST(pmod(xxhash64({num(draw.seed)}, 'brand', id), {len(BRANDS)}) AS INT) + 1)"
+        f"{bucket(draw.seed, 'brand', len(BRANDS), 'id')} + 1)"
     )
     noun = f"element_at({array_of(NOUNS[n] for n, _ in categories(draw.items))}, {draw.category_of('id')} + 1)"
     model = f"upper({hex_id(draw.seed, 'model', 'id', length=4)})"

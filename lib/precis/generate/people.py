@@ -28,6 +28,7 @@ from precis.generate.catalog import (
 from precis.generate.draws import (
     SECONDS_PER_DAY,
     bijective_digits,
+    bucket,
     choice,
     count_below,
     exponential,
@@ -108,7 +109,7 @@ def people_frame(
         f"{uuid_like(seed, 'device', 'person_id', '2')}, NULL)))"
     )
     family = f"app_user AND {uniform(seed, 'family', 'household_id')} < {num(g.family_share)}"
-    cafe = f"pmod(xxhash64({num(seed)}, 'cafe_pick', person_id), {cafe_count(g.people, g.cafe_share)})"
+    cafe = bucket(seed, "cafe_pick", cafe_count(g.people, g.cafe_share), "person_id")
     age_days = f"CAST(floor((18.0D + {u('age')} * 52.0D) * 365.25D) AS INT)"
     member_digits = bijective_digits("person_id", MEMBER_MULTIPLIER, seed, 10**8, 8)
     first_purchase = (
