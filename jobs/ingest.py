@@ -24,7 +24,6 @@ from pyspark.sql import functions as F
 from precis.config import DATASETS, Config
 from precis.errors import MissingDatasetError, PrecisError
 from precis.ingest import conform
-from precis.privacy import resolve_key
 from precis.progress import Progress, log
 from precis.runner import job_main
 from precis.schemas import SPECS
@@ -177,14 +176,7 @@ def record_files(
 def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
     lake = Lakehouse.from_config(spark, cfg)
     wanted = cfg.ingest.datasets or DATASETS
-    settings = conform.IdentifierSettings(
-        rules=cfg.ingest.id_rules,
-        country_code=cfg.ingest.default_country_code,
-        placeholder_values=cfg.ingest.placeholder_values,
-        placeholder_patterns=cfg.ingest.placeholder_patterns,
-        pii_types=cfg.privacy.pii_types,
-        key=resolve_key(cfg),
-    )
+    settings = conform.IdentifierSettings.from_config(cfg)
     landing = {d: list_landing_files(spark, cfg.landing_path(d), cfg.landing_format(d)) for d in wanted}
     absent = [d for d, files in landing.items() if not files]
     if absent and cfg.ingest.datasets:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ def spark(tmp_path_factory):
     from precis.session import DELTA_CONF
 
     warehouse = tmp_path_factory.mktemp("warehouse")
+    # Python workers (pandas UDFs) run the test interpreter, not the system python.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("precis-tests")

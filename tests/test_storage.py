@@ -69,7 +69,7 @@ def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
 
     # id 1 absent (kept), id 2 changed, id 3 unchanged (null compared null-safely), id 4 new.
     upsert = frame(spark, [(2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
-    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 1, "updated": 1}
+    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 1, "updated": 1, "deleted": 0}
     expected = frame(spark, [(1, "a", 10.0), (2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
     assert_content(lake.read("gold", "m"), expected)
     commit = last_commit(lake, "gold", "m")
@@ -78,7 +78,7 @@ def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
     assert commit.operationMetrics["numTargetRowsUpdated"] == "1"  # only the changed row
 
     # The same upsert again.
-    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 0, "updated": 0}
+    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 0, "updated": 0, "deleted": 0}
     assert_content(lake.read("gold", "m"), expected)
     commit = last_commit(lake, "gold", "m")
     assert commit.operation == "MERGE"
@@ -149,7 +149,7 @@ def test_append_log_inserts_only_new_keys(spark, lake):
     version = lake.version("gold", "log")
     # Rerun inserts nothing: Delta does not even commit an insert-only MERGE with no
     # new rows, so the counts must not be read off the previous commit.
-    assert lake.append_log(batch, "gold", "log", keys=["change_id"]) == {"inserted": 0, "updated": 0}
+    assert lake.append_log(batch, "gold", "log", keys=["change_id"]) == {"inserted": 0, "updated": 0, "deleted": 0}
     assert_content(lake.read("gold", "log"), expected)
     assert lake.version("gold", "log") == version
 
@@ -198,13 +198,13 @@ def test_nested_types_rerun_without_drift_or_churn(spark, lake):
     lake.overwrite(tags, "gold", "nested")
     lake.overwrite(tags, "gold", "nested")
     # MERGE compares maps too (<=> alone cannot): unchanged rows are not rewritten...
-    assert lake.merge_upsert(tags, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 0}
+    assert lake.merge_upsert(tags, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 0, "deleted": 0}
     assert_sorted_content(lake.read("gold", "nested"), tags)
     # ...and a changed map value is an update.
     changed = tags.withColumn(
         "attrs", F.when(F.col("one_id") == "p2", F.create_map(F.lit("k"), F.lit("w"))).otherwise(F.col("attrs"))
     )
-    assert lake.merge_upsert(changed, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 1}
+    assert lake.merge_upsert(changed, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 1, "deleted": 0}
     assert_sorted_content(lake.read("gold", "nested"), changed)
 
     # A real change of element type inside an array is still drift.

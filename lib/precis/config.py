@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from precis.errors import ConfigError
 
@@ -242,6 +242,72 @@ class IngestConfig(Section):
         return value
 
 
+class IdTypeConfig(Section):
+    """How one identifier type takes part in the identity graph."""
+
+    # strong: identifies a person on its own (member id, union id, phone, email); strong
+    # identifiers form the clusters. weak: shared or short-lived (device, cookie, open id);
+    # a weak identifier attaches to one cluster and never bridges two.
+    strength: Literal["strong", "weak"] = "weak"
+    # At most this many values of the type per person (None: no limit). Links that would
+    # exceed it are refused, weakest evidence first.
+    max_per_person: int | None = Field(None, ge=1)
+    # Linked to more than this many distinct values of one strong type, the identifier
+    # is unreliable (a store hotline, an internet-cafe cookie) and links nothing.
+    max_linked: int = Field(5, ge=1)
+    # Lower speaks first: which identifier names a record that carries several.
+    priority: int = 100
+
+
+def _default_id_types() -> dict[str, IdTypeConfig]:
+    strong = {"member_id": (1, 1), "union_id": (2, 1), "phone": (3, 3), "email": (4, 3)}
+    weak = {"device_id": (5, 5), "open_id": (6, 3), "cookie_id": (7, None)}
+    types = {t: IdTypeConfig(strength="strong", priority=p, max_per_person=m) for t, (p, m) in strong.items()}
+    types.update({t: IdTypeConfig(strength="weak", priority=p, max_per_person=m) for t, (p, m) in weak.items()})
+    return types
+
+
+class IdentityRulesConfig(Section):
+    # Operators' force-link / never-link / block rules (see docs/identity.md).
+    # None: <storage.root>/meta/identity_rules when that Delta table exists.
+    path: str | None = None
+    format: Literal["csv", "json", "parquet", "delta"] = "delta"
+
+
+class IdentityConfig(Section):
+    """The identity graph (the ``identity`` job)."""
+
+    types: dict[str, IdTypeConfig] = Field(default_factory=_default_id_types)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        # Settings of a type are merged over the built-in defaults, so setting one key
+        # (identity.types.phone.max_per_person=4) keeps the other types and keys.
+        if not isinstance(value, Mapping):
+            return value
+        defaults = {t: c.model_dump() for t, c in _default_id_types().items()}
+        return deep_merge(defaults, {t: (c.model_dump() if isinstance(c, BaseModel) else c) for t, c in value.items()})
+    # A weak identifier seen with several clusters joins the one with the most records
+    # only if that one holds at least this share of them; otherwise it stays on its own.
+    weak_min_share: float = Field(0.6, gt=0.5, le=1.0)
+    # Rounds in which unattached weak identifiers follow other weak ones (device -> open
+    # id -> cluster); what is left forms anonymous people of weak identifiers only.
+    weak_rounds: int = Field(2, ge=0, le=10)
+    # A record carrying more identifiers than this is a data error; it links nothing.
+    max_ids_per_record: int = Field(20, ge=2)
+    rules: IdentityRulesConfig = IdentityRulesConfig()
+    # Connected components: checkpoint every n iterations (bounded lineage and memory).
+    checkpoint_interval: int = Field(1, ge=1)
+    max_iterations: int = Field(100, ge=1)
+
+    def type_config(self, id_type: str) -> IdTypeConfig:
+        return self.types.get(id_type, IdTypeConfig())
+
+    def strong_types(self) -> list[str]:
+        return sorted(t for t, c in self.types.items() if c.strength == "strong")
+
+
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
     jobs: tuple[str, ...] = ("generate", "ingest")
@@ -269,10 +335,21 @@ class Config(Section):
     spark: SparkConfig = SparkConfig()
     generate: GenerateConfig = GenerateConfig()
     ingest: IngestConfig = IngestConfig()
+    identity: IdentityConfig = IdentityConfig()
     pipeline: PipelineConfig = PipelineConfig()
     # Not read from files: filled from the command line.
     env: str = DEFAULT_ENV
     run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date())
+
+    @model_validator(mode="after")
+    def _identity_types_are_ingested(self) -> "Config":
+        unknown = sorted(set(self.identity.types) - set(self.ingest.id_rules))
+        if unknown:
+            raise ValueError(
+                f"identity.types declares {unknown}, which ingest.id_rules does not accept "
+                f"(known: {sorted(self.ingest.id_rules)})"
+            )
+        return self
 
     # ----------------------------------------------------------------- derived values
     @property
@@ -415,6 +492,14 @@ def _schema_path(dotted: str) -> list[str]:
             break
         annotation = _unwrap_optional(fields[part].annotation)
         if typing.get_origin(annotation) is dict and i < len(parts):
+            value_type = typing.get_args(annotation)[-1]
+            if isinstance(value_type, type) and issubclass(value_type, BaseModel):
+                # A mapping of sections (identity.types.phone.max_per_person): one part
+                # is the entry's name, the rest continues inside the section.
+                path.append(parts[i])
+                i += 1
+                model = value_type
+                continue
             path.append(".".join(parts[i:]))
             break
         model = annotation
@@ -427,6 +512,10 @@ def _field_at(path: list[str]) -> tuple[Any, Any]:
     annotation: Any = None
     field: Any = None
     for part in path:
+        origin_args = typing.get_args(model) if typing.get_origin(model) is dict else ()
+        if origin_args and isinstance(origin_args[-1], type) and issubclass(origin_args[-1], BaseModel):
+            model = origin_args[-1]  # the entry's name in a mapping of sections
+            continue
         fields = getattr(model, "model_fields", None)
         if fields is None or part not in fields:
             return None, annotation
@@ -477,6 +566,9 @@ def _describe(exc: ValidationError, source: str) -> str:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             problems.append(f"unknown config key '{key}'")
+        elif not key:
+            # A check across sections: its message names the keys; the input is everything.
+            problems.append(err["msg"].removeprefix("Value error, "))
         else:
             problems.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
     return f"invalid config ({source} + overlay + --set): " + "; ".join(problems)

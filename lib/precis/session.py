@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -13,6 +14,9 @@ from precis.config import Config
 LOCAL_DEFAULTS: dict[str, str] = {
     # A laptop or a 2-core CI box: 200 shuffle partitions would be 200 tiny tasks.
     "spark.sql.shuffle.partitions": "8",
+    # Local mode runs every task inside the driver JVM: Spark's 1 GB default heap runs
+    # out when the generator's output and an ingest batch share it.
+    "spark.driver.memory": "4g",
     # Delta reads its log with 50 partitions by default; far too many for local tables.
     "spark.databricks.delta.snapshotPartitions": "4",
     # Our own progress lines replace the console progress bar.
@@ -48,6 +52,9 @@ def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession
             if cfg.spark.ivy_dir:
                 conf["spark.jars.ivy"] = cfg.spark.ivy_dir
         if local:
+            # Python workers (pandas UDFs) must run this environment's interpreter;
+            # PySpark reads it from the environment when the context starts.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
         conf.update(cfg.spark.conf)
         for key, value in conf.items():

@@ -140,6 +140,7 @@ class Lakehouse:
         ignore: Sequence[str] = (),
         newer: str | None = None,
         unique: bool = False,
+        delete_missing: bool = False,
     ) -> dict[str, int]:
         """Insert new keys and update changed rows; the same upsert twice changes nothing.
 
@@ -150,6 +151,8 @@ class Lakehouse:
         record never overwrite the current one. With ``update=False`` existing keys are
         left alone (first write wins). Returns the inserted and updated row counts.
         ``unique=True`` skips the duplicate-key check when the caller deduplicated.
+        ``delete_missing=True`` also deletes target rows whose keys are not in ``df``
+        (the frame is then the table's whole new content).
         """
         _require_columns(df, keys, f"{layer}/{table} merge keys")
         self._check(df, layer, table, schema, evolve=False)
@@ -157,7 +160,7 @@ class Lakehouse:
             _require_unique(df, keys, f"{layer}/{table}")
         if not self.exists(layer, table):
             self.overwrite(df, layer, table, partition_by=partition_by, schema=schema)
-            return {"inserted": self.last_write_rows(layer, table), "updated": 0}
+            return {"inserted": self.last_write_rows(layer, table), "updated": 0, "deleted": 0}
         target = DeltaTable.forPath(self.spark, self.path(layer, table))
         before = self.version(layer, table)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
@@ -169,12 +172,15 @@ class Lakehouse:
                 if newer:
                     changed += f" AND (t.`{newer}` IS NULL OR s.`{newer}` >= t.`{newer}`)"
                 merge = merge.whenMatchedUpdateAll(condition=changed)
-        merge.whenNotMatchedInsertAll().execute()
+        merge = merge.whenNotMatchedInsertAll()
+        if delete_missing:
+            merge = merge.whenNotMatchedBySourceDelete()
+        merge.execute()
         self._register(layer, table)
         if self.version(layer, table) == before:
             # Delta commits nothing when an insert-only MERGE finds nothing to insert;
             # the last commit's metrics would then be those of an earlier write.
-            return {"inserted": 0, "updated": 0}
+            return {"inserted": 0, "updated": 0, "deleted": 0}
         return self.last_merge_counts(layer, table)
 
     def last_write_rows(self, layer: str, table: str) -> int:
@@ -191,6 +197,7 @@ class Lakehouse:
         return {
             "inserted": int(metrics.get("numTargetRowsInserted", 0)),
             "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+            "deleted": int(metrics.get("numTargetRowsDeleted", 0)),
         }
 
     def append_log(

@@ -8,7 +8,7 @@ duplicates (a later or identical row with the same key won).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -16,6 +16,9 @@ from pyspark.sql.types import DataType, StringType
 
 from precis.ingest import identifiers as ids
 from precis.schemas import DatasetSpec
+
+if TYPE_CHECKING:
+    from precis.config import Config
 
 # Lineage columns that bronze adds to every landed row.
 SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT = (
@@ -39,6 +42,20 @@ class IdentifierSettings:
     placeholder_patterns: Mapping[str, Sequence[str]]
     pii_types: Sequence[str]
     key: bytes
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> IdentifierSettings:
+        """Ingest's normalization and the hashing key from the environment."""
+        from precis.privacy import resolve_key
+
+        return cls(
+            rules=cfg.ingest.id_rules,
+            country_code=cfg.ingest.default_country_code,
+            placeholder_values=cfg.ingest.placeholder_values,
+            placeholder_patterns=cfg.ingest.placeholder_patterns,
+            pii_types=cfg.privacy.pii_types,
+            key=resolve_key(cfg),
+        )
 
 
 def missing_required_columns(columns: Sequence[str], spec: DatasetSpec) -> list[str]:

@@ -1,0 +1,251 @@
+"""Benchmark: connected components of an identity-like graph, against label propagation.
+
+    .venv/bin/python bench/bench_components.py --edges 1000000 --repeats 3
+
+Builds a synthetic identity graph once (not timed) with a fixed seed: mostly components
+of 2-30 identifiers, a few of thousands, each a random tree plus extra and duplicate
+edges, ids hashed to BIGINT with xxhash64 like real identifiers. After an untimed warm-up
+on a slice, each repeat times ``precis.identity.components.connected_components`` and a
+naive baseline, plain min-label propagation (every round each vertex takes the smallest
+label among itself and its neighbours, until no label changes; what GraphX's
+connectedComponents does), both with the same checkpointing, and checks that both label
+every vertex the same way.
+Prints one JSON line with the medians; record results in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import pyspark
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+
+from precis.config import load_config
+from precis.identity.components import connected_components
+from precis.session import get_spark
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+SMALL_MAX = 30          # small components have 2..SMALL_MAX nodes, skewed towards 2
+EXTRA_EDGE_RATE = 0.3   # a node's second link, to an earlier node (closes cycles)
+REPEAT_EDGE_RATE = 0.1  # the same pair observed again, written the other way round
+LARGE_BASE = 2_000      # large component i has LARGE_BASE * 2**i nodes
+
+
+# ----------------------------------------------------------------- synthetic graph
+def _uniform(seed: int, *parts: object) -> Column:
+    """A deterministic uniform [0, 1) from a hash of the seed and the given columns."""
+    cols = [F.lit(seed), *(p if isinstance(p, Column) else F.lit(p) for p in parts)]
+    return F.pmod(F.xxhash64(*cols), F.lit(1 << 30)) / float(1 << 30)
+
+
+def _small_size(seed: int, component: Column) -> Column:
+    # u**2 skews the sizes towards pairs and triples, as in real identity graphs.
+    return (2 + F.floor((SMALL_MAX - 1) * _uniform(seed, component, "size") ** 2)).cast("int")
+
+
+def _edges_per_component() -> float:
+    """Expected edges of a small component: a tree (size - 1) plus extra and repeated edges."""
+    # E[floor((SMALL_MAX - 1) * u**2)] = sum over k >= 1 of P(u**2 >= k / (SMALL_MAX - 1)).
+    mean_size = 2 + sum(1 - math.sqrt(k / (SMALL_MAX - 1)) for k in range(1, SMALL_MAX - 1))
+    return (mean_size - 1) * (1 + EXTRA_EDGE_RATE + REPEAT_EDGE_RATE)
+
+
+def identity_graph(spark: SparkSession, edges: int, large: int, seed: int) -> DataFrame:
+    """Edges ``(src, dst)`` of about ``edges`` rows: small components plus ``large`` big ones."""
+    large_sizes = [LARGE_BASE * 2**i for i in range(large)]
+    large_edges = sum(large_sizes) * (1 + EXTRA_EDGE_RATE + REPEAT_EDGE_RATE)
+    small_count = max(1, round((edges - large_edges) / _edges_per_component()))
+
+    small = spark.range(small_count).select(F.col("id").alias("component"))
+    small = small.withColumn("size", _small_size(seed, F.col("component")))
+    big = spark.createDataFrame([(-(i + 1), s) for i, s in enumerate(large_sizes)], "component long, size int")
+    components = small.unionByName(big) if large else small
+
+    # Node j > 0 links to a random earlier node: a random recursive tree, depth O(log size).
+    nodes = components.select("component", F.explode(F.sequence(F.lit(1), F.col("size") - 1)).alias("j"))
+    c, j = F.col("component"), F.col("j")
+
+    def node(index: Column) -> Column:
+        return F.xxhash64(F.lit(seed), c, index.cast("long"), F.lit("node"))
+
+    parent = F.floor(j * _uniform(seed, c, j, "parent"))
+    other = F.floor(j * _uniform(seed, c, j, "other"))
+    def edge(a: Column, b: Column) -> Column:
+        return F.struct(node(a).alias("src"), node(b).alias("dst"))
+
+    links = F.array(
+        edge(j, parent),
+        F.when(_uniform(seed, c, j, "extra") < EXTRA_EDGE_RATE, edge(j, other)),
+        F.when(_uniform(seed, c, j, "repeat") < REPEAT_EDGE_RATE, edge(parent, j)),
+    )
+    return (
+        nodes.select(F.explode(F.filter(links, lambda e: e.isNotNull())).alias("e"))
+        .select(F.col("e.src").alias("src"), F.col("e.dst").alias("dst"))
+    )
+
+
+# ----------------------------------------------------------------- baseline
+def _materialize(frame: DataFrame, checkpoint: bool, *metrics: Column) -> tuple[DataFrame, dict]:
+    observation = Observation()
+    observed = frame.observe(observation, *metrics)
+    if checkpoint:
+        reliable = frame.sparkSession.sparkContext.getCheckpointDir() is not None
+        result = observed.checkpoint(eager=True) if reliable else observed.localCheckpoint(eager=True)
+    else:
+        result = observed.persist()
+        result.count()
+    return result, observation.get
+
+
+def label_propagation(
+    edges: DataFrame, checkpoint_interval: int = 1, max_rounds: int = 10_000
+) -> tuple[DataFrame, int]:
+    """Plain min-label propagation; returns ``(id, component)`` and the number of rounds."""
+    src, dst = F.col("src").cast("bigint"), F.col("dst").cast("bigint")
+    pairs = edges.select(src.alias("src"), dst.alias("dst")).where(F.col("src") != F.col("dst"))
+    both = pairs.unionByName(pairs.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
+    neighbours, _ = _materialize(both.distinct(), True, F.count(F.lit(1)))
+    ids = edges.select(src.alias("id")).unionByName(edges.select(dst.alias("id"))).distinct()
+    state, _ = _materialize(ids.select("id", F.col("id").alias("component")), True, F.count(F.lit(1)))
+
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > max_rounds:
+            raise RuntimeError(f"label propagation did not converge within {max_rounds} rounds")
+        # Every vertex's own label joins its neighbours' offers, so one aggregation both
+        # takes the minimum and keeps the previous label to detect a change.
+        labels = state.select("id", "component")
+        offers = neighbours.join(labels, neighbours["src"] == labels["id"]).select(
+            neighbours["dst"].alias("id"), labels["component"].alias("offer"), F.lit(False).alias("own")
+        )
+        own = labels.select("id", F.col("component").alias("offer"), F.lit(True).alias("own"))
+        updated = (
+            offers.unionByName(own)
+            .groupBy("id")
+            .agg(F.min("offer").alias("component"), F.min(F.when(F.col("own"), F.col("offer"))).alias("previous"))
+            .select("id", "component", (F.col("component") < F.col("previous")).alias("changed"))
+        )
+        updated, observed = _materialize(
+            updated, rounds % checkpoint_interval == 0, F.count_if(F.col("changed")).alias("changed")
+        )
+        state.unpersist()
+        state = updated
+        if not observed["changed"]:
+            return state.select("id", "component"), rounds
+
+
+# ----------------------------------------------------------------- timing
+def _time(run: Callable[[], tuple[DataFrame, int]]) -> tuple[float, int, DataFrame]:
+    t0 = time.perf_counter()
+    result, iterations = run()
+    # The result is a projection of checkpointed data; writing it to nowhere finishes the work.
+    result.write.format("noop").mode("overwrite").save()
+    return time.perf_counter() - t0, iterations, result
+
+
+def _same(a: DataFrame, b: DataFrame) -> bool:
+    return a.exceptAll(b).isEmpty() and b.exceptAll(a).isEmpty()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edges", type=int, default=1_000_000, help="approximate number of edge rows")
+    parser.add_argument("--large", type=int, default=4, help="components of 2,000 * 2**i nodes, i < large")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--checkpoint-interval", type=int, default=1)
+    parser.add_argument("--skip-baseline", action="store_true", help="time connected_components only")
+    parser.add_argument("--root", help="scratch directory (default: a temporary directory, removed afterwards)")
+    args = parser.parse_args()
+
+    scratch = Path(args.root or tempfile.mkdtemp(prefix="precis-bench-components-"))
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={scratch / 'lakehouse'}", "mlflow.enabled=false"],
+        run_date="2026-03-31",
+    )
+    spark = get_spark(cfg)
+    try:
+        graph_path = str(scratch / "graph")
+        identity_graph(spark, args.edges, args.large, args.seed).write.mode("overwrite").parquet(graph_path)
+        graph = spark.read.parquet(graph_path)
+        edge_rows = graph.count()
+
+        # Warm the JVM (class loading, JIT, code generation) on a slice, so the first timed
+        # run is not charged for it.
+        sample = graph.limit(20_000)
+        _time(partial(_run_components, sample, args.checkpoint_interval, []))
+        if not args.skip_baseline:
+            _time(partial(label_propagation, sample, args.checkpoint_interval))
+
+        progress: list[tuple[int, int]] = []
+        cc_times, cc_iterations, cc_result = [], 0, None
+        lp_times, lp_rounds, lp_result = [], 0, None
+        for _ in range(args.repeats):
+            progress.clear()
+            seconds, cc_iterations, cc_result = _time(partial(_run_components, graph, args.checkpoint_interval, progress))
+            cc_times.append(seconds)
+            if not args.skip_baseline:
+                seconds, lp_rounds, lp_result = _time(partial(label_propagation, graph, args.checkpoint_interval))
+                lp_times.append(seconds)
+
+        sizes = cc_result.groupBy("component").count()
+        summary = sizes.agg(F.count(F.lit(1)).alias("components"), F.sum("count").alias("vertices"),
+                            F.max("count").alias("largest")).first()
+        identical = None if lp_result is None else _same(cc_result, lp_result)
+        line = {
+            "bench": "components",
+            "command": " ".join([".venv/bin/python", "bench/bench_components.py", *sys.argv[1:]]),
+            "edges": edge_rows,
+            "vertices": summary["vertices"],
+            "components": summary["components"],
+            "largest_component": summary["largest"],
+            "repeats": args.repeats,
+            "checkpoint_interval": args.checkpoint_interval,
+            "components_median_s": round(statistics.median(cc_times), 1),
+            "components_runs_s": [round(t, 1) for t in cc_times],
+            "components_iterations": cc_iterations,
+            "components_edges_in_play": [n for _, n in progress],
+            "baseline_median_s": round(statistics.median(lp_times), 1) if lp_times else None,
+            "baseline_runs_s": [round(t, 1) for t in lp_times],
+            "baseline_rounds": lp_rounds if lp_times else None,
+            "identical": identical,
+            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+            "spark": pyspark.__version__,
+            "cores": os.cpu_count(),
+            "machine": platform.machine(),
+        }
+        print(json.dumps(line))
+        if identical is False:
+            raise SystemExit("connected_components and label propagation disagree")
+    finally:
+        spark.stop()
+        if not args.root:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_components(graph: DataFrame, interval: int, progress: list[tuple[int, int]]) -> tuple[DataFrame, int]:
+    def record(iteration: int, edges: int) -> None:
+        progress.append((iteration, edges))
+
+    result = connected_components(graph, checkpoint_interval=interval, on_iteration=record)
+    return result, len(progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""evaluate: score the jobs' outputs against the generator's ground truth.
+
+Only this job (and the tests) read ``<storage.root>/truth/``; the other jobs never do.
+For each product present it prints the scores, logs them to MLflow (experiment
+``<prefix>evaluate``) and replaces this run date's rows of ``meta/evaluations``
+(``run_date``, ``run_id``, ``target``, ``metric``, ``value``).
+
+- identity: pairwise precision, recall and F1 of ``gold/record_identity`` against
+  ``truth/record_person``, and the largest number of true people under one ``one_id``.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import Sequence
+
+from pyspark.sql import SparkSession
+
+from precis.config import Config
+from precis.errors import MissingDatasetError
+from precis.identity import quality
+from precis.progress import Progress
+from precis.runner import job_main
+from precis.storage import Lakehouse
+from precis.tracking import job_run
+
+JOB = "evaluate"
+TABLE = "evaluations"
+
+
+def evaluate_identity(lake: Lakehouse) -> dict[str, float] | None:
+    if not (lake.exists("gold", "record_identity") and lake.exists("truth", "record_person")):
+        return None
+    return quality.pairwise_scores(lake.read("gold", "record_identity"), lake.read("truth", "record_person"))
+
+
+TARGETS = {"identity": evaluate_identity}
+
+
+def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
+    lake = Lakehouse.from_config(spark, cfg)
+    if not lake.exists("truth", "record_person"):
+        raise MissingDatasetError(
+            f"no ground truth under {lake.root}/truth: evaluation needs data made by the generate job"
+        )
+    progress = Progress(JOB, len(TARGETS))
+    results: dict[str, dict[str, float]] = {}
+    with job_run(cfg, JOB) as tracker:
+        run_id = tracker.run_id if tracker.run_id != "no-mlflow" else uuid.uuid4().hex
+        for target, evaluate in TARGETS.items():
+            with progress.step(target) as step:
+                scores = evaluate(lake)
+                if scores is None:
+                    step.detail = "nothing to evaluate yet"
+                    continue
+                results[target] = scores
+                step.detail = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                tracker.log_metrics({f"{target}.{k}": v for k, v in scores.items()})
+                rows = [(cfg.run_date, run_id, target, k, float(v)) for k, v in scores.items()]
+                frame = spark.createDataFrame(
+                    rows, "run_date date, run_id string, target string, metric string, value double"
+                )
+                lake.replace_where(
+                    frame, "meta", TABLE, f"run_date = '{cfg.run_date.isoformat()}' AND target = '{target}'"
+                )
+    for target, scores in results.items():
+        print(f"{target}: " + "  ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    progress.finish()
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return job_main(JOB, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Identity graph: OneID across sources."""

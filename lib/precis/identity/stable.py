@@ -1,0 +1,105 @@
+"""Stable ``one_id``: this run's clusters named after the previous run's ids.
+
+Every old id picks an heir: the new cluster holding most of its identifiers (ties: the
+cluster seen first, then the smaller cluster key). Every new cluster keeps, among the
+old ids whose heir it is, the one it shares most identifiers with (ties: the oldest id).
+So an unchanged cluster keeps its id exactly, a merge keeps the id with the largest
+overlap, and a split leaves the id with the largest fragment. Changes:
+
+- ``merged``: an old id whose heir kept another id (``related_one_id`` = the survivor);
+- ``split``: a new id for a fragment of an old id that went elsewhere (``related_one_id``
+  = the old id it shared most with);
+- ``created``: a new id for identifiers never seen before;
+- ``deleted``: an old id none of whose identifiers exist any more.
+
+New ids are opaque (``p`` + 20 hex digits of SHA-256 over run date and cluster key), the
+same on a rerun of the same run date, and never reuse an id issued before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+CHANGE_SCHEMA = "change string, one_id string, related_one_id string, identifiers long"
+
+
+def new_id(run_date: dt.date, salt: int = 0) -> F.Column:
+    text = F.concat_ws("|", F.lit(run_date.isoformat()), F.lit(str(salt)), F.col("cluster").cast("string"))
+    return F.concat(F.lit("p"), F.substring(F.sha2(text, 256), 1, 20))
+
+
+def assign(
+    current: DataFrame,
+    previous: DataFrame | None,
+    created: DataFrame | None,
+    issued: DataFrame | None,
+    run_date: dt.date,
+) -> tuple[DataFrame, DataFrame]:
+    """(node -> one_id, changes).
+
+    current: node, cluster, first_seen (this run). previous: node, one_id (last run's map).
+    created: one_id, created_at (when each id was issued). issued: one_id (every id ever
+    issued, so none is reused).
+    """
+    spark = current.sparkSession
+    info = current.groupBy("cluster").agg(F.count(F.lit(1)).alias("size"), F.min("first_seen").alias("first_seen"))
+    if previous is None:
+        previous = spark.createDataFrame([], "node long, one_id string")
+    if created is None:
+        created = spark.createDataFrame([], "one_id string, created_at timestamp")
+
+    overlap = current.join(previous, "node").groupBy("cluster", "one_id").agg(F.count(F.lit(1)).alias("shared"))
+    heir_order = Window.partitionBy("one_id").orderBy(F.desc("shared"), F.asc_nulls_last("first_seen"), "cluster")
+    heirs = (
+        overlap.join(info, "cluster")
+        .withColumn("rank", F.row_number().over(heir_order))
+        .filter(F.col("rank") == 1)
+        .select("cluster", "one_id", "shared")
+        .join(created, "one_id", "left")
+    )
+    keep_order = Window.partitionBy("cluster").orderBy(F.desc("shared"), F.asc_nulls_last("created_at"), "one_id")
+    ranked = heirs.withColumn("rank", F.row_number().over(keep_order)).localCheckpoint(eager=True)
+    kept = ranked.filter(F.col("rank") == 1).select("cluster", "one_id")
+    survivors = kept.withColumnRenamed("one_id", "related_one_id")
+    merged = ranked.filter(F.col("rank") > 1).join(survivors, "cluster").select(
+        F.lit("merged").alias("change"), "one_id", "related_one_id", F.col("shared").alias("identifiers")
+    )
+
+    fresh = _new_ids(info.join(kept, "cluster", "left_anti"), issued, run_date)
+    origin_order = Window.partitionBy("cluster").orderBy(F.desc("shared"), "one_id")
+    origin = (
+        overlap.join(fresh.select("cluster"), "cluster", "left_semi")
+        .withColumn("rank", F.row_number().over(origin_order))
+        .filter(F.col("rank") == 1)
+        .select("cluster", F.col("one_id").alias("related_one_id"))
+    )
+    born = fresh.join(origin, "cluster", "left").select(
+        F.when(F.col("related_one_id").isNull(), F.lit("created")).otherwise(F.lit("split")).alias("change"),
+        "one_id", "related_one_id", F.col("size").alias("identifiers"),
+    )
+    gone = (
+        previous.select("one_id").distinct().join(overlap.select("one_id"), "one_id", "left_anti")
+        .select(F.lit("deleted").alias("change"), "one_id", F.lit(None).cast("string").alias("related_one_id"),
+                F.lit(0).cast("long").alias("identifiers"))
+    )
+    names = kept.unionByName(fresh.select("cluster", "one_id"))
+    mapping = current.join(names, "cluster").select("node", "cluster", "one_id")
+    return mapping, merged.unionByName(born).unionByName(gone)
+
+
+def _new_ids(clusters: DataFrame, issued: DataFrame | None, run_date: dt.date) -> DataFrame:
+    """cluster, size, one_id for clusters that inherit nothing; re-salted on the rare
+    clash with an id issued before (a rerun of the same run date after a split)."""
+    named = clusters.withColumn("one_id", new_id(run_date)).localCheckpoint(eager=True)
+    if issued is None:
+        return named
+    for salt in range(1, 10):
+        clash = named.join(issued, "one_id", "left_semi").select("cluster")
+        if clash.isEmpty():
+            return named
+        fixed = named.join(clash, "cluster", "left_semi").withColumn("one_id", new_id(run_date, salt))
+        named = named.join(clash, "cluster", "left_anti").unionByName(fixed).localCheckpoint(eager=True)
+    raise RuntimeError("could not find unused one_ids after 10 attempts")
