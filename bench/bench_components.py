@@ -1,16 +1,28 @@
-"""Benchmark: connected components of an identity-like graph, against label propagation.
+"""Benchmark: connected components of an identity-like graph, against GraphFrames and label propagation.
 
     .venv/bin/python bench/bench_components.py --edges 1000000 --repeats 3
+    .venv/bin/python bench/bench_components.py --edges 10000000 --repeats 1 --baselines graphframes
 
 Builds a synthetic identity graph once (not timed) with a fixed seed: mostly components
 of 2-30 identifiers, a few of thousands, each a random tree plus extra and duplicate
 edges, ids hashed to BIGINT with xxhash64 like real identifiers. After an untimed warm-up
-on a slice, each repeat times ``precis.identity.components.connected_components`` and a
-naive baseline, plain min-label propagation (every round each vertex takes the smallest
-label among itself and its neighbours, until no label changes; what GraphX's
-connectedComponents does), both with the same checkpointing, and checks that both label
-every vertex the same way.
-Prints one JSON line with the medians; record results in docs/benchmarks.md.
+on a slice, each repeat times ``precis.identity.components.connected_components`` and
+each baseline chosen with ``--baselines`` (default: both), all with the same
+checkpoint interval:
+
+- ``graphframes``: GraphFrames' own ``connectedComponents`` with its default algorithm,
+  called through py4j on the JVM class (no Python package); the jar
+  (``--graphframes-package``, default ``io.graphframes:graphframes-spark4_2.13:0.10.0``)
+  is added to ``spark.jars.packages`` and resolved from Maven Central. Its component ids
+  are not the minimum id of the component, so each of its components is relabelled with
+  its minimum id before the comparison, which makes it a comparison of partitions.
+- ``label_propagation``: plain min-label propagation (every round each vertex takes the
+  smallest label among itself and its neighbours, until no label changes; what GraphX's
+  connectedComponents does).
+
+Each baseline's labels must equal ours exactly, every vertex; the script exits non-zero
+if one does not. Prints one JSON line with the medians; record results in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -30,7 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 import pyspark
-from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.errors import PySparkRuntimeError
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from precis.config import load_config
@@ -43,6 +56,10 @@ SMALL_MAX = 30          # small components have 2..SMALL_MAX nodes, skewed towar
 EXTRA_EDGE_RATE = 0.3   # a node's second link, to an earlier node (closes cycles)
 REPEAT_EDGE_RATE = 0.1  # the same pair observed again, written the other way round
 LARGE_BASE = 2_000      # large component i has LARGE_BASE * 2**i nodes
+
+#: GraphFrames for Spark 4 / Scala 2.13, resolved from Maven Central.
+GRAPHFRAMES_PACKAGE = "io.graphframes:graphframes-spark4_2.13:0.10.0"
+BASELINES = ("graphframes", "label_propagation")
 
 
 # ----------------------------------------------------------------- synthetic graph
@@ -98,7 +115,30 @@ def identity_graph(spark: SparkSession, edges: int, large: int, seed: int) -> Da
     )
 
 
-# ----------------------------------------------------------------- baseline
+# ----------------------------------------------------------------- baselines
+def graphframes_components(edges: DataFrame, checkpoint_interval: int = 1) -> tuple[DataFrame, str]:
+    """GraphFrames' ``connectedComponents`` (default algorithm); returns ``(id, component)`` and the algorithm.
+
+    Called on the JVM class through py4j, so only the jar is needed. Its component ids
+    are arbitrary: relabel with ``min_id_labels`` before comparing.
+    """
+    spark = edges.sparkSession
+    src, dst = F.col("src").cast("bigint"), F.col("dst").cast("bigint")
+    pairs = edges.select(src.alias("src"), dst.alias("dst"))
+    ids = pairs.select(F.col("src").alias("id")).unionByName(pairs.select(F.col("dst").alias("id")))
+    vertices = ids.where(F.col("id").isNotNull()).distinct()
+    links = pairs.where(F.col("src").isNotNull() & F.col("dst").isNotNull())
+    graph = spark._jvm.org.graphframes.GraphFrame.apply(vertices._jdf, links._jdf)
+    algorithm = graph.connectedComponents().setCheckpointInterval(checkpoint_interval)
+    result = DataFrame(algorithm.run(), spark)
+    return result.select("id", "component"), algorithm.getAlgorithm()
+
+
+def min_id_labels(labels: DataFrame) -> DataFrame:
+    """Relabel ``(id, component)`` so that each component is named by its minimum id."""
+    return labels.select("id", F.min("id").over(Window.partitionBy("component")).alias("component"))
+
+
 def _materialize(frame: DataFrame, checkpoint: bool, *metrics: Column) -> tuple[DataFrame, dict]:
     observation = Observation()
     observed = frame.observe(observation, *metrics)
@@ -150,7 +190,7 @@ def label_propagation(
 
 
 # ----------------------------------------------------------------- timing
-def _time(run: Callable[[], tuple[DataFrame, int]]) -> tuple[float, int, DataFrame]:
+def _time(run: Callable[[], tuple[DataFrame, object]]) -> tuple[float, object, DataFrame]:
     t0 = time.perf_counter()
     result, iterations = run()
     # The result is a projection of checkpointed data; writing it to nowhere finishes the work.
@@ -162,6 +202,16 @@ def _same(a: DataFrame, b: DataFrame) -> bool:
     return a.exceptAll(b).isEmpty() and b.exceptAll(a).isEmpty()
 
 
+def _baselines(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip() and n.strip() != "none"))
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown baseline(s) {', '.join(unknown)}; choose among {', '.join(BASELINES)}"
+        )
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=1_000_000, help="approximate number of edge rows")
@@ -169,9 +219,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--checkpoint-interval", type=int, default=1)
-    parser.add_argument("--skip-baseline", action="store_true", help="time connected_components only")
+    parser.add_argument(
+        "--baselines", type=_baselines, default=BASELINES,
+        help=f"comma list among {', '.join(BASELINES)}; 'none' times connected_components only "
+        f"(default: {','.join(BASELINES)})",
+    )
+    parser.add_argument("--graphframes-package", default=GRAPHFRAMES_PACKAGE, help="Maven coordinate of GraphFrames")
     parser.add_argument("--root", help="scratch directory (default: a temporary directory, removed afterwards)")
     args = parser.parse_args()
+    baselines: tuple[str, ...] = args.baselines
 
     scratch = Path(args.root or tempfile.mkdtemp(prefix="precis-bench-components-"))
     cfg = load_config(
@@ -179,7 +235,23 @@ def main() -> None:
         [f"storage.root={scratch / 'lakehouse'}", "mlflow.enabled=false"],
         run_date="2026-03-31",
     )
-    spark = get_spark(cfg)
+    packages = (args.graphframes_package,) if "graphframes" in baselines else ()
+    try:
+        spark = get_spark(cfg, extra_packages=packages)
+    except PySparkRuntimeError as error:
+        if not args.root:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if packages:
+            raise SystemExit(
+                f"Spark did not start with {args.graphframes_package} on spark.jars.packages "
+                "(see the resolution error above); try another --graphframes-package, or leave "
+                "graphframes out of --baselines"
+            ) from error
+        raise
+    runners: dict[str, Callable[[DataFrame], tuple[DataFrame, object]]] = {
+        "graphframes": partial(graphframes_components, checkpoint_interval=args.checkpoint_interval),
+        "label_propagation": partial(label_propagation, checkpoint_interval=args.checkpoint_interval),
+    }
     try:
         graph_path = str(scratch / "graph")
         identity_graph(spark, args.edges, args.large, args.seed).write.mode("overwrite").parquet(graph_path)
@@ -190,24 +262,33 @@ def main() -> None:
         # run is not charged for it.
         sample = graph.limit(20_000)
         _time(partial(_run_components, sample, args.checkpoint_interval, []))
-        if not args.skip_baseline:
-            _time(partial(label_propagation, sample, args.checkpoint_interval))
+        for name in baselines:
+            _time(partial(runners[name], sample))[2].unpersist()
 
         progress: list[tuple[int, int]] = []
         cc_times, cc_iterations, cc_result = [], 0, None
-        lp_times, lp_rounds, lp_result = [], 0, None
+        times: dict[str, list[float]] = {name: [] for name in baselines}
+        extra: dict[str, object] = {}
+        results: dict[str, DataFrame] = {}
         for _ in range(args.repeats):
             progress.clear()
             seconds, cc_iterations, cc_result = _time(partial(_run_components, graph, args.checkpoint_interval, progress))
             cc_times.append(seconds)
-            if not args.skip_baseline:
-                seconds, lp_rounds, lp_result = _time(partial(label_propagation, graph, args.checkpoint_interval))
-                lp_times.append(seconds)
+            for name in baselines:
+                if name in results:
+                    results[name].unpersist()  # GraphFrames persists its result
+                seconds, extra[name], results[name] = _time(partial(runners[name], graph))
+                times[name].append(seconds)
 
         sizes = cc_result.groupBy("component").count()
         summary = sizes.agg(F.count(F.lit(1)).alias("components"), F.sum("count").alias("vertices"),
                             F.max("count").alias("largest")).first()
-        identical = None if lp_result is None else _same(cc_result, lp_result)
+        # Ours and label propagation name a component by its minimum id; GraphFrames does
+        # not, so its partition is compared after relabelling.
+        agrees = {
+            name: _same(cc_result, min_id_labels(result) if name == "graphframes" else result)
+            for name, result in results.items()
+        }
         line = {
             "bench": "components",
             "command": " ".join([".venv/bin/python", "bench/bench_components.py", *sys.argv[1:]]),
@@ -221,18 +302,27 @@ def main() -> None:
             "components_runs_s": [round(t, 1) for t in cc_times],
             "components_iterations": cc_iterations,
             "components_edges_in_play": [n for _, n in progress],
-            "baseline_median_s": round(statistics.median(lp_times), 1) if lp_times else None,
-            "baseline_runs_s": [round(t, 1) for t in lp_times],
-            "baseline_rounds": lp_rounds if lp_times else None,
-            "identical": identical,
+            "baselines": list(baselines),
+        }
+        for name in baselines:
+            line[f"{name}_median_s"] = round(statistics.median(times[name]), 1) if times[name] else None
+            line[f"{name}_runs_s"] = [round(t, 1) for t in times[name]]
+            if name == "graphframes":
+                line["graphframes_package"] = args.graphframes_package
+                line["graphframes_algorithm"] = extra.get(name)
+            else:
+                line[f"{name}_rounds"] = extra.get(name)
+            line[f"{name}_identical"] = agrees.get(name)
+        line.update({
             "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
             "spark": pyspark.__version__,
             "cores": os.cpu_count(),
             "machine": platform.machine(),
-        }
+        })
         print(json.dumps(line))
-        if identical is False:
-            raise SystemExit("connected_components and label propagation disagree")
+        disagree = [name for name, same in agrees.items() if not same]
+        if disagree:
+            raise SystemExit(f"connected_components disagrees with {', '.join(disagree)}")
     finally:
         spark.stop()
         if not args.root:

@@ -6,7 +6,9 @@ For each product present it prints the scores, logs them to MLflow (experiment
 (``run_date``, ``run_id``, ``target``, ``metric``, ``value``).
 
 - identity: pairwise precision, recall and F1 of ``gold/record_identity`` against
-  ``truth/record_person``, and the largest number of true people under one ``one_id``.
+  ``truth/record_person``, the largest number of true people under one ``one_id``, and
+  the recall of the pairs the data can link at all (``linkable_recall``; see
+  ``precis.identity.quality``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pyspark.sql import SparkSession
 
 from precis.config import Config
 from precis.errors import MissingDatasetError
-from precis.identity import quality
+from precis.identity import quality, records
 from precis.progress import Progress
 from precis.runner import job_main
 from precis.storage import Lakehouse
@@ -32,7 +34,10 @@ TABLE = "evaluations"
 def evaluate_identity(lake: Lakehouse) -> dict[str, float] | None:
     if not (lake.exists("gold", "record_identity") and lake.exists("truth", "record_person")):
         return None
-    return quality.pairwise_scores(lake.read("gold", "record_identity"), lake.read("truth", "record_person"))
+    truth = lake.read("truth", "record_person")
+    silver = {name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)}
+    groups = quality.evidence_groups(records.identified_records(silver), truth).localCheckpoint(eager=True)
+    return quality.pairwise_scores(lake.read("gold", "record_identity"), truth, groups)
 
 
 TARGETS = {"identity": evaluate_identity}

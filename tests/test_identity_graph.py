@@ -58,6 +58,19 @@ CASES: dict[str, dict] = {
         ("a1", ["device_id:d1", "open_id:o1"]),  # app, not logged in: device -> open id
         ("b1", ["cookie_id:c1", "device_id:d2"]),  # an anonymous web-view visitor
     ]},
+    "wechat_bridge": {"records": [  # an open id joins the WeChat union id to the app member
+        ("w1", ["open_id:o1", "union_id:u1"]),
+        ("w2", ["open_id:o1", "union_id:u1"]),
+        ("a1", ["device_id:d1", "member_id:m1", "open_id:o1"]),
+        ("c1", ["member_id:m1", "phone:+861"]),
+    ]},
+    "bridge_conflict": {"records": [  # an open id seen with two members joins only one
+        ("a1", ["open_id:o2", "member_id:m1"]),
+        ("a2", ["open_id:o2", "member_id:m1"]),
+        ("a3", ["open_id:o2", "member_id:m2"]),
+        ("c1", ["member_id:m1", "phone:+861"]),
+        ("c2", ["member_id:m2", "phone:+862"]),
+    ]},
     "events_only": {"records": [("r1", ["member_id:m1", "phone:+861"])], "events": ["cookie_id:lonely", "phone:+861"]},
     "rules": {
         "records": [
@@ -203,6 +216,21 @@ def test_weak_identifiers_follow_each_other_and_stay_together_when_anonymous(res
     }
 
 
+def test_bridging_open_id_joins_wechat_and_app_people(resolved):
+    people, isolated, _ = resolved["wechat_bridge"]
+    assert people == {frozenset({"union_id:u1", "open_id:o1", "member_id:m1", "phone:+861", "device_id:d1"})}
+    assert isolated == set()
+
+
+def test_bridging_open_id_never_joins_two_members(resolved):
+    people, _, audit = resolved["bridge_conflict"]
+    assert people == {
+        frozenset({"member_id:m1", "phone:+861", "open_id:o2"}),
+        frozenset({"member_id:m2", "phone:+862"}),
+    }
+    assert {guard for guard, _ in audit} == {"type_limit"}
+
+
 def test_identifiers_seen_only_in_events_are_singletons(resolved):
     people, _, _ = resolved["events_only"]
     assert people == {frozenset({"member_id:m1", "phone:+861"}), frozenset({"cookie_id:lonely"})}
@@ -235,13 +263,31 @@ def test_oversized_records_link_nothing(resolved):
 def test_greedy_clusters_refuses_the_weakest_link_over_a_limit():
     group = pd.DataFrame(
         [
-            ("link", 1, 2, "member_id", "email", 5, 0, False),
-            ("link", 2, 3, "email", "member_id", 1, 0, False),
-            ("link", 3, 4, "member_id", "phone", 2, 0, False),
+            ("link", 1, 2, "member_id", "email", 5, 0, False, False),
+            ("link", 2, 3, "email", "member_id", 1, 0, False, False),
+            ("link", 3, 4, "member_id", "phone", 2, 0, False, False),
         ],
-        columns=["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced"],
+        columns=["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced", "bridge"],
     )
     out = list(graph.greedy_clusters(group, {"member_id": 1}))
     assigned = {node: cluster for kind, node, cluster, _, _ in out if kind == "node"}
     assert assigned == {1: 1, 2: 1, 3: 3, 4: 3}
     assert [(kind, node, other) for kind, node, _, other, _ in out if kind != "node"] == [("type_limit", 2, 3)]
+
+
+def test_greedy_clusters_takes_strong_links_before_heavier_bridging_ones():
+    # Member 1 and email 2 share one record; open id 5 was seen 9 times with email 2 and
+    # with member 3. By weight alone 5 would join 2 and 3 first and the strong 1-2 link
+    # would be refused; strong links go first, so the open id's link to member 3 goes.
+    group = pd.DataFrame(
+        [
+            ("link", 5, 2, "open_id", "email", 9, 0, False, True),
+            ("link", 5, 3, "open_id", "member_id", 9, 0, False, True),
+            ("link", 1, 2, "member_id", "email", 1, 0, False, False),
+        ],
+        columns=["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced", "bridge"],
+    )
+    out = list(graph.greedy_clusters(group, {"member_id": 1}))
+    assigned = {node: cluster for kind, node, cluster, _, _ in out if kind == "node"}
+    assert assigned == {1: 1, 2: 1, 5: 1, 3: 3}
+    assert [(kind, node, other) for kind, node, _, other, _ in out if kind != "node"] == [("type_limit", 5, 3)]

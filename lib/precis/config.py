@@ -257,13 +257,27 @@ class IdTypeConfig(Section):
     max_linked: int = Field(5, ge=1)
     # Lower speaks first: which identifier names a record that carries several.
     priority: int = 100
+    # Weak types only. A bridging weak identifier (a WeChat open id: one account, never
+    # shared like a family tablet) may join the strong clusters it was seen with, but
+    # only where the joined person stays within every max_per_person and never-link
+    # rule, and only after every strong link. A non-bridging one attaches to one
+    # cluster or none.
+    bridge: bool = False
+
+    @model_validator(mode="after")
+    def _bridge_is_weak(self) -> "IdTypeConfig":
+        if self.bridge and self.strength == "strong":
+            raise ValueError("bridge applies to weak types only (a strong type links clusters anyway)")
+        return self
 
 
 def _default_id_types() -> dict[str, IdTypeConfig]:
     strong = {"member_id": (1, 1), "union_id": (2, 1), "phone": (3, 3), "email": (4, 3)}
-    weak = {"device_id": (5, 5), "open_id": (6, 3), "cookie_id": (7, None)}
+    weak = {"device_id": (5, 5, False), "open_id": (6, 3, True), "cookie_id": (7, None, False)}
     types = {t: IdTypeConfig(strength="strong", priority=p, max_per_person=m) for t, (p, m) in strong.items()}
-    types.update({t: IdTypeConfig(strength="weak", priority=p, max_per_person=m) for t, (p, m) in weak.items()})
+    types.update(
+        {t: IdTypeConfig(strength="weak", priority=p, max_per_person=m, bridge=b) for t, (p, m, b) in weak.items()}
+    )
     return types
 
 
@@ -306,6 +320,9 @@ class IdentityConfig(Section):
 
     def strong_types(self) -> list[str]:
         return sorted(t for t, c in self.types.items() if c.strength == "strong")
+
+    def bridge_types(self) -> list[str]:
+        return sorted(t for t, c in self.types.items() if c.bridge)
 
 
 class PipelineConfig(Section):

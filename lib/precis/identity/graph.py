@@ -6,12 +6,14 @@
    placeholder values were blocked at ingest; operators' rules block identifiers,
    forbid pairs (never_link) or add links (force_link); an identifier linked to more
    than ``max_linked`` distinct values of one strong type is unreliable and links nothing.
-3. **Strong clusters**: connected components of the links between strong identifiers
-   (and forced links). A component that breaks a per-person limit (two member ids) or
-   holds a never-linked pair is rebuilt greedily: links in order of evidence (forced
-   first, then most records, then most recent) are accepted only while every part
-   stays within the limits, so the weakest evidence is what gets refused.
-4. **Weak identifiers** attach to the cluster they were seen with most, if that cluster
+3. **Strong clusters**: connected components of the links between strong identifiers,
+   forced links, and the links of *bridging* weak identifiers (``bridge: true``, a WeChat
+   open id) to strong ones. A component that breaks a per-person limit (two member
+   ids) or holds a never-linked pair is rebuilt greedily: links in order of evidence
+   (forced first, then strong-to-strong, then bridging; within each most records, then
+   most recent) are accepted only while every part stays within the limits, so the
+   weakest evidence is what gets refused.
+4. **Other weak identifiers** attach to the cluster they were seen with most, if that cluster
    holds ``weak_min_share`` of their records; one seen with several people and no clear
    winner stays on its own, so it never bridges two people. Weak identifiers with no
    strong link follow attached weak ones for ``weak_rounds`` rounds; the rest form
@@ -63,6 +65,11 @@ def _type_map(cfg: IdentityConfig, value: Callable[[str], object], default: obje
 def is_strong(cfg: IdentityConfig, col: str = "id_type") -> Column:
     strong = cfg.strong_types()
     return F.col(col).isin(*strong) if strong else F.lit(False)
+
+
+def is_bridge(cfg: IdentityConfig, col: str = "id_type") -> Column:
+    bridges = cfg.bridge_types()
+    return F.col(col).isin(*bridges) if bridges else F.lit(False)
 
 
 def priority(cfg: IdentityConfig) -> Column:
@@ -159,14 +166,22 @@ def resolve(
     )
     audits.append(_audit(force, "force_link", "link added by rule"))
 
-    # --- strong clusters
-    strong_links = usable.filter(is_strong(cfg, "src_type") & is_strong(cfg, "dst_type")).withColumn(
-        "forced", F.lit(False)
-    ).unionByName(force)
+    # --- strong clusters: strong links, then bridging weak identifiers' links to strong ones
+    strong_end = is_strong(cfg, "src_type") | is_strong(cfg, "dst_type")
+    both_strong = is_strong(cfg, "src_type") & is_strong(cfg, "dst_type")
+    bridge_link = strong_end & (is_bridge(cfg, "src_type") | is_bridge(cfg, "dst_type"))
+    strong_links = (
+        usable.filter(both_strong | bridge_link)
+        .withColumns({"forced": F.lit(False), "bridge": ~both_strong})
+        .unionByName(force.withColumn("bridge", F.lit(False)))
+    )
     forced_nodes = force.select(F.col("src").alias("node")).union(force.select(F.col("dst").alias("node")))
+    # In the strong graph: every strong identifier, and the bridging and forced ones linked into it.
+    linked_in = strong_links.select(F.col("src").alias("node")).union(strong_links.select(F.col("dst").alias("node")))
     strong_nodes = (
-        nodes.filter(is_strong(cfg)).select("node").union(forced_nodes).distinct()
+        nodes.filter(is_strong(cfg)).select("node").union(linked_in).distinct()
         .join(blocked_ids, "node", "left_anti")
+        .persist(_KEEP)
     )
     components = connected_components(
         strong_links.select("src", "dst"),
@@ -179,22 +194,21 @@ def resolve(
     strong = strong.persist(_KEEP)
     audits.append(refused)
 
-    # --- weak identifiers
-    weak_links = usable.filter(~(is_strong(cfg, "src_type") & is_strong(cfg, "dst_type")))
-    weak_edges = _both_ways(weak_links).filter(~is_strong(cfg)).join(forced_nodes, "node", "left_anti")
+    # --- weak identifiers outside the strong graph
+    weak_links = usable.filter(~(both_strong | bridge_link))
+    weak_edges = _both_ways(weak_links).join(strong_nodes, "node", "left_anti")
     attached, isolated, weak_audit = _attach_weak(weak_edges, strong, cfg)
     audits.extend(weak_audit)
 
     remaining = (
-        nodes.filter(~is_strong(cfg)).select("node")
+        nodes.select("node")
+        .join(strong_nodes, "node", "left_anti")
         .join(blocked_ids, "node", "left_anti")
-        .join(forced_nodes, "node", "left_anti")
         .join(attached.select("node"), "node", "left_anti")
         .join(isolated.select("node"), "node", "left_anti")
     )
     anonymous_links = (
-        weak_links.filter(~is_strong(cfg, "src_type") & ~is_strong(cfg, "dst_type"))
-        .join(remaining.withColumnRenamed("node", "src"), "src", "left_semi")
+        weak_links.join(remaining.withColumnRenamed("node", "src"), "src", "left_semi")
         .join(remaining.withColumnRenamed("node", "dst"), "dst", "left_semi")
     )
     anonymous = connected_components(
@@ -257,13 +271,14 @@ def _enforce_limits(
     edges = (
         strong_links.join(in_bad.withColumnRenamed("node", "src"), "src")
         .select("cluster", "src", "dst", "src_type", "dst_type", "weight",
-                F.coalesce(F.unix_seconds("last_seen"), F.lit(0)).alias("last_seen"), "forced",
+                F.coalesce(F.unix_seconds("last_seen"), F.lit(0)).alias("last_seen"), "forced", "bridge",
                 F.lit("link").alias("kind"))
     )
     pairs = never_inside.select(
         F.col("c1").alias("cluster"), "src", "dst", F.lit(None).cast("string").alias("src_type"),
         F.lit(None).cast("string").alias("dst_type"), F.lit(0).cast("long").alias("weight"),
-        F.lit(0).cast("long").alias("last_seen"), F.lit(False).alias("forced"), F.lit("never").alias("kind"),
+        F.lit(0).cast("long").alias("last_seen"), F.lit(False).alias("forced"), F.lit(False).alias("bridge"),
+        F.lit("never").alias("kind"),
     )
     # No built-in does order-dependent merging under constraints; only the few
     # components that break a limit go through Python, one component per call.
@@ -293,8 +308,10 @@ def greedy_clusters(group: pd.DataFrame, limits: dict[str, int]) -> Iterator[tup
     Yields ("node", node, cluster, None, None) for every node and
     (guard, node, other, None, detail) for every refused link.
     """
+    # Forced links first, then strong-to-strong links, then bridging weak identifiers'
+    # links; within each, most records, then most recent.
     links = group[group["kind"] == "link"].sort_values(
-        ["forced", "weight", "last_seen", "src", "dst"], ascending=[False, False, False, True, True]
+        ["forced", "bridge", "weight", "last_seen", "src", "dst"], ascending=[False, True, False, False, True, True]
     )
     never: dict[int, set[int]] = {}
     for a, b in group.loc[group["kind"] == "never", ["src", "dst"]].itertuples(index=False):

@@ -4,12 +4,21 @@ Pairwise scores count pairs of records: precision is the share of record pairs p
 under one ``one_id`` that truly belong to one person, recall the share of true
 same-person pairs that share a ``one_id``. They are computed from counts per
 (one_id, person) cell, so no pair is ever materialized.
+
+Recall against every true pair is capped by the data: a cookie that never logged in
+carries no evidence of whose it is. ``linkable_recall`` counts only the pairs that the
+person's own records connect (two records are linkable when a chain of records of that
+person, each sharing an identifier with the next, joins them), which is what an
+identity graph can recover at best; ``recall_ceiling`` is the share of all true pairs
+that are linkable.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from precis.identity.components import connected_components
 
 # Identifiers per one_id, as histogram buckets (upper bounds).
 SIZE_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 1000)
@@ -23,34 +32,69 @@ def _pairs(n: F.Column) -> F.Column:
     return n * (n - 1) / 2
 
 
-def pairwise_scores(predicted: DataFrame, truth: DataFrame) -> dict[str, float]:
+KEYS = ["dataset", "source", "record_id"]
+
+
+def evidence_groups(records: DataFrame, truth: DataFrame) -> DataFrame:
+    """dataset, source, record_id, person_id, group: records of one person connected by
+    shared identifiers (``group`` is the same for linkable records of one person).
+
+    records: dataset, source, record_id, node (one row per record and identifier, as
+    ``precis.identity.records.identified_records``). A record and an identifier are
+    vertices; the identifier vertex is per person, so a family device does not connect
+    two people's records here.
+    """
+    owned = records.select(*KEYS, "node").join(truth.select(*KEYS, "person_id"), KEYS)
+    record_vertex = F.xxhash64(F.lit("record"), *[F.col(k) for k in KEYS])
+    edges = owned.select(record_vertex.alias("src"), F.xxhash64("person_id", "node").alias("dst"))
+    components = connected_components(edges)
+    return (
+        owned.select(*KEYS, "person_id", record_vertex.alias("id")).dropDuplicates(KEYS)
+        .join(components, "id")
+        .select(*KEYS, "person_id", F.concat_ws("/", "person_id", F.col("component").cast("string")).alias("group"))
+    )
+
+
+def pairwise_scores(predicted: DataFrame, truth: DataFrame, groups: DataFrame | None = None) -> dict[str, float]:
     """predicted: dataset, source, record_id, one_id; truth: dataset, source, record_id,
     person_id. Scored over records present in both (records without a valid identifier
-    have no one_id and are not counted)."""
-    keys = ["dataset", "source", "record_id"]
-    both = predicted.filter(F.col("dataset").isin(*SCORED_DATASETS)).select(*keys, "one_id").join(
-        truth.select(*keys, "person_id"), keys
+    have no one_id and are not counted). With ``groups`` (:func:`evidence_groups`) the
+    linkable recall and the recall ceiling are scored too."""
+    both = predicted.filter(F.col("dataset").isin(*SCORED_DATASETS)).select(*KEYS, "one_id").join(
+        truth.select(*KEYS, "person_id"), KEYS
     )
-    cells = both.groupBy("one_id", "person_id").agg(F.count(F.lit(1)).alias("n")).cache()
+    if groups is not None:
+        both = both.join(groups.select(*KEYS, "group"), KEYS, "left")
+    else:
+        both = both.withColumn("group", F.lit(None).cast("string"))
+    cells = both.groupBy("one_id", "person_id", "group").agg(F.count(F.lit(1)).alias("n")).cache()
     try:
-        agreed = cells.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
-        per_id = cells.groupBy("one_id").agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("people"))
+        by_person = cells.groupBy("one_id", "person_id").agg(F.sum("n").alias("n"))
+        agreed = by_person.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
+        per_id = by_person.groupBy("one_id").agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("people"))
         predicted_pairs, records, most_people = per_id.agg(
             F.sum(_pairs(F.col("n"))), F.sum("n"), F.max("people")
         ).first()
-        true_pairs = cells.groupBy("person_id").agg(F.sum("n").alias("n")).agg(F.sum(_pairs(F.col("n")))).first()[0]
+        true_pairs = by_person.groupBy("person_id").agg(F.sum("n").alias("n")).agg(F.sum(_pairs(F.col("n")))).first()[0]
+        linked = cells.filter(F.col("group").isNotNull())
+        agreed_linkable = linked.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
+        linkable_pairs = linked.groupBy("group").agg(F.sum("n").alias("n")).agg(F.sum(_pairs(F.col("n")))).first()[0]
     finally:
         cells.unpersist()
     precision = agreed / predicted_pairs if predicted_pairs else 1.0
     recall = agreed / true_pairs if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
+    scores = {
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
         "records_scored": float(records or 0),
         "max_people_in_one_id": float(most_people or 0),
     }
+    if groups is not None:
+        scores["linkable_recall"] = float(agreed_linkable / linkable_pairs) if linkable_pairs else 1.0
+        scores["recall_ceiling"] = float(linkable_pairs / true_pairs) if true_pairs else 1.0
+    return scores
 
 
 def size_histogram(identity_map: DataFrame) -> dict[str, int]:
