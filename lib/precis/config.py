@@ -327,7 +327,7 @@ class IdentityConfig(Section):
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = ("generate", "ingest")
+    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "evaluate")
 
     @field_validator("jobs")
     @classmethod

@@ -1,0 +1,182 @@
+"""The identity job end to end on hand-built silver tables: what it writes, reruns and
+incremental runs (a merge), and operators' rules read from a table."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from jobs import identity
+from precis.config import load_config
+from precis.storage import Lakehouse
+from tests.conftest import PROJECT
+
+T0 = dt.datetime(2026, 1, 1)
+OBS = "source string, record_id string, id_type string, id_key string, id_status string, observed_at timestamp"
+EVENTS = "event_id string, event_time timestamp, source string, id_type string, id_key string, id_status string"
+
+# r1: member m1 with phone A; r2: member m2 with phone B; r3: email e alone; a cookie seen
+# only in an event, and an event of member m1. The placeholder row links nothing.
+FIRST = [
+    ("crm", "r1", "member_id", "m1", "ok", T0),
+    ("crm", "r1", "phone", "hA", "ok", T0),
+    ("crm", "r2", "member_id", "m2", "ok", T0),
+    ("crm", "r2", "phone", "hB", "ok", T0),
+    ("web", "r3", "email", "he", "ok", T0),
+    ("web", "r3", "cookie_id", "junk", "blocked", T0),
+]
+EVENT_ROWS = [
+    ("e1", T0, "web", "cookie_id", "c1", "ok"),
+    ("e2", T0, "app", "member_id", "m1", "ok"),
+    ("e3", T0, "web", "cookie_id", "undefined", "blocked"),
+]
+# The second day: a POS record with phone A and email e joins r3's email to m1's person.
+SECOND = [("pos", "r4", "phone", "hA", "ok", T0 + dt.timedelta(days=1)),
+          ("pos", "r4", "email", "he", "ok", T0 + dt.timedelta(days=1))]
+
+
+def _config(root, run_date: str, *extra: str):
+    return load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={root}", "mlflow.enabled=false", *extra],
+        run_date=run_date,
+    )
+
+
+def _land_silver(spark, lake: Lakehouse, observations) -> None:
+    lake.overwrite(spark.createDataFrame(observations, OBS), "silver", "id_observations")
+    lake.overwrite(spark.createDataFrame(EVENT_ROWS, EVENTS), "silver", "events")
+
+
+def _people(lake: Lakehouse) -> dict[str, str]:
+    """identifier "type:key" -> one_id."""
+    return {f"{r['id_type']}:{r['id_key']}": r["one_id"] for r in lake.read("gold", "identity_map").collect()}
+
+
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    """Day one, day one again, day two with a new record; the tables after each."""
+    root = tmp_path_factory.mktemp("identity_job") / "lakehouse"
+    lake = Lakehouse(spark, str(root))
+    _land_silver(spark, lake, FIRST)
+    out = {}
+    out["first_stats"] = identity.run(spark, _config(root, "2026-03-01"))
+    out["first"] = _people(lake)
+    out["first_records"] = lake.read("gold", "record_identity").localCheckpoint()
+    out["first_versions"] = {t: lake.version("gold", t) for t in ("identity_map", "record_identity")}
+    out["first_changes"] = lake.read("gold", "identity_changes").count()
+
+    out["rerun_stats"] = identity.run(spark, _config(root, "2026-03-01"))
+    out["rerun"] = _people(lake)
+    out["rerun_records"] = lake.read("gold", "record_identity").localCheckpoint()
+    out["rerun_changes"] = lake.read("gold", "identity_changes").count()
+
+    _land_silver(spark, lake, FIRST + SECOND)
+    out["second_stats"] = identity.run(spark, _config(root, "2026-03-02"))
+    out["second"] = _people(lake)
+    out["changes"] = lake.read("gold", "identity_changes")
+    out["guards"] = lake.read("gold", "identity_guards")
+    out["lake"] = lake
+    return out
+
+
+def test_every_valid_identifier_gets_one_row_and_blocked_ones_none(runs):
+    people = runs["first"]
+    assert set(people) == {"member_id:m1", "phone:hA", "member_id:m2", "phone:hB", "email:he", "cookie_id:c1"}
+    assert people["member_id:m1"] == people["phone:hA"]
+    assert people["member_id:m2"] == people["phone:hB"]
+    assert len({people["member_id:m1"], people["member_id:m2"], people["email:he"], people["cookie_id:c1"]}) == 4
+    assert all(v.startswith("p") and len(v) == 21 for v in people.values())
+
+
+def test_every_identified_record_resolves_to_its_person(spark, runs):
+    people = runs["first"]
+    expected = spark.createDataFrame(
+        [
+            ("id_observations", "crm", "r1", people["member_id:m1"]),
+            ("id_observations", "crm", "r2", people["member_id:m2"]),
+            ("id_observations", "web", "r3", people["email:he"]),
+            ("events", "events", "e1", people["cookie_id:c1"]),
+            ("events", "events", "e2", people["member_id:m1"]),
+        ],
+        "dataset string, source string, record_id string, one_id string",
+    )
+    assert_df_equality(runs["first_records"], expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_first_run_logs_one_created_change_per_one_id(runs):
+    assert runs["first_changes"] == 4
+    assert runs["first_stats"].changes == {"created": 4}
+    assert runs["first_stats"].guards.get("placeholder") == 2  # rows, one per dataset
+
+
+def test_rerun_of_the_same_day_changes_nothing(runs):
+    assert runs["rerun"] == runs["first"]
+    assert_df_equality(runs["rerun_records"], runs["first_records"], ignore_row_order=True)
+    assert runs["rerun_changes"] == runs["first_changes"]
+    assert runs["rerun_stats"].changes == {}
+    assert runs["rerun_stats"].map_inserted == runs["rerun_stats"].map_updated == runs["rerun_stats"].map_deleted == 0
+    assert runs["rerun_stats"].records_changed == 0
+
+
+def test_new_evidence_merges_into_the_larger_person_and_logs_it(runs):
+    first, second = runs["first"], runs["second"]
+    survivor = first["member_id:m1"]  # two identifiers against the email's one
+    assert second["member_id:m1"] == second["phone:hA"] == second["email:he"] == survivor
+    # Untouched people keep their ids exactly.
+    assert second["member_id:m2"] == first["member_id:m2"]
+    assert second["cookie_id:c1"] == first["cookie_id:c1"]
+    day2 = runs["changes"].filter(F.col("run_date") == dt.date(2026, 3, 2))
+    rows = [(r["change"], r["one_id"], r["related_one_id"]) for r in day2.collect()]
+    assert rows == [("merged", first["email:he"], survivor)]
+
+
+def test_guard_table_counts_placeholders_per_dataset(runs):
+    placeholders = runs["guards"].filter(
+        (F.col("guard") == "placeholder") & (F.col("run_date") == dt.date(2026, 3, 2))
+    )
+    assert sorted((r["id_type"], r["records"], r["detail"].split()[0]) for r in placeholders.collect()) == [
+        ("cookie_id", 1, "events"),
+        ("cookie_id", 1, "id_observations"),
+    ]
+
+
+def test_operator_rules_table_blocks_and_forbids(spark, tmp_path):
+    root = tmp_path / "lakehouse"
+    lake = Lakehouse(spark, str(root))
+    _land_silver(spark, lake, FIRST + SECOND)
+    # Member ids and cookies are not PII types: their silver key is the normalized value,
+    # which is what the rules are written with here.
+    rules_path = tmp_path / "rules.csv"
+    rules_path.write_text(
+        "rule,id_type,id_value,other_type,other_value,note\n"
+        "block,cookie_id,c1,,,shared kiosk\n"
+        "never_link,member_id,m1,member_id,m2,two customers\n"
+    )
+    cfg = _config(root, "2026-03-02", f"identity.rules.path={rules_path}", "identity.rules.format=csv")
+    identity.run(spark, cfg)
+    guards = lake.read("gold", "identity_guards")
+    assert {r["guard"] for r in guards.collect()} >= {"rule_block", "placeholder"}
+    people = _people(lake)
+    assert people["cookie_id:c1"] not in {people["member_id:m1"], people["member_id:m2"]}
+
+
+def test_bad_rule_names_the_row_and_column(spark, tmp_path):
+    root = tmp_path / "lakehouse"
+    lake = Lakehouse(spark, str(root))
+    _land_silver(spark, lake, FIRST)
+    rules_path = tmp_path / "rules.csv"
+    rules_path.write_text("rule,id_type,id_value,other_type,other_value\nforce_link,member_id,m1,fax,123\n")
+    cfg = _config(root, "2026-03-01", f"identity.rules.path={rules_path}", "identity.rules.format=csv")
+    with pytest.raises(Exception, match=r"row 1: other_type 'fax' is not an identifier type"):
+        identity.run(spark, cfg)
+
+
+def test_missing_silver_observations_is_a_missing_dataset(spark, tmp_path):
+    from precis.errors import MissingDatasetError
+
+    with pytest.raises(MissingDatasetError, match="silver/id_observations"):
+        identity.run(spark, _config(tmp_path / "lakehouse", "2026-03-01"))
