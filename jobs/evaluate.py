@@ -14,7 +14,6 @@ For each product present it prints the scores, logs them to MLflow (experiment
 from __future__ import annotations
 
 import sys
-import uuid
 from typing import Sequence
 
 from pyspark.sql import SparkSession
@@ -52,7 +51,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
     progress = Progress(JOB, len(TARGETS))
     results: dict[str, dict[str, float]] = {}
     with job_run(cfg, JOB) as tracker:
-        run_id = tracker.run_id if tracker.run_id != "no-mlflow" else uuid.uuid4().hex
+        run_id = tracker.key
         for target, evaluate in TARGETS.items():
             with progress.step(target) as step:
                 scores = evaluate(lake)

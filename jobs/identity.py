@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -106,7 +105,7 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
     changed_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
     with job_run(cfg, JOB) as tracker:
-        run_id = tracker.run_id if tracker.run_id != "no-mlflow" else uuid.uuid4().hex
+        run_id = tracker.key
         with progress.step("identifiers and links") as step:
             recs = records.identified_records(silver).persist(_KEEP)
             ids = records.nodes(recs).persist(_KEEP)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -194,7 +193,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
     progress = Progress(JOB, len(present))
     ingested_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with job_run(cfg, JOB) as tracker:
-        run_id = tracker.run_id if tracker.run_id != "no-mlflow" else uuid.uuid4().hex
+        run_id = tracker.key
         for dataset in present:
             with progress.step(dataset) as step:
                 todo = new_files(lake, dataset, landing[dataset])

@@ -4,6 +4,7 @@ incremental runs (a merge), and operators' rules read from a table."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -12,8 +13,8 @@ from pyspark.sql import functions as F
 from jobs import identity
 from precis.config import load_config
 from precis.storage import Lakehouse
-from tests.conftest import PROJECT
 
+PROJECT = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 1, 1)
 OBS = "source string, record_id string, id_type string, id_key string, id_status string, observed_at timestamp"
 EVENTS = "event_id string, event_time timestamp, source string, id_type string, id_key string, id_status string"

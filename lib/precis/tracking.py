@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -82,6 +83,8 @@ class JobRun:
     def __init__(self, mlflow_module: Any | None, run_id: str | None) -> None:
         self._mlflow = mlflow_module
         self.run_id = run_id or "no-mlflow"
+        # What tables record as the run: the MLflow run id, or a fresh id without MLflow.
+        self.key = run_id or uuid.uuid4().hex
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         if self._mlflow is not None and metrics:

@@ -175,7 +175,6 @@ def resolve(
         .withColumns({"forced": F.lit(False), "bridge": ~both_strong})
         .unionByName(force.withColumn("bridge", F.lit(False)))
     )
-    forced_nodes = force.select(F.col("src").alias("node")).union(force.select(F.col("dst").alias("node")))
     # In the strong graph: every strong identifier, and the bridging and forced ones linked into it.
     linked_in = strong_links.select(F.col("src").alias("node")).union(strong_links.select(F.col("dst").alias("node")))
     strong_nodes = (
@@ -183,13 +182,7 @@ def resolve(
         .join(blocked_ids, "node", "left_anti")
         .persist(_KEEP)
     )
-    components = connected_components(
-        strong_links.select("src", "dst"),
-        strong_nodes.select(F.col("node").alias("id")),
-        checkpoint_interval=cfg.checkpoint_interval,
-        max_iterations=cfg.max_iterations,
-        on_iteration=on_iteration,
-    ).select(F.col("id").alias("node"), F.col("component").alias("cluster"))
+    components = _clusters_of(strong_links, strong_nodes, cfg, on_iteration)
     strong, refused = _enforce_limits(components, strong_links, typed, never, cfg)
     strong = strong.persist(_KEEP)
     audits.append(refused)
@@ -211,13 +204,7 @@ def resolve(
         weak_links.join(remaining.withColumnRenamed("node", "src"), "src", "left_semi")
         .join(remaining.withColumnRenamed("node", "dst"), "dst", "left_semi")
     )
-    anonymous = connected_components(
-        anonymous_links.select("src", "dst"),
-        remaining.select(F.col("node").alias("id")),
-        checkpoint_interval=cfg.checkpoint_interval,
-        max_iterations=cfg.max_iterations,
-        on_iteration=on_iteration,
-    ).select(F.col("id").alias("node"), F.col("component").alias("cluster"))
+    anonymous = _clusters_of(anonymous_links, remaining, cfg, on_iteration)
 
     alone = blocked_ids.union(isolated.select("node")).distinct()
     clusters = (
@@ -233,6 +220,19 @@ def resolve(
         blocked.select("guard", "node", F.lit(None).cast("long").alias("other"), "detail", "records")
     )
     return clusters, audit
+
+
+def _clusters_of(
+    links: DataFrame, nodes: DataFrame, cfg: IdentityConfig, on_iteration: Callable[[int, int], None] | None
+) -> DataFrame:
+    """node, cluster: connected components of ``links`` (src, dst) over ``nodes`` (node)."""
+    return connected_components(
+        links.select("src", "dst"),
+        nodes.select(F.col("node").alias("id")),
+        checkpoint_interval=cfg.checkpoint_interval,
+        max_iterations=cfg.max_iterations,
+        on_iteration=on_iteration,
+    ).select(F.col("id").alias("node"), F.col("component").alias("cluster"))
 
 
 def _audit(links: DataFrame, guard: str, detail: str) -> DataFrame:
@@ -410,7 +410,8 @@ def _attach_weak(
         )
         settled = settled.unionByName(decisions.select("node"))
         anchors = attached.select(F.col("node").alias("other"), "cluster")
-        if round_no > 0 and not counter.get["attached"]:
+        # Nothing attached: the next round would have no new anchors to follow.
+        if not counter.get["attached"]:
             break
     isolated = settled.join(attached.select("node"), "node", "left_anti")
     return attached.select("node", "cluster"), isolated, audits

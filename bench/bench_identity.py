@@ -1,0 +1,99 @@
+"""Benchmark: the identity job on generated data, first run and unchanged rerun, with quality.
+
+    .venv/bin/python bench/bench_identity.py --people 20000 --repeats 3
+
+Generates and ingests once (not timed; ``--root`` reuses a lakehouse that already has
+silver tables), then for each repeat runs identity on an empty gold (timed: "first")
+and again on the same silver (timed: "rerun": the same one_ids, nothing rewritten).
+Scores the last result against the generator's truth (not timed) and prints one JSON
+line with the medians and the scores; record results in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jobs import evaluate, generate, identity, ingest
+from precis.config import load_config
+from precis.session import get_spark
+from precis.storage import Lakehouse
+
+PROJECT = Path(__file__).resolve().parents[1]
+GOLD = (identity.MAP, identity.RECORDS, identity.CHANGES, identity.GUARDS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--run-date", default="2026-03-31")
+    parser.add_argument("--root", help="lakehouse root (default: a temporary directory, removed afterwards)")
+    args = parser.parse_args()
+
+    scratch = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="precis-bench-identity-"))
+    root = scratch / "lakehouse"
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={root}", f"generate.people={args.people}", "mlflow.enabled=false"],
+        run_date=args.run_date,
+    )
+    spark = get_spark(cfg)
+    try:
+        lake = Lakehouse.from_config(spark, cfg)
+        if not lake.exists("silver", "id_observations"):
+            generate.run(spark, cfg)
+            ingest.run(spark, cfg)
+
+        first, rerun, stats = [], [], None
+        for _ in range(args.repeats):
+            for table in GOLD:
+                shutil.rmtree(root / "gold" / table, ignore_errors=True)
+            shutil.rmtree(root / "meta" / identity.RUNS, ignore_errors=True)
+            t0 = time.perf_counter()
+            stats = identity.run(spark, cfg)
+            first.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            again = identity.run(spark, cfg)
+            rerun.append(time.perf_counter() - t0)
+            if again.changes or again.records_changed:
+                raise SystemExit(f"rerun changed something: {again.changes}, {again.records_changed} records")
+        scores = evaluate.evaluate_identity(lake) or {}
+        print(
+            json.dumps(
+                {
+                    "bench": "identity",
+                    "command": " ".join([".venv/bin/python", "bench/bench_identity.py", *sys.argv[1:]]),
+                    "people": args.people,
+                    "identifiers": stats.identifiers,
+                    "links": stats.links,
+                    "records": stats.records,
+                    "one_ids": stats.one_ids,
+                    "repeats": args.repeats,
+                    "first_median_s": round(statistics.median(first), 1),
+                    "first_runs_s": [round(t, 1) for t in first],
+                    "rerun_median_s": round(statistics.median(rerun), 1),
+                    "rerun_runs_s": [round(t, 1) for t in rerun],
+                    **{k: round(v, 4) for k, v in scores.items()},
+                    "guards": stats.guards,
+                    "cores": os.cpu_count(),
+                    "machine": platform.machine(),
+                }
+            )
+        )
+    finally:
+        spark.stop()
+        if not args.root:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
