@@ -7,42 +7,15 @@ into silver; a second ingest leaves silver exactly as it was.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from jobs import generate, ingest
-from precis.config import DATASETS, load_config
+from conftest import assert_no_plain
+from jobs import ingest
+from precis.config import DATASETS
 from precis.generate.corrupt import CORRUPTED_DATASETS
-from precis.ingest import identifiers as ids
 from precis.schemas import SPECS
-from precis.storage import Lakehouse
-
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def world(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e") / "lakehouse"
-    cfg = load_config(
-        PROJECT / "conf" / "base.yaml",
-        [
-            f"storage.root={root}",
-            "generate.people=300",
-            "generate.items=200",
-            "generate.days=120",
-            "generate.partitions=2",
-            "generate.corrupt_fraction=0.05",
-            "mlflow.enabled=false",
-        ],
-        run_date="2026-03-31",
-    )
-    generate.run(spark, cfg)
-    summaries = ingest.run(spark, cfg)
-    return cfg, Lakehouse.from_config(spark, cfg), summaries
 
 
 def _string_schema(dataset: str) -> StructType:
@@ -91,31 +64,11 @@ def test_reasons_name_the_corruption(world):
     assert reasons == {"missing", "unparsable", "unknown_id_type"}
 
 
-def test_no_plain_email_or_phone_in_silver(spark, world):
-    cfg, lake, _ = world
-    rules, cc = cfg.ingest.id_rules, cfg.ingest.default_country_code
-    plain = None
-    for dataset in ("id_observations", "events", "orders", "touchpoints", "customers"):
-        raw = lake.read("bronze", dataset).filter(F.col("id_type").isin("email", "phone"))
-        forms = raw.select(
-            F.explode(
-                F.array(
-                    F.col("id_value"),
-                    F.trim("id_value"),
-                    ids.normalize_by_type(F.lower(F.trim("id_type")), F.col("id_value"), rules, cc),
-                    F.regexp_replace("id_value", r"[^0-9]", ""),
-                )
-            ).alias("value")
-        ).filter(F.length("value") >= 6)
-        plain = forms if plain is None else plain.unionByName(forms)
-    plain = plain.distinct()
-    assert plain.count() > 100
+def test_no_plain_email_or_phone_in_silver(world, plain_identifiers):
+    _, lake, _ = world
+    assert plain_identifiers.count() > 100
     for dataset in DATASETS:
-        silver = lake.read("silver", dataset)
-        strings = [f.name for f in silver.schema.fields if isinstance(f.dataType, StringType)]
-        values = silver.select(F.explode(F.array(*[F.col(c) for c in strings])).alias("value"))
-        leaked = values.join(plain, on="value", how="inner")
-        assert leaked.count() == 0, f"plain identifier in silver/{dataset}: {leaked.first()}"
+        assert_no_plain(lake, "silver", dataset, plain_identifiers)
 
 
 def test_second_ingest_leaves_silver_identical(spark, world):
