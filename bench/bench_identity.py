@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_identity.py --people 20000 --repeats 3
 
 Generates and ingests once (not timed; ``--root`` reuses a lakehouse that already has
-silver tables), then for each repeat runs identity on an empty gold (timed: "first")
+silver tables, and rebuilds its gold identity tables), then for each repeat runs identity on an empty gold (timed: "first")
 and again on the same silver (timed: "rerun": the same one_ids, nothing rewritten).
 Scores the last result against the generator's truth (not timed) and prints one JSON
 line with the medians and the scores; record results in docs/benchmarks.md.

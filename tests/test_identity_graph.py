@@ -260,34 +260,35 @@ def test_oversized_records_link_nothing(resolved):
 
 
 # ------------------------------------------------------------- the greedy rebuild itself
-def test_greedy_clusters_refuses_the_weakest_link_over_a_limit():
-    group = pd.DataFrame(
-        [
-            ("link", 1, 2, "member_id", "email", 5, 0, False, False),
-            ("link", 2, 3, "email", "member_id", 1, 0, False, False),
-            ("link", 3, 4, "member_id", "phone", 2, 0, False, False),
-        ],
-        columns=["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced", "bridge"],
-    )
-    out = list(graph.greedy_clusters(group, {"member_id": 1}))
+LINK_COLUMNS = ["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced", "bridge"]
+
+
+def _greedy(links: list[tuple], limits: dict[str, int]) -> tuple[dict[int, int], list[tuple]]:
+    """(node -> cluster, refused (guard, node, other)) for links (src, dst, types, weight, bridge)."""
+    rows = [("link", a, b, ta, tb, w, 0, False, bridge) for a, b, ta, tb, w, bridge in links]
+    out = list(graph.greedy_clusters(pd.DataFrame(rows, columns=LINK_COLUMNS), limits))
     assigned = {node: cluster for kind, node, cluster, _, _ in out if kind == "node"}
+    return assigned, [(kind, node, other) for kind, node, _, other, _ in out if kind != "node"]
+
+
+def test_greedy_clusters_refuses_the_weakest_link_over_a_limit():
+    assigned, refused = _greedy(
+        [(1, 2, "member_id", "email", 5, False), (2, 3, "email", "member_id", 1, False),
+         (3, 4, "member_id", "phone", 2, False)],
+        {"member_id": 1},
+    )
     assert assigned == {1: 1, 2: 1, 3: 3, 4: 3}
-    assert [(kind, node, other) for kind, node, _, other, _ in out if kind != "node"] == [("type_limit", 2, 3)]
+    assert refused == [("type_limit", 2, 3)]
 
 
 def test_greedy_clusters_takes_strong_links_before_heavier_bridging_ones():
     # Member 1 and email 2 share one record; open id 5 was seen 9 times with email 2 and
     # with member 3. By weight alone 5 would join 2 and 3 first and the strong 1-2 link
     # would be refused; strong links go first, so the open id's link to member 3 goes.
-    group = pd.DataFrame(
-        [
-            ("link", 5, 2, "open_id", "email", 9, 0, False, True),
-            ("link", 5, 3, "open_id", "member_id", 9, 0, False, True),
-            ("link", 1, 2, "member_id", "email", 1, 0, False, False),
-        ],
-        columns=["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced", "bridge"],
+    assigned, refused = _greedy(
+        [(5, 2, "open_id", "email", 9, True), (5, 3, "open_id", "member_id", 9, True),
+         (1, 2, "member_id", "email", 1, False)],
+        {"member_id": 1},
     )
-    out = list(graph.greedy_clusters(group, {"member_id": 1}))
-    assigned = {node: cluster for kind, node, cluster, _, _ in out if kind == "node"}
     assert assigned == {1: 1, 2: 1, 5: 1, 3: 3}
-    assert [(kind, node, other) for kind, node, _, other, _ in out if kind != "node"] == [("type_limit", 5, 3)]
+    assert refused == [("type_limit", 5, 3)]

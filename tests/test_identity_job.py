@@ -148,21 +148,27 @@ def test_guard_table_counts_placeholders_per_dataset(runs):
 def test_operator_rules_table_blocks_and_forbids(spark, tmp_path):
     root = tmp_path / "lakehouse"
     lake = Lakehouse(spark, str(root))
-    _land_silver(spark, lake, FIRST + SECOND)
-    # Member ids and cookies are not PII types: their silver key is the normalized value,
-    # which is what the rules are written with here.
+    # Without rules, cookie c1 would attach to member m2 (all of its records) and union
+    # id u1 would join member m1 (a strong link).
+    linked = [("app", "r5", "cookie_id", "c1", "ok", T0), ("app", "r5", "member_id", "m2", "ok", T0),
+              ("wechat", "r6", "union_id", "u1", "ok", T0), ("wechat", "r6", "member_id", "m1", "ok", T0)]
+    _land_silver(spark, lake, FIRST + linked)
+    # Member ids, union ids and cookies are not PII types: their silver key is the
+    # normalized value, so the rules below name the same identifiers (spaces trimmed).
     rules_path = tmp_path / "rules.csv"
     rules_path.write_text(
         "rule,id_type,id_value,other_type,other_value,note\n"
-        "block,cookie_id,c1,,,shared kiosk\n"
-        "never_link,member_id,m1,member_id,m2,two customers\n"
+        "block,cookie_id, c1 ,,,shared kiosk\n"
+        "never_link,member_id,m1,union_id,u1,two customers\n"
     )
     cfg = _config(root, "2026-03-02", f"identity.rules.path={rules_path}", "identity.rules.format=csv")
     identity.run(spark, cfg)
-    guards = lake.read("gold", "identity_guards")
-    assert {r["guard"] for r in guards.collect()} >= {"rule_block", "placeholder"}
     people = _people(lake)
-    assert people["cookie_id:c1"] not in {people["member_id:m1"], people["member_id:m2"]}
+    assert people["cookie_id:c1"] != people["member_id:m2"]
+    assert people["union_id:u1"] != people["member_id:m1"]
+    guards = {(r["guard"], r["id_type"], r["id_key"]) for r in lake.read("gold", "identity_guards").collect()}
+    assert ("rule_block", "cookie_id", "c1") in guards
+    assert {("never_link", "member_id", "m1"), ("never_link", "union_id", "u1")} & guards
 
 
 def test_bad_rule_names_the_row_and_column(spark, tmp_path):
