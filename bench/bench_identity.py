@@ -66,7 +66,7 @@ def main() -> None:
             rerun.append(time.perf_counter() - t0)
             if again.changes or again.records_changed:
                 raise SystemExit(f"rerun changed something: {again.changes}, {again.records_changed} records")
-        scores = evaluate.evaluate_identity(lake) or {}
+        scores = evaluate.evaluate_identity(lake, cfg) or {}
         print(
             json.dumps(
                 {

@@ -9,6 +9,10 @@ For each product present it prints the scores, logs them to MLflow (experiment
   ``truth/record_person``, the largest number of true people under one ``one_id``, and
   the recall of the pairs the data can link at all (``linkable_recall``; see
   ``precis.identity.quality``).
+- lifecycle: the BG/NBD parameters of ``gold/clv_model_params`` (alpha in days) beside
+  those the generator's settings imply and those of a refit on orders grouped by the
+  true person (``oracle_*``), and the AUC of ``p_alive`` for the people still active at
+  the end (see ``precis.lifecycle.quality``).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import sys
 from typing import Sequence
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.identity import quality, records
+from precis.lifecycle import quality as lifecycle_quality
 from precis.progress import Progress
 from precis.runner import job_main
 from precis.storage import Lakehouse
@@ -30,7 +36,7 @@ JOB = "evaluate"
 TABLE = "evaluations"
 
 
-def evaluate_identity(lake: Lakehouse) -> dict[str, float] | None:
+def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     if not (lake.exists("gold", "record_identity") and lake.exists("truth", "record_person")):
         return None
     truth = lake.read("truth", "record_person")
@@ -39,7 +45,32 @@ def evaluate_identity(lake: Lakehouse) -> dict[str, float] | None:
     return quality.pairwise_scores(lake.read("gold", "record_identity"), truth, groups)
 
 
-TARGETS = {"identity": evaluate_identity}
+def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
+    needed = [("gold", "clv_model_params"), ("gold", "customer_value"), ("truth", "person_purchase_params")]
+    if not all(lake.exists(layer, table) for layer, table in needed):
+        return None
+    params = lake.read("gold", "clv_model_params")
+    latest = params.agg(F.max("run_date")).first()[0]
+    rows = params.filter((F.col("run_date") == F.lit(latest)) & (F.col("model") == "bg_nbd")).collect()
+    unit = rows[0]["time_unit"]
+    fitted = lifecycle_quality.in_days({r["param"]: r["value"] for r in rows}, unit)
+    g = cfg.generate
+    truth = lifecycle_quality.true_params(g.btyd_r, g.btyd_alpha, g.btyd_a, g.btyd_b, g.refund_rate)
+    record_person = lake.read("truth", "record_person")
+    oracle = lifecycle_quality.oracle_fit(lake.read("silver", "orders"), record_person, latest, unit)
+    scores = {f"true_{k}": v for k, v in truth.items()}
+    scores.update({f"fitted_{k}": v for k, v in fitted.items()})
+    scores.update({f"oracle_{k}": v for k, v in oracle.items()})
+    scores["p_alive_auc"] = lifecycle_quality.p_alive_auc(
+        lake.read("gold", "customer_value"),
+        lake.read("gold", "record_identity"),
+        record_person,
+        lake.read("truth", "person_purchase_params"),
+    )
+    return scores
+
+
+TARGETS = {"identity": evaluate_identity, "lifecycle": evaluate_lifecycle}
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
@@ -54,7 +85,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
         run_id = tracker.key
         for target, evaluate in TARGETS.items():
             with progress.step(target) as step:
-                scores = evaluate(lake)
+                scores = evaluate(lake, cfg)
                 if scores is None:
                     step.detail = "nothing to evaluate yet"
                     continue

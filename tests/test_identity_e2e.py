@@ -25,7 +25,7 @@ def resolved(spark, world):
     cfg, lake, _ = world
     identity.run(spark, cfg)
     first = lake.read("gold", "identity_map").localCheckpoint()
-    scores = evaluate.evaluate_identity(lake)
+    scores = evaluate.evaluate_identity(lake, cfg)
 
     # New records: a new phone for three members (CRM updates), and a person never seen.
     members = [

@@ -409,7 +409,7 @@ class LifecycleConfig(Section):
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "evaluate")
+    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "lifecycle", "evaluate")
 
     @field_validator("jobs")
     @classmethod
