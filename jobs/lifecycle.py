@@ -161,7 +161,7 @@ def _churn(
         )
         for name in ("p_alive", "expected"):
             found = churn.binary_metrics(baseline, f"{name}_churn")
-            metrics.update({f"churn_baseline_{name}_{k}": v for k, v in found.items() if k not in ("people", "churn_rate")})
+            metrics.update({f"churn_baseline_{name}_{k}": v for k, v in found.items() if k not in ("people", "base_rate")})
     except btyd.FitError as exc:
         log.warning("[%s] churn baselines skipped: %s", JOB, exc)
     test.unpersist()

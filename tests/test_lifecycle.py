@@ -302,3 +302,21 @@ def test_job_without_identity_map_names_the_missing_table(spark, tmp_path):
     lake.overwrite(spark.createDataFrame([], SILVER_ORDERS), "silver", "orders")
     with pytest.raises(Exception, match="gold/identity_map not found.*run the identity job"):
         lifecycle.run(spark, cfg)
+
+
+# ------------------------------------------------------------------------ config
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("lifecycle.stages.churn_days=60", r"new_days <= active_days < churn_days \(got 30, 90, 60\)"),
+        ("lifecycle.time_unit=month", r"lifecycle.time_unit"),
+        ("lifecycle.rfm_segments=[{name: a, r: [0, 5], f: [1, 5]}]", r"segment 'a': r must be \[low, high\] within 1..5"),
+        ("lifecycle.rfm_segments=[{name: a, r: [1, 5], f: [1, 5]}, {name: a, r: [1, 1], f: [1, 1]}]", r"\['a'\] appear more than once"),
+        ("lifecycle.churn.horizn_days=30", r"horizn_days"),
+    ],
+)
+def test_bad_lifecycle_config_names_the_key(override, message):
+    from precis.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(PROJECT / "conf" / "base.yaml", [override])

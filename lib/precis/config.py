@@ -406,6 +406,15 @@ class LifecycleConfig(Section):
     rfm_segments: tuple[RfmSegmentRule, ...] = Field(default_factory=_default_rfm_segments)
     churn: ChurnConfig = ChurnConfig()
 
+    @field_validator("rfm_segments")
+    @classmethod
+    def _unique_names(cls, value: tuple[RfmSegmentRule, ...]) -> tuple[RfmSegmentRule, ...]:
+        names = [rule.name for rule in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"segment name(s) {twice} appear more than once")
+        return value
+
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.

@@ -165,7 +165,7 @@ def binary_metrics(scored: DataFrame, score: str, threshold: float = 0.5) -> dic
         _count_if((F.col(score) >= threshold) & (F.col("label") == 0.0)).alias("fp"),
         _count_if((F.col(score) < threshold) & (F.col("label") == 1.0)).alias("fn"),
         F.count(F.lit(1)).alias("n"),
-        F.avg("label").alias("churn_rate"),
+        F.avg("label").alias("base_rate"),
     ).first()
     tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
     return {
@@ -174,5 +174,5 @@ def binary_metrics(scored: DataFrame, score: str, threshold: float = 0.5) -> dic
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "people": float(counts["n"]),
-        "churn_rate": float(counts["churn_rate"] or 0.0),
+        "base_rate": float(counts["base_rate"] or 0.0),
     }
