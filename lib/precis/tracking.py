@@ -110,6 +110,13 @@ class JobRun:
         if self._mlflow is not None:
             self._mlflow.log_artifact(path, artifact_path)
 
+    def log_child(self, name: str, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        """A nested run under this one (one hyper-parameter trial, say)."""
+        if self._mlflow is not None:
+            with self._mlflow.start_run(run_name=name, nested=True):
+                self._mlflow.log_params({k: str(v)[:_PARAM_VALUE_MAX] for k, v in params.items()})
+                self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+
 
 @contextlib.contextmanager
 def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Iterator[JobRun]:

@@ -1,0 +1,102 @@
+"""Implicit-feedback ALS (Hu, Koren & Volinsky 2008) on Spark ML: indexing, splits,
+training, top-N for everyone.
+
+People and items get dense int indices (ALS needs int32) numbered over the sorted
+distinct ids on the executors: the same ids always get the same indices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.ml.recommendation import ALS, ALSModel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from precis.errors import PrecisError
+
+INT32_MAX = 2**31 - 1
+
+
+class RecommendError(PrecisError):
+    """The recommender cannot be trained on this input."""
+
+
+def dense_index(ids: DataFrame, column: str, index: str) -> DataFrame:
+    """column, index: 0..n-1 over the sorted distinct values of ``column``.
+
+    Range-partitioned and numbered within each partition, plus the sizes of the
+    partitions before it: only one count per partition reaches the driver.
+    """
+    ordered = (
+        ids.select(column).distinct().repartitionByRange(column).sortWithinPartitions(column)
+        .withColumn("_part", F.spark_partition_id())
+        # Pinned, so the partition numbers the offsets are computed from are the ones used.
+        .localCheckpoint(eager=True)
+    )
+    sizes = sorted((r["_part"], r["count"]) for r in ordered.groupBy("_part").count().collect())
+    total = sum(n for _, n in sizes)
+    check_int32(total, f"distinct {column} values")
+    offsets, running = {}, 0
+    for part, n in sizes:
+        offsets[part] = running
+        running += n
+    offset = F.element_at(F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]), F.col("_part")) if offsets else F.lit(0)
+    within = Window.partitionBy("_part").orderBy(column)
+    return ordered.select(column, (F.row_number().over(within) - 1 + offset).cast("int").alias(index))
+
+
+def check_int32(n: int, what: str) -> None:
+    if n > INT32_MAX:
+        raise RecommendError(f"{n:,} {what} exceed ALS's int32 index range ({INT32_MAX:,})")
+
+
+@dataclass(frozen=True)
+class AlsParams:
+    rank: int
+    reg_param: float
+    alpha: float
+    max_iter: int = 10
+    seed: int = 17
+    block_size: int = 4096
+
+    def as_dict(self) -> dict[str, float]:
+        return {"rank": self.rank, "reg_param": self.reg_param, "alpha": self.alpha, "max_iter": self.max_iter}
+
+
+def train(ratings: DataFrame, params: AlsParams) -> ALSModel:
+    """ratings: user, item, confidence. Non-negative factors keep scores comparable."""
+    als = ALS(
+        userCol="user",
+        itemCol="item",
+        ratingCol="confidence",
+        implicitPrefs=True,
+        rank=params.rank,
+        regParam=params.reg_param,
+        alpha=params.alpha,
+        maxIter=params.max_iter,
+        seed=params.seed,
+        nonnegative=False,
+        coldStartStrategy="drop",
+        # recommendForAll multiplies factor blocks of this many rows: no user x item join.
+        blockSize=params.block_size,
+        checkpointInterval=5,
+    )
+    return als.fit(ratings)
+
+
+def recommend_all(model: ALSModel, users: DataFrame | None, n: int) -> DataFrame:
+    """user, item, score for the model's top n per user (all users, or those listed)."""
+    recs = model.recommendForAllUsers(n) if users is None else model.recommendForUserSubset(users, n)
+    return recs.select("user", F.explode("recommendations").alias("r")).select(
+        "user", F.col("r.item").alias("item"), F.col("r.rating").cast("double").alias("score")
+    )
+
+
+def time_split(ratings_evidence: DataFrame, cutoff: dt.datetime) -> tuple[DataFrame, DataFrame]:
+    """Evidence before ``cutoff`` trains; pairs first seen from it on are held out."""
+    train = ratings_evidence.filter(F.col("at") < F.lit(cutoff))
+    later = ratings_evidence.filter(F.col("at") >= F.lit(cutoff))
+    held = later.join(train.select("one_id", "item_id").distinct(), ["one_id", "item_id"], "left_anti")
+    return train, held
