@@ -292,7 +292,7 @@ def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:
     """Consented people's lists to <root>/exports/recommendations/run_date=<date> (replaced)."""
     consented = table.filter(F.col("consent_marketing")).select("one_id", "rank", "item_id", "score", "source", "model_version")
     path = f"{lake.root}/exports/{TABLE}/run_date={cfg.run_date.isoformat()}"
-    writer = consented.orderBy("one_id", "rank").coalesce(1).write.mode("overwrite")
+    writer = consented.orderBy("one_id", "rank").write.mode("overwrite")
     if cfg.recommend.export_format == "csv":
         writer.option("header", True).csv(path)
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 from precis.lifecycle import btyd, summary, value
 
@@ -151,20 +151,52 @@ def test_discounted_value():
     assert one_step[0] < stepped[0] < undiscounted[0]
 
 
+def _simulate_bg_nbd(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T) of n people from BG/NBD (r 0.5, alpha 5, a 1, b 3), ages of 20-39 whole units."""
+    rng = np.random.default_rng(seed)
+    x, t_x, T = np.zeros(n), np.zeros(n), rng.integers(20, 40, n).astype(float)
+    for i in range(n):
+        lam, p, t = rng.gamma(0.5, 1 / 5.0), rng.beta(1.0, 3.0), 0.0
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > T[i]:
+                break
+            x[i], t_x[i] = x[i] + 1, np.floor(t)  # whole units, so people share triples
+            if rng.uniform() < p:
+                break
+    return x, t_x, T
+
+
 def test_weighted_fit_equals_fit_on_people():
-    rng = np.random.default_rng(3)
-    n = 400
-    x = rng.poisson(1.5, n)
-    T = rng.integers(5, 40, n).astype(float)
-    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T), 0.0)
+    x, t_x, T = _simulate_bg_nbd(1500, 3)
     per_person = btyd.fit_bg_nbd(x, t_x, T)
     triples, counts = np.unique(np.stack([x, t_x, T], axis=1), axis=0, return_counts=True)
+    assert len(triples) < len(x)
     weighted = btyd.fit_bg_nbd(triples[:, 0], triples[:, 1], triples[:, 2], counts)
+    assert per_person.converged and weighted.converged
     for k in per_person.params:
-        assert weighted.params[k] == pytest.approx(per_person.params[k], rel=1e-5)
-    assert weighted.log_likelihood == pytest.approx(per_person.log_likelihood, rel=1e-9)
+        assert weighted.params[k] == pytest.approx(per_person.params[k], rel=1e-6)
+    assert weighted.log_likelihood == pytest.approx(per_person.log_likelihood, rel=1e-12)
 
 
 def test_fit_without_repeat_buyers_fails_clearly():
     with pytest.raises(btyd.FitError, match="nobody made a repeat purchase"):
         btyd.fit_bg_nbd(np.zeros(5), np.zeros(5), np.full(5, 10.0))
+
+
+@pytest.mark.parametrize("x, t_x, T", [(0, 0.0, 20.0), (3, 7.0, 20.0), (1, 0.0, 5.0)])
+def test_bg_nbd_gradient_matches_finite_differences(x, t_x, T):
+    theta = np.array(list(PARAMS.values()))
+    args = tuple(np.array([v], dtype=float) for v in (x, t_x, T))
+    f = lambda th: btyd.bg_nbd_log_likelihood(*th, *args)[0]  # noqa: E731
+    g = btyd.bg_nbd_gradient(*theta, *args)[:, 0]
+    numeric = optimize.approx_fprime(theta, f, 1e-7)
+    assert g == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+
+
+def test_gamma_gamma_gradient_matches_finite_differences():
+    theta = np.array([6.25, 3.74, 15.44])
+    args = (np.array([3.0]), np.array([42.0]))
+    f = lambda th: btyd.gamma_gamma_log_likelihood(*th, *args)[0]  # noqa: E731
+    numeric = optimize.approx_fprime(theta, f, 1e-7)
+    assert btyd.gamma_gamma_gradient(*theta, *args)[:, 0] == pytest.approx(numeric, rel=1e-4, abs=1e-6)

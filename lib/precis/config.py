@@ -419,9 +419,9 @@ class LifecycleConfig(Section):
 class RecommendGridConfig(Section):
     """Hyper-parameters tried on the time-based validation split (every combination)."""
 
-    rank: tuple[int, ...] = (16, 48)
-    reg_param: tuple[float, ...] = (0.05, 0.5)
-    alpha: tuple[float, ...] = (5.0, 20.0)
+    rank: tuple[int, ...] = (16,)
+    reg_param: tuple[float, ...] = (0.5, 2.0)
+    alpha: tuple[float, ...] = (2.0, 5.0)
 
     @field_validator("rank", "reg_param", "alpha")
     @classmethod
@@ -473,7 +473,7 @@ class RecommendConfig(Section):
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "lifecycle", "evaluate")
+    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "lifecycle", "recommend", "evaluate")
 
     @field_validator("jobs")
     @classmethod
