@@ -68,19 +68,20 @@ def _inputs(lake: Lakehouse) -> tuple[DataFrame, DataFrame, DataFrame | None]:
 
 
 def _holdout(
-    spark: SparkSession, cfg: Config, orders: DataFrame, daily: DataFrame, tracker: JobRun
-) -> tuple[dict[str, float], value.Models | None, dt.date | None]:
+    cfg: Config, orders: DataFrame, daily: DataFrame, tracker: JobRun
+) -> tuple[dict[str, float], dt.date | None]:
     """Refit up to run_date - holdout_days and compare the holdout with the prediction."""
     lc = cfg.lifecycle
     if lc.holdout_days == 0:
-        return {}, None, None
+        return {}, None
     end = cfg.run_date - dt.timedelta(days=lc.holdout_days)
     calibration = summary.person_summary(summary.transactions(orders, end), end, lc.time_unit).persist(_KEEP)
     try:
         models, _ = value.fit(calibration, lc.time_unit, lc.penalizer)
     except btyd.FitError as exc:
         log.warning("[%s] holdout skipped: %s (calibration data up to %s)", JOB, exc, end)
-        return {}, None, None
+        calibration.unpersist()
+        return {}, None
     actual = summary.repeat_transactions_between(daily, end, cfg.run_date)
     rows = (
         calibration.join(actual, "one_id", "left")
@@ -110,7 +111,7 @@ def _holdout(
         value.holdout_figure(by_frequency, curve, f"BG/NBD holdout: calibration to {end}, {lc.holdout_days} days"),
         "holdout/holdout.png",
     )
-    return errors, models, end
+    return errors, end
 
 
 def _churn(
@@ -118,7 +119,6 @@ def _churn(
     cfg: Config,
     orders: DataFrame,
     events: DataFrame | None,
-    daily: DataFrame,
     tracker: JobRun,
 ) -> tuple[DataFrame | None, dict[str, float]]:
     """Train at run_date - 2h, evaluate at run_date - h against 1 - p_alive, score at run_date."""
@@ -238,14 +238,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 if not f.converged:
                     log.warning("[%s] %s: the optimizer reported no convergence; check the parameters", JOB, f.model)
         with progress.step("holdout validation") as step:
-            holdout, _, end = _holdout(spark, cfg, orders, daily, tracker)
+            holdout, end = _holdout(cfg, orders, daily, tracker)
             step.detail = (
                 f"calibration to {end}: predicted {holdout['holdout_predicted']:,.0f} vs actual "
                 f"{holdout['holdout_actual']:,.0f} repeat transactions, per-person MAE {holdout['holdout_mae']:.3f}"
                 if holdout else "skipped"
             )
         with progress.step("churn model") as step:
-            churn_scores, churn_metrics = _churn(spark, cfg, orders, events, daily, tracker)
+            churn_scores, churn_metrics = _churn(spark, cfg, orders, events, tracker)
             step.detail = (
                 f"AUC {churn_metrics['churn_auc']:.3f}; BG/NBD baselines: 1 - P(alive) "
                 f"{churn_metrics.get('churn_baseline_p_alive_auc', float('nan')):.3f}, "
