@@ -163,7 +163,8 @@ def holdout_table(
 
 
 def holdout_figure(by_frequency: pd.DataFrame, curve: pd.DataFrame, title: str):
-    """Two panels: mean holdout transactions by calibration frequency; cumulative curve."""
+    """Two panels: mean holdout transactions by calibration frequency; cumulative curve
+    (``curve`` needs an ``actual`` column beside ``holdout_table``'s ``day`` and ``predicted``)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a cluster driver
