@@ -66,7 +66,7 @@ class AlsParams:
 
 
 def train(ratings: DataFrame, params: AlsParams) -> ALSModel:
-    """ratings: user, item, confidence. Non-negative factors keep scores comparable."""
+    """ratings: user, item, confidence (implicit preferences: confidence weights a 0/1 preference)."""
     als = ALS(
         userCol="user",
         itemCol="item",
