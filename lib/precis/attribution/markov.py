@@ -1,7 +1,7 @@
 """Markov-chain attribution, solved exactly.
 
 The chain has a start state, one transient state per observed history of the last
-``order`` channels (at the start of a path the history is shorter), and two absorbing
+``order`` channels (a path starts at its first ``order`` channels), and two absorbing
 states, conversion and null. Transition counts come from the paths, aggregated on Spark;
 the conversion probability from the start is the solution of the linear system
 ``(I - Q) p = r`` (Q: transient-to-transient probabilities, r: one-step conversion
@@ -29,9 +29,13 @@ CONVERSION, NULL, STATE = "conversion", "null", "state"
 
 
 def _histories(path: Column, order: int) -> Column:
-    """The state after each step: the last ``order`` channels up to and including it."""
+    """The states a path visits: its first ``order`` channels, then each later step's last ``order``.
+
+    Paths shorter than ``order`` visit one state, the whole path. This is
+    ChannelAttribution's chain: a higher-order path starts at its first full history.
+    """
     return F.transform(
-        F.sequence(F.lit(1), F.size(path)),
+        F.sequence(F.least(F.size(path), F.lit(order)), F.size(path)),
         lambda i: F.slice(path, F.greatest(F.lit(1), i - (order - 1)), F.least(i, F.lit(order))),
     )
 
