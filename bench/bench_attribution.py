@@ -29,13 +29,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from provenance import checkout
+
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT / "lib"))
 
 CHANNELS = ("search", "social", "display", "email", "affiliate", "direct")
 EXPOSURE = (0.22, 0.24, 0.28, 0.10, 0.06, 0.10)
@@ -87,17 +87,6 @@ def simulate(spark, work: Path, journeys: int, seed: int, run_date: dt.date) -> 
     conversions.write.mode("overwrite").parquet(str(conversions_path))
     (base / "_done").touch()
     return touches_path, conversions_path
-
-
-def _commit() -> str | None:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "lib/precis/attribution"], cwd=PROJECT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 def bench(args: argparse.Namespace) -> dict[str, object]:
@@ -213,7 +202,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             "machine": f"{os.cpu_count()} cores, {platform.machine()}",
             "load_at_start": round(load_start, 2),
             "load_at_end": round(os.getloadavg()[0], 2),
-            "commit": _commit(),
+            "commit": checkout("lib/precis/attribution"),
             "python": platform.python_version(),
         }
     )
