@@ -64,7 +64,8 @@ def comparison_figure(table: pd.DataFrame, title: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pivot = table.pivot(index="channel", columns="model", values="share").fillna(0.0)
+    models = list(dict.fromkeys(table["model"]))  # the configured order, not alphabetical
+    pivot = table.pivot(index="channel", columns="model", values="share").fillna(0.0)[models]
     fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(pivot)), 4.5))
     pivot.plot.bar(ax=ax, width=0.85)
     ax.set_ylabel("share of conversions")
