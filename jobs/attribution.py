@@ -26,7 +26,7 @@ from precis.identity.resolve import isolated_identifiers, resolve
 from precis.progress import Progress
 from precis.runner import job_main
 from precis.storage import Lakehouse
-from precis.tracking import job_run
+from precis.tracking import JobRun, job_run
 
 JOB = "attribution"
 TABLE = "attribution"
@@ -34,7 +34,9 @@ STEPS = 5
 _KEEP = StorageLevel.MEMORY_AND_DISK
 
 
-def _inputs(lake: Lakehouse, cfg: Config) -> tuple[DataFrame, DataFrame, DataFrame | None]:
+def _inputs(
+    lake: Lakehouse, cfg: Config, window: journeys.AnalysisWindow
+) -> tuple[DataFrame, DataFrame, DataFrame | None]:
     """(touch rows, conversion rows, spend per channel label or None)."""
     ac = cfg.attribution
     for layer, table, job in (
@@ -58,12 +60,11 @@ def _inputs(lake: Lakehouse, cfg: Config) -> tuple[DataFrame, DataFrame, DataFra
         ) from exc
     spend = None
     if lake.exists("silver", "campaign_spend"):
-        window = journeys.AnalysisWindow.ending(cfg.run_date, ac.window_days, ac.lookback_days)
         spend = report.spend_by_channel(lake.read("silver", "campaign_spend"), window.start, window.end, ac.granularity)
     return touches, conversions, spend
 
 
-def _credits(cfg: Config, rows: DataFrame, tracker) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _credits(cfg: Config, rows: DataFrame, tracker: JobRun) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every configured model's credits (pandas: model, channel, conversions, revenue, ...)."""
     ac = cfg.attribution
     parts, info = [], {}
@@ -114,7 +115,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     progress = Progress(JOB, STEPS)
     with job_run(cfg, JOB) as tracker:
         with progress.step("journeys") as step:
-            touches, conversions, spend = _inputs(lake, cfg)
+            touches, conversions, spend = _inputs(lake, cfg, window)
             conversions = conversions.persist(_KEEP)
             rows = journeys.journey_touches(touches, conversions, window).persist(_KEEP)
             summary = rows.groupBy("journey_id").agg(

@@ -56,9 +56,17 @@ def test_evaluation_against_planted_effects(attributed):
     cfg, lake, _, _, _ = attributed
     scores = evaluate.evaluate_attribution(lake, cfg)
     assert set(scores) == {f"{m}_{k}" for m in ATTRIBUTION_MODELS for k in ("rank_corr", "share_mae")}
-    # 300 people give about a hundred conversions: the order is noisy, but the planted
-    # effects still show through in every model.
-    assert all(scores[f"{m}_rank_corr"] > 0 for m in ATTRIBUTION_MODELS), scores
+    # 300 people give 128 conversions: the order is noisy, but the planted effects show
+    # through in every model, Markov closest (the demo data: Markov 1.0, the others 0.77
+    # to 0.89; docs/attribution.md).
+    assert all(scores[f"{m}_rank_corr"] >= 0.7 for m in ATTRIBUTION_MODELS), scores
+    assert scores["markov_rank_corr"] >= 0.9, scores
+    exposure = {r["channel"]: r["exposure_share"] for r in lake.read("truth", "channel_effects").collect()}
+    table = lake.read("gold", "attribution").toPandas()
+    for model, rows in table.groupby("model"):
+        per_exposure = {c: v / exposure[c] for c, v in zip(rows["channel"], rows["conversions"])}
+        # display, planted effect 0.3 against 1.0 to 3.0 for the others, comes last everywhere.
+        assert min(per_exposure, key=per_exposure.get) == "display", (model, per_exposure)
 
 
 def test_a_bad_revenue_expression_names_the_key(spark, attributed):
