@@ -23,7 +23,8 @@ Two modes; both score top-10 lists that leave out the user's training items with
 ``--dataset movielens100k``: MovieLens-100k ratings (943 users, 1,682 items, 100,000
 ratings) read out of the ``recbole==1.2.1`` wheel (``recbole/dataset_example/ml-100k/
 ml-100k.inter``), fetched with ``pip download --no-deps`` into ``--cache``; nothing of
-recbole is imported. Every rating is a positive (r = 1); each user's ratings are split
+recbole is imported. Every rating is a positive (r = 1, or with ``--confidence rating``
+r = its 1-5 stars, so the confidence is 1 + alpha * stars); each user's ratings are split
 75/25 at random (seeded) into train and test, and the train part again 75/25 into
 fit and validation. Both ALS grids (``--ranks`` x ``--regs`` x ``--alphas`` x
 ``--iters``; ``--implicit-regs`` for the library) are fitted on the fit part and scored
@@ -136,9 +137,12 @@ def _write(path: Path, **columns: np.ndarray) -> None:
     pq.write_table(pa.table(columns), path)
 
 
-def movielens_100k(cache: Path, work: Path, seed: int) -> tuple[Path, dict[str, Any]]:
-    """Splits of MovieLens-100k under work: fit/valid (of train) and train/test parquet."""
-    out = work / f"movielens100k-seed{seed}"
+def movielens_100k(cache: Path, work: Path, seed: int, confidence: str = "one") -> tuple[Path, dict[str, Any]]:
+    """Splits of MovieLens-100k under work: fit/valid (of train) and train/test parquet.
+
+    ``confidence``: ``one`` (r = 1 for every rating) or ``rating`` (r = the 1-5 stars).
+    """
+    out = work / (f"movielens100k-seed{seed}" + ("" if confidence == "one" else f"-{confidence}"))
     meta_path = out / "meta.json"
     if meta_path.is_file():
         return out, json.loads(meta_path.read_text())
@@ -156,7 +160,7 @@ def movielens_100k(cache: Path, work: Path, seed: int) -> tuple[Path, dict[str, 
     header, *lines = text.splitlines()
     if not header.startswith("user_id:token\titem_id:token"):
         raise SystemExit(f"unexpected header in {ML100K_MEMBER}: {header!r}")
-    raw = np.loadtxt(io.StringIO("\n".join(lines)), delimiter="\t", dtype=np.int64, usecols=(0, 1))
+    raw = np.loadtxt(io.StringIO("\n".join(lines)), delimiter="\t", dtype=np.float64, usecols=(0, 1, 2)).astype(np.int64)
     _, user = np.unique(raw[:, 0], return_inverse=True)
     _, item = np.unique(raw[:, 1], return_inverse=True)
     user, item = user.astype(np.int32), item.astype(np.int32)
@@ -166,9 +170,9 @@ def movielens_100k(cache: Path, work: Path, seed: int) -> tuple[Path, dict[str, 
     fit[train] = per_user_split(user[train], 0.75, rng)
     valid = train & ~fit
     out.mkdir(parents=True, exist_ok=True)
-    ones = np.ones(len(user))
+    r = np.ones(len(user)) if confidence == "one" else raw[:, 2].astype(np.float64)
     for name, mask in (("train", train), ("test", ~train), ("fit", fit), ("valid", valid)):
-        _write(out / f"{name}.parquet", user=user[mask], item=item[mask], confidence=ones[mask])
+        _write(out / f"{name}.parquet", user=user[mask], item=item[mask], confidence=r[mask])
     meta = {
         "ratings": int(len(user)), "users": int(user.max() + 1), "items": int(item.max() + 1),
         "train_pairs": int(train.sum()), "test_pairs": int((~train).sum()),
@@ -336,7 +340,7 @@ def _fmt(metrics: dict[str, float]) -> str:
 
 # ----------------------------------------------------------------- modes
 def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
-    data, meta = movielens_100k(args.cache, args.work, args.seed)
+    data, meta = movielens_100k(args.cache, args.work, args.seed, args.confidence)
     read = {name: spark.read.parquet(str(data / f"{name}.parquet")).persist() for name in ("train", "test", "fit", "valid")}
     tables = {name: pq.read_table(data / f"{name}.parquet") for name in ("train", "fit")}
     n_users, n_items = meta["users"], meta["items"]
@@ -527,6 +531,8 @@ def main() -> None:
     parser.add_argument("--root", help="Spark scratch (lakehouse root, checkpoints); default a temporary directory")
     parser.add_argument("--driver-memory", help="spark.driver.memory (default: the project's)")
     grid = parser.add_argument_group("movielens100k grid")
+    grid.add_argument("--confidence", choices=["one", "rating"], default="one",
+                      help="r of each rating: 1 (every rating a positive) or its stars")
     grid.add_argument("--ranks", type=_ints, default=[10, 50, 100])
     grid.add_argument("--regs", type=_floats, default=[0.01, 0.1, 1.0], help="Spark regParam values")
     grid.add_argument("--implicit-regs", type=_floats, default=[0.01, 0.1, 1.0, 10.0, 100.0])
