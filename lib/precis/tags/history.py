@@ -52,7 +52,8 @@ def stats(
     tall: DataFrame, population: int, tags: Sequence[Tag], change_counts: dict[str, int], run_date: dt.date, run_id: str
 ) -> DataFrame:
     """One row per tag: coverage of the population, a distribution summary, changes."""
-    numeric = F.col("value").cast("double")
+    # Only numeric tags have a numeric summary (ANSI casts fail on labels such as 'prospect').
+    numeric = F.when(F.col("type").isin(*sorted(NUMERIC)), F.col("value").try_cast("double"))
     per_tag = tall.groupBy("tag").agg(
         F.count(F.lit(1)).alias("covered"),
         F.countDistinct("value").alias("distinct_values"),
