@@ -447,6 +447,8 @@ def _describe(exc: ValidationError) -> str:
                        and p not in ("attribute", "model", "kmeans", "expression", "bucket"))
         if err["type"] == "extra_forbidden":
             problems.append(f"unknown key '{key}'")
+        elif err["type"] == "missing":
+            problems.append(f"missing key '{key}'")
         elif err["type"] == "union_tag_invalid":
             problems.append(
                 f"unknown template {err.get('input', {}).get('template')!r} (templates: "
