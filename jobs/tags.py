@@ -133,6 +133,11 @@ def base_values(
 # -------------------------------------------------------------------------- run
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     tags, segs = load_definitions(cfg)
+    problems = compute.check_expressions(spark, tags.tags, {f"segment '{s.name}'": s.spec.where for s in segs})
+    if problems:
+        name, reason = problems[0]
+        what = name if name.startswith("segment") else f"tag '{name}'"
+        raise ConfigError(f"{what}: invalid Spark SQL: {reason}")
     if cfg.tags.explain.id:
         return run_explain(spark, cfg, tags)
     lake = Lakehouse.from_config(spark, cfg)

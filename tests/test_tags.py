@@ -401,3 +401,11 @@ def test_missing_silver_table_names_the_tag(spark, tmp_path):
     lake.overwrite(spark.createDataFrame([("member_id", "M1", "p1")], "id_type string, id_key string, one_id string"), "gold", "identity_map")
     with pytest.raises(MissingDatasetError, match="tag 'order_count_30d' reads silver/orders"):
         tags_job.run(spark, cfg)
+
+
+def test_bad_sql_fails_before_any_data_is_read(spark):
+    ts = build_tags({"n": {"template": "count", "dataset": "orders"},
+                     "bad": {"template": "expression", "expr": "n >= ", "type": "boolean"},
+                     "good": {"template": "expression", "expr": "coalesce(n, 0) > 1", "type": "boolean"}})
+    problems = compute.check_expressions(spark, ts.tags, {"segment 's'": "n in (1, 2) and not good", "segment 't'": "n >= >= 1"})
+    assert [name for name, _ in problems] == ["bad", "segment 't'"]

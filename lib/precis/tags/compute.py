@@ -189,6 +189,23 @@ def derived_column(tag: Tag) -> Column:
     raise AssertionError(tag.template)
 
 
+def check_expressions(spark, tags: Sequence[Tag], conditions: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Analyse every expression and segment condition on an empty frame of the tag columns.
+
+    Returns (name, reason) for each that Spark cannot parse or resolve, so a typo fails
+    before any data is read, not after an hour of aggregation.
+    """
+    empty = spark.createDataFrame([], ", ".join(f"`{t.name}` {spark_type(t.type)}" for t in tags))
+    problems = []
+    checks = [(t.name, t.spec.expr) for t in tags if isinstance(t.spec, ExpressionDef)] + list(conditions.items())
+    for name, expr in checks:
+        try:
+            empty.select(F.expr(expr)).schema  # noqa: B018 - analysis is the check
+        except Exception as exc:  # noqa: BLE001 - Spark's parse and analysis errors have no common base
+            problems.append((name, str(exc).strip().splitlines()[0]))
+    return problems
+
+
 def profile(population: DataFrame, base: Mapping[str, DataFrame], tags: Sequence[Tag]) -> DataFrame:
     """One row per person of ``population``: every tag as a typed column, derived tags last.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.tags.definitions import NUMERIC, Tag
@@ -59,11 +59,15 @@ def stats(
         F.countDistinct("value").alias("distinct_values"),
         F.min(numeric).alias("_min"), F.max(numeric).alias("_max"), F.avg(numeric).alias("_mean"),
     )
-    counts = tall.groupBy("tag", "value").agg(F.count(F.lit(1)).alias("n"))
+    # Categories only: the five most common values (ties: smallest value first).
+    counts = tall.filter(~F.col("type").isin(*sorted(NUMERIC))).groupBy("tag", "value").agg(F.count(F.lit(1)).alias("n"))
+    ranked = Window.partitionBy("tag").orderBy(F.col("n").desc(), F.col("value").asc())
     top = (
-        counts.groupBy("tag")
-        .agg(F.slice(F.sort_array(F.collect_list(F.struct((-F.col("n")).alias("neg"), "value", "n"))), 1, 5).alias("_top"))
-        .select("tag", F.array_join(F.transform("_top", lambda s: F.concat(s["value"], F.lit(":"), s["n"].cast("string"))), ", ").alias("top_values"))
+        counts.withColumn("_rank", F.row_number().over(ranked))
+        .filter(F.col("_rank") <= 5)
+        .groupBy("tag")
+        .agg(F.sort_array(F.collect_list(F.struct("_rank", F.concat("value", F.lit(":"), F.col("n").cast("string")).alias("s")))).alias("_top"))
+        .select("tag", F.array_join(F.transform("_top", lambda x: x["s"]), ", ").alias("top_values"))
     )
     spark = tall.sparkSession
     meta = spark.createDataFrame(
@@ -82,7 +86,6 @@ def stats(
             F.coalesce(F.col("distinct_values"), F.lit(0)).cast("long").alias("distinct_values"),
             F.when(is_numeric, F.col("_min")).alias("min"), F.when(is_numeric, F.col("_max")).alias("max"),
             F.when(is_numeric, F.round("_mean", 6)).alias("mean"),
-            # Categories only: the five most common values with their counts.
             F.when(~is_numeric, F.col("top_values")).alias("top_values"),
             "changes", F.lit(run_id).alias("run_id"),
         )
