@@ -310,7 +310,7 @@ def run_explain(spark: SparkSession, cfg: Config, tags: TagSet) -> dict[str, Any
     if tag.spec.description:
         print(f"  meaning: {tag.spec.description}", file=out)
     rule = {k: v for k, v in tag.as_dict().items() if k != "description"}
-    print("  rule:    " + yaml.safe_dump(rule, default_flow_style=True, sort_keys=False).strip(), file=out)
+    print("  rule:    " + yaml.safe_dump(rule, default_flow_style=True, sort_keys=False, width=10_000).strip(), file=out)
     print(f"person {one_id} ({how}), run date {cfg.run_date}", file=out)
     if stored is None:
         print("  stored:  no value in gold/profile_tags", file=out)
