@@ -27,7 +27,7 @@ from jobs.lifecycle import ISOLATING_GUARDS
 from precis.config import Config
 from precis.errors import ConfigError, MissingDatasetError
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import fail, job_main, parse_config
 from precis.storage import Lakehouse
 from precis.tags import compute, definitions, explain, history, segments, sources
 from precis.tags.definitions import DATASETS, Segment, TagSet
@@ -353,6 +353,15 @@ def run_explain(spark: SparkSession, cfg: Config, tags: TagSet) -> dict[str, Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Bad definitions fail here, before a JVM starts; run() checks them again for
+    # notebooks and the pipeline, which call it directly.
+    try:
+        load_definitions(parse_config(JOB, argv))
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except ConfigError as exc:
+        return fail(JOB, exc)
     return job_main(JOB, run, argv)
 
 

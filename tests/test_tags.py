@@ -409,3 +409,32 @@ def test_bad_sql_fails_before_any_data_is_read(spark):
                      "good": {"template": "expression", "expr": "coalesce(n, 0) > 1", "type": "boolean"}})
     problems = compute.check_expressions(spark, ts.tags, {"segment 's'": "n in (1, 2) and not good", "segment 't'": "n >= >= 1"})
     assert [name for name, _ in problems] == ["bad", "segment 't'"]
+
+
+def test_main_rejects_bad_definitions_before_spark(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("precis.session.get_spark", lambda cfg: pytest.fail("Spark must not start"))
+    bad = tmp_path / "tags.yaml"
+    bad.write_text("tags:\n  spend_90d: {template: sum, dataset: orders, field: amout, window_days: 90}\n")
+    code = tags_job.main(["--set", f"tags.definitions={bad}", "--set", f"storage.root={tmp_path}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("precis tags: error: tag 'spend_90d': unknown field 'amout' of dataset 'orders'")
+
+
+def test_next_day_changes_only_what_moved_and_keeps_old_computed_times(tiny, spark):
+    # Last test on the tiny lake: it moves the lake to the next run date.
+    cfg, lake, _, _ = tiny
+    from pyspark.sql import functions as F
+
+    before = {(r["one_id"], r["tag"]): (r["value"], r["computed_at"]) for r in lake.read("gold", "profile_tags").collect()}
+    nxt = tags_job.run(spark, cfg.model_copy(update={"run_date": RUN + dt.timedelta(days=1)}))
+    after = {(r["one_id"], r["tag"]): (r["value"], r["computed_at"]) for r in lake.read("gold", "profile_tags").collect()}
+    moved = {k for k in after if k not in before or after[k][0] != before[k][0]}
+    assert ("p1", "days_since_last_order") in moved and after[("p1", "days_since_last_order")][0] == "2"
+    assert ("p1", "spend_365d") not in moved  # both orders are still inside the year
+    for key in set(after) - moved:
+        assert after[key][1] == before[key][1]  # unchanged values keep their computed time
+    for key in moved:
+        assert after[key][1] > max(v[1] for v in before.values())
+    logged = lake.read("gold", "tag_changes").filter(F.col("run_date") == RUN + dt.timedelta(days=1))
+    assert logged.count() == sum(nxt["changes"].values()) == len(moved) + len(set(before) - set(after))
