@@ -321,8 +321,24 @@ def test_segments_boolean_logic_and_consent(spark):
 # ------------------------------------------------------------- the job, tiny lake
 @pytest.fixture(scope="module")
 def tiny(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("tags") / "lakehouse"
-    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={root}", "mlflow.enabled=false"], run_date=RUN.isoformat())
+    base = tmp_path_factory.mktemp("tags")
+    root = base / "lakehouse"
+    # A subset of the shipped definitions keeps Spark's plans (and this file) small; the
+    # whole default set runs in the end-to-end test.
+    shipped = yaml.safe_load((PROJECT / "conf" / "tags.yaml").read_text())["tags"]
+    keep = ("order_count_30d", "spend_90d", "spend_365d", "days_since_last_order", "top_category_90d",
+            "avg_unit_price_365d", "price_sensitivity", "view_count_30d", "cart_count_30d", "consent_marketing",
+            "lifecycle_stage", "high_value")
+    (base / "tags.yaml").write_text(yaml.safe_dump({"tags": {k: shipped[k] for k in keep}}))
+    shipped_segments = yaml.safe_load((PROJECT / "conf" / "segments.yaml").read_text())["segments"]
+    (base / "segments.yaml").write_text(yaml.safe_dump(
+        {"segments": {k: shipped_segments[k] for k in ("cart_abandoners", "price_sensitive_browsers")}}))
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={root}", "mlflow.enabled=false", f"tags.definitions={base / 'tags.yaml'}",
+         f"tags.segments={base / 'segments.yaml'}"],
+        run_date=RUN.isoformat(),
+    )
     lake = Lakehouse.from_config(spark, cfg)
     ims = [("member_id", "M1", "p1"), ("member_id", "M2", "p2"), ("cookie_id", "ck2", "p2"), ("member_id", "M3", "p3")]
     lake.overwrite(spark.createDataFrame(ims, "id_type string, id_key string, one_id string"), "gold", "identity_map")
