@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from provenance import checkout
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 WINDOW_DAYS = 365
@@ -280,18 +282,6 @@ def run_lifetimes(kind: str, data: Path, timeout: float, max_rss_mb: float) -> d
     return result
 
 
-def _commit() -> str | None:
-    """The checkout measured: short commit, ``+dirty`` if lib/precis/lifecycle has local changes."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "lib/precis/lifecycle"], cwd=PROJECT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
 def _stop_jvm() -> None:
     """End the driver JVM this process launched, so that its heap is free for lifetimes."""
     from pyspark import SparkContext
@@ -318,7 +308,7 @@ def bench(args: argparse.Namespace, customers: int) -> dict[str, object]:
     as_of = dt.date.fromisoformat(args.as_of)
     work = Path(args.work)
     data = orders_path(work, customers, args.seed, as_of)
-    commit = _commit()
+    commit = checkout("lib/precis/lifecycle")
     load_start = os.getloadavg()[0]
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",

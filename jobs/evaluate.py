@@ -13,6 +13,9 @@ For each product present it prints the scores, logs them to MLflow (experiment
   those the generator's settings imply and those of a refit on orders grouped by the
   true person (``oracle_*``), and the AUC of ``p_alive`` for the people still active at
   the end (see ``precis.lifecycle.quality``).
+- attribution: per model, the rank correlation of credit per unit of exposure with the
+  planted channel effects and the gap to the pre-purchase channel mix (see
+  ``precis.attribution.quality``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from precis.attribution import quality as attribution_quality
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.identity import quality, records
@@ -70,7 +74,18 @@ def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     return scores
 
 
-TARGETS = {"identity": evaluate_identity, "lifecycle": evaluate_lifecycle}
+def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
+    if not (lake.exists("gold", "attribution") and lake.exists("truth", "channel_effects")):
+        return None
+    table = lake.read("gold", "attribution").filter(F.col("granularity") == "channel")
+    latest = table.agg(F.max("run_date")).first()[0]
+    if latest is None:
+        return None
+    credits = table.filter(F.col("run_date") == F.lit(latest)).select("model", "channel", "share").toPandas()
+    return attribution_quality.recovery(credits, lake.read("truth", "channel_effects").toPandas())
+
+
+TARGETS = {"identity": evaluate_identity, "lifecycle": evaluate_lifecycle, "attribution": evaluate_attribution}
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from precis.config import Config
 from precis.errors import MissingDatasetError
+from precis.identity.resolve import isolated_identifiers
 from precis.lifecycle import btyd, churn, segments, summary, value
 from precis.progress import Progress, log
 from precis.runner import job_main
@@ -31,8 +32,6 @@ from precis.tracking import JobRun, job_run
 JOB = "lifecycle"
 VALUE, PARAMS = "customer_value", "clv_model_params"
 STEPS = 6
-#: Guards whose identifiers belong to nobody: their orders are left out.
-ISOLATING_GUARDS = ("over_linked", "rule_block")
 _KEEP = StorageLevel.MEMORY_AND_DISK
 
 VALUE_COLUMNS = (
@@ -48,13 +47,7 @@ def _inputs(lake: Lakehouse) -> tuple[DataFrame, DataFrame, DataFrame | None]:
         if not lake.exists(layer, table):
             raise MissingDatasetError(f"{layer}/{table} not found under {lake.root}: run the {job} job first")
     identity_map = lake.read("gold", "identity_map")
-    isolated = None
-    if lake.exists("gold", "identity_guards"):
-        guards = lake.read("gold", "identity_guards")
-        latest = guards.agg(F.max("run_date")).first()[0]
-        isolated = guards.filter(
-            (F.col("run_date") == F.lit(latest)) & F.col("guard").isin(*ISOLATING_GUARDS) & F.col("other_key").isNull()
-        ).select("id_type", "id_key")
+    isolated = isolated_identifiers(lake.read("gold", "identity_guards")) if lake.exists("gold", "identity_guards") else None
     orders = summary.resolve_orders(lake.read("silver", "orders"), identity_map, isolated)
     events = None
     if lake.exists("silver", "events"):

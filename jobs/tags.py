@@ -23,9 +23,9 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.lifecycle import ISOLATING_GUARDS
 from precis.config import Config
 from precis.errors import ConfigError, MissingDatasetError
+from precis.identity.resolve import isolated_identifiers
 from precis.progress import Progress, log
 from precis.runner import fail, job_main, parse_config
 from precis.storage import Lakehouse
@@ -46,13 +46,7 @@ def load_definitions(cfg: Config) -> tuple[TagSet, tuple[Segment, ...]]:
 
 # ------------------------------------------------------------------------- inputs
 def _isolated(lake: Lakehouse) -> DataFrame | None:
-    if not lake.exists("gold", "identity_guards"):
-        return None
-    guards = lake.read("gold", "identity_guards")
-    latest = guards.agg(F.max("run_date")).first()[0]
-    return guards.filter(
-        (F.col("run_date") == F.lit(latest)) & F.col("guard").isin(*ISOLATING_GUARDS) & F.col("other_key").isNull()
-    ).select("id_type", "id_key")
+    return isolated_identifiers(lake.read("gold", "identity_guards")) if lake.exists("gold", "identity_guards") else None
 
 
 def _silver(lake: Lakehouse, tags: TagSet, consent_needed: bool) -> dict[str, DataFrame]:

@@ -141,6 +141,7 @@ class Lakehouse:
         newer: str | None = None,
         unique: bool = False,
         delete_missing: bool = False,
+        scope: str | None = None,
     ) -> dict[str, int]:
         """Insert new keys and update changed rows; the same upsert twice changes nothing.
 
@@ -152,7 +153,8 @@ class Lakehouse:
         left alone (first write wins). Returns the inserted and updated row counts.
         ``unique=True`` skips the duplicate-key check when the caller deduplicated.
         ``delete_missing=True`` also deletes target rows whose keys are not in ``df``
-        (the frame is then the table's whole new content).
+        (the frame is then the table's whole new content); with ``scope`` (a SQL
+        condition on the target's columns) only the rows inside it, e.g. one run date.
         """
         _require_columns(df, keys, f"{layer}/{table} merge keys")
         self._check(df, layer, table, schema, evolve=False)
@@ -174,7 +176,7 @@ class Lakehouse:
                 merge = merge.whenMatchedUpdateAll(condition=changed)
         merge = merge.whenNotMatchedInsertAll()
         if delete_missing:
-            merge = merge.whenNotMatchedBySourceDelete()
+            merge = merge.whenNotMatchedBySourceDelete(condition=scope)
         merge.execute()
         self._register(layer, table)
         if self.version(layer, table) == before:

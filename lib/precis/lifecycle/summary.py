@@ -19,6 +19,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.identity.resolve import resolve
+
 UNIT_DAYS = {"day": 1, "week": 7}
 
 
@@ -28,10 +30,7 @@ def resolve_orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFra
     ``isolated`` (``id_type``, ``id_key``) lists identifiers a guard isolated (a store
     hotline typed at the till): their orders belong to nobody and are dropped.
     """
-    keyed = orders.filter(F.col("id_key").isNotNull())
-    if isolated is not None:
-        keyed = keyed.join(F.broadcast(isolated.select("id_type", "id_key").distinct()), ["id_type", "id_key"], "left_anti")
-    return keyed.join(identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"]).select(
+    return resolve(orders, identity_map, isolated).select(
         "one_id",
         "order_id",
         F.to_date("order_time").alias("order_date"),

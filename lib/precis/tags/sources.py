@@ -13,20 +13,13 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.identity.resolve import resolve
 from precis.lifecycle.summary import resolve_orders
 
 
 def resolve_ids(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None) -> DataFrame:
     """Rows with a usable identifier, joined to their ``one_id`` (isolated identifiers dropped)."""
-    keyed = df.filter(F.col("id_key").isNotNull())
-    if isolated is not None:
-        keyed = keyed.join(F.broadcast(isolated.select("id_type", "id_key").distinct()), ["id_type", "id_key"], "left_anti")
-    return keyed.join(identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"], "inner")
-
-
-def day_end(as_of: dt.date):
-    """Exclusive upper bound of the run date: rows stamped on the run date count, later ones never."""
-    return F.lit(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    return resolve(df, identity_map, isolated)
 
 
 def _orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None, refunded: bool) -> DataFrame:
@@ -107,8 +100,3 @@ def build(
     if "customers" in needed:
         out["customers"] = customers(silver["customers"], identity_map)
     return {k: v for k, v in out.items() if k in needed}
-
-
-def up_to(df: DataFrame, as_of: dt.date) -> DataFrame:
-    """Point in time: only rows on or before the run date exist for a tag."""
-    return df.filter(F.col("_date") <= F.lit(as_of))

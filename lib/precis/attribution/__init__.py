@@ -1,0 +1,1 @@
+"""Multi-touch attribution: journeys, rule-based, Markov and Shapley models."""

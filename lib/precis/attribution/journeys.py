@@ -1,0 +1,183 @@
+"""Journeys: each person's marketing touches cut at their conversions.
+
+Definitions (docs/attribution.md):
+
+- a *conversion* is an order that passes the conversion filter (by default: paid);
+  its value is the revenue expression (by default the order amount);
+- the *converting journey* of a conversion in the analysis window is the person's
+  touches after their previous conversion and at most ``lookback_days`` before it;
+- every other touch in the window belongs to the *non-converting journey* of the
+  person's touches between the same two conversions (the ones that led nowhere within
+  the lookback, and the ones after the last conversion up to the run date).
+
+So every touch in the window belongs to exactly one journey, and nothing after the run
+date is used. Channels are labelled by ``channel`` or, at campaign granularity, by
+``channel:campaign_id`` (touches without a campaign keep the bare channel).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+SECONDS_PER_DAY = 86_400
+
+#: Columns of a journey's touch rows, the input of every model.
+TOUCH_COLUMNS = (
+    "journey_id", "one_id", "converted", "revenue", "channel", "position", "touches", "days_before",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisWindow:
+    """The analysis window: conversions and non-converting touches in [start, end]."""
+
+    start: dt.date
+    end: dt.date
+    lookback_days: int
+
+    @classmethod
+    def ending(cls, end: dt.date, window_days: int, lookback_days: int) -> "AnalysisWindow":
+        return cls(end - dt.timedelta(days=window_days - 1), end, lookback_days)
+
+    def _ts(self, day: dt.date) -> Column:
+        return F.lit(dt.datetime.combine(day, dt.time()))
+
+    @property
+    def start_ts(self) -> Column:
+        return self._ts(self.start)
+
+    @property
+    def end_ts(self) -> Column:
+        """Exclusive: midnight after the end date, so the end date counts in full."""
+        return self._ts(self.end + dt.timedelta(days=1))
+
+    @property
+    def earliest_ts(self) -> Column:
+        """Oldest touch a journey of the window can hold."""
+        return self._ts(self.start - dt.timedelta(days=self.lookback_days))
+
+
+def touch_label(granularity: str) -> Column:
+    if granularity == "campaign":
+        return F.when(F.col("campaign_id").isNull(), F.col("channel")).otherwise(
+            F.concat_ws(":", "channel", "campaign_id")
+        )
+    return F.col("channel")
+
+
+def conversions(orders: DataFrame, revenue: str = "amount", condition: str | None = None) -> DataFrame:
+    """Resolved orders -> ``one_id``, ``order_id``, ``at``, ``revenue`` of conversions.
+
+    The contract: a missing status means paid; refunded orders are not conversions
+    unless ``condition`` says otherwise.
+    """
+    status = F.lower(F.coalesce(F.col("status"), F.lit("paid")))
+    kept = orders.filter(F.expr(condition)) if condition else orders.filter(status == "paid")
+    return kept.select(
+        "one_id",
+        "order_id",
+        F.col("order_time").alias("at"),
+        F.coalesce(F.expr(revenue).cast("double"), F.lit(0.0)).alias("revenue"),
+    )
+
+
+def touches(touchpoints: DataFrame, granularity: str = "channel") -> DataFrame:
+    """Resolved touchpoints -> ``one_id``, ``touch_id``, ``at``, ``channel`` (the label)."""
+    return touchpoints.filter(F.col("channel").isNotNull()).select(
+        "one_id", "touch_id", F.col("touch_time").alias("at"), touch_label(granularity).alias("channel")
+    )
+
+
+def journey_touches(touch_rows: DataFrame, conversion_rows: DataFrame, window: AnalysisWindow) -> DataFrame:
+    """One row per touch in a journey of the window (``TOUCH_COLUMNS``).
+
+    ``position`` counts from 1 in time order; ``touches`` is the journey's length;
+    ``days_before`` is the time from the touch to its conversion (null when none).
+    """
+    lookback_s = window.lookback_days * SECONDS_PER_DAY
+    in_reach = (F.col("at") >= window.earliest_ts) & (F.col("at") < window.end_ts)
+    t = touch_rows.filter(in_reach)
+    c = conversion_rows.filter(in_reach)
+    # Each row's segment = the number of the person's conversions strictly before it;
+    # a touch's candidate conversion is the conversion that closes its segment. At equal
+    # times a touch comes before the conversion (it can have caused it).
+    events = t.select("one_id", "at", F.lit(0).alias("kind"), F.col("touch_id").alias("id")).unionByName(
+        c.select("one_id", "at", F.lit(1).alias("kind"), F.col("order_id").alias("id"))
+    )
+    ordered = Window.partitionBy("one_id").orderBy("at", "kind", "id").rowsBetween(Window.unboundedPreceding, -1)
+    events = events.withColumn("segment", F.coalesce(F.sum("kind").over(ordered), F.lit(0)))
+    closing = (
+        events.filter(F.col("kind") == 1)
+        .join(c.select(F.col("order_id").alias("id"), "revenue"), "id")
+        .select("one_id", "segment", F.col("id").alias("order_id"), F.col("at").alias("converted_at"), "revenue")
+    )
+    touched = (
+        events.filter(F.col("kind") == 0)
+        .select("one_id", "segment", F.col("id").alias("touch_id"), "at")
+        .join(t.select("touch_id", "channel"), "touch_id")
+        .join(closing, ["one_id", "segment"], "left")
+    )
+    gap_s = F.unix_timestamp("converted_at") - F.unix_timestamp("at")
+    converting = F.col("order_id").isNotNull() & (gap_s <= F.lit(lookback_s))
+    assigned = touched.select(
+        "one_id",
+        "touch_id",
+        "at",
+        "channel",
+        F.when(converting, F.col("order_id"))
+        .otherwise(F.concat(F.lit("~"), F.col("one_id"), F.lit("#"), F.col("segment").cast("string")))
+        .alias("journey_id"),
+        converting.alias("converted"),
+        F.when(converting, F.col("revenue")).otherwise(F.lit(0.0)).alias("revenue"),
+        F.when(converting, gap_s / F.lit(float(SECONDS_PER_DAY))).alias("days_before"),
+        F.when(converting, F.col("converted_at")).alias("converted_at"),
+    )
+    # Converting journeys belong to the window by their conversion, the others by touch.
+    in_window = F.when(
+        F.col("converted"), F.col("converted_at") >= window.start_ts
+    ).otherwise(F.col("at") >= window.start_ts)
+    kept = assigned.filter(in_window)
+    journey = Window.partitionBy("journey_id")
+    return kept.select(
+        "journey_id",
+        "one_id",
+        "converted",
+        "revenue",
+        "channel",
+        F.row_number().over(journey.orderBy("at", "touch_id")).alias("position"),
+        F.count(F.lit(1)).over(journey).cast("int").alias("touches"),
+        "days_before",
+    )
+
+
+def untouched_conversions(conversion_rows: DataFrame, journey_rows: DataFrame, window: AnalysisWindow) -> DataFrame:
+    """Conversions in the window without any touch in their journey (no channel to credit)."""
+    in_window = conversion_rows.filter((F.col("at") >= window.start_ts) & (F.col("at") < window.end_ts))
+    return in_window.join(journey_rows.select(F.col("journey_id").alias("order_id")), "order_id", "left_anti")
+
+
+def paths(journey_rows: DataFrame, collapse_repeats: bool = False) -> DataFrame:
+    """Distinct channel paths: ``path`` (array), ``journeys``, ``conversions``, ``revenue``, ``nulls``."""
+    per_journey = journey_rows.groupBy("journey_id").agg(
+        F.array_sort(F.collect_list(F.struct("position", "channel"))).alias("_steps"),
+        F.first("converted").alias("converted"),
+        F.first("revenue").alias("revenue"),
+    )
+    path = F.transform("_steps", lambda s: s["channel"])
+    if collapse_repeats:
+        # get() is 0-based and null before the start, so the first step is always kept.
+        path = F.filter(path, lambda x, i: (i == 0) | (x != F.get(path, i - 1)))
+    return (
+        per_journey.select(path.alias("path"), "converted", "revenue")
+        .groupBy("path")
+        .agg(
+            F.count(F.lit(1)).alias("journeys"),
+            F.sum(F.col("converted").cast("long")).alias("conversions"),
+            F.sum("revenue").alias("revenue"),
+        )
+        .withColumn("nulls", F.col("journeys") - F.col("conversions"))
+    )
