@@ -8,7 +8,6 @@ agree on who bought what, which identifiers are isolated and what counts as refu
 
 from __future__ import annotations
 
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
