@@ -7,7 +7,7 @@
 
 # COMMAND ----------
 
-dbutils.widgets.dropdown("job", "pipeline", ["pipeline", "generate", "ingest", "identity", "lifecycle", "recommend", "attribution", "evaluate", "selfcheck"])  # noqa: F821
+dbutils.widgets.dropdown("job", "pipeline", ["pipeline", "generate", "ingest", "identity", "lifecycle", "tags", "recommend", "attribution", "evaluate", "selfcheck"])  # noqa: F821
 dbutils.widgets.text("run_date", "")  # noqa: F821
 dbutils.widgets.text("env", "databricks")  # noqa: F821
 dbutils.widgets.text("overrides", "")  # noqa: F821

@@ -332,3 +332,29 @@ def test_landing_path_follows_root_unless_set(tmp_path):
     assert cfg.landing_path("orders") == f"{tmp_path}/drop/orders"
     assert cfg.landing_format("orders") == "csv"
     assert cfg.landing_format("events") == "parquet"
+
+
+# ------------------------------------------------------------------------ tags section
+def test_tags_section_defaults_and_pipeline_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the tag files are found through the project
+    cfg = load_config()
+    assert cfg.tags.definitions_path() == PROJECT / "conf" / "tags.yaml"
+    assert cfg.tags.segments_path() == PROJECT / "conf" / "segments.yaml"
+    assert (cfg.tags.export, cfg.tags.export_format, cfg.tags.kmeans.k_min, cfg.tags.kmeans.k_max) == (True, "parquet", 2, 6)
+    # tags reads gold/customer_value: it runs after lifecycle, in the file and the schema alike.
+    assert cfg.pipeline.jobs == Config().pipeline.jobs
+    assert cfg.pipeline.jobs.index("tags") == cfg.pipeline.jobs.index("lifecycle") + 1
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("tags.kmeans.k_min=7", "k_min <= k_max"),
+        ("tags.explain.id=p1", "tags.explain needs both id and tag"),
+        ("tags.export_format=xlsx", "tags.export_format"),
+        ("tags.defs=x.yaml", "'defs' is not one of"),
+    ],
+)
+def test_tags_section_errors_name_the_key(override, named):
+    with pytest.raises(ConfigError, match=named):
+        load_config(BASE, [override])

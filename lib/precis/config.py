@@ -471,6 +471,66 @@ class RecommendConfig(Section):
         return value
 
 
+class TagsKMeansConfig(Section):
+    """K-means cluster tags: k is chosen by silhouette among k_min..k_max."""
+
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(6, ge=2, le=50)
+    seed: int = 11
+    max_iter: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> "TagsKMeansConfig":
+        if self.k_min > self.k_max:
+            raise ValueError(f"tags.kmeans needs k_min <= k_max (got {self.k_min}, {self.k_max})")
+        return self
+
+
+class TagsExplainConfig(Section):
+    """Explain mode: print how one person's tag value came about instead of computing tags."""
+
+    # A one_id, or id_type:value (PII values are hashed with the project's key; never printed).
+    id: str | None = None
+    tag: str | None = None
+    # Input rows printed at most.
+    rows: int = Field(20, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _both(self) -> "TagsExplainConfig":
+        if (self.id is None) != (self.tag is None):
+            raise ValueError("tags.explain needs both id and tag (or neither)")
+        return self
+
+
+class TagsConfig(Section):
+    """Tag profiles and audience segments (the ``tags`` job)."""
+
+    # Relative paths resolve against the working directory, then the project.
+    definitions: str = "conf/tags.yaml"
+    segments: str | None = "conf/segments.yaml"  # null: no segments
+    # Consented members of each segment to <root>/exports/segments/run_date=<date>/segment=<name>.
+    export: bool = True
+    export_format: Literal["csv", "parquet"] = "parquet"
+    kmeans: TagsKMeansConfig = TagsKMeansConfig()
+    explain: TagsExplainConfig = TagsExplainConfig()
+
+    def definitions_path(self) -> Path:
+        return _project_file(self.definitions)
+
+    def segments_path(self) -> Path | None:
+        return _project_file(self.segments) if self.segments else None
+
+
+def _project_file(path: str) -> Path:
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    for base in (Path.cwd(), PROJECT_ROOT):
+        if (base / candidate).is_file():
+            return (base / candidate).resolve()
+    return (Path.cwd() / candidate).resolve()
+
+
 class AttributionPositionConfig(Section):
     """position_based shares of the first touch, the touches between and the last touch."""
 
@@ -536,7 +596,7 @@ class AttributionConfig(Section):
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "lifecycle", "recommend", "attribution", "evaluate")
+    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "lifecycle", "tags", "recommend", "attribution", "evaluate")
 
     @field_validator("jobs")
     @classmethod
@@ -564,6 +624,7 @@ class Config(Section):
     identity: IdentityConfig = IdentityConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     recommend: RecommendConfig = RecommendConfig()
+    tags: TagsConfig = TagsConfig()
     attribution: AttributionConfig = AttributionConfig()
     pipeline: PipelineConfig = PipelineConfig()
     # Not read from files: filled from the command line.

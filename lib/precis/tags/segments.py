@@ -1,0 +1,64 @@
+"""Audience segments: boolean conditions over a person's tags, consent enforced.
+
+A person without marketing consent is never a member of any segment, whatever the
+condition says: consent must be explicitly true (no customer row, or any row saying
+no, means no consent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from precis.tags.definitions import Segment
+
+SEGMENT_COLUMNS = ("segment", "one_id", "segment_version", "run_date", "computed_at")
+
+
+def members(
+    profiles: DataFrame, segments: Sequence[Segment], consent: DataFrame, run_date: dt.date, computed_at: dt.datetime
+) -> DataFrame:
+    """``segment``, ``one_id`` and metadata for every consented person meeting a condition.
+
+    ``consent`` is ``one_id`` + boolean ``consent_marketing``; people missing from it
+    have no consent.
+    """
+    consented = profiles.join(
+        consent.filter(F.col("consent_marketing") == F.lit(True)).select("one_id"), "one_id", "left_semi"
+    )
+    frames = [
+        consented.filter(F.coalesce(F.expr(s.spec.where).cast("boolean"), F.lit(False))).select(
+            F.lit(s.name).alias("segment"), "one_id", F.lit(s.version).alias("segment_version")
+        )
+        for s in segments
+    ]
+    if not frames:
+        return profiles.sparkSession.createDataFrame(
+            [], "segment string, one_id string, segment_version string, run_date date, computed_at timestamp"
+        )
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union.select(
+        *SEGMENT_COLUMNS[:3], F.lit(run_date).cast("date").alias("run_date"),
+        F.lit(computed_at).cast("timestamp").alias("computed_at"),
+    )
+
+
+def consent(customers: DataFrame | None, people: DataFrame) -> DataFrame:
+    """``one_id``, ``consent_marketing`` for everyone in ``people``.
+
+    True only when the person has customer rows and every one of them says true: one
+    row saying false (or saying nothing) withdraws consent, and a person without a
+    customer row has no consent on record.
+    """
+    everyone = people.select("one_id").distinct()
+    if customers is None:
+        return everyone.withColumn("consent_marketing", F.lit(False))
+    said = customers.groupBy("one_id").agg(
+        F.bool_and(F.coalesce(F.col("consent_marketing"), F.lit(False))).alias("consent_marketing")
+    )
+    return everyone.join(said, "one_id", "left").fillna(False, ["consent_marketing"])

@@ -1,0 +1,100 @@
+"""Silver datasets resolved to ``one_id``, in the shape tag templates read.
+
+Every frame has ``one_id``, ``_date`` (the row's calendar day, for windows), ``_ts``
+(its time, for first/last) and the fields of precis.tags.definitions.DATASETS.
+Orders go through precis.lifecycle.summary.resolve_orders, so tags and customer value
+agree on who bought what, which identifiers are isolated and what counts as refunded.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from precis.identity.resolve import resolve
+from precis.lifecycle.summary import resolve_orders
+
+
+def resolve_ids(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None) -> DataFrame:
+    """Rows with a usable identifier, joined to their ``one_id`` (isolated identifiers dropped)."""
+    return resolve(df, identity_map, isolated)
+
+
+def _orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None, refunded: bool) -> DataFrame:
+    resolved = resolve_orders(orders, identity_map, isolated).filter(F.col("refunded") == F.lit(refunded))
+    extra = orders.select("order_id", "order_time", "channel", "currency")
+    return resolved.join(extra, "order_id", "inner").select(
+        "one_id", F.col("order_date").alias("_date"), F.col("order_time").alias("_ts"),
+        "order_id", "amount", "channel", "currency",
+    )
+
+
+def _items(items: DataFrame | None) -> DataFrame | None:
+    return None if items is None else items.select("item_id", "category", "brand")
+
+
+def _with_items(df: DataFrame, items: DataFrame | None) -> DataFrame:
+    if items is None:
+        return df.withColumn("category", F.lit(None).cast("string")).withColumn("brand", F.lit(None).cast("string"))
+    return df.join(F.broadcast(_items(items)), "item_id", "left")
+
+
+def order_lines(paid: DataFrame, order_items: DataFrame, items: DataFrame | None) -> DataFrame:
+    lines = paid.select("one_id", "_date", "_ts", "order_id").join(
+        order_items.select("order_id", "item_id", "quantity", "unit_price"), "order_id", "inner"
+    )
+    return _with_items(lines, items).select(
+        "one_id", "_date", "_ts", "order_id", "item_id",
+        F.col("quantity").cast("long").alias("quantity"),
+        F.col("unit_price").cast("double").alias("unit_price"),
+        (F.col("quantity") * F.col("unit_price")).cast("double").alias("line_amount"),
+        "category", "brand",
+    )
+
+
+def events(events_df: DataFrame, identity_map: DataFrame, items: DataFrame | None, isolated: DataFrame | None) -> DataFrame:
+    resolved = resolve_ids(events_df, identity_map, isolated).select(
+        "one_id", F.to_date("event_time").alias("_date"), F.col("event_time").alias("_ts"),
+        "event_id", "event_type", "channel", "source", "item_id",
+    )
+    return _with_items(resolved, items)
+
+
+def touchpoints(touch: DataFrame, identity_map: DataFrame, isolated: DataFrame | None) -> DataFrame:
+    return resolve_ids(touch, identity_map, isolated).select(
+        "one_id", F.to_date("touch_time").alias("_date"), F.col("touch_time").alias("_ts"),
+        "touch_id", "channel", "campaign_id", "interaction", F.col("cost").cast("double").alias("cost"),
+    )
+
+
+def customers(cust: DataFrame, identity_map: DataFrame) -> DataFrame:
+    # Consent is a person's own statement: isolation guards (shared hotlines) do not apply
+    # to CRM rows, which carry the member's own identifiers.
+    return resolve_ids(cust, identity_map).select(
+        "one_id", "id_type", "id_key", "gender", "city", "birth_date", "signup_time", "consent_marketing"
+    )
+
+
+def build(
+    silver: dict[str, DataFrame],
+    identity_map: DataFrame,
+    needed: set[str],
+    isolated: DataFrame | None = None,
+) -> dict[str, DataFrame]:
+    """The tag datasets in ``needed`` from the silver tables in ``silver`` (by table name)."""
+    out: dict[str, DataFrame] = {}
+    items = silver.get("items")
+    if needed & {"orders", "order_lines"}:
+        paid = _orders(silver["orders"], identity_map, isolated, refunded=False)
+        out["orders"] = paid
+        if "order_lines" in needed:
+            out["order_lines"] = order_lines(paid, silver["order_items"], items)
+    if "refunds" in needed:
+        out["refunds"] = _orders(silver["orders"], identity_map, isolated, refunded=True)
+    if "events" in needed:
+        out["events"] = events(silver["events"], identity_map, items, isolated)
+    if "touchpoints" in needed:
+        out["touchpoints"] = touchpoints(silver["touchpoints"], identity_map, isolated)
+    if "customers" in needed:
+        out["customers"] = customers(silver["customers"], identity_map)
+    return {k: v for k, v in out.items() if k in needed}
