@@ -29,6 +29,9 @@ def spark(tmp_path_factory):
         # Tiny test frames: one shuffle partition avoids hundreds of empty tasks.
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "2")
+        # Spark's 1 GB default runs out of execution memory late in the suite, when the
+        # end-to-end fixtures' frames are cached; the jobs themselves default to 4 GB.
+        .config("spark.driver.memory", "3g")
         # Delta log snapshots default to 50 partitions; one is plenty for test tables.
         .config("spark.databricks.delta.snapshotPartitions", "1")
         # No web UI and no console progress bars in test output.
@@ -52,6 +55,17 @@ def spark(tmp_path_factory):
     session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("checkpoints")))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_cached_frames():
+    """Each test module starts without the frames earlier modules cached."""
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
 
 
 @pytest.fixture
