@@ -100,6 +100,18 @@ def test_merge_upsert_on_composite_keys(spark, lake):
     )
 
 
+def test_merge_deletes_missing_rows_only_inside_the_scope(spark, lake):
+    schema = "day string, k string, v long"
+    lake.merge_upsert(spark.createDataFrame([("d1", "a", 1), ("d1", "b", 2), ("d2", "a", 3)], schema), "gold", "t", ["day", "k"])
+    # The new content of day d1 drops b and changes a; day d2 is outside the scope.
+    counts = lake.merge_upsert(
+        spark.createDataFrame([("d1", "a", 10)], schema), "gold", "t", ["day", "k"], delete_missing=True, scope="t.day = 'd1'"
+    )
+    assert counts == {"inserted": 0, "updated": 1, "deleted": 1}
+    got = sorted(tuple(r) for r in lake.read("gold", "t").collect())
+    assert got == [("d1", "a", 10), ("d2", "a", 3)]
+
+
 def test_merge_with_duplicate_source_keys_is_a_clear_error(spark, lake):
     dupes = frame(spark, [(1, "a", 1.0), (1, "b", 2.0), (2, "c", 3.0)])
     with pytest.raises(ValueError, match=r"source has duplicate keys \['id'\], e\.g\. \{'id': 1\}"):
