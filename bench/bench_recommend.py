@@ -339,6 +339,23 @@ def _fmt(metrics: dict[str, float]) -> str:
 
 
 # ----------------------------------------------------------------- modes
+def _grid_result(
+    names: tuple[str, ...], grid: tuple[list, ...], trials: list, tune_s: float, best: tuple, best_valid: dict[str, float],
+    fit_times: list[float], digits: int, test: dict[str, float],
+) -> dict[str, Any]:
+    """The JSON of one model's grid search, refit timings and test scores."""
+    return {
+        "grid": dict(zip(names, grid)),
+        "trials": [[*p, round(m[f"ndcg_at_{K}"], 4)] for p, m in trials],
+        "tune_s": round(tune_s, 1),
+        "best": dict(zip(names, best)),
+        "valid_ndcg_at_10": round(best_valid[f"ndcg_at_{K}"], 4),
+        "train_median_s": round(statistics.median(fit_times), digits),
+        "train_runs_s": [round(t, digits) for t in fit_times],
+        "test": test,
+    }
+
+
 def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     data, meta = movielens_100k(args.cache, args.work, args.seed, args.confidence)
     read = {name: spark.read.parquet(str(data / f"{name}.parquet")).persist() for name in ("train", "test", "fit", "valid")}
@@ -373,16 +390,11 @@ def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
         fitted = model.train(read["train"], params)
         fit_times.append(time.perf_counter() - t0)
     lists = als_lists(fitted, read["train"], relevant["test"].select("user"), K)
-    line["spark_als"] = {
-        "grid": {"rank": args.ranks, "reg_param": args.regs, "alpha": args.alphas, "max_iter": args.iters},
-        "trials": [[*p, round(m[f"ndcg_at_{K}"], 4)] for p, m in trials],
-        "tune_s": round(tune_s, 1),
-        "best": {"rank": rank, "reg_param": reg, "alpha": alpha, "max_iter": iters},
-        "valid_ndcg_at_10": round(best_valid[f"ndcg_at_{K}"], 4),
-        "train_median_s": round(statistics.median(fit_times), 2),
-        "train_runs_s": [round(t, 2) for t in fit_times],
-        "test": scores(lists, relevant["test"], catalogue),
-    }
+    names = ("rank", "reg_param", "alpha", "max_iter")
+    line["spark_als"] = _grid_result(
+        names, (args.ranks, args.regs, args.alphas, args.iters), trials, tune_s, best, best_valid, fit_times, 2,
+        scores(lists, relevant["test"], catalogue),
+    )
     log(f"spark als best {best}: test {_fmt(line['spark_als']['test'])}")
 
     # implicit grid on fit -> valid.
@@ -409,17 +421,11 @@ def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
         fit_times.append(seconds)
     ids, _ = recommend_implicit(als, matrix, test_ids, K, args.threads)
     lists = frame_of_lists(spark, scratch / "implicit-test.parquet", test_ids, ids)
-    line["implicit"] = {
-        "grid": {"factors": args.ranks, "regularization": args.implicit_regs, "alpha": args.alphas,
-                 "iterations": args.iters},
-        "trials": [[*p, round(m[f"ndcg_at_{K}"], 4)] for p, m in trials],
-        "tune_s": round(tune_s, 1),
-        "best": {"factors": rank, "regularization": reg, "alpha": alpha, "iterations": iters},
-        "valid_ndcg_at_10": round(best_valid[f"ndcg_at_{K}"], 4),
-        "train_median_s": round(statistics.median(fit_times), 3),
-        "train_runs_s": [round(t, 3) for t in fit_times],
-        "test": scores(lists, relevant["test"], catalogue),
-    }
+    names = ("factors", "regularization", "alpha", "iterations")
+    line["implicit"] = _grid_result(
+        names, (args.ranks, args.implicit_regs, args.alphas, args.iters), trials, tune_s, best, best_valid, fit_times,
+        3, scores(lists, relevant["test"], catalogue),
+    )
     log(f"implicit best {best}: test {_fmt(line['implicit']['test'])}")
     return line
 

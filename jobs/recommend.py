@@ -23,7 +23,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis.config import Config
+from precis.consent import marketing_consent
 from precis.errors import MissingDatasetError
+from precis.identity.resolve import resolve
 from precis.progress import Progress, log
 from precis.recommend import evaluation, interactions, model
 from precis.runner import job_main
@@ -145,13 +147,10 @@ def _fmt(metrics: dict[str, float]) -> str:
 
 def _consent(lake: Lakehouse, identity_map: DataFrame) -> DataFrame:
     """one_id, consent_marketing: true only if the person's customer rows say so and none says no."""
-    if not lake.exists("silver", "customers"):
-        return identity_map.select("one_id").distinct().withColumn("consent_marketing", F.lit(False))
-    rows = lake.read("silver", "customers").filter(F.col("id_key").isNotNull())
-    said = rows.join(identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"]).groupBy("one_id").agg(
-        F.bool_and(F.coalesce(F.col("consent_marketing"), F.lit(False))).alias("consent_marketing")
+    customers = (
+        resolve(lake.read("silver", "customers"), identity_map) if lake.exists("silver", "customers") else None
     )
-    return identity_map.select("one_id").distinct().join(said, "one_id", "left").fillna(False, ["consent_marketing"])
+    return marketing_consent(customers, identity_map)
 
 
 def _top_n(

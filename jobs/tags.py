@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis.config import Config
+from precis.consent import marketing_consent
 from precis.errors import ConfigError, MissingDatasetError
 from precis.identity.resolve import isolated_identifiers
 from precis.progress import Progress, log
@@ -224,7 +225,7 @@ def _segments(
         return {}
     if customers is None:
         log.warning("[%s] silver/customers not found: nobody has marketing consent, segments are empty", JOB)
-    consent = segments.consent(customers, people)
+    consent = marketing_consent(customers, people)
     table = segments.members(wide, segs, consent, cfg.run_date, computed_at).persist(_KEEP)
     lake.merge_upsert(table, "gold", SEGMENTS, ["segment", "one_id"], ignore=["computed_at", "run_date"],
                       unique=True, delete_missing=True)

@@ -14,6 +14,7 @@ from jobs import tags as tags_job
 from precis.config import load_config
 from precis.errors import ConfigError, MissingDatasetError
 from precis.storage import Lakehouse
+from precis.consent import marketing_consent
 from precis.tags import compute, definitions, history, segments, sources
 from precis.tags.definitions import build_segments, build_tags
 
@@ -145,7 +146,7 @@ def customers(spark):
 
 def test_consent_any_false_or_missing_means_no(spark, customers):
     people = spark.createDataFrame([(p,) for p in ("p1", "p2", "p3", "p4", "p5")], "one_id string")
-    got = segments.consent(customers, people)
+    got = marketing_consent(customers, people)
     expected = spark.createDataFrame(
         [("p1", True), ("p2", False), ("p3", False), ("p4", True), ("p5", False)], "one_id string, consent_marketing boolean"
     )

@@ -47,18 +47,3 @@ def members(
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
     )
 
-
-def consent(customers: DataFrame | None, people: DataFrame) -> DataFrame:
-    """``one_id``, ``consent_marketing`` for everyone in ``people``.
-
-    True only when the person has customer rows and every one of them says true: one
-    row saying false (or saying nothing) withdraws consent, and a person without a
-    customer row has no consent on record.
-    """
-    everyone = people.select("one_id").distinct()
-    if customers is None:
-        return everyone.withColumn("consent_marketing", F.lit(False))
-    said = customers.groupBy("one_id").agg(
-        F.bool_and(F.coalesce(F.col("consent_marketing"), F.lit(False))).alias("consent_marketing")
-    )
-    return everyone.join(said, "one_id", "left").fillna(False, ["consent_marketing"])

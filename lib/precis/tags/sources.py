@@ -15,11 +15,6 @@ from precis.identity.resolve import resolve
 from precis.lifecycle.summary import resolve_orders
 
 
-def resolve_ids(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None) -> DataFrame:
-    """Rows with a usable identifier, joined to their ``one_id`` (isolated identifiers dropped)."""
-    return resolve(df, identity_map, isolated)
-
-
 def _orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None, refunded: bool) -> DataFrame:
     resolved = resolve_orders(orders, identity_map, isolated).filter(F.col("refunded") == F.lit(refunded))
     extra = orders.select("order_id", "order_time", "channel", "currency")
@@ -29,14 +24,10 @@ def _orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | No
     )
 
 
-def _items(items: DataFrame | None) -> DataFrame | None:
-    return None if items is None else items.select("item_id", "category", "brand")
-
-
 def _with_items(df: DataFrame, items: DataFrame | None) -> DataFrame:
     if items is None:
         return df.withColumn("category", F.lit(None).cast("string")).withColumn("brand", F.lit(None).cast("string"))
-    return df.join(F.broadcast(_items(items)), "item_id", "left")
+    return df.join(F.broadcast(items.select("item_id", "category", "brand")), "item_id", "left")
 
 
 def order_lines(paid: DataFrame, order_items: DataFrame, items: DataFrame | None) -> DataFrame:
@@ -53,7 +44,7 @@ def order_lines(paid: DataFrame, order_items: DataFrame, items: DataFrame | None
 
 
 def events(events_df: DataFrame, identity_map: DataFrame, items: DataFrame | None, isolated: DataFrame | None) -> DataFrame:
-    resolved = resolve_ids(events_df, identity_map, isolated).select(
+    resolved = resolve(events_df, identity_map, isolated).select(
         "one_id", F.to_date("event_time").alias("_date"), F.col("event_time").alias("_ts"),
         "event_id", "event_type", "channel", "source", "item_id",
     )
@@ -61,7 +52,7 @@ def events(events_df: DataFrame, identity_map: DataFrame, items: DataFrame | Non
 
 
 def touchpoints(touch: DataFrame, identity_map: DataFrame, isolated: DataFrame | None) -> DataFrame:
-    return resolve_ids(touch, identity_map, isolated).select(
+    return resolve(touch, identity_map, isolated).select(
         "one_id", F.to_date("touch_time").alias("_date"), F.col("touch_time").alias("_ts"),
         "touch_id", "channel", "campaign_id", "interaction", F.col("cost").cast("double").alias("cost"),
     )
@@ -70,7 +61,7 @@ def touchpoints(touch: DataFrame, identity_map: DataFrame, isolated: DataFrame |
 def customers(cust: DataFrame, identity_map: DataFrame) -> DataFrame:
     # Consent is a person's own statement: isolation guards (shared hotlines) do not apply
     # to CRM rows, which carry the member's own identifiers.
-    return resolve_ids(cust, identity_map).select(
+    return resolve(cust, identity_map).select(
         "one_id", "id_type", "id_key", "gender", "city", "birth_date", "signup_time", "consent_marketing"
     )
 
