@@ -329,6 +329,40 @@ def test_people_have_several_devices_and_rotating_cookies(gen, owners):
     assert top["devices"] >= 2 and top["cookies"] >= 3
 
 
+
+def test_own_cookies_and_devices_sign_in_once_with_the_account(gen, owners):
+    """signin_share (0.95) of a person's own cookies, devices and WeChat accounts sign in
+    once, with the person's account; the shared cafe cookie and family device never do."""
+    signins = owners.filter(F.col("record_id").rlike("^SI[WAX]"))
+    own = {"web": "cookie_id", "app": "device_id", "wechat": "open_id"}
+    own_type = F.when(F.col("source") == "web", "cookie_id").when(F.col("source") == "app", "device_id")
+    own_type = own_type.otherwise("open_id")
+    per_record = signins.groupBy("source", "record_id", "person_id").agg(
+        F.sort_array(F.collect_set("id_type")).alias("types"),
+        F.max(F.when(F.col("id_type") == own_type, F.lower("id_value"))).alias("own"),
+    )
+    rows = per_record.collect()
+    assert {r["source"] for r in rows} == set(own)
+    assert all("phone" in r["types"] and own[r["source"]] in r["types"] for r in rows)
+    signed = {(r["person_id"], r["own"]) for r in rows}
+    assert len(signed) == len(rows)  # once each
+
+    event_owner = gen.truth["record_person"].filter(F.col("dataset") == "events").select(
+        F.col("record_id").alias("event_id"), "person_id"
+    )
+    traps = {r["id_value"].lower() for r in gen.truth["traps"].select("id_value").collect()}  # placeholders too
+    used = (
+        gen.landing["events"].filter(F.col("id_type").isin("cookie_id", "device_id"))
+        .join(event_owner, "event_id")
+        .select("person_id", F.lower("id_value").alias("own"))
+        .distinct()
+        .collect()
+    )
+    mine = {(r["person_id"], r["own"]) for r in used if r["own"] not in traps}
+    assert 0.85 < len(mine & signed) / len(mine) < 1.0
+    assert not {value for _, value in signed} & traps
+
+
 # ----------------------------------------------------------------- behaviour structure
 def test_order_totals_equal_their_lines_and_refunds_exist(gen):
     orders = gen.landing["orders"]

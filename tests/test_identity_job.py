@@ -4,6 +4,7 @@ incremental runs (a merge), and operators' rules read from a table."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,14 @@ def runs(spark, tmp_path_factory):
     out["rerun_records"] = lake.read("gold", "record_identity").localCheckpoint()
     out["rerun_changes"] = lake.read("gold", "identity_changes").count()
 
+    # The same second day reclustered in full, on a copy of the lakehouse.
+    full_root = root.parent / "full"
+    shutil.copytree(root, full_root)
+    full = Lakehouse(spark, str(full_root))
+    _land_silver(spark, full, FIRST + SECOND)
+    out["full_stats"] = identity.run(spark, _config(full_root, "2026-03-02", "identity.incremental=false"))
+    out["full_lake"] = full
+
     _land_silver(spark, lake, FIRST + SECOND)
     out["second_stats"] = identity.run(spark, _config(root, "2026-03-02"))
     out["second"] = _people(lake)
@@ -133,6 +142,25 @@ def test_new_evidence_merges_into_the_larger_person_and_logs_it(runs):
     day2 = runs["changes"].filter(F.col("run_date") == dt.date(2026, 3, 2))
     rows = [(r["change"], r["one_id"], r["related_one_id"]) for r in day2.collect()]
     assert rows == [("merged", first["email:he"], survivor)]
+
+
+def test_runs_recluster_only_the_components_new_records_touch(runs):
+    assert (runs["first_stats"].mode, runs["first_stats"].reclustered) == ("full", 6)
+    assert (runs["rerun_stats"].mode, runs["rerun_stats"].reclustered) == ("incremental", 0)
+    # r4 touches phone A (m1's person) and email e: m2, phone B and the cookie are copied.
+    assert (runs["second_stats"].mode, runs["second_stats"].reclustered) == ("incremental", 3)
+    assert (runs["full_stats"].mode, runs["full_stats"].reclustered) == ("full", 6)
+
+
+@pytest.mark.parametrize("table", ["identity_map", "record_identity", "identity_changes", "identity_guards"])
+def test_an_incremental_run_writes_what_a_full_run_writes(runs, table):
+    ignore = {"run_id", "changed_at"}
+
+    def content(lake):
+        df = lake.read("gold", table)
+        return df.select(*[c for c in df.columns if c not in ignore])
+
+    assert_df_equality(content(runs["lake"]), content(runs["full_lake"]), ignore_row_order=True)
 
 
 def test_guard_table_counts_placeholders_per_dataset(runs):

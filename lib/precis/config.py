@@ -150,6 +150,10 @@ class GenerateConfig(Section):
     existing_share: float = Field(0.5, ge=0.0, le=1.0)
     # Customers who opted out of marketing (consent_marketing = false).
     opt_out_share: float = Field(0.15, ge=0.0, le=1.0)
+    # Cookies and app devices that sign in to an account (email, member id, or a phone
+    # one-time code) when first used. The rest are anonymous unless a session logs in:
+    # lower it for a world with more anonymous traffic (see docs/identity.md).
+    signin_share: float = Field(0.95, ge=0.0, le=1.0)
     # People who switch to a new phone number during the period.
     phone_change_share: float = Field(0.05, ge=0.0, le=1.0)
     # People who file a right-to-be-forgotten request (at least one request is always made).
@@ -311,6 +315,9 @@ class IdentityConfig(Section):
     # A record carrying more identifiers than this is a data error; it links nothing.
     max_ids_per_record: int = Field(20, ge=2)
     rules: IdentityRulesConfig = IdentityRulesConfig()
+    # Recluster only the components that new or changed records touch (the result is the
+    # same as reclustering everything; false forces a full run).
+    incremental: bool = True
     # Connected components: checkpoint every n iterations (bounded lineage and memory).
     checkpoint_interval: int = Field(1, ge=1)
     max_iterations: int = Field(100, ge=1)

@@ -94,6 +94,7 @@ def build(
         .unionByName(landing.session_records(checkout))
         .unionByName(landing.crm_records(people, w))
         .unionByName(landing.wechat_records(people, w))
+        .unionByName(landing.signin_records(people, w))
         .unionByName(landing.pos_records(orders)),
         "records",
     )

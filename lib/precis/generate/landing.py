@@ -17,6 +17,7 @@ from pyspark.sql.types import DateType, TimestampType
 from precis.generate.activity import World
 from precis.generate.draws import SECONDS_PER_DAY, choice, exprs, hex_id, num, text
 from precis.generate.identifiers import (
+    device_case,
     EMAIL_PLACEHOLDERS,
     PHONE_PLACEHOLDERS,
     email_variant,
@@ -24,7 +25,7 @@ from precis.generate.identifiers import (
     phone_variant,
     placeholder_or,
 )
-from precis.generate.people import phone_at
+from precis.generate.people import cookie_number, cookie_start, phone_at
 from precis.schemas import SPECS
 
 ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ssXXX"
@@ -123,6 +124,58 @@ def wechat_records(people: DataFrame, w: World) -> DataFrame:
         "_followed_s",
         f"array({id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}, "
         f"IF({u('wechat_phone')} < 0.7D, {id_struct('phone', bound)}, NULL))",
+    )
+
+
+def signin_records(people: DataFrame, w: World) -> DataFrame:
+    """The login service's records: a cookie, an app device or a WeChat account signing in.
+
+    Each of a person's cookies and devices signs in once, when first used, and a WeChat
+    follower authorizes the mini program once, each with probability ``signin_share``;
+    the rest stay anonymous unless a session logs in. The record carries the account's
+    verified contacts: the member id of members, the email of those who have one, and
+    the phone number in use (one-time-code login, WeChat's phone authorization).
+    """
+    g = w.g
+
+    def u(salt: str) -> str:
+        return w.u(salt, "person_id", "k")
+
+    phone = phone_variant(phone_at("signin_s"), u("signin_phone_variant"), u("signin_phone_style"), g.variant_rate)
+    email = email_variant("email", u("signin_email_variant"), u("signin_email_style"), g.variant_rate)
+    account = (
+        f"IF(is_member, {id_struct('member_id', 'member_id')}, NULL), "
+        f"IF(has_email, {id_struct('email', email)}, NULL), {id_struct('phone', phone)}"
+    )
+
+    def at_random(frame: DataFrame, kind: str) -> DataFrame:
+        """A sign-in time within the active span, kept with probability signin_share."""
+        signin_s = f"first_seen_s + CAST(floor({u(f'signin_{kind}_at')} * (active_end_s - first_seen_s)) AS BIGINT)"
+        return frame.select("*", *exprs({"signin_s": signin_s}))
+
+    def kept(frame: DataFrame, kind: str) -> DataFrame:
+        return frame.filter(F.expr(f"{u(f'signin_{kind}')} < {num(g.signin_share)}"))
+
+    cookies = kept(
+        people.filter(F.col("web_user"))
+        .select("*", F.explode(F.sequence(F.lit(0), F.col("n_cookies") - 1)).alias("k"))
+        .select("*", *exprs({"signin_s": cookie_start("k")})),
+        "web",
+    )
+    devices = kept(at_random(people.filter(F.col("app_user")).select("*", F.posexplode("devices").alias("k", "device")), "app"), "app")
+    followers = kept(at_random(people.filter(F.col("wechat_user")).select("*", F.lit(0).alias("k")), "wechat"), "wechat")
+
+    def signed_in(frame: DataFrame, source: str, prefix: str, ids: str) -> DataFrame:
+        record_id = f"concat('{prefix}', upper({hex_id(w.seed, f'signin_{source}', 'person_id', 'k', length=16)}))"
+        return _records(frame, f"'{source}'", record_id, "signin_s", f"array({ids}, {account})")
+
+    device = device_case("device", u("signin_device_case"), 0.15)
+    return (
+        signed_in(cookies, "web", "SIW", id_struct("cookie_id", cookie_number(w.seed, "k")))
+        .unionByName(signed_in(devices, "app", "SIA", id_struct("device_id", device)))
+        .unionByName(
+            signed_in(followers, "wechat", "SIX", f"{id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}")
+        )
     )
 
 

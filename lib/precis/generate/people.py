@@ -270,7 +270,19 @@ def cookie_at(seed: int, t: str) -> str:
     """Browsers clear cookies: the active span is cut into ``n_cookies`` consecutive cookies."""
     position = f"CAST(greatest({t} - first_seen_s, 0L) AS DOUBLE) / CAST(active_end_s - first_seen_s + 1 AS DOUBLE)"
     index = f"least(CAST(floor({position} * n_cookies) AS INT), n_cookies - 1)"
+    return cookie_number(seed, index)
+
+
+def cookie_number(seed: int, index: str) -> str:
+    """The person's cookie number ``index`` (SQL, an INT from 0 to ``n_cookies - 1``)."""
     return f"concat('ck_', {hex_id(seed, 'cookie', 'person_id', index)})"
+
+
+def cookie_start(index: str) -> str:
+    """The first second of the active span in which cookie ``index`` is the one in use."""
+    span = "(active_end_s - first_seen_s + 1)"
+    # One second in, so that rounding in ``cookie_at`` cannot put it on the previous cookie.
+    return f"first_seen_s + CAST(ceil(CAST({index} AS DOUBLE) * {span} / n_cookies) AS BIGINT) + 1L"
 
 
 def device_pick(u: str) -> str:
