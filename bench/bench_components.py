@@ -1,19 +1,33 @@
-"""Benchmark: connected components of an identity-like graph, against GraphFrames and label propagation.
+"""Benchmark: connected components of an identity-like graph, against GraphX, GraphFrames and label propagation.
 
     .venv/bin/python bench/bench_components.py --edges 1000000 --repeats 3
-    .venv/bin/python bench/bench_components.py --edges 10000000 --repeats 1 --baselines graphframes
+    .venv/bin/python bench/bench_components.py --edges 10000000 --repeats 1 --baselines graphx
+    .venv/bin/python bench/bench_components.py --edges 1000000 --repeats 3 --baselines graphframes
 
 Builds a synthetic identity graph once (not timed) with a fixed seed: mostly components
 of 2-30 identifiers, a few of thousands, each a random tree plus extra and duplicate
 edges, ids hashed to BIGINT with xxhash64 like real identifiers. After an untimed warm-up
 on a slice, each repeat times ``precis.identity.components.connected_components`` and
-each baseline chosen with ``--baselines`` (default: both), all with the same
-checkpoint interval:
+each baseline chosen with ``--baselines`` (default: ``graphx,label_propagation``), all
+with the same checkpoint interval:
 
-- ``graphframes``: GraphFrames' own ``connectedComponents`` with its default algorithm,
-  called through py4j on the JVM class (no Python package); the jar
-  (``--graphframes-package``, default ``io.graphframes:graphframes-spark4_2.13:0.10.0``)
-  is added to ``spark.jars.packages`` and resolved from Maven Central. Its component ids
+- ``graphx``: Spark's own GraphX ``org.apache.spark.graphx.lib.ConnectedComponents``
+  (Pregel min-label propagation; what GraphFrames runs with ``algorithm="graphx"``),
+  through the small Java class in ``bench/jvm/``, which builds the graph on the JVM
+  (``Graph.fromEdgeTuples``, duplicate edges kept, edges and vertices MEMORY_AND_DISK)
+  and returns ``(id, component)``. The script compiles it with ``javac`` against
+  pyspark's own jars into ``bench/.cache/`` (git-ignored; rebuilt when the source or the
+  Spark version changes) and puts the jar on ``spark.jars`` when it starts the session,
+  with ``spark.graphx.pregel.checkpointInterval`` set to ``--checkpoint-interval``, so
+  Pregel checkpoints its graph and messages every that many supersteps into the
+  session's checkpoint directory (``<storage.root>/_checkpoints``), like the others.
+  GraphX names a component by its minimum vertex id, as ours does; the supersteps are
+  counted from Pregel's own log lines.
+- ``graphframes`` (not in the default): GraphFrames' own ``connectedComponents`` with
+  its default algorithm, called through py4j on the JVM class (no Python package); the
+  jar (``--graphframes-package``, default ``io.graphframes:graphframes-spark4_2.13:0.10.0``)
+  is added to ``spark.jars.packages`` and resolved from Maven Central, where it must
+  be available for this baseline to run. Its component ids
   are not the minimum id of the component, so each of its components is relabelled with
   its minimum id before the comparison, which makes it a comparison of partitions.
 - ``label_propagation``: plain min-label propagation (every round each vertex takes the
@@ -28,15 +42,18 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -59,7 +76,12 @@ LARGE_BASE = 2_000      # large component i has LARGE_BASE * 2**i nodes
 
 #: GraphFrames for Spark 4 / Scala 2.13, resolved from Maven Central.
 GRAPHFRAMES_PACKAGE = "io.graphframes:graphframes-spark4_2.13:0.10.0"
-BASELINES = ("graphframes", "label_propagation")
+BASELINES = ("graphx", "graphframes", "label_propagation")
+DEFAULT_BASELINES = ("graphx", "label_propagation")
+#: Java sources of the GraphX baseline, and where their compiled jar is kept.
+JVM_SOURCES = PROJECT / "bench" / "jvm"
+JVM_CACHE = PROJECT / "bench" / ".cache"
+GRAPHX_CLASS = "precis.bench.GraphXComponents"
 
 
 # ----------------------------------------------------------------- synthetic graph
@@ -132,6 +154,57 @@ def graphframes_components(edges: DataFrame, checkpoint_interval: int = 1) -> tu
     algorithm = graph.connectedComponents().setCheckpointInterval(checkpoint_interval)
     result = DataFrame(algorithm.run(), spark)
     return result.select("id", "component"), algorithm.getAlgorithm()
+
+
+def graphx_components(edges: DataFrame, max_iterations: int = 10_000) -> tuple[DataFrame, int]:
+    """GraphX's ``ConnectedComponents``; returns ``(id, component)`` and the Pregel supersteps.
+
+    Needs the session started with ``graphx_helper_jar()`` on ``spark.jars``. The labels
+    come back persisted: unpersist them when done.
+    """
+    spark = edges.sparkSession
+    src, dst = F.col("src").cast("bigint"), F.col("dst").cast("bigint")
+    links = edges.select(src.alias("src"), dst.alias("dst")).where(F.col("src").isNotNull() & F.col("dst").isNotNull())
+    helper = spark._jvm
+    for part in GRAPHX_CLASS.split("."):
+        helper = getattr(helper, part)
+    result = helper.run(links._jdf, max_iterations)
+    if result.iterations() >= max_iterations:
+        raise RuntimeError(f"GraphX connected components did not converge within {max_iterations} supersteps")
+    return DataFrame(result.labels(), spark), result.iterations()
+
+
+def graphx_helper_jar(cache: Path = JVM_CACHE) -> Path:
+    """The jar of ``bench/jvm``, compiled with ``javac`` against pyspark's jars on first use.
+
+    Named by a hash of the sources and the Spark version, so an edit or an upgrade
+    rebuilds it; written to a temporary name first, so a half-written jar is never used.
+    """
+    sources = sorted(JVM_SOURCES.rglob("*.java"))
+    digest = hashlib.sha256(pyspark.__version__.encode())
+    for source in sources:
+        digest.update(source.relative_to(JVM_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
+    jar = cache / f"precis-bench-jvm-{digest.hexdigest()[:16]}.jar"
+    if jar.is_file():
+        return jar
+    java_home = os.environ.get("JAVA_HOME")
+    javac = shutil.which("javac") or (java_home and shutil.which("javac", path=str(Path(java_home) / "bin")))
+    if not javac:
+        raise SystemExit("the graphx baseline compiles bench/jvm with javac, which is not on PATH (install a JDK "
+                         "17, or leave graphx out of --baselines)")
+    jars = Path(pyspark.__file__).parent / "jars"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="precis-bench-jvm-") as tmp:
+        classes = Path(tmp) / "classes"
+        subprocess.run([javac, "--release", "17", "-nowarn", "-cp", str(jars / "*"), "-d", str(classes),
+                        *map(str, sources)], check=True)
+        partial_jar = cache / f".{jar.name}.{os.getpid()}.tmp"
+        with zipfile.ZipFile(partial_jar, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+            for path in sorted(classes.rglob("*.class")):
+                out.write(path, path.relative_to(classes).as_posix())
+        os.replace(partial_jar, jar)
+    return jar
 
 
 def min_id_labels(labels: DataFrame) -> DataFrame:
@@ -218,21 +291,28 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=4, help="components of 2,000 * 2**i nodes, i < large")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--checkpoint-interval", type=int, default=1)
+    parser.add_argument("--checkpoint-interval", type=int, default=1,
+                        help="checkpoint every n rounds, for ours and every baseline (GraphX: "
+                        "spark.graphx.pregel.checkpointInterval; default: 1)")
     parser.add_argument(
-        "--baselines", type=_baselines, default=BASELINES,
+        "--baselines", type=_baselines, default=DEFAULT_BASELINES,
         help=f"comma list among {', '.join(BASELINES)}; 'none' times connected_components only "
-        f"(default: {','.join(BASELINES)})",
+        f"(default: {','.join(DEFAULT_BASELINES)}; graphframes needs its jar from Maven Central)",
     )
     parser.add_argument("--graphframes-package", default=GRAPHFRAMES_PACKAGE, help="Maven coordinate of GraphFrames")
     parser.add_argument("--root", help="scratch directory (default: a temporary directory, removed afterwards)")
     args = parser.parse_args()
     baselines: tuple[str, ...] = args.baselines
 
+    overrides = []
+    if "graphx" in baselines:
+        # Pregel reads its checkpoint interval from the SparkConf: set before the session starts.
+        overrides += [f"spark.conf.spark.jars={graphx_helper_jar()}",
+                      f"spark.conf.spark.graphx.pregel.checkpointInterval={args.checkpoint_interval}"]
     scratch = Path(args.root or tempfile.mkdtemp(prefix="precis-bench-components-"))
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
-        [f"storage.root={scratch / 'lakehouse'}", "mlflow.enabled=false"],
+        [f"storage.root={scratch / 'lakehouse'}", "mlflow.enabled=false", *overrides],
         run_date="2026-03-31",
     )
     packages = (args.graphframes_package,) if "graphframes" in baselines else ()
@@ -249,6 +329,7 @@ def main() -> None:
             ) from error
         raise
     runners: dict[str, Callable[[DataFrame], tuple[DataFrame, object]]] = {
+        "graphx": graphx_components,
         "graphframes": partial(graphframes_components, checkpoint_interval=args.checkpoint_interval),
         "label_propagation": partial(label_propagation, checkpoint_interval=args.checkpoint_interval),
     }
@@ -276,15 +357,15 @@ def main() -> None:
             cc_times.append(seconds)
             for name in baselines:
                 if name in results:
-                    results[name].unpersist()  # GraphFrames persists its result
+                    results[name].unpersist()  # GraphX and GraphFrames persist their results
                 seconds, extra[name], results[name] = _time(partial(runners[name], graph))
                 times[name].append(seconds)
 
         sizes = cc_result.groupBy("component").count()
         summary = sizes.agg(F.count(F.lit(1)).alias("components"), F.sum("count").alias("vertices"),
                             F.max("count").alias("largest")).first()
-        # Ours and label propagation name a component by its minimum id; GraphFrames does
-        # not, so its partition is compared after relabelling.
+        # Ours, GraphX and label propagation name a component by its minimum id; GraphFrames
+        # does not, so its partition is compared after relabelling.
         agrees = {
             name: _same(cc_result, min_id_labels(result) if name == "graphframes" else result)
             for name, result in results.items()
@@ -310,6 +391,10 @@ def main() -> None:
             if name == "graphframes":
                 line["graphframes_package"] = args.graphframes_package
                 line["graphframes_algorithm"] = extra.get(name)
+            elif name == "graphx":
+                line["graphx_iterations"] = extra.get(name)
+                line["graphx_checkpoint_interval"] = int(
+                    spark.sparkContext.getConf().get("spark.graphx.pregel.checkpointInterval", "-1"))
             else:
                 line[f"{name}_rounds"] = extra.get(name)
             line[f"{name}_identical"] = agrees.get(name)

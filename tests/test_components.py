@@ -1,12 +1,15 @@
 """Connected components: exact labels against a union-find oracle, on many graph shapes.
 
 Components of disjoint graphs are independent, so most tests shift several small graphs
-to disjoint id ranges and label them in one call.
+to disjoint id ranges and label them in one call. The benchmark's GraphX baseline
+(``bench/bench_components.py``) is held to the same oracle.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import random
+from pathlib import Path
 from typing import Iterable
 
 import pytest
@@ -15,6 +18,7 @@ from chispa import assert_df_equality
 from precis.identity import components
 from precis.identity.components import connected_components
 
+PROJECT = Path(__file__).resolve().parents[1]
 Edge = tuple[int, int]
 MIN_LONG, MAX_LONG = -(2**63), 2**63 - 1
 
@@ -232,3 +236,44 @@ def test_non_convergence_raises_with_the_iteration_count(spark):
 def test_invalid_arguments(spark, kwargs):
     with pytest.raises(ValueError):
         run(spark, [(1, 2)], **kwargs)
+
+
+# ----------------------------------------------------------------- the benchmark's GraphX baseline
+@pytest.fixture(scope="module")
+def graphx_bench(spark):
+    """``bench/bench_components.py`` with its Java helper loaded into the running session.
+
+    The benchmark puts the helper's jar on ``spark.jars`` when it starts its own session;
+    this one is running already, so the jar joins the driver's class loader, which in
+    local mode the executor's tasks load through too.
+    """
+    spec = importlib.util.spec_from_file_location("bench_components", PROJECT / "bench" / "bench_components.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    try:
+        jar = bench.graphx_helper_jar()
+    except SystemExit as no_javac:
+        pytest.skip(str(no_javac))
+    jvm = spark._jvm
+    url = jvm.java.io.File(str(jar)).toURI().toURL()
+    jvm.java.lang.Thread.currentThread().getContextClassLoader().addURL(url)
+    return bench
+
+
+def test_graphx_baseline_matches_union_find(spark, graphx_bench):
+    # Pregel needs a superstep per hop from a component's minimum: no long chains or cycles.
+    short = [name for name in FAMILIES if "chain" not in name and "cycle" not in name]
+    edges = list(EXTREMES) + [edge for name in short for edge in family(name)[0]]
+    labels, _ = graphx_bench.graphx_components(spark.createDataFrame(edges, "src bigint, dst bigint"))
+    assert labels.count() == len(union_find_labels(edges))
+    assert_labels(spark, labels, edges)
+    labels.unpersist()
+
+
+def test_graphx_baseline_counts_pregel_supersteps(spark, graphx_bench):
+    # The minimum's label moves one hop per superstep: 9 to reach the far end of 10 nodes.
+    edges = spark.createDataFrame(chain(list(range(10))), "src bigint, dst bigint")
+    labels, supersteps = graphx_bench.graphx_components(edges)
+    assert supersteps == 9
+    assert labels.where("component != 0").count() == 0
+    labels.unpersist()
