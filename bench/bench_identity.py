@@ -1,10 +1,12 @@
-"""Benchmark: the identity job on generated data, first run and unchanged rerun, with quality.
+"""Benchmark: the identity job on generated data, first run and unchanged reruns, with quality.
 
     .venv/bin/python bench/bench_identity.py --people 20000 --repeats 3
 
 Generates and ingests once (not timed; ``--root`` reuses a lakehouse that already has
-silver tables, and rebuilds its gold identity tables), then for each repeat runs identity on an empty gold (timed: "first")
-and again on the same silver (timed: "rerun": the same one_ids, nothing rewritten).
+silver tables, and rebuilds its gold identity tables), then for each repeat runs identity on an empty gold (timed: "first"),
+again on the same silver (timed: "rerun": incremental, so nothing is reclustered; the
+same one_ids, nothing rewritten) and once more with ``identity.incremental=false``
+(timed: "full_rerun": everything reclustered, the same result).
 Scores the last result against the generator's truth (not timed) and prints one JSON
 line with the medians and the scores; record results in docs/benchmarks.md.
 """
@@ -53,19 +55,25 @@ def main() -> None:
             generate.run(spark, cfg)
             ingest.run(spark, cfg)
 
-        first, rerun, stats = [], [], None
+        full_cfg = cfg.model_copy(update={"identity": cfg.identity.model_copy(update={"incremental": False})})
+        first, rerun, full_rerun, stats = [], [], [], None
         for _ in range(args.repeats):
             for table in GOLD:
                 shutil.rmtree(root / "gold" / table, ignore_errors=True)
-            shutil.rmtree(root / "meta" / identity.RUNS, ignore_errors=True)
+            for table in (identity.RUNS, identity.STATE, identity.RECORD_STATE):
+                shutil.rmtree(root / "meta" / table, ignore_errors=True)
             t0 = time.perf_counter()
             stats = identity.run(spark, cfg)
             first.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             again = identity.run(spark, cfg)
             rerun.append(time.perf_counter() - t0)
-            if again.changes or again.records_changed:
-                raise SystemExit(f"rerun changed something: {again.changes}, {again.records_changed} records")
+            t0 = time.perf_counter()
+            full = identity.run(spark, full_cfg)
+            full_rerun.append(time.perf_counter() - t0)
+            for name, out in (("rerun", again), ("full rerun", full)):
+                if out.changes or out.records_changed:
+                    raise SystemExit(f"{name} changed something: {out.changes}, {out.records_changed} records")
         scores = evaluate.evaluate_identity(lake, cfg) or {}
         print(
             json.dumps(
@@ -82,6 +90,9 @@ def main() -> None:
                     "first_runs_s": [round(t, 1) for t in first],
                     "rerun_median_s": round(statistics.median(rerun), 1),
                     "rerun_runs_s": [round(t, 1) for t in rerun],
+                    "rerun_reclustered": again.reclustered,
+                    "full_rerun_median_s": round(statistics.median(full_rerun), 1),
+                    "full_rerun_runs_s": [round(t, 1) for t in full_rerun],
                     **{k: round(v, 4) for k, v in scores.items()},
                     "guards": stats.guards,
                     "cores": os.cpu_count(),
