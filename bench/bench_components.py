@@ -3,10 +3,12 @@
     .venv/bin/python bench/bench_components.py --edges 1000000 --repeats 3
     .venv/bin/python bench/bench_components.py --edges 10000000 --repeats 1 --baselines graphx
     .venv/bin/python bench/bench_components.py --edges 1000000 --repeats 3 --baselines graphframes
+    .venv/bin/python bench/bench_components.py --links-from /tmp/demo/lakehouse --baselines graphx
 
 Builds a synthetic identity graph once (not timed) with a fixed seed: mostly components
 of 2-30 identifiers, a few of thousands, each a random tree plus extra and duplicate
-edges, ids hashed to BIGINT with xxhash64 like real identifiers. After an untimed warm-up
+edges, ids hashed to BIGINT with xxhash64 like real identifiers; or, with
+``--links-from``, takes the identity job's links over a lakehouse's silver tables. After an untimed warm-up
 on a slice, each repeat times ``precis.identity.components.connected_components`` and
 each baseline chosen with ``--baselines`` (default: ``graphx,label_propagation``), all
 with the same checkpoint interval:
@@ -64,8 +66,11 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from precis.config import load_config
+from precis.identity import records
 from precis.identity.components import connected_components
+from precis.identity.graph import record_links
 from precis.session import get_spark
+from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -154,6 +159,14 @@ def graphframes_components(edges: DataFrame, checkpoint_interval: int = 1) -> tu
     algorithm = graph.connectedComponents().setCheckpointInterval(checkpoint_interval)
     result = DataFrame(algorithm.run(), spark)
     return result.select("id", "component"), algorithm.getAlgorithm()
+
+
+def identity_links(spark: SparkSession, root: str, max_ids: int) -> DataFrame:
+    """src, dst: the links the identity job builds from a lakehouse's silver datasets."""
+    lake = Lakehouse(spark, root)
+    silver = {name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)}
+    links, _ = record_links(records.identified_records(silver), max_ids)
+    return links.select("src", "dst")
 
 
 def graphx_components(edges: DataFrame, max_iterations: int = 10_000) -> tuple[DataFrame, int]:
@@ -301,6 +314,8 @@ def main() -> None:
     )
     parser.add_argument("--graphframes-package", default=GRAPHFRAMES_PACKAGE, help="Maven coordinate of GraphFrames")
     parser.add_argument("--root", help="scratch directory (default: a temporary directory, removed afterwards)")
+    parser.add_argument("--links-from", metavar="LAKEHOUSE",
+                        help="instead of a synthetic graph, the identity job's links over this lakehouse's silver")
     args = parser.parse_args()
     baselines: tuple[str, ...] = args.baselines
 
@@ -335,7 +350,11 @@ def main() -> None:
     }
     try:
         graph_path = str(scratch / "graph")
-        identity_graph(spark, args.edges, args.large, args.seed).write.mode("overwrite").parquet(graph_path)
+        if args.links_from:
+            source = identity_links(spark, args.links_from, cfg.identity.max_ids_per_record)
+        else:
+            source = identity_graph(spark, args.edges, args.large, args.seed)
+        source.write.mode("overwrite").parquet(graph_path)
         graph = spark.read.parquet(graph_path)
         edge_rows = graph.count()
 
