@@ -130,9 +130,10 @@ def wechat_records(people: DataFrame, w: World) -> DataFrame:
 def signin_records(people: DataFrame, w: World) -> DataFrame:
     """The login service's records: a cookie, an app device or a WeChat account signing in.
 
-    Each of a person's cookies and devices signs in once, when first used, and a WeChat
-    follower authorizes the mini program once, each with probability ``signin_share``;
-    the rest stay anonymous unless a session logs in. The record carries the account's
+    Each of a person's cookies signs in once when it comes into use, each app device once
+    and a WeChat follower authorizes the mini program once, some time in the person's
+    active span, each with probability ``signin_share``; the rest stay anonymous unless a
+    session logs in. The record carries the account's
     verified contacts: the member id of members, the email of those who have one, and
     the phone number in use (one-time-code login, WeChat's phone authorization).
     """
@@ -141,7 +142,9 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
     def u(salt: str) -> str:
         return w.u(salt, "person_id", "k")
 
-    phone = phone_variant(phone_at("signin_s"), u("signin_phone_variant"), u("signin_phone_style"), g.variant_rate)
+    phone = phone_variant(
+        phone_at("signin_s"), u("signin_phone_variant"), u("signin_phone_style"), g.variant_rate
+    )
     email = email_variant("email", u("signin_email_variant"), u("signin_email_style"), g.variant_rate)
     account = (
         f"IF(is_member, {id_struct('member_id', 'member_id')}, NULL), "
@@ -149,11 +152,13 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
     )
 
     def at_random(frame: DataFrame, kind: str) -> DataFrame:
-        """A sign-in time within the active span, kept with probability signin_share."""
-        signin_s = f"first_seen_s + CAST(floor({u(f'signin_{kind}_at')} * (active_end_s - first_seen_s)) AS BIGINT)"
+        """A sign-in time within the person's active span."""
+        span = "(active_end_s - first_seen_s)"
+        signin_s = f"first_seen_s + CAST(floor({u(f'signin_{kind}_at')} * {span}) AS BIGINT)"
         return frame.select("*", *exprs({"signin_s": signin_s}))
 
     def kept(frame: DataFrame, kind: str) -> DataFrame:
+        """The sign-ins that happen: ``signin_share`` of them."""
         return frame.filter(F.expr(f"{u(f'signin_{kind}')} < {num(g.signin_share)}"))
 
     cookies = kept(
@@ -162,8 +167,10 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
         .select("*", *exprs({"signin_s": cookie_start("k")})),
         "web",
     )
-    devices = kept(at_random(people.filter(F.col("app_user")).select("*", F.posexplode("devices").alias("k", "device")), "app"), "app")
-    followers = kept(at_random(people.filter(F.col("wechat_user")).select("*", F.lit(0).alias("k")), "wechat"), "wechat")
+    app_devices = people.filter(F.col("app_user")).select("*", F.posexplode("devices").alias("k", "device"))
+    devices = kept(at_random(app_devices, "app"), "app")
+    wechat_accounts = people.filter(F.col("wechat_user")).select("*", F.lit(0).alias("k"))
+    followers = kept(at_random(wechat_accounts, "wechat"), "wechat")
 
     def signed_in(frame: DataFrame, source: str, prefix: str, ids: str) -> DataFrame:
         record_id = f"concat('{prefix}', upper({hex_id(w.seed, f'signin_{source}', 'person_id', 'k', length=16)}))"
@@ -174,7 +181,9 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
         signed_in(cookies, "web", "SIW", id_struct("cookie_id", cookie_number(w.seed, "k")))
         .unionByName(signed_in(devices, "app", "SIA", id_struct("device_id", device)))
         .unionByName(
-            signed_in(followers, "wechat", "SIX", f"{id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}")
+            signed_in(
+                followers, "wechat", "SIX", f"{id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}"
+            )
         )
     )
 

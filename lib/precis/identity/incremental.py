@@ -70,9 +70,9 @@ def affected_nodes(state: DataFrame, changed: DataFrame, blocked: DataFrame, lin
     before = state.filter("blocked").select("node", F.lit(True).alias("before"))
     flipped = now.join(before, "node", "full_outer").filter(F.col("now").isNull() | F.col("before").isNull())
     unblocked = flipped.filter(F.col("now").isNull()).select("node")
-    neighbours = links.join(unblocked.withColumnRenamed("node", "src"), "src", "left_semi").select(
-        F.col("dst").alias("node")
-    ).union(links.join(unblocked.withColumnRenamed("node", "dst"), "dst", "left_semi").select(F.col("src").alias("node")))
+    from_src = links.join(unblocked.withColumnRenamed("node", "src"), "src", "left_semi").select(F.col("dst").alias("node"))
+    from_dst = links.join(unblocked.withColumnRenamed("node", "dst"), "dst", "left_semi").select(F.col("src").alias("node"))
+    neighbours = from_src.union(from_dst)
     seeds = changed.select("node").union(flipped.select("node")).union(neighbours).distinct()
     components = state.join(seeds, "node", "left_semi").select("component").distinct()
     return state.join(components, "component", "left_semi").select("node").union(seeds).distinct()
