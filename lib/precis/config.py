@@ -691,10 +691,10 @@ def load_config(
     explicit_env = env or os.environ.get(ENV_VAR_ENV)
     env_name = explicit_env or DEFAULT_ENV
     base_path = Path(path) if path else _default_config_path()
-    data = _read_yaml(base_path)
+    data = read_yaml_mapping(base_path)
     overlay = base_path.parent / "env" / f"{env_name}.yaml"
     if overlay.is_file():
-        data = deep_merge(data, _read_yaml(overlay))
+        data = deep_merge(data, read_yaml_mapping(overlay))
     elif explicit_env:
         raise ConfigError(f"environment overlay '{env_name}' not found: {overlay}")
     for item in overrides:
@@ -718,15 +718,16 @@ def _default_config_path() -> Path:
     return Path.cwd() / DEFAULT_CONFIG
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "config") -> dict[str, Any]:
+    """A YAML file holding a mapping; ConfigError naming the ``what`` file otherwise."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} file not found: {path}")
     try:
         loaded = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{what} file {path} is not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        raise ConfigError(f"{what} file {path} must hold a mapping at the top level")
     return loaded
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from precis.config import read_yaml_mapping
 from precis.errors import ConfigError
 
 TagType = Literal["long", "double", "string", "boolean", "date", "timestamp"]
@@ -463,15 +463,10 @@ def _describe(exc: ValidationError) -> str:
 
 
 def read_yaml(path: Path, key: str) -> Mapping[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{key} file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{key} file {path} is not valid YAML: {exc}") from None
-    if not isinstance(loaded, Mapping) or set(loaded) - {key}:
-        extra = sorted(set(loaded) - {key}) if isinstance(loaded, Mapping) else loaded
-        raise ConfigError(f"{path}: expected one top-level key '{key}', got unknown key(s) {extra}")
+    """The mapping under the file's single top-level ``key`` (``tags`` or ``segments``)."""
+    loaded = read_yaml_mapping(path, key)
+    if set(loaded) - {key}:
+        raise ConfigError(f"{path}: expected one top-level key '{key}', got unknown key(s) {sorted(set(loaded) - {key})}")
     return loaded.get(key) or {}
 
 
