@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_generate.py --people 20000 --repeats 3
 
-Each repeat runs ``python -m jobs.generate`` for the given number of people into a new
+Each repeat runs ``python -m precis generate`` for the given number of people into a new
 lakehouse, as a user would, and times it twice: the whole process (JVM start, Ivy, job)
 and the job itself (``run``, from the job's own "finished in" line). MLflow is off
 unless ``--mlflow``: it is not part of generating. Prints one JSON line with medians;
@@ -30,7 +30,7 @@ FINISHED = re.compile(r"\[generate\] finished in ([0-9.]+)s: ([0-9,]+) events, (
 
 def run_once(people: int, root: Path, run_date: str, mlflow: bool, extra: list[str]) -> tuple[float, float, str]:
     command = [
-        sys.executable, "-m", "jobs.generate",
+        sys.executable, "-m", "precis", "generate",
         "--run-date", run_date,
         "--set", f"storage.root={root}",
         "--set", f"generate.people={people}",

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobs import evaluate, generate, identity, ingest
+from precis.jobs import evaluate, generate, identity, ingest
 from precis.config import load_config
 from precis.session import get_spark
 from precis.storage import Lakehouse

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobs import generate, ingest
+from precis.jobs import generate, ingest
 from precis.config import load_config
 from precis.session import get_spark
 

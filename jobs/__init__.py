@@ -1,15 +1,5 @@
-"""Batch jobs. Each ``jobs/<job>.py`` has ``main(argv)`` and ``run(spark, cfg)``.
+"""Thin entry files that ``spark-submit`` and schedulers point at, one per job.
 
-Order in which the pipeline may run them; a job is "available" once its module exists.
+The jobs themselves live in ``precis.jobs`` (installed with the wheel); each file here
+only calls the job's ``main``. ``python -m jobs.<job>`` works from the project root.
 """
-
-ORDER = (
-    "generate",
-    "ingest",
-    "identity",
-    "tags",
-    "recommend",
-    "lifecycle",
-    "attribution",
-    "forget",
-)

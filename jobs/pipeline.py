@@ -1,58 +1,8 @@
-"""pipeline: run the configured jobs in order for one run date, in one Spark session."""
+"""Entry file of the ``pipeline`` job for spark-submit and schedulers; the job is ``precis.jobs.pipeline``."""
 
-from __future__ import annotations
-
-import importlib
 import sys
-import time
-from typing import Sequence
 
-from pyspark.sql import SparkSession
-
-from precis.config import Config
-from precis.errors import ConfigError
-from precis.progress import log
-from precis.runner import job_main
-from precis.tracking import tracking_uri
-
-JOB = "pipeline"
-
-
-def resolve(names: Sequence[str]) -> list:
-    """Import every job up front so a typo in ``pipeline.jobs`` fails before any work."""
-    modules = []
-    for name in names:
-        if name == JOB:
-            raise ConfigError("config key 'pipeline.jobs': the pipeline cannot run itself")
-        try:
-            modules.append(importlib.import_module(f"jobs.{name}"))
-        except ModuleNotFoundError as exc:
-            # Only the job module itself missing means a typo; a dependency the job
-            # imports being absent is a different error and must say which one.
-            if exc.name and not f"jobs.{name}".startswith(exc.name):
-                raise
-            raise ConfigError(f"config key 'pipeline.jobs': unknown job '{name}'") from None
-    return modules
-
-
-def run(spark: SparkSession, cfg: Config) -> None:
-    modules = resolve(cfg.pipeline.jobs)
-    started = time.monotonic()
-    for i, (name, module) in enumerate(zip(cfg.pipeline.jobs, modules), start=1):
-        log.info("[pipeline] job %d/%d: %s (run date %s)", i, len(modules), name, cfg.run_date)
-        t0 = time.monotonic()
-        module.run(spark, cfg)
-        log.info("[pipeline] job %d/%d: %s done in %.1fs", i, len(modules), name, time.monotonic() - t0)
-    log.info("[pipeline] all %d jobs done in %.1fs", len(modules), time.monotonic() - started)
-    print(f"Tables:      {cfg.root}/<layer>/<table>  (landing, bronze, silver, gold)")
-    if cfg.mlflow.enabled:
-        print(f"MLflow runs: {tracking_uri(cfg)}")
-        print(f"             browse with: .venv/bin/mlflow ui --backend-store-uri {tracking_uri(cfg)}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return job_main(JOB, run, argv)
-
+from precis.jobs.pipeline import main, run  # noqa: F401  (run: for ``from jobs import pipeline`` in notebooks)
 
 if __name__ == "__main__":
     sys.exit(main())

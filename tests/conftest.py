@@ -47,12 +47,13 @@ def spark(tmp_path_factory):
         .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={jvm.log4j_config_path()}")
         # Delta writes in tests do not need the 7-day retention safety check.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        # Reliable checkpoints, set the way precis sets them (no SparkContext call).
+        .config("spark.checkpoint.dir", str(tmp_path_factory.mktemp("checkpoints")))
+        .config("spark.log.level", "WARN")
     )
     for key, value in DELTA_CONF.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("WARN")
-    session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("checkpoints")))
     yield session
     session.stop()
 
@@ -93,7 +94,7 @@ def world(spark, tmp_path_factory):
 
     Shared by the data and identity end-to-end tests: (cfg, lake, ingest summaries).
     """
-    from jobs import generate, ingest
+    from precis.jobs import generate, ingest
     from precis.storage import Lakehouse
 
     root = tmp_path_factory.mktemp("e2e") / "lakehouse"

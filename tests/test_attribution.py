@@ -385,8 +385,8 @@ def test_all_orders_run_on_every_shape(spark):
     ],
 )
 def test_bad_attribution_settings_name_the_key(override, named):
-    from precis.config import PROJECT_ROOT, load_config
+    from precis.config import load_config
     from precis.errors import ConfigError
 
     with pytest.raises(ConfigError, match=named):
-        load_config(PROJECT_ROOT / "conf" / "base.yaml", [override])
+        load_config(overrides=[override])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import attribution, evaluate, identity
+from precis.jobs import attribution, evaluate, identity
 from precis.config import ATTRIBUTION_MODELS
 from precis.errors import ConfigError
 

@@ -166,15 +166,34 @@ def test_env_from_variable_and_flag(tmp_path, monkeypatch):
     assert parse_config("selfcheck", ["--config", str(base), "--env", "prod"]).env == "prod"
 
 
-def test_explicit_unknown_env_names_overlay_file(tmp_path, monkeypatch):
+def test_explicit_unknown_env_names_the_known_ones(tmp_path, monkeypatch):
     base = write_conf(tmp_path, OVERLAY_BASE, dev=OVERLAY_DEV)
-    overlay = tmp_path / "env" / "staging.yaml"
-    with pytest.raises(ConfigError, match="'staging' not found") as err:
+    # Known: the packaged overlays and those beside the --config files.
+    known = "environments: cluster, databricks, dev, local"
+    with pytest.raises(ConfigError, match=f"unknown environment 'staging'; {known}"):
         load_config(base, env="staging")
-    assert str(overlay) in str(err.value)
     monkeypatch.setenv("PRECIS_ENV", "staging")
-    with pytest.raises(ConfigError, match="staging.yaml"):
+    with pytest.raises(ConfigError, match="unknown environment 'staging'"):
         load_config(base)
+    with pytest.raises(ConfigError, match="unknown environment 'staging'; environments: cluster, databricks, local$"):
+        load_config()
+
+
+def test_config_files_layer_over_the_packaged_defaults_in_order(tmp_path):
+    first = tmp_path / "a.yaml"
+    first.write_text("storage: {root: /a}\ngenerate: {people: 7, seed: 1}\n")
+    second = tmp_path / "b.yaml"
+    second.write_text("generate: {seed: 2}\n")
+    cfg = load_config([first, second], ["generate.seed=3"])
+    # A partial file keeps every default it does not name.
+    assert (cfg.storage.root, cfg.generate.people, cfg.generate.items) == ("/a", 7, 2000)
+    assert cfg.generate.seed == 3
+    assert load_config([first, second]).generate.seed == 2  # the later file wins
+    cli = parse_config("selfcheck", ["--config", str(first), "--config", str(second)])
+    assert (cli.storage.root, cli.generate.seed) == ("/a", 2)
+    # An environment overlay applies under the files (they are the user's last word).
+    assert load_config([first], env="cluster").storage.root == "/a"
+    assert load_config(env="cluster").storage.root == "hdfs:///precis/lakehouse"
 
 
 @pytest.mark.parametrize("env", ["local", "cluster", "databricks"])

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from jobs import generate as job
+from precis.jobs import generate as job
 from precis.config import DATASETS, Config, GenerateConfig, load_config
 from precis.generate import Generated, build
 from precis.generate.build import TRUTH_TABLES

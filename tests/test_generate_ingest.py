@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from conftest import assert_no_plain
-from jobs import ingest
+from precis.jobs import ingest
 from precis.config import DATASETS
 from precis.generate.corrupt import CORRUPTED_DATASETS
 from precis.schemas import SPECS

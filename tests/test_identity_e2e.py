@@ -11,7 +11,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
-from jobs import evaluate, identity, ingest
+from precis.jobs import evaluate, identity, ingest
 from precis.identity import records
 from precis.storage import Lakehouse
 

@@ -11,7 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs import identity
+from precis.jobs import identity
 from precis.config import load_config
 from precis.storage import Lakehouse
 

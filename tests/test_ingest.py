@@ -10,7 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs import ingest
+from precis.jobs import ingest
 from precis.config import load_config
 from precis.errors import MissingDatasetError
 from precis.ingest import conform

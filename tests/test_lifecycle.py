@@ -10,7 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs import lifecycle
+from precis.jobs import lifecycle
 from precis.config import load_config
 from precis.lifecycle import churn, segments, summary
 from precis.storage import Lakehouse

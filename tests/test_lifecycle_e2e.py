@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
-from jobs import evaluate, identity, lifecycle
+from precis.jobs import evaluate, identity, lifecycle
 
 pytestmark = pytest.mark.slow
 

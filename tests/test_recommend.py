@@ -13,7 +13,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs import recommend
+from precis.jobs import recommend
 from precis.config import load_config
 from precis.recommend import evaluation, interactions, model
 from precis.storage import Lakehouse

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from precis import jvm
 from precis.config import load_config
-from precis.session import get_spark
+from precis.session import checkpoint_dir, get_spark, launch_conf
 
 PROJECT = Path(__file__).resolve().parents[1]
 BASE = PROJECT / "conf" / "base.yaml"
@@ -47,7 +48,7 @@ def test_session_runs_the_delta_jar_named_by_the_coordinates(spark):
     assert f"{artifact}-{version}.jar" in jars
 
 
-def test_get_spark_reuses_active_session_and_sets_checkpoint_dir(spark, tmp_path):
+def test_get_spark_reuses_active_session_and_its_checkpoint_dir(spark, tmp_path):
     cfg = load_config(
         BASE,
         [
@@ -61,22 +62,50 @@ def test_get_spark_reuses_active_session_and_sets_checkpoint_dir(spark, tmp_path
     try:
         assert get_spark(cfg) is spark
         assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
-        assert spark.sparkContext.getCheckpointDir().startswith(f"file:{tmp_path}/lakehouse/_checkpoints/")
-
-        explicit = load_config(BASE, [f"storage.root={tmp_path}/l2", f"spark.checkpoint_dir={tmp_path}/ck"])
-        assert get_spark(explicit) is spark
-        assert spark.sparkContext.getCheckpointDir().startswith(f"file:{tmp_path}/ck/")
+        # A reused session keeps the checkpoint directory it was started with, and the
+        # jobs read it from the session's settings (as over Spark Connect).
+        started_with = spark.sparkContext.getCheckpointDir()
+        assert started_with is not None
+        assert started_with.startswith("file:" + checkpoint_dir(spark))
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
+def test_launch_conf_of_a_session_precis_starts(tmp_path):
+    cfg = load_config(BASE, [f"storage.root={tmp_path}/l", "spark.log_level=ERROR", "spark.conf.spark.sql.shuffle.partitions=3"])
+    local = launch_conf(cfg, "local[2]")
+    assert local["spark.checkpoint.dir"] == f"{tmp_path}/l/_checkpoints"
+    assert local["spark.log.level"] == "ERROR"
+    assert local["spark.sql.shuffle.partitions"] == "3"  # spark.conf beats the local default
+    assert local["spark.jars.packages"] == ",".join(jvm.packages())
+    assert local["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    explicit = load_config(BASE, [f"storage.root={tmp_path}/l", f"spark.checkpoint_dir={tmp_path}/ck"])
+    cluster = launch_conf(explicit, "spark://master:7077")
+    assert cluster["spark.checkpoint.dir"] == f"{tmp_path}/ck"
+    # Local defaults (driver memory, 8 shuffle partitions) are for one machine only.
+    assert "spark.driver.memory" not in cluster and "spark.pyspark.python" not in cluster
+
+
+def test_no_jvm_access_in_the_library():
+    """What Spark Connect lacks: the library and the jobs never use it."""
+    pattern = re.compile(r"sparkContext|_jvm|_jsc|\.rdd\b|py4j|delta\.tables")
+    found = [
+        f"{path.relative_to(PROJECT)}:{n}: {line.strip()}"
+        for path in sorted((PROJECT / "lib").rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
 
 
 IMPORT_EVERYTHING = textwrap.dedent(
     """
     import importlib, json, os, pkgutil
-    import jobs, precis
+    import precis
 
     names = [m.name for m in pkgutil.walk_packages(precis.__path__, "precis.")]
-    names += [m.name for m in pkgutil.iter_modules(jobs.__path__, "jobs.")]
+    names = [n for n in names if n != "precis.__main__"]  # runs the command line
     for name in names:
         importlib.import_module(name)
 
@@ -110,7 +139,7 @@ def test_importing_every_module_starts_no_spark(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert {"precis.config", "precis.session", "precis.storage", "precis.tracking", "jobs.selfcheck"} <= set(
+    assert {"precis.config", "precis.session", "precis.storage", "precis.tracking", "precis.jobs.selfcheck"} <= set(
         report["modules"]
     )
     assert report["jvm"] == {"gateway": False, "context": False, "active_session": False}

@@ -1,4 +1,4 @@
-"""Entry points: spark-submit.sh, python -m jobs.<job>, exit codes and one-line errors.
+"""Entry points: spark-submit.sh, python -m jobs.<job>, python -m precis, exit codes and one-line errors.
 
 Only the end-to-end test starts JVMs in subprocesses (~30-40 s each), so it is marked
 slow; the failure paths stop before Spark and cost well under a second each.
@@ -106,7 +106,7 @@ def test_unknown_job_and_missing_job_name(tmp_path):
 
     usage = run([SUBMIT])
     assert usage.returncode == 2
-    assert usage.stdout.startswith("usage: spark-submit.sh <job>")
+    assert usage.stdout.startswith("usage: spark-submit.sh [spark-submit options] <job>")
 
 
 # ------------------------------------------------------------- the spark-submit command
@@ -131,6 +131,9 @@ def test_submit_command_for_local_and_cluster(monkeypatch, tmp_path):
     assert f"spark.pyspark.python={sys.executable}" in confs
     assert "--py-files" not in cmd
     assert cmd[-len(argv) - 1 :] == [str(PROJECT / "jobs" / "selfcheck.py"), *argv]
+    # Launch settings a Spark Connect server would also take: no setCheckpointDir call.
+    assert f"spark.checkpoint.dir={tmp_path}/_checkpoints" in confs
+    assert "spark.log.level=WARN" in confs
 
     # SPARK_MASTER beats the config, --set spark.master beats both (either --set form).
     monkeypatch.setenv("SPARK_MASTER", "yarn")
@@ -141,23 +144,84 @@ def test_submit_command_for_local_and_cluster(monkeypatch, tmp_path):
     import zipfile
 
     names = zipfile.ZipFile(yarn[yarn.index("--py-files") + 1]).namelist()
-    assert {"precis/config.py", "jobs/selfcheck.py"} <= set(names)
+    # The library with its default configuration (conf/ in a checkout, precis/conf installed).
+    assert {"precis/config.py", "precis/jobs/selfcheck.py", "precis/conf/base.yaml", "precis/conf/env/cluster.yaml"} <= set(names)
+    assert not any(n.startswith("jobs/") or "__pycache__" in n for n in names)
     assert not any(a.startswith("spark.pyspark.python=") for a in yarn)
     for form in (["--set", "spark.master=local[2]"], ["--set=spark.master=local[2]"]):
         assert submit.main(["selfcheck", *form]) == 0
         assert calls[-1][calls[-1].index("--master") + 1] == "local[2]"
 
 
+def test_submit_passes_spark_submit_options_and_ships_configs_in_cluster_mode(monkeypatch, tmp_path):
+    from precis import submit
+
+    calls = []
+    monkeypatch.setenv("SPARK_SUBMIT", "/opt/spark/bin/spark-submit")
+    monkeypatch.setenv("SPARK_MASTER", "yarn")
+    monkeypatch.setattr(submit.os, "execv", lambda path, cmd: calls.append(cmd))
+    monkeypatch.setattr(submit.tempfile, "mkdtemp", lambda prefix: str(tmp_path))
+    mine = tmp_path / "conf" / "prod.yaml"
+    mine.parent.mkdir()
+    mine.write_text("storage:\n  root: hdfs:///precis/lakehouse\n")
+
+    # Client mode: options before the job name reach spark-submit as given, before the
+    # main file; the job's own arguments (config paths included) are untouched.
+    options = ["--deploy-mode", "client", "--archives", "env.tar.gz#env", "--verbose", "--executor-memory=2g"]
+    assert submit.main([*options, "ingest", "--config", str(mine), "--run-date", "2026-03-31"]) == 0
+    cmd = calls[-1]
+    main_file = cmd.index(str(PROJECT / "jobs" / "ingest.py"))
+    assert cmd[main_file + 1 :] == ["--config", str(mine), "--run-date", "2026-03-31"]
+    assert cmd[cmd.index("--archives") + 1] == "env.tar.gz#env"
+    assert {"--verbose", "--executor-memory=2g"} <= set(cmd[:main_file])
+    assert "spark.checkpoint.dir=hdfs:///precis/lakehouse/_checkpoints" in cmd
+
+    # Cluster mode: the driver runs elsewhere, so --config files travel with --files
+    # (beside any the user gave) and the job reads them by name.
+    assert submit.main(["--deploy-mode", "cluster", "--files", "extra.txt", "ingest", f"--config={mine}"]) == 0
+    cmd = calls[-1]
+    assert cmd[-1] == "--config=prod.yaml"
+    assert cmd[cmd.index("--files") + 1] == f"extra.txt,{mine}"
+    assert cmd.count("--files") == 1
+
+    assert submit.main(["--deploy-mode"]) == 2  # an option without its value
+
+
+def test_submit_from_an_installed_precis_writes_a_launcher(monkeypatch, tmp_path):
+    from precis import submit
+
+    calls = []
+    monkeypatch.setenv("SPARK_SUBMIT", "/opt/spark/bin/spark-submit")
+    monkeypatch.setattr(submit.os, "execv", lambda path, cmd: calls.append(cmd))
+    monkeypatch.setattr(submit.tempfile, "mkdtemp", lambda prefix: str(tmp_path))
+    monkeypatch.setattr(submit, "CHECKOUT_JOBS", tmp_path / "no-checkout")  # as in site-packages
+    assert submit.main(["identity", "--set", f"storage.root={tmp_path}"]) == 0
+    launcher = Path(calls[-1][calls[-1].index("--set") - 1])
+    assert launcher.parent == tmp_path
+    assert launcher.read_text() == "import sys\nfrom precis.jobs.identity import main\nsys.exit(main())\n"
+
+
+def test_submit_with_spark_remote_runs_the_job_as_a_connect_client(monkeypatch, tmp_path):
+    from precis import submit
+
+    calls = []
+    monkeypatch.setenv("SPARK_REMOTE", "sc://localhost:15002")
+    monkeypatch.setattr(submit.os, "execv", lambda path, cmd: calls.append(cmd))
+    args = ["--set", f"storage.root={tmp_path}", "--run-date", "2026-03-31"]
+    assert submit.main(["selfcheck", *args]) == 0
+    assert calls[-1] == [sys.executable, "-m", "precis", "selfcheck", *args]
+
+
 # ------------------------------------------------------------------- in-process job_main
 def test_job_main_exit_codes_and_one_line_reasons(spark, tmp_path, monkeypatch, capsys):
-    import jobs.selfcheck
+    from precis.jobs import selfcheck
 
     # Leave no log handler bound to pytest's capture stream behind.
     monkeypatch.setattr("precis.runner.configure_logging", lambda: None)
     root = ["--set", f"storage.root={tmp_path / 'lakehouse'}"]
 
-    assert jobs.selfcheck.main(["--set", "storage.rooot=x"]) == 2
-    assert jobs.selfcheck.main(["--run-date", "2026-13-01"]) == 2
+    assert selfcheck.main(["--set", "storage.rooot=x"]) == 2
+    assert selfcheck.main(["--run-date", "2026-13-01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "precis selfcheck: error: unknown config key 'storage.rooot' "
@@ -183,18 +247,18 @@ def test_job_main_exit_codes_and_one_line_reasons(spark, tmp_path, monkeypatch, 
     ]
 
 
-def test_pipeline_resolves_jobs_and_names_the_missing_one(tmp_path, monkeypatch):
-    import jobs
-    from jobs.pipeline import resolve
+def test_pipeline_resolves_jobs_and_names_the_missing_one(monkeypatch):
+    from precis import jobs
+    from precis.jobs.pipeline import resolve
 
-    assert [m.__name__ for m in resolve(["selfcheck"])] == ["jobs.selfcheck"]
-    with pytest.raises(ConfigError, match="unknown job 'selfchek'"):
+    assert [m.__name__ for m in resolve(["selfcheck"])] == ["precis.jobs.selfcheck"]
+    with pytest.raises(ConfigError, match="unknown job 'selfchek'; jobs: generate, ingest"):
         resolve(["selfcheck", "selfchek"])
     with pytest.raises(ConfigError, match="cannot run itself"):
         resolve(["pipeline"])
 
-    # A job whose own dependency is missing is not an "unknown job".
-    (tmp_path / "needs_dep.py").write_text("import precis_missing_dependency_xyz\n")
-    monkeypatch.setattr(jobs, "__path__", [*jobs.__path__, str(tmp_path)])
+    # A known job whose own dependency is missing is not an "unknown job".
+    monkeypatch.setattr(jobs, "JOBS", (*jobs.JOBS, "needs_dep"))
+    monkeypatch.setattr(jobs.importlib, "import_module", lambda name: __import__("precis_missing_dependency_xyz"))
     with pytest.raises(ModuleNotFoundError, match="precis_missing_dependency_xyz"):
         resolve(["needs_dep"])

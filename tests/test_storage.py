@@ -58,7 +58,7 @@ def test_overwrite_round_trip_and_replace(spark, lake):
     lake.overwrite(second, "silver", "t")  # rerun: same content
     assert_content(lake.read("silver", "t"), second)
 
-    lake.delete_where("silver", "t", F.col("id") == 3)
+    lake.delete_where("silver", "t", "id = 3")
     assert_content(lake.read("silver", "t"), frame(spark, [], SCHEMA))
 
 

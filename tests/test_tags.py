@@ -10,7 +10,7 @@ import pytest
 import yaml
 from chispa import assert_df_equality
 
-from jobs import tags as tags_job
+from precis.jobs import tags as tags_job
 from precis.config import load_config
 from precis.errors import ConfigError, MissingDatasetError
 from precis.storage import Lakehouse

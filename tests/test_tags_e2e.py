@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
-from jobs import identity, lifecycle
-from jobs import tags as tags_job
+from precis.jobs import identity, lifecycle
+from precis.jobs import tags as tags_job
 from precis.errors import ConfigError
 from tags_oracle import compare
 

@@ -1,13 +1,16 @@
 """Typed, immutable job configuration.
 
-A run's configuration is built once, before Spark starts, from three layers:
+A run's configuration is built once, before Spark starts, from four layers:
 
-1. the base file (``conf/base.yaml`` unless ``--config`` names another),
-2. an environment overlay ``<config dir>/env/<env>.yaml`` (``local`` by default,
-   chosen with ``--env`` or ``PRECIS_ENV``),
-3. ``--set dotted.key=value`` overrides, typed by the schema below.
+1. the packaged defaults, ``precis/conf/base.yaml`` (in a checkout: the project's
+   ``conf/base.yaml``, the same file),
+2. the packaged environment overlay ``env/<env>.yaml`` (``local`` by default, chosen
+   with ``--env`` or ``PRECIS_ENV``),
+3. each ``--config FILE``, merged over the above in the order given,
+4. ``--set dotted.key=value`` overrides, typed by the schema below.
 
-Every section forbids unknown keys and every model is frozen, so a typo such as
+Nothing depends on the working directory, so an installed precis runs anywhere. Every
+section forbids unknown keys and every model is frozen, so a typo such as
 ``storage.rooot`` is an error that names the key instead of a silently ignored setting.
 """
 
@@ -16,10 +19,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import importlib.resources
 import json
 import os
 import types
 import typing
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -41,8 +46,6 @@ DATASETS: tuple[str, ...] = (
     "forget_requests",
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = Path("conf") / "base.yaml"
 DEFAULT_ENV = "local"
 ENV_VAR_ENV = "PRECIS_ENV"
 
@@ -95,8 +98,11 @@ class PrivacyConfig(Section):
 
 class SparkConfig(Section):
     master: str = "local[*]"
+    # A Spark Connect server (sc://host:port) to run on instead; $SPARK_REMOTE wins.
+    remote: str | None = None
     app_name: str = "precis"
-    # None: ``<storage.root>/_checkpoints``. Iterative jobs cut lineage here.
+    # None: ``<storage.root>/_checkpoints``. Iterative jobs cut lineage here; set as
+    # spark.checkpoint.dir on sessions precis starts (a reused session keeps its own).
     checkpoint_dir: str | None = None
     log_level: str = "WARN"
     # Add the Delta (and later GraphFrames) Maven packages when precis builds the session.
@@ -512,30 +518,40 @@ class TagsExplainConfig(Section):
 class TagsConfig(Section):
     """Tag profiles and audience segments (the ``tags`` job)."""
 
-    # Relative paths resolve against the working directory, then the project.
-    definitions: str = "conf/tags.yaml"
-    segments: str | None = "conf/segments.yaml"  # null: no segments
+    # Relative paths resolve against the working directory, then the packaged defaults
+    # (where tags.yaml and segments.yaml ship).
+    definitions: str = "tags.yaml"
+    segments: str | None = "segments.yaml"  # null: no segments
     # Consented members of each segment to <root>/exports/segments/run_date=<date>/segment=<name>.
     export: bool = True
     export_format: Literal["csv", "parquet"] = "parquet"
     kmeans: TagsKMeansConfig = TagsKMeansConfig()
     explain: TagsExplainConfig = TagsExplainConfig()
 
-    def definitions_path(self) -> Path:
-        return _project_file(self.definitions)
+    def definitions_path(self) -> Path | Traversable:
+        return config_file(self.definitions)
 
-    def segments_path(self) -> Path | None:
-        return _project_file(self.segments) if self.segments else None
+    def segments_path(self) -> Path | Traversable | None:
+        return config_file(self.segments) if self.segments else None
 
 
-def _project_file(path: str) -> Path:
+def defaults_dir() -> Traversable:
+    """The default configuration: package data of an installed precis (``precis/conf``),
+    or the project's ``conf/`` when precis runs from a checkout (an editable install)."""
+    packaged = importlib.resources.files("precis") / "conf"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def config_file(path: str) -> Path | Traversable:
+    """A file named in the config: absolute, or relative to the working directory, or
+    one of the packaged defaults (which may live inside a zip on a cluster)."""
     candidate = Path(path).expanduser()
-    if candidate.is_absolute():
-        return candidate
-    for base in (Path.cwd(), PROJECT_ROOT):
-        if (base / candidate).is_file():
-            return (base / candidate).resolve()
-    return (Path.cwd() / candidate).resolve()
+    if candidate.is_absolute() or (Path.cwd() / candidate).is_file():
+        return candidate.resolve()
+    packaged = defaults_dir().joinpath(*candidate.parts)
+    return packaged if packaged.is_file() else candidate.resolve()
 
 
 class AttributionPositionConfig(Section):
@@ -608,15 +624,14 @@ class PipelineConfig(Section):
     @field_validator("jobs")
     @classmethod
     def _known_jobs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # Checked here so a typo fails before Spark starts; find_spec imports only the
-        # light `jobs` package, not the job modules.
-        import importlib.util
+        # Checked here so a typo fails before Spark starts; the registry is a plain tuple.
+        from precis.jobs import PIPELINE_JOBS
 
         for name in value:
             if name == "pipeline":
                 raise ValueError("the pipeline cannot run itself")
-            if not name.isidentifier() or importlib.util.find_spec(f"jobs.{name}") is None:
-                raise ValueError(f"unknown job '{name}'")
+            if name not in PIPELINE_JOBS:
+                raise ValueError(f"unknown job '{name}'; jobs: {', '.join(PIPELINE_JOBS)}")
         return value
 
 
@@ -682,21 +697,36 @@ def absolute(path: str) -> str:
 
 # --------------------------------------------------------------------------- loading
 def load_config(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     overrides: Sequence[str] = (),
     run_date: str | dt.date | None = None,
     env: str | None = None,
 ) -> Config:
-    """Build the validated configuration; raises ConfigError naming the bad key or file."""
+    """Build the validated configuration; raises ConfigError naming the bad key or file.
+
+    ``path``: one or more config files (``--config``), merged in order over the packaged
+    defaults and their environment overlay. A file with an ``env/<env>.yaml`` beside it
+    brings that overlay too, right after itself, so a folder laid out like ``conf/``
+    works as a whole.
+    """
     explicit_env = env or os.environ.get(ENV_VAR_ENV)
     env_name = explicit_env or DEFAULT_ENV
-    base_path = Path(path) if path else _default_config_path()
-    data = read_yaml_mapping(base_path)
-    overlay = base_path.parent / "env" / f"{env_name}.yaml"
-    if overlay.is_file():
-        data = deep_merge(data, read_yaml_mapping(overlay))
-    elif explicit_env:
-        raise ConfigError(f"environment overlay '{env_name}' not found: {overlay}")
+    files = [] if path is None else [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers: list[Path | Traversable] = [defaults_dir() / "base.yaml"]
+    overlays = 0
+    for folder, file in [(defaults_dir(), None), *((Path(f).expanduser().parent, Path(f).expanduser()) for f in files)]:
+        if file is not None:
+            layers.append(file)
+        overlay = folder / "env" / f"{env_name}.yaml"
+        if overlay.is_file():
+            layers.append(overlay)
+            overlays += 1
+    if explicit_env and not overlays:
+        known = sorted({*environments(defaults_dir()), *(e for f in files for e in environments(Path(f).expanduser().parent))})
+        raise ConfigError(f"unknown environment '{env_name}'; environments: {', '.join(known)}")
+    data: dict[str, Any] = {}
+    for layer in layers:
+        data = deep_merge(data, read_yaml_mapping(layer))
     for item in overrides:
         key, value = _parse_override(item)
         data = _apply_override(data, key, value)
@@ -706,19 +736,19 @@ def load_config(
     data["env"] = env_name
     if run_date is not None:
         data["run_date"] = run_date
-    return _validate(data, source=str(base_path))
+    source = " + ".join(["defaults", *(str(layer) for layer in layers[1:] if isinstance(layer, Path))])
+    return _validate(data, source=source)
 
 
-def _default_config_path() -> Path:
-    # Relative to the working directory first (a user's checkout or a job's cwd),
-    # then to the installed project, so `python -m jobs.x` works from anywhere in it.
-    for candidate in (Path.cwd() / DEFAULT_CONFIG, PROJECT_ROOT / DEFAULT_CONFIG):
-        if candidate.is_file():
-            return candidate
-    return Path.cwd() / DEFAULT_CONFIG
+def environments(folder: Path | Traversable) -> list[str]:
+    """Names of the environment overlays in ``folder/env``."""
+    overlays = folder / "env"
+    if not overlays.is_dir():
+        return []
+    return sorted(p.name.removesuffix(".yaml") for p in overlays.iterdir() if p.name.endswith(".yaml"))
 
 
-def read_yaml_mapping(path: Path, what: str = "config") -> dict[str, Any]:
+def read_yaml_mapping(path: Path | Traversable, what: str = "config") -> dict[str, Any]:
     """A YAML file holding a mapping; ConfigError naming the ``what`` file otherwise."""
     if not path.is_file():
         raise ConfigError(f"{what} file not found: {path}")
@@ -869,4 +899,4 @@ def _describe(exc: ValidationError, source: str) -> str:
             problems.append(err["msg"].removeprefix("Value error, "))
         else:
             problems.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
-    return f"invalid config ({source} + overlay + --set): " + "; ".join(problems)
+    return f"invalid config ({source} + --set): " + "; ".join(problems)

@@ -25,7 +25,14 @@ RunFn = Callable[[SparkSession, Config], Any]
 
 def build_parser(job: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=job, description=f"precis job '{job}'")
-    parser.add_argument("--config", help="base YAML config (default: conf/base.yaml)")
+    parser.add_argument(
+        "--config",
+        dest="configs",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML merged over the packaged defaults and the environment overlay; repeatable, in order",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -35,7 +42,7 @@ def build_parser(job: str) -> argparse.ArgumentParser:
         help="override one config key, typed by the schema; repeatable",
     )
     parser.add_argument("--run-date", help="logical run date YYYY-MM-DD (default: today, UTC)")
-    parser.add_argument("--env", help="environment overlay: local, cluster, databricks (default: $PRECIS_ENV or local)")
+    parser.add_argument("--env", help="packaged environment overlay: local, cluster, databricks (default: $PRECIS_ENV or local)")
     return parser
 
 
@@ -49,7 +56,7 @@ def parse_config(job: str, argv: Sequence[str]) -> Config:
     parser.__class__ = _Parser
     args = parser.parse_args(list(argv))
     run_date = _parse_date(args.run_date) if args.run_date else None
-    return load_config(args.config, args.overrides, run_date=run_date, env=args.env)
+    return load_config(args.configs, args.overrides, run_date=run_date, env=args.env)
 
 
 def _parse_date(text: str) -> dt.date:

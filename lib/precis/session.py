@@ -1,4 +1,16 @@
-"""SparkSession factory: the caller asks for a session, nothing is created at import."""
+"""SparkSession factory: the caller asks for a session, nothing is created at import.
+
+One code path for the three ways a job meets Spark:
+
+- a session exists (a Databricks notebook or job, a test, ``spark-submit``): reuse it;
+- ``SPARK_REMOTE`` (or ``spark.remote``) names a Spark Connect server: connect to it;
+- otherwise build a local session with the Delta packages.
+
+Nothing here (or anywhere in precis) reaches for the Spark context, the JVM gateway or
+RDDs, which Spark Connect does not have: launch settings such as the checkpoint
+directory (``spark.checkpoint.dir``) and the log level (``spark.log.level``) are plain
+Spark settings given when the session starts.
+"""
 
 from __future__ import annotations
 
@@ -33,39 +45,78 @@ DELTA_CONF: dict[str, str] = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
+#: Where a session keeps reliable checkpoints (Spark 4 reads it when the session starts).
+CHECKPOINT_DIR = "spark.checkpoint.dir"
+
 
 def launched_by_spark_submit() -> bool:
     # spark-submit starts the JVM first and hands PySpark its gateway port.
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def remote_url(cfg: Config) -> str | None:
+    """The Spark Connect server to use: ``$SPARK_REMOTE``, else ``spark.remote``."""
+    return os.environ.get("SPARK_REMOTE") or cfg.spark.remote
+
+
+def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) -> dict[str, str]:
+    """Settings of a session precis starts itself, locally or through spark-submit.
+
+    Local defaults (for a ``local[...]`` master), Delta, the Maven packages with their Ivy
+    settings, the checkpoint directory and log level, then ``spark.conf``, which wins.
+    """
+    local = master.startswith("local")
+    conf: dict[str, str] = {**(LOCAL_DEFAULTS if local else {}), **DELTA_CONF}
+    if cfg.spark.add_packages:
+        conf["spark.jars.packages"] = ",".join(jvm.packages(extra_packages))
+        conf["spark.jars.ivySettings"] = jvm.ivy_settings_path()
+        if cfg.spark.ivy_dir:
+            conf["spark.jars.ivy"] = cfg.spark.ivy_dir
+    if local:
+        # Executors are local processes: they run this environment's interpreter, and the
+        # driver logs through precis' quiet log4j settings.
+        conf["spark.pyspark.python"] = sys.executable
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
+    conf[CHECKPOINT_DIR] = cfg.checkpoint_dir
+    conf["spark.log.level"] = cfg.spark.log_level
+    conf.update(cfg.spark.conf)
+    return conf
+
+
 def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession:
-    """Return the active session (Databricks, spark-submit, a test) or build a local one."""
+    """Return the active session (Databricks, spark-submit, a test), a Spark Connect
+    session when a remote is configured, or a new local one."""
     active = SparkSession.getActiveSession()
-    if active is None and not launched_by_spark_submit():
-        builder = SparkSession.builder.appName(cfg.spark.app_name).master(cfg.spark.master)
-        local = cfg.spark.master.startswith("local")
-        conf = {**(LOCAL_DEFAULTS if local else {}), **DELTA_CONF}
-        if cfg.spark.add_packages:
-            conf["spark.jars.packages"] = ",".join(jvm.packages(extra_packages))
-            conf["spark.jars.ivySettings"] = jvm.ivy_settings_path()
-            if cfg.spark.ivy_dir:
-                conf["spark.jars.ivy"] = cfg.spark.ivy_dir
-        if local:
-            # Python workers (pandas UDFs) must run this environment's interpreter;
-            # PySpark reads it from the environment when the context starts.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
-        conf.update(cfg.spark.conf)
-        for key, value in conf.items():
-            builder = builder.config(key, value)
+    remote = remote_url(cfg)
+    if active is not None:
+        spark = active
+    elif remote:
+        # The server owns its launch settings (packages, checkpoint directory).
+        builder = SparkSession.builder if os.environ.get("SPARK_REMOTE") else SparkSession.builder.remote(remote)
         spark = builder.getOrCreate()
+    elif launched_by_spark_submit():
+        spark = SparkSession.builder.getOrCreate()
     else:
-        spark = active or SparkSession.builder.getOrCreate()
-        _apply_runtime_conf(spark, cfg.spark.conf)
-    spark.sparkContext.setLogLevel(cfg.spark.log_level)
-    spark.sparkContext.setCheckpointDir(cfg.checkpoint_dir)
+        # PySpark reads the Python workers' interpreter from the environment when the
+        # context starts, before any spark.pyspark.python setting is seen.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = SparkSession.builder.appName(cfg.spark.app_name).master(cfg.spark.master)
+        for key, value in launch_conf(cfg, cfg.spark.master, extra_packages).items():
+            builder = builder.config(key, value)
+        return builder.getOrCreate()
+    _apply_runtime_conf(spark, cfg.spark.conf)
     return spark
+
+
+def checkpoint_dir(spark: SparkSession) -> str | None:
+    """The session's reliable checkpoint directory, or None: then only local checkpoints
+    (kept by the executors) are available. Iterative jobs pass it to their transforms."""
+    return spark.conf.get(CHECKPOINT_DIR, None) or None
+
+
+def is_remote(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no JVM on this side)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:

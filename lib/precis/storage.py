@@ -4,15 +4,21 @@ Every table lives at ``<storage.root>/<layer>/<table>``. Writers are idempotent 
 construction: full overwrite, overwrite of the partitions present in the new data,
 MERGE-upsert on keys, or insert-only MERGE for append-only logs (a rerun inserts
 nothing twice). None of them blindly appends.
+
+Delta is driven through Spark SQL (``MERGE INTO``, ``DELETE``, ``DESCRIBE HISTORY``) and
+the DataFrame reader and writer only, never Delta's ``DeltaTable`` Python API: those work
+on any session with Delta's SQL extension, Spark Connect included, where the Python API
+would need Delta's Connect plugin on the server.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
@@ -40,7 +46,7 @@ class Lakehouse:
         return f"{self.root}/{layer}/{table}"
 
     def exists(self, layer: str, table: str) -> bool:
-        return DeltaTable.isDeltaTable(self.spark, self.path(layer, table))
+        return last_commit(self.spark, self.path(layer, table)) is not None
 
     # ---------------------------------------------------------------------- reads
     def read(self, layer: str, table: str, version: int | None = None) -> DataFrame:
@@ -55,8 +61,13 @@ class Lakehouse:
         return reader.load(self.path(layer, table))
 
     def version(self, layer: str, table: str) -> int:
-        history = DeltaTable.forPath(self.spark, self.path(layer, table)).history(1)
-        return int(history.select("version").first()[0])
+        return int(self._last_commit(layer, table)["version"])
+
+    def _last_commit(self, layer: str, table: str) -> Row:
+        commit = last_commit(self.spark, self.path(layer, table))
+        if commit is None:
+            raise MissingDatasetError(f"table {layer}/{table} does not exist at {self.path(layer, table)}")
+        return commit
 
     # --------------------------------------------------------------------- writes
     def overwrite(
@@ -163,44 +174,44 @@ class Lakehouse:
         if not self.exists(layer, table):
             self.overwrite(df, layer, table, partition_by=partition_by, schema=schema)
             return {"inserted": self.last_write_rows(layer, table), "updated": 0, "deleted": 0}
-        target = DeltaTable.forPath(self.spark, self.path(layer, table))
-        before = self.version(layer, table)
-        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        merge = target.alias("t").merge(df.alias("s"), condition)
+        clauses = []
         if update:
             value_cols = [c for c in df.columns if c not in keys and c not in ignore]
             if value_cols:
                 changed = "(" + " OR ".join(_differs(c, df.schema[c].dataType) for c in value_cols) + ")"
                 if newer:
                     changed += f" AND (t.`{newer}` IS NULL OR s.`{newer}` >= t.`{newer}`)"
-                merge = merge.whenMatchedUpdateAll(condition=changed)
-        merge = merge.whenNotMatchedInsertAll()
+                clauses.append(f"WHEN MATCHED AND {changed} THEN UPDATE SET *")
+        clauses.append("WHEN NOT MATCHED THEN INSERT *")
         if delete_missing:
-            merge = merge.whenNotMatchedBySourceDelete(condition=scope)
-        merge.execute()
+            clauses.append("WHEN NOT MATCHED BY SOURCE" + (f" AND ({scope})" if scope else "") + " THEN DELETE")
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        # MERGE reports its own counts: nothing to look up, and an insert-only MERGE that
+        # finds nothing to insert (and commits nothing) reports zeros.
+        result = self._sql_with(
+            df, lambda source: f"MERGE INTO {delta_table(self.path(layer, table))} t USING {source} s "
+            f"ON {condition} " + " ".join(clauses)
+        )
         self._register(layer, table)
-        if self.version(layer, table) == before:
-            # Delta commits nothing when an insert-only MERGE finds nothing to insert;
-            # the last commit's metrics would then be those of an earlier write.
-            return {"inserted": 0, "updated": 0, "deleted": 0}
-        return self.last_merge_counts(layer, table)
+        return {
+            "inserted": int(result["num_inserted_rows"] or 0),
+            "updated": int(result["num_updated_rows"] or 0),
+            "deleted": int(result["num_deleted_rows"] or 0),
+        }
+
+    def _sql_with(self, df: DataFrame, statement: Callable[[str], str]) -> Row:
+        """Run ``statement(view)`` with ``df`` as a temporary view; its one result row."""
+        view = f"precis_source_{uuid.uuid4().hex}"
+        df.createOrReplaceTempView(view)
+        try:
+            return self.spark.sql(statement(f"`{view}`")).first()
+        finally:
+            self.spark.catalog.dropTempView(view)
 
     def last_write_rows(self, layer: str, table: str) -> int:
         """Rows written by the table's last commit (from Delta's operation metrics)."""
-        metrics = (
-            DeltaTable.forPath(self.spark, self.path(layer, table)).history(1).select("operationMetrics").first()[0]
-        ) or {}
+        metrics = self._last_commit(layer, table)["operationMetrics"] or {}
         return int(metrics.get("numOutputRows", 0))
-
-    def last_merge_counts(self, layer: str, table: str) -> dict[str, int]:
-        metrics = (
-            DeltaTable.forPath(self.spark, self.path(layer, table)).history(1).select("operationMetrics").first()[0]
-        ) or {}
-        return {
-            "inserted": int(metrics.get("numTargetRowsInserted", 0)),
-            "updated": int(metrics.get("numTargetRowsUpdated", 0)),
-            "deleted": int(metrics.get("numTargetRowsDeleted", 0)),
-        }
 
     def append_log(
         self,
@@ -213,9 +224,10 @@ class Lakehouse:
         """Append-only log: insert rows whose keys are new, never touch existing rows."""
         return self.merge_upsert(df, layer, table, keys, schema=schema, update=False)
 
-    def delete_where(self, layer: str, table: str, condition: Column | str) -> None:
+    def delete_where(self, layer: str, table: str, condition: str) -> None:
+        """Delete the rows matching the SQL ``condition`` (nothing if the table is absent)."""
         if self.exists(layer, table):
-            DeltaTable.forPath(self.spark, self.path(layer, table)).delete(condition)
+            self.spark.sql(f"DELETE FROM {delta_table(self.path(layer, table))} WHERE {condition}")
 
     # ------------------------------------------------------------------- helpers
     def _check(
@@ -239,6 +251,26 @@ class Lakehouse:
             f"CREATE TABLE IF NOT EXISTS `{database}`.`{table}` USING DELTA "
             f"LOCATION '{self.path(layer, table)}'"
         )
+
+
+def delta_table(path: str) -> str:
+    """The SQL name of the Delta table at ``path``: delta.`<path>`."""
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
+#: Errors that mean "no Delta table here" (no such path, or not a Delta table).
+_NOT_A_TABLE = ("DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND")
+
+
+def last_commit(spark: SparkSession, path: str) -> Row | None:
+    """The newest entry of the Delta log at ``path`` (``version``, ``operationMetrics``,
+    ...), or None when there is no Delta table there."""
+    try:
+        return spark.sql(f"DESCRIBE HISTORY {delta_table(path)} LIMIT 1").first()
+    except AnalysisException as exc:
+        if (exc.getCondition() or "") in _NOT_A_TABLE or any(c in str(exc) for c in _NOT_A_TABLE):
+            return None
+        raise
 
 
 def check_schema(actual: StructType, expected: StructType, what: str) -> None:
@@ -320,28 +352,28 @@ class LandingFile:
 def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[LandingFile]:
     """Data files under ``path`` (recursively), skipping ``_SUCCESS``, ``.crc`` and the like.
 
-    Empty when the path does not exist: the dataset is absent.
+    Empty when the path does not exist: the dataset is absent. Files are listed by Spark
+    itself (the ``binaryFile`` source, reading no content), so the listing works on any
+    file system the session can read and over Spark Connect; Spark's file index skips
+    names starting with ``_`` or ``.`` (partition folders such as ``day=1`` excepted).
     """
     if fmt == "delta":
-        if not DeltaTable.isDeltaTable(spark, path):
+        commit = last_commit(spark, path)
+        if commit is None:
             return []
-        version = int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+        version = int(commit["version"])
         return [LandingFile(f"{path}@v{version}", 0, version)]
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(hpath):
-        return []
-    found = []
-    it = fs.listFiles(hpath, True)
-    while it.hasNext():
-        status = it.next()
-        p = status.getPath()
-        rel = str(p.toString())[len(str(fs.makeQualified(hpath).toString())):]
-        if any(part.startswith(("_", ".")) for part in rel.split("/") if part and "=" not in part):
-            continue
-        found.append(LandingFile(str(p.toString()), int(status.getLen()), int(status.getModificationTime())))
-    return sorted(found, key=lambda f: f.path)
+    try:
+        listing = (
+            spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
+            .select("path", "length", F.unix_millis("modificationTime").alias("modified"))
+            .collect()
+        )
+    except AnalysisException as exc:
+        if (exc.getCondition() or "") == "PATH_NOT_FOUND" or "PATH_NOT_FOUND" in str(exc):
+            return []
+        raise
+    return sorted((LandingFile(r["path"], int(r["length"]), int(r["modified"])) for r in listing), key=lambda f: f.path)
 
 
 def read_landing(spark: SparkSession, files: Sequence[LandingFile], fmt: str, base_path: str) -> DataFrame:

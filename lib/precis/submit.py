@@ -1,15 +1,20 @@
-"""Build and run the ``spark-submit`` command for one job (used by ``spark-submit.sh``).
+"""Build and run the ``spark-submit`` command for one job (``spark-submit.sh``, or
+``python -m precis.submit`` from an installed precis).
+
+    spark-submit.sh [spark-submit options] <job> [--config FILE] [--set k=v ...] [--run-date D] [--env E]
 
 The config is validated here first, so a bad key fails in a second without starting a
 JVM. The master comes from ``$SPARK_MASTER`` or ``spark.master`` (``--set`` wins over
-both); the Delta packages from :mod:`precis.jvm`; extra Spark settings from
-``spark.conf``. Off the local machine the library and jobs travel as a zip in
-``--py-files``.
+both); the Delta packages from :mod:`precis.jvm`; the rest from
+:func:`precis.session.launch_conf`. Options before the job name (``--deploy-mode``,
+``--archives``, ``--executor-memory``, ...) go to spark-submit as given. Off the local
+machine the library, default configuration included, travels as a zip in
+``--py-files``. With ``$SPARK_REMOTE`` set there is no JVM to submit to: the job runs
+in this process as a Spark Connect client.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
@@ -18,30 +23,38 @@ import zipfile
 from pathlib import Path
 from typing import Sequence
 
-from precis import jvm
-from precis.config import Config
+import precis
+from precis import jobs
+from precis.config import Config, defaults_dir
 from precis.errors import ConfigError
 from precis.runner import build_parser, fail, parse_config
-from precis.session import DELTA_CONF, LOCAL_DEFAULTS
+from precis.session import launch_conf
 
-USAGE = "usage: spark-submit.sh <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD] [--env ENV]"
+USAGE = (
+    "usage: spark-submit.sh [spark-submit options] <job> [--config FILE] [--set dotted.key=value ...] "
+    "[--run-date YYYY-MM-DD] [--env ENV]"
+)
+
+#: spark-submit options that take no value; every other leading option takes one.
+_FLAGS = {"--verbose", "-v", "--supervise"}
+
+#: The project's top-level entry files, present in a checkout (not in an installed wheel).
+CHECKOUT_JOBS = Path(precis.__file__).resolve().parents[2] / "jobs"
 
 
-def job_file(job: str) -> Path:
-    if not job.isidentifier() or job.startswith("_"):
-        raise ConfigError(f"unknown job '{job}'")
-    spec = importlib.util.find_spec(f"jobs.{job}")
-    if spec is None or spec.origin is None:
-        raise ConfigError(f"unknown job '{job}'; jobs: {', '.join(known_jobs())}")
-    return Path(spec.origin)
-
-
-def known_jobs() -> list[str]:
-    import jobs
-
-    return sorted(
-        p.stem for p in Path(jobs.__file__).parent.glob("*.py") if not p.stem.startswith("_")
-    )
+def job_file(job: str, workdir: Path | None = None) -> Path:
+    """The main file spark-submit runs: the checkout's ``jobs/<job>.py``, or (installed
+    precis) a two-line launcher written to ``workdir``."""
+    if job not in jobs.JOBS:
+        raise ConfigError(f"unknown job '{job}'; jobs: {', '.join(jobs.JOBS)}")
+    entry = CHECKOUT_JOBS / f"{job}.py"
+    if entry.is_file():
+        return entry
+    # Not the module file itself: run as a script, its folder (precis/jobs) would lead
+    # sys.path and its files named like other top-level modules would shadow them.
+    launcher = (workdir or _workdir()) / f"precis_{job}.py"
+    launcher.write_text(f"import sys\nfrom precis.jobs.{job} import main\nsys.exit(main())\n")
+    return launcher
 
 
 def master(cfg: Config, overrides: Sequence[str]) -> str:
@@ -65,62 +78,134 @@ def spark_submit_binary() -> str:
 
 
 def code_zip(dest_dir: Path) -> Path:
-    """Zip ``precis`` and ``jobs`` for executors on a cluster (``--py-files``)."""
-    import jobs
-
-    import precis
-
-    target = dest_dir / "precis-jobs.zip"
+    """Zip the ``precis`` package, its default configuration included, for ``--py-files``."""
+    target = dest_dir / "precis.zip"
+    package = Path(precis.__file__).parent
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for package in (precis, jobs):
-            base = Path(package.__file__).parent
-            for path in base.rglob("*"):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    zf.write(path, Path(base.name) / path.relative_to(base))
+        for path in sorted(package.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, Path("precis") / path.relative_to(package))
+        defaults = defaults_dir()
+        if isinstance(defaults, Path) and defaults.resolve() != (package / "conf").resolve():
+            # A checkout keeps the defaults in conf/ at the top: they ship as precis/conf.
+            for path in sorted(defaults.rglob("*.yaml")):
+                zf.write(path, Path("precis") / "conf" / path.relative_to(defaults))
     return target
 
 
+def split_submit_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(spark-submit options before the job name, the job name and its arguments)."""
+    options: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help"):
+        options.append(argv[i])
+        if argv[i] in _FLAGS or "=" in argv[i]:
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise ConfigError(f"spark-submit option {argv[i]} needs a value")
+        options.append(argv[i + 1])
+        i += 2
+    return options, list(argv[i:])
+
+
+def _option(options: Sequence[str], name: str) -> str | None:
+    for i, item in enumerate(options):
+        if item == name and i + 1 < len(options):
+            return options[i + 1]
+        if item.startswith(f"{name}="):
+            return item.split("=", 1)[1]
+    return None
+
+
+def _ship_configs(argv: Sequence[str], configs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Cluster deploy mode: the driver runs elsewhere, so ``--config`` files travel with
+    ``--files`` and the job reads them from its working directory by name."""
+    names = [Path(c).name for c in configs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--config files need distinct names in cluster deploy mode, got {list(configs)}")
+    rewritten, i = [], 0
+    while i < len(argv):
+        item = argv[i]
+        if item == "--config" and i + 1 < len(argv):
+            rewritten += [item, Path(argv[i + 1]).name]
+            i += 2
+            continue
+        if item.startswith("--config="):
+            item = f"--config={Path(item.split('=', 1)[1]).name}"
+        rewritten.append(item)
+        i += 1
+    return rewritten, [str(Path(c).expanduser().resolve()) for c in configs]
+
+
 def command(
-    job: str, argv: Sequence[str], overrides: Sequence[str], cfg: Config, workdir: Path | None = None
+    job: str,
+    argv: Sequence[str],
+    overrides: Sequence[str],
+    cfg: Config,
+    workdir: Path | None = None,
+    submit_options: Sequence[str] = (),
+    configs: Sequence[str] = (),
 ) -> list[str]:
     chosen = master(cfg, overrides)
     local = chosen.startswith("local")
-    conf: dict[str, str] = {**(LOCAL_DEFAULTS if local else {}), **DELTA_CONF}
+    conf = launch_conf(cfg, chosen)
     cmd = [spark_submit_binary(), "--master", chosen, "--name", f"{cfg.spark.app_name}-{job}"]
-    if cfg.spark.add_packages:
-        cmd += ["--packages", ",".join(jvm.packages())]
-        conf["spark.jars.ivySettings"] = jvm.ivy_settings_path()
-        if cfg.spark.ivy_dir:
-            conf["spark.jars.ivy"] = cfg.spark.ivy_dir
-    if local:
-        # Executors are local processes: give them this environment's interpreter.
-        conf["spark.pyspark.python"] = sys.executable
-        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
-    else:
+    packages = conf.pop("spark.jars.packages", None)
+    if packages:
+        cmd += ["--packages", packages]
+    args = list(argv)
+    if not local:
         # The zip must outlive this process (spark-submit reads it after exec).
-        cmd += ["--py-files", str(code_zip(workdir or Path(tempfile.mkdtemp(prefix="precis-submit-"))))]
-    conf.update(cfg.spark.conf)
+        cmd += ["--py-files", str(code_zip(workdir or _workdir()))]
+        if (_option(submit_options, "--deploy-mode") or "client") == "cluster" and configs:
+            args, files = _ship_configs(args, configs)
+            cmd += ["--files", ",".join(filter(None, [_option(submit_options, "--files"), *files]))]
+            submit_options = _without(submit_options, "--files")
+    cmd += list(submit_options)
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
-    return [*cmd, str(job_file(job)), *argv]
+    return [*cmd, str(job_file(job, workdir)), *args]
+
+
+def _without(options: Sequence[str], name: str) -> list[str]:
+    kept, skip = [], False
+    for item in options:
+        if skip:
+            skip = False
+        elif item == name:
+            skip = True
+        elif not item.startswith(f"{name}="):
+            kept.append(item)
+    return kept
+
+
+def _workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="precis-submit-"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        submit_options, argv = split_submit_options(argv)
+    except ConfigError as exc:
+        return fail("spark-submit.sh", exc)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
-        try:
-            print("jobs: " + ", ".join(known_jobs()))
-        except ImportError:
-            pass
+        print("jobs: " + ", ".join(jobs.JOBS))
         return 0 if argv else 2
     job, rest = argv[0], argv[1:]
     try:
-        job_file(job)
+        if job not in jobs.JOBS:
+            raise ConfigError(f"unknown job '{job}'; jobs: {', '.join(jobs.JOBS)}")
         cfg = parse_config(job, rest)
-        # Same parser as the job, so "--set=k=v" and "--set k=v" both count.
-        overrides = build_parser(job).parse_known_args(rest)[0].overrides
-        cmd = command(job, rest, overrides, cfg)
+        if os.environ.get("SPARK_REMOTE") or cfg.spark.remote:
+            # Spark Connect: the server has the JVM; this process is only a client.
+            cmd = [sys.executable, "-m", "precis", job, *rest]
+        else:
+            # Same parser as the job, so "--set=k=v" and "--set k=v" both count.
+            known = build_parser(job).parse_known_args(rest)[0]
+            cmd = command(job, rest, known.overrides, cfg, submit_options=submit_options, configs=known.configs)
     except SystemExit as exc:
         return int(exc.code or 0)
     except ConfigError as exc:

@@ -8,6 +8,7 @@ config, counts and model metrics are logged: never identifier values, so no PII.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from precis.config import PROJECT_ROOT, Config
+from precis.config import Config
 
 _PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 _PARAM_VALUE_MAX = 6000
@@ -48,13 +49,17 @@ def artifact_location(cfg: Config, experiment: str) -> str | None:
 
 
 def git_commit() -> str:
+    """The commit of a source checkout ($PRECIS_GIT_COMMIT wins); "unknown" when installed."""
     env = os.environ.get("PRECIS_GIT_COMMIT")
     if env:
         return env
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / ".git").exists():
+        return "unknown"  # an installed wheel: precis.version names the code
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=PROJECT_ROOT,
+            cwd=checkout,
             capture_output=True,
             text=True,
             timeout=5,
@@ -62,6 +67,13 @@ def git_commit() -> str:
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("precis")
+    except importlib.metadata.PackageNotFoundError:  # imported from a zip (--py-files)
         return "unknown"
 
 
@@ -143,6 +155,7 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
         "precis.env": cfg.env,
         "precis.config_hash": cfg.config_hash(),
         "mlflow.source.git.commit": git_commit(),
+        "precis.version": package_version(),
         **(tags or {}),
     }
     resolved = cfg.to_dict()

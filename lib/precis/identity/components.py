@@ -49,6 +49,7 @@ def connected_components(
     checkpoint_interval: int = 1,
     max_iterations: int = 100,
     on_iteration: Callable[[int, int], None] | None = None,
+    checkpoint_dir: str | None = None,
 ) -> DataFrame:
     """Label every vertex with the minimum id of its connected component.
 
@@ -58,8 +59,9 @@ def connected_components(
     ``(id, component)`` per vertex seen in either frame.
 
     The input's adjacency list and then every ``checkpoint_interval``-th round are
-    checkpointed (reliably when the SparkContext has a checkpoint directory, else locally);
-    the other rounds are persisted. The result reads the last round's checkpoint and
+    checkpointed: reliably when ``checkpoint_dir`` names the session's checkpoint
+    directory (``precis.session.checkpoint_dir``), else locally; the other rounds are
+    persisted. The result reads the last round's checkpoint and
     those of finished stars, so keep the checkpoint directory until it has been used
     (Spark deletes reliable checkpoint files only with
     ``spark.cleaner.referenceTracking.cleanCheckpoints``).
@@ -72,7 +74,8 @@ def connected_components(
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
 
-    current = _observed_round(_initial_adjacency(edges, vertices), checkpoint=True)
+    reliable = checkpoint_dir is not None
+    current = _observed_round(_initial_adjacency(edges, vertices), checkpoint=True, reliable=reliable)
     finished: list[DataFrame] = []
     iteration = 0
     while current.unsettled > 0:
@@ -84,12 +87,12 @@ def connected_components(
             )
         iteration += 1
         if current.done > 0:
-            finished.append(_set_aside(current))
+            finished.append(_set_aside(current, reliable=reliable))
         # The finished-star test pays for itself once few nodes are unsettled; before
         # that its notices would cost more than the stars it could remove.
         test = current.notices <= NOTICE_BUDGET * current.edges
         following = _adjacency(_small_star(_large_star(current.adjacency, test_finished=test)))
-        following = _observed_round(following, checkpoint=iteration % checkpoint_interval == 0)
+        following = _observed_round(following, checkpoint=iteration % checkpoint_interval == 0, reliable=reliable)
         current.adjacency.unpersist()
         current = following
         if on_iteration is not None:
@@ -216,7 +219,7 @@ def _labels(adjacency: DataFrame) -> DataFrame:
     return adjacency.select(node.alias(ID), _closed_min(node, F.col(_NBRS)).alias(COMPONENT))
 
 
-def _set_aside(current: _Round) -> DataFrame:
+def _set_aside(current: _Round, *, reliable: bool) -> DataFrame:
     """Labels of the finished stars, whose centres carry every node of their component."""
     node = F.col(_NODE)
     labels = current.adjacency.where(F.col(_DONE)).select(
@@ -226,7 +229,7 @@ def _set_aside(current: _Round) -> DataFrame:
         # Checkpoint files stay on disk anyway: read them again when the result is used.
         return labels
     # Local checkpoints and persisted rounds live in executor memory: keep only the labels.
-    return _materialize(labels, checkpoint=True)[0]
+    return _materialize(labels, checkpoint=True, reliable=reliable)[0]
 
 
 # ------------------------------------------------------------------ materializing
@@ -242,7 +245,7 @@ class _Round:
     notices: int  # records the finished-star test would add to the next round
 
 
-def _observed_round(adjacency: DataFrame, *, checkpoint: bool) -> _Round:
+def _observed_round(adjacency: DataFrame, *, checkpoint: bool, reliable: bool) -> _Round:
     node, nbrs, done = F.col(_NODE), F.col(_NBRS), F.col(_DONE)
     observation = Observation()  # unnamed: unique, as persisted rounds share one plan
     observed = adjacency.observe(
@@ -254,14 +257,14 @@ def _observed_round(adjacency: DataFrame, *, checkpoint: bool) -> _Round:
         F.sum(F.when(_unsettled(node, nbrs), F.size(F.filter(nbrs, lambda x: x < node)))).alias("warnings"),
     )
     # The counters arrive with the job that computes the frame: no extra pass.
-    frame, durable = _materialize(observed, checkpoint=checkpoint)
+    frame, durable = _materialize(observed, checkpoint=checkpoint, reliable=reliable)
     counts = {key: int(value or 0) for key, value in observation.get.items()}
     return _Round(
         frame, durable, counts["edges"], counts["unsettled"], counts["done"], counts["centres"] + counts["warnings"]
     )
 
 
-def _materialize(frame: DataFrame, *, checkpoint: bool) -> tuple[DataFrame, bool]:
+def _materialize(frame: DataFrame, *, checkpoint: bool, reliable: bool) -> tuple[DataFrame, bool]:
     """Compute a frame once and cut (checkpoint) or pin (persist) its lineage.
 
     Returns the frame and whether it was checkpointed reliably, to the checkpoint directory.
@@ -270,6 +273,6 @@ def _materialize(frame: DataFrame, *, checkpoint: bool) -> tuple[DataFrame, bool
         frame = frame.persist()
         frame.count()
         return frame, False
-    if frame.sparkSession.sparkContext.getCheckpointDir() is not None:
+    if reliable:
         return frame.checkpoint(eager=True), True
     return frame.localCheckpoint(eager=True), False

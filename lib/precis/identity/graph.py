@@ -136,12 +136,14 @@ def resolve(
     never: DataFrame,
     force: DataFrame,
     on_iteration: Callable[[int, int], None] | None = None,
+    checkpoint_dir: str | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Cluster every node. Returns (clusters, audit).
 
     nodes: node, id_type (every identifier). links: see :func:`record_links`.
     blocked: node, guard, detail (identifiers that link nothing: rules, over-linked).
     never / force: src, dst node pairs from operators' rules (src < dst).
+    checkpoint_dir: the session's reliable checkpoint directory, if any (see components).
     clusters: node, cluster, isolated. audit: guard, node, other, detail, records.
     """
     audits: list[DataFrame] = []
@@ -182,7 +184,7 @@ def resolve(
         .join(blocked_ids, "node", "left_anti")
         .persist(_KEEP)
     )
-    components = _clusters_of(strong_links, strong_nodes, cfg, on_iteration)
+    components = _clusters_of(strong_links, strong_nodes, cfg, on_iteration, checkpoint_dir)
     strong, refused = _enforce_limits(components, strong_links, typed, never, cfg)
     strong = strong.persist(_KEEP)
     audits.append(refused)
@@ -204,7 +206,7 @@ def resolve(
         weak_links.join(remaining.withColumnRenamed("node", "src"), "src", "left_semi")
         .join(remaining.withColumnRenamed("node", "dst"), "dst", "left_semi")
     )
-    anonymous = _clusters_of(anonymous_links, remaining, cfg, on_iteration)
+    anonymous = _clusters_of(anonymous_links, remaining, cfg, on_iteration, checkpoint_dir)
 
     alone = blocked_ids.union(isolated.select("node")).distinct()
     clusters = (
@@ -223,7 +225,11 @@ def resolve(
 
 
 def _clusters_of(
-    links: DataFrame, nodes: DataFrame, cfg: IdentityConfig, on_iteration: Callable[[int, int], None] | None
+    links: DataFrame,
+    nodes: DataFrame,
+    cfg: IdentityConfig,
+    on_iteration: Callable[[int, int], None] | None,
+    checkpoint_dir: str | None,
 ) -> DataFrame:
     """node, cluster: connected components of ``links`` (src, dst) over ``nodes`` (node)."""
     return connected_components(
@@ -232,6 +238,7 @@ def _clusters_of(
         checkpoint_interval=cfg.checkpoint_interval,
         max_iterations=cfg.max_iterations,
         on_iteration=on_iteration,
+        checkpoint_dir=checkpoint_dir,
     ).select(F.col("id").alias("node"), F.col("component").alias("cluster"))
 
 

@@ -79,7 +79,12 @@ def affected_nodes(state: DataFrame, changed: DataFrame, blocked: DataFrame, lin
 
 
 def raw_components(
-    nodes: DataFrame, links: DataFrame, blocked: DataFrame, force: DataFrame, cfg: IdentityConfig
+    nodes: DataFrame,
+    links: DataFrame,
+    blocked: DataFrame,
+    force: DataFrame,
+    cfg: IdentityConfig,
+    checkpoint_dir: str | None = None,
 ) -> DataFrame:
     """node, component, blocked: components of the links that no blocked identifier
     cuts, forced links included; a blocked identifier is a component on its own."""
@@ -94,6 +99,7 @@ def raw_components(
         nodes.select(F.col("node").alias("id")),
         checkpoint_interval=cfg.checkpoint_interval,
         max_iterations=cfg.max_iterations,
+        checkpoint_dir=checkpoint_dir,
     )
     # A blocked identifier has no usable link, so it already labels itself.
     flagged = blocked_ids.withColumn("blocked", F.lit(True))

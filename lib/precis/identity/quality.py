@@ -35,7 +35,7 @@ def _pairs(n: F.Column) -> F.Column:
 KEYS = ["dataset", "source", "record_id"]
 
 
-def evidence_groups(records: DataFrame, truth: DataFrame) -> DataFrame:
+def evidence_groups(records: DataFrame, truth: DataFrame, checkpoint_dir: str | None = None) -> DataFrame:
     """dataset, source, record_id, person_id, group: records of one person connected by
     shared identifiers (``group`` is the same for linkable records of one person).
 
@@ -47,7 +47,7 @@ def evidence_groups(records: DataFrame, truth: DataFrame) -> DataFrame:
     owned = records.select(*KEYS, "node").join(truth.select(*KEYS, "person_id"), KEYS)
     record_vertex = F.xxhash64(F.lit("record"), *[F.col(k) for k in KEYS])
     edges = owned.select(record_vertex.alias("src"), F.xxhash64("person_id", "node").alias("dst"))
-    components = connected_components(edges)
+    components = connected_components(edges, checkpoint_dir=checkpoint_dir)
     return (
         owned.select(*KEYS, "person_id", record_vertex.alias("id")).dropDuplicates(KEYS)
         .join(components, "id")

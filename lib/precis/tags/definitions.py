@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 
@@ -462,7 +463,7 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def read_yaml(path: Path, key: str) -> Mapping[str, Any]:
+def read_yaml(path: Path | Traversable, key: str) -> Mapping[str, Any]:
     """The mapping under the file's single top-level ``key`` (``tags`` or ``segments``)."""
     loaded = read_yaml_mapping(path, key)
     if set(loaded) - {key}:
@@ -470,7 +471,9 @@ def read_yaml(path: Path, key: str) -> Mapping[str, Any]:
     return loaded.get(key) or {}
 
 
-def load(tags_path: Path, segments_path: Path | None, extra: Mapping[str, Any] | None = None) -> tuple[TagSet, tuple[Segment, ...]]:
+def load(
+    tags_path: Path | Traversable, segments_path: Path | Traversable | None, extra: Mapping[str, Any] | None = None
+) -> tuple[TagSet, tuple[Segment, ...]]:
     tags = build_tags(read_yaml(tags_path, "tags"), str(tags_path), extra)
     segments = build_segments(read_yaml(segments_path, "segments"), tags, str(segments_path)) if segments_path else ()
     return tags, segments

@@ -1,0 +1,131 @@
+"""evaluate: score the jobs' outputs against the generator's ground truth.
+
+Only this job (and the tests) read ``<storage.root>/truth/``; the other jobs never do.
+For each product present it prints the scores, logs them to MLflow (experiment
+``<prefix>evaluate``) and replaces this run date's rows of ``meta/evaluations``
+(``run_date``, ``run_id``, ``target``, ``metric``, ``value``).
+
+- identity: pairwise precision, recall and F1 of ``gold/record_identity`` against
+  ``truth/record_person``, the largest number of true people under one ``one_id``, and
+  the recall of the pairs the data can link at all (``linkable_recall``; see
+  ``precis.identity.quality``).
+- lifecycle: the BG/NBD parameters of ``gold/clv_model_params`` (alpha in days) beside
+  those the generator's settings imply and those of a refit on orders grouped by the
+  true person (``oracle_*``), and the AUC of ``p_alive`` for the people still active at
+  the end (see ``precis.lifecycle.quality``).
+- attribution: per model, the rank correlation of credit per unit of exposure with the
+  planted channel effects and the gap to the pre-purchase channel mix (see
+  ``precis.attribution.quality``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from precis.attribution import quality as attribution_quality
+from precis import session
+from precis.config import Config
+from precis.errors import MissingDatasetError
+from precis.identity import quality, records
+from precis.lifecycle import quality as lifecycle_quality
+from precis.progress import Progress
+from precis.runner import job_main
+from precis.storage import Lakehouse
+from precis.tracking import job_run
+
+JOB = "evaluate"
+TABLE = "evaluations"
+
+
+def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
+    if not (lake.exists("gold", "record_identity") and lake.exists("truth", "record_person")):
+        return None
+    truth = lake.read("truth", "record_person")
+    silver = {name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)}
+    groups = quality.evidence_groups(
+        records.identified_records(silver), truth, checkpoint_dir=session.checkpoint_dir(lake.spark)
+    ).localCheckpoint(eager=True)
+    return quality.pairwise_scores(lake.read("gold", "record_identity"), truth, groups)
+
+
+def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
+    needed = [("gold", "clv_model_params"), ("gold", "customer_value"), ("truth", "person_purchase_params")]
+    if not all(lake.exists(layer, table) for layer, table in needed):
+        return None
+    params = lake.read("gold", "clv_model_params")
+    latest = params.agg(F.max("run_date")).first()[0]
+    rows = params.filter((F.col("run_date") == F.lit(latest)) & (F.col("model") == "bg_nbd")).collect()
+    unit = rows[0]["time_unit"]
+    fitted = lifecycle_quality.in_days({r["param"]: r["value"] for r in rows}, unit)
+    g = cfg.generate
+    truth = lifecycle_quality.true_params(g.btyd_r, g.btyd_alpha, g.btyd_a, g.btyd_b, g.refund_rate)
+    record_person = lake.read("truth", "record_person")
+    oracle = lifecycle_quality.oracle_fit(lake.read("silver", "orders"), record_person, latest, unit)
+    scores = {f"true_{k}": v for k, v in truth.items()}
+    scores.update({f"fitted_{k}": v for k, v in fitted.items()})
+    scores.update({f"oracle_{k}": v for k, v in oracle.items()})
+    scores["p_alive_auc"] = lifecycle_quality.p_alive_auc(
+        lake.read("gold", "customer_value"),
+        lake.read("gold", "record_identity"),
+        record_person,
+        lake.read("truth", "person_purchase_params"),
+    )
+    return scores
+
+
+def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
+    if not (lake.exists("gold", "attribution") and lake.exists("truth", "channel_effects")):
+        return None
+    table = lake.read("gold", "attribution").filter(F.col("granularity") == "channel")
+    latest = table.agg(F.max("run_date")).first()[0]
+    if latest is None:
+        return None
+    credits = table.filter(F.col("run_date") == F.lit(latest)).select("model", "channel", "share").toPandas()
+    return attribution_quality.recovery(credits, lake.read("truth", "channel_effects").toPandas())
+
+
+TARGETS = {"identity": evaluate_identity, "lifecycle": evaluate_lifecycle, "attribution": evaluate_attribution}
+
+
+def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
+    lake = Lakehouse.from_config(spark, cfg)
+    if not lake.exists("truth", "record_person"):
+        raise MissingDatasetError(
+            f"no ground truth under {lake.root}/truth: evaluation needs data made by the generate job"
+        )
+    progress = Progress(JOB, len(TARGETS))
+    results: dict[str, dict[str, float]] = {}
+    with job_run(cfg, JOB) as tracker:
+        run_id = tracker.key
+        for target, evaluate in TARGETS.items():
+            with progress.step(target) as step:
+                scores = evaluate(lake, cfg)
+                if scores is None:
+                    step.detail = "nothing to evaluate yet"
+                    continue
+                results[target] = scores
+                step.detail = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                tracker.log_metrics({f"{target}.{k}": v for k, v in scores.items()})
+                rows = [(cfg.run_date, run_id, target, k, float(v)) for k, v in scores.items()]
+                frame = spark.createDataFrame(
+                    rows, "run_date date, run_id string, target string, metric string, value double"
+                )
+                lake.replace_where(
+                    frame, "meta", TABLE, f"run_date = '{cfg.run_date.isoformat()}' AND target = '{target}'"
+                )
+    for target, scores in results.items():
+        print(f"{target}: " + "  ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    progress.finish()
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return job_main(JOB, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
