@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip==25.3"
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[local,connect,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -215,10 +215,22 @@ def test_a_null_end_adds_only_the_other_end(spark):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_reliable_checkpoints_go_to_the_sessions_directory(spark):
+    from precis.session import checkpoint_dir
+
+    directory = checkpoint_dir(spark)
+    assert directory is not None  # the suite's session is started with spark.checkpoint.dir
+    root = Path(directory.removeprefix("file:"))
+    before = {p for p in root.rglob("*") if p.is_file()}
+    edges = chain(shuffled(list(range(30)), seed=3)) + star(300, [301, 302])
+    got = run(spark, edges, checkpoint_dir=directory)
+    assert_labels(spark, got, edges)
+    assert {p for p in root.rglob("*") if p.is_file()} - before  # the rounds were written there
+
+
 def test_local_checkpoints_persisted_rounds_and_notices_every_round(spark, monkeypatch):
-    # No checkpoint directory: local checkpoints; every other round only persisted; the
-    # finished-star notices sent from the first round on.
-    monkeypatch.setattr(spark.sparkContext, "getCheckpointDir", lambda: None)
+    # No checkpoint directory (the default): local checkpoints; every other round only
+    # persisted; the finished-star notices sent from the first round on.
     monkeypatch.setattr(components, "NOTICE_BUDGET", float("inf"))
     edges = chain(shuffled(list(range(40)), seed=5)) + clique([104, 102, 109]) + [(200, 201)] + star(300, [301, 302])
     got = run(spark, edges, [1000], checkpoint_interval=2)

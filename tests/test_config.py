@@ -76,6 +76,8 @@ def test_unknown_key_via_set_names_key(override, named):
         ("storage.register_tables=maybe", "storage.register_tables"),
         ("landing.events.format=xml", "landing.events.format"),
         ("generate.end_date=someday", "generate.end_date"),
+        ("recommend.registered_model_name=a.b", "recommend.registered_model_name"),
+        ("lifecycle.churn.registered_model_name=a.b", "lifecycle.churn.registered_model_name"),
     ],
 )
 def test_wrong_type_via_set_names_key(override, named):

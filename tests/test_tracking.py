@@ -110,3 +110,25 @@ def test_flatten_makes_dotted_mlflow_safe_names():
         "placeholders.email": "['a@b.c']",
         "n": "3",
     }
+
+
+def test_job_run_points_the_model_registry_at_the_configured_store(tmp_path):
+    import mlflow
+
+    root = f"storage.root={tmp_path / 'lakehouse'}"
+    elsewhere = f"sqlite:///{tmp_path}/registry/mlflow.db"
+    with job_run(load_config(BASE, [root, f"mlflow.registry_uri={elsewhere}"]), "unit"):
+        assert mlflow.get_registry_uri() == elsewhere
+    # null is the tracking store, even after a job of the same process pointed elsewhere.
+    default = load_config(BASE, [root])
+    assert default.mlflow.registry_uri is None
+    with job_run(default, "unit"):
+        assert mlflow.get_registry_uri() == tracking_uri(default)
+
+
+def test_mlflow_disabled_logs_no_model(tmp_path):
+    cfg = load_config(BASE, [f"storage.root={tmp_path / 'lakehouse'}", "mlflow.enabled=false"])
+    with job_run(cfg, "unit") as run:
+        # Neither the model nor the example is touched: nothing is trained or saved.
+        assert run.log_spark_model(object(), "model", object(), "precis-model") is None
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from precis import jobs
-from precis.errors import ConfigError
+from precis.errors import ConfigError, PrecisError
 from precis.runner import fail
 
 USAGE = "usage: precis <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD] [--env ENV]"
@@ -34,6 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = jobs.load(job)
     except LookupError as exc:
         return fail(job, ConfigError(str(exc)))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "pyspark":
+            raise
+        # The wheel leaves Spark to the runtime (Databricks, a cluster image).
+        return fail(job, PrecisError(
+            "PySpark is not installed: pip install 'precis[local]' for local Spark, "
+            "'precis[connect]' for a Spark Connect client, or run where Spark is provided"
+        ))
     return int(module.main(rest))
 
 

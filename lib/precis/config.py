@@ -22,6 +22,7 @@ import hashlib
 import importlib.resources
 import json
 import os
+import re
 import types
 import typing
 from importlib.resources.abc import Traversable
@@ -88,6 +89,9 @@ class MlflowConfig(Section):
     # Experiments are named ``<experiment_prefix><job>``; Databricks wants a workspace path.
     experiment_prefix: str = "precis-"
     artifact_location: str | None = None
+    # Model registry (null: the tracking store). ``databricks-uc`` is Unity Catalog, whose
+    # models are named ``catalog.schema.model``.
+    registry_uri: str | None = None
 
 
 class PrivacyConfig(Section):
@@ -387,6 +391,28 @@ def _default_rfm_segments() -> tuple[RfmSegmentRule, ...]:
     return tuple(RfmSegmentRule(name=n, r=r, f=f) for n, r, f in grid)
 
 
+_PLAIN_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+
+
+def check_model_name(value: str | None) -> str | None:
+    """A registered model name: plain (``precis-churn``) or Unity Catalog's ``catalog.schema.model``.
+
+    Any other dotted name (``a.b``) reads as a partial Unity Catalog path to one registry and
+    as a literal name to another: refused rather than guessed at.
+    """
+    if value is None or _PLAIN_MODEL_NAME.fullmatch(value) or _UC_MODEL_NAME.fullmatch(value):
+        return value
+    raise ValueError(
+        "a registered model name is a plain name (letters, digits, '_', '-') or catalog.schema.model "
+        "(each part letters, digits, '_')"
+    )
+
+
+def is_unity_catalog(registry_uri: str | None) -> bool:
+    return bool(registry_uri) and (registry_uri == "databricks-uc" or registry_uri.startswith("databricks-uc://"))
+
+
 class ChurnConfig(Section):
     enabled: bool = True
     # A buyer churns after a date when they make no paid order in the next horizon_days.
@@ -398,6 +424,13 @@ class ChurnConfig(Section):
     seed: int = 7
     # Log the fitted model to MLflow as a Spark ML model.
     log_model: bool = True
+    # Register it under this name in the MLflow model registry (null: log only).
+    registered_model_name: str | None = "precis-lifecycle-churn"
+
+    @field_validator("registered_model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        return check_model_name(value)
 
 
 class LifecycleConfig(Section):
@@ -482,6 +515,11 @@ class RecommendConfig(Section):
         if bad:
             raise ValueError(f"event weights must be >= 0, got {bad}")
         return value
+
+    @field_validator("registered_model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        return check_model_name(value)
 
 
 class TagsKMeansConfig(Section):
@@ -652,6 +690,25 @@ class Config(Section):
     # Not read from files: filled from the command line.
     env: str = DEFAULT_ENV
     run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date())
+
+    @model_validator(mode="after")
+    def _unity_catalog_model_names(self) -> "Config":
+        # Unity Catalog only registers three-part names; finding out at the end of a job,
+        # after the model is trained, would waste the run.
+        if is_unity_catalog(self.mlflow.registry_uri):
+            names = {
+                "recommend.registered_model_name": self.recommend.registered_model_name,
+                "lifecycle.churn.registered_model_name": self.lifecycle.churn.registered_model_name,
+            }
+            registry = self.mlflow.registry_uri
+            bad = [
+                f"{key} must be catalog.schema.model when mlflow.registry_uri is {registry} (got {name!r})"
+                for key, name in names.items()
+                if name is not None and not _UC_MODEL_NAME.fullmatch(name)
+            ]
+            if bad:
+                raise ValueError("; ".join(bad))
+        return self
 
     @model_validator(mode="after")
     def _identity_types_are_ingested(self) -> "Config":

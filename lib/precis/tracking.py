@@ -2,18 +2,21 @@
 
 Runs are tagged with the git commit, run date, environment and a hash of the resolved
 config; the config itself is logged as flattened params and as ``config.yaml``. Only
-config, counts and model metrics are logged: never identifier values, so no PII.
+config, counts, model metrics and fitted models (with a few rows of their numeric
+inputs as the example) are logged: never identifier values, so no PII.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import logging
 import os
 import re
 import subprocess
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -24,6 +27,10 @@ from precis.config import Config
 _PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 _PARAM_VALUE_MAX = 6000
 _PARAM_KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
+#: Tag recording where a model was saved when it could not be logged as an MLflow model.
+MODEL_PATH_TAG = "precis.model_path."
+
+log = logging.getLogger("precis")
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -92,11 +99,13 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 class JobRun:
     """What a job logs while it runs; a no-op when MLflow is disabled."""
 
-    def __init__(self, mlflow_module: Any | None, run_id: str | None) -> None:
+    def __init__(self, mlflow_module: Any | None, run_id: str | None, models_root: str | None = None) -> None:
         self._mlflow = mlflow_module
         self.run_id = run_id or "no-mlflow"
         # What tables record as the run: the MLflow run id, or a fresh id without MLflow.
         self.key = run_id or uuid.uuid4().hex
+        # Where models are saved when they cannot be logged to MLflow (Spark Connect).
+        self._models_root = models_root
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         if self._mlflow is not None and metrics:
@@ -122,6 +131,72 @@ class JobRun:
         if self._mlflow is not None:
             self._mlflow.log_artifact(path, artifact_path)
 
+    def log_spark_model(
+        self,
+        model: Any,
+        name: str,
+        example: Any,
+        registered_model_name: str | None = None,
+    ) -> str | None:
+        """Log a fitted Spark ML model with an input example and a signature; its version.
+
+        ``example`` is a Spark DataFrame of a few rows of the model's input columns, taken
+        from its training data and holding no identifier values: it is stored with the
+        model. The signature pairs it with the model's own ``prediction`` column for those
+        rows, which is what the model answers when loaded as a pyfunc.
+
+        Returns ``<registered_model_name>/<version>`` when registered, else the run id;
+        over Spark Connect the path the model was saved to; None without MLflow.
+        """
+        if self._mlflow is None:
+            return None
+        from precis.session import is_remote
+
+        if is_remote(example.sparkSession):
+            return self._save_spark_model(model, name)
+        import mlflow.spark
+        from mlflow.models import infer_signature
+
+        inputs = example.toPandas()
+        predictions = model.transform(example).select("prediction").toPandas()
+        with warnings.catch_warnings():
+            # MLflow hints that integer columns cannot hold missing values; the inputs
+            # (ALS indices, counts) are never missing, so the hint is noise in job logs.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+            signature = infer_signature(inputs, predictions)
+        # mlflow.spark.log_model has no ``name`` argument (MLflow 3.x still logs Spark
+        # models as run artifacts): artifact_path is its only way to name the model.
+        info = mlflow.spark.log_model(
+            model,
+            artifact_path=name,
+            signature=signature,
+            input_example=inputs,
+            registered_model_name=registered_model_name,
+            # A Spark ML model needs pyspark (mlflow adds itself). Without this list MLflow
+            # infers one by loading the model in a subprocess, which starts a second Spark:
+            # close to a minute per model on a small machine.
+            pip_requirements=mlflow.spark.get_default_pip_requirements(),
+        )
+        version = getattr(info, "registered_model_version", None)
+        return f"{registered_model_name}/{version}" if registered_model_name and version else self.run_id
+
+    def _save_spark_model(self, model: Any, name: str) -> str:
+        """Save to ``<storage.root>/models/<name>/<run key>`` and tag the run with the path.
+
+        mlflow.spark saves models through the JVM gateway, which a Spark Connect client
+        does not have; the model's own writer runs on the server.
+        """
+        if self._models_root is None:
+            raise ValueError("no models root: JobRun needs models_root to save a model over Spark Connect")
+        path = f"{self._models_root}/{name}/{self.key}"
+        model.write().overwrite().save(path)
+        self.set_tags({f"{MODEL_PATH_TAG}{name}": path})
+        log.warning(
+            "model %s saved to %s, not logged as an MLflow model (Spark Connect); its path is the run's tag %s%s",
+            name, path, MODEL_PATH_TAG, name,
+        )
+        return path
+
     def log_child(self, name: str, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """A nested run under this one (one hyper-parameter trial, say)."""
         if self._mlflow is not None:
@@ -142,6 +217,9 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
+    # Always set: the registry URI is process-wide, and the previous job of a pipeline may
+    # have pointed it elsewhere. Null means the tracking store.
+    mlflow.set_registry_uri(cfg.mlflow.registry_uri or uri)
     experiment_name = f"{cfg.mlflow.experiment_prefix}{job}"
     experiment = mlflow.get_experiment_by_name(experiment_name)
     experiment_id = (
@@ -168,4 +246,4 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
             path = Path(tmp) / "config.yaml"
             path.write_text(yaml.safe_dump(resolved, sort_keys=True))
             mlflow.log_artifact(str(path))
-        yield JobRun(mlflow, run.info.run_id)
+        yield JobRun(mlflow, run.info.run_id, models_root=f"{cfg.root}/models")

@@ -27,10 +27,12 @@ adjacency list, without another pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Sequence
 
-from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from precis.frames import materialize
 
 ID, COMPONENT = "id", "component"
 SRC, DST = "src", "dst"
@@ -247,32 +249,33 @@ class _Round:
 
 def _observed_round(adjacency: DataFrame, *, checkpoint: bool, reliable: bool) -> _Round:
     node, nbrs, done = F.col(_NODE), F.col(_NBRS), F.col(_DONE)
-    observation = Observation()  # unnamed: unique, as persisted rounds share one plan
-    observed = adjacency.observe(
-        observation,
-        F.sum(F.when(~done, F.size(F.filter(nbrs, lambda x: x > node)))).alias("edges"),
-        F.count_if(_unsettled(node, nbrs)).alias("unsettled"),
-        F.count_if(done).alias("done"),
-        F.count_if(_centre(node, nbrs) & ~done).alias("centres"),
-        F.sum(F.when(_unsettled(node, nbrs), F.size(F.filter(nbrs, lambda x: x < node)))).alias("warnings"),
+    # The counters come with the job that computes the frame: no extra pass.
+    frame, durable, counts = _materialize(
+        adjacency,
+        checkpoint=checkpoint,
+        reliable=reliable,
+        metrics=[
+            F.sum(F.when(~done, F.size(F.filter(nbrs, lambda x: x > node)))).alias("edges"),
+            F.count_if(_unsettled(node, nbrs)).alias("unsettled"),
+            F.count_if(done).alias("done"),
+            F.count_if(_centre(node, nbrs) & ~done).alias("centres"),
+            F.sum(F.when(_unsettled(node, nbrs), F.size(F.filter(nbrs, lambda x: x < node)))).alias("warnings"),
+        ],
     )
-    # The counters arrive with the job that computes the frame: no extra pass.
-    frame, durable = _materialize(observed, checkpoint=checkpoint, reliable=reliable)
-    counts = {key: int(value or 0) for key, value in observation.get.items()}
+    counts = {key: int(value or 0) for key, value in counts.items()}
     return _Round(
         frame, durable, counts["edges"], counts["unsettled"], counts["done"], counts["centres"] + counts["warnings"]
     )
 
 
-def _materialize(frame: DataFrame, *, checkpoint: bool, reliable: bool) -> tuple[DataFrame, bool]:
+def _materialize(
+    frame: DataFrame, *, checkpoint: bool, reliable: bool, metrics: Sequence[Column] = ()
+) -> tuple[DataFrame, bool, dict[str, Any]]:
     """Compute a frame once and cut (checkpoint) or pin (persist) its lineage.
 
-    Returns the frame and whether it was checkpointed reliably, to the checkpoint directory.
+    Returns the frame, whether it was checkpointed reliably (to the checkpoint
+    directory), and the ``metrics`` observed on it.
     """
-    if not checkpoint:
-        frame = frame.persist()
-        frame.count()
-        return frame, False
-    if reliable:
-        return frame.checkpoint(eager=True), True
-    return frame.localCheckpoint(eager=True), False
+    how = "persist" if not checkpoint else "reliable" if reliable else "local"
+    kept, values = materialize(frame, metrics, how=how)
+    return kept, how == "reliable", values

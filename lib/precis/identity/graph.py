@@ -30,10 +30,11 @@ from typing import Callable, Iterator
 
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Observation, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.config import IdentityConfig
+from precis.frames import materialize
 from precis.identity.components import connected_components
 
 AUDIT_SCHEMA = (
@@ -403,11 +404,8 @@ def _attach_weak(
             .groupBy("node", "id_type", "cluster")
             .agg(F.sum("weight").alias("records"), F.max("last_seen").alias("last_seen"))
         )
-        counter = Observation()
-        decisions = (
-            _decide(evidence, attached, cfg)
-            .observe(counter, F.count_if(F.col("status") == "attached").alias("attached"))
-            .localCheckpoint(eager=True)
+        decisions, counter = materialize(
+            _decide(evidence, attached, cfg), [F.count_if(F.col("status") == "attached").alias("attached")]
         )
         audits.append(decisions.filter(F.col("status") != "attached").select(
             F.col("status").alias("guard"), "node", F.lit(None).cast("long").alias("other"), "detail", "records"
@@ -418,7 +416,7 @@ def _attach_weak(
         settled = settled.unionByName(decisions.select("node"))
         anchors = attached.select(F.col("node").alias("other"), "cluster")
         # Nothing attached: the next round would have no new anchors to follow.
-        if not counter.get["attached"]:
+        if not counter["attached"]:
             break
     isolated = settled.join(attached.select("node"), "node", "left_anti")
     return attached.select("node", "cluster"), isolated, audits

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from precis.config import DATASETS, Config
+from precis.frames import materialize, row_count
 from precis.generate import arrange, build, for_format, landing_order
 from precis.generate.build import STAGES, TRUTH_TABLES
 from precis.progress import Progress, log
@@ -78,9 +79,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         # On local disk, not in the heap: a million people's events would fill a default
         # driver heap and leave the JVM collecting garbage instead of generating.
         with progress.step(f"simulate {name}") as step:
-            observed, observation = _observed(df, f"stage_{name}")
-            kept = observed.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
-            step.rows = int(observation.get["rows"])
+            kept, counted = materialize(df, [row_count()], storage_level=StorageLevel.DISK_ONLY)
+            step.rows = int(counted["rows"])
         return kept
 
     def write_dataset(name: str) -> int:

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from precis import session
 from precis.config import Config
 from precis.errors import MissingDatasetError, PrecisError
+from precis.frames import materialize, row_count
 from precis.identity import graph, incremental, quality, records, rules, stable
 from precis.ingest.conform import IdentifierSettings
 from precis.progress import Progress, log
@@ -153,20 +154,22 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
     with job_run(cfg, JOB) as tracker:
         run_id = tracker.key
         with progress.step("identifiers and links") as step:
-            recs = records.identified_records(silver).persist(_KEEP)
-            ids = records.nodes(recs).persist(_KEEP)
-            stats.identifiers = ids.count()
+            # Computed once each and cut from the silver reads: every later step starts
+            # from them, and a Spark Connect client sends each query's whole plan.
+            recs, _ = materialize(records.identified_records(silver), [], storage_level=_KEEP)
+            ids, counted = materialize(records.nodes(recs), [row_count()], storage_level=_KEEP)
+            stats.identifiers = int(counted["rows"])
             clashes = records.check_node_ids(ids)
             if clashes:
                 raise IdentityError(f"64-bit node id collision for {clashes}; rename an identifier type to re-seed")
             links, oversized = graph.record_links(recs, cfg.identity.max_ids_per_record)
-            links = links.persist(_KEEP)
-            stats.links = links.count()
+            links, counted = materialize(links, [row_count()], storage_level=_KEEP)
+            stats.links = int(counted["rows"])
             step.rows = stats.identifiers
             step.detail = f"{stats.links:,} links"
 
         with progress.step("guards") as step:
-            over = graph.over_linked(links, cfg.identity).persist(_KEEP)
+            over, _ = materialize(graph.over_linked(links, cfg.identity), [], storage_level=_KEEP)
             blocked = over.groupBy("node").agg(
                 F.concat_ws("; ", F.collect_list(F.format_string("linked to %d %s values", "linked", "other_type")))
                 .alias("detail"),

@@ -33,6 +33,8 @@ JOB = "lifecycle"
 VALUE, PARAMS = "customer_value", "clv_model_params"
 STEPS = 6
 _KEEP = StorageLevel.MEMORY_AND_DISK
+#: Rows of the training data stored with the churn model as its input example.
+MODEL_EXAMPLE_ROWS = 5
 
 VALUE_COLUMNS = (
     "one_id", "lifecycle_stage", "rfm_segment", "rfm_score", "r_score", "f_score", "m_score",
@@ -133,6 +135,10 @@ def _churn(
         training,
         churn.ChurnSettings(h, settings.max_iter, settings.max_depth, settings.step_size, settings.seed),
     )
+    if settings.log_model:
+        # The input example is a few training rows' FEATURES: numbers, never the one_id.
+        example = training.select(*churn.FEATURES).limit(MODEL_EXAMPLE_ROWS)
+        tracker.log_spark_model(model, "churn_model", example, settings.registered_model_name)
     training.unpersist()
     test = churn.churn_probability(model, churn.labelled(orders, events, test_at, h)).persist(_KEEP)
     metrics = {f"churn_{k}": v for k, v in churn.binary_metrics(test, "churn_risk").items()}
@@ -159,10 +165,6 @@ def _churn(
         log.warning("[%s] churn baselines skipped: %s", JOB, exc)
     test.unpersist()
     tracker.log_metrics(metrics)
-    if settings.log_model and tracker.run_id != "no-mlflow":
-        import mlflow.spark
-
-        mlflow.spark.log_model(model, artifact_path="churn_model")
     current = churn.churn_probability(model, churn.features(orders, events, cfg.run_date)).select("one_id", "churn_risk")
     return current, metrics
 

@@ -44,7 +44,7 @@ def run(spark: SparkSession, cfg: Config) -> None:
     print(f"Tables:      {cfg.root}/<layer>/<table>  (landing, bronze, silver, gold)")
     if cfg.mlflow.enabled:
         print(f"MLflow runs: {tracking_uri(cfg)}")
-        print(f"             browse with: .venv/bin/mlflow ui --backend-store-uri {tracking_uri(cfg)}")
+        print(f"             browse with: {sys.executable} -m mlflow ui --backend-store-uri {tracking_uri(cfg)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

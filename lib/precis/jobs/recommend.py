@@ -39,6 +39,8 @@ _KEEP = StorageLevel.MEMORY_AND_DISK
 #: Extra candidates asked of the model per person so that dropping bought items still
 #: leaves top_n (capped: a person who bought more than this falls back to popularity).
 MAX_EXCLUDED = 200
+#: Rows of the ratings stored with the model as its input example.
+MODEL_EXAMPLE_ROWS = 5
 
 
 def _inputs(lake: Lakehouse, cfg: Config) -> tuple[DataFrame, DataFrame, DataFrame | None]:
@@ -231,7 +233,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             )
         with progress.step("train on everything") as step:
             final = model.train(ratings, best)
-            version = _log_model(cfg, final, tracker)
+            version = _log_model(cfg, final, ratings, tracker)
             step.detail = f"model version {version}"
         with progress.step("top-N for everyone") as step:
             people = identity_map.select("one_id").distinct()
@@ -275,16 +277,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     return result
 
 
-def _log_model(cfg: Config, final: Any, tracker: JobRun) -> str:
-    """Log (and register) the model; the version string written with every row."""
-    rc = cfg.recommend
-    if not (rc.log_model and tracker.run_id != "no-mlflow"):
-        return f"{cfg.run_date.isoformat()}-{cfg.config_hash()[:8]}"
-    import mlflow.spark
+def _log_model(cfg: Config, final: Any, ratings: DataFrame, tracker: JobRun) -> str:
+    """Log (and register) the model; the version string written with every row.
 
-    info = mlflow.spark.log_model(final, artifact_path="als_model", registered_model_name=rc.registered_model_name)
-    version = getattr(info, "registered_model_version", None)
-    return f"{rc.registered_model_name}/{version}" if rc.registered_model_name and version else tracker.run_id
+    The input example is (user, item) index pairs from the ratings: dense indices, never
+    the people's or items' ids.
+    """
+    rc = cfg.recommend
+    version = None
+    if rc.log_model:
+        example = ratings.select("user", "item").limit(MODEL_EXAMPLE_ROWS)
+        version = tracker.log_spark_model(final, "als_model", example, rc.registered_model_name)
+    return version or f"{cfg.run_date.isoformat()}-{cfg.config_hash()[:8]}"
 
 
 def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from precis.config import Config
 from precis.consent import marketing_consent
 from precis.errors import ConfigError, MissingDatasetError
+from precis.frames import materialize, row_count
 from precis.identity.resolve import isolated_identifiers
 from precis.progress import Progress, log
 from precis.runner import fail, job_main, parse_config
@@ -150,8 +151,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         with progress.step(f"compute {len(tags.tags)} tags") as step:
             values, models = base_values(cfg, tags.tags, data, cv, tracker)
             people = identity_map.select("one_id").distinct()
-            wide = compute.profile(people, values, tags.tags).persist(_KEEP)
-            population = wide.count()
+            wide, counted = materialize(compute.profile(people, values, tags.tags), [row_count()], storage_level=_KEEP)
+            population = int(counted["rows"])
             step.rows = population
             step.detail = "people"
         with progress.step("write profile tags") as step:

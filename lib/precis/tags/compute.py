@@ -213,14 +213,29 @@ def profile(population: DataFrame, base: Mapping[str, DataFrame], tags: Sequence
     value get null. ``tags`` are in evaluation order (a tag after the tags it reads).
     """
     wide = population.select("one_id").distinct()
+    read = [base[t.name] for t in tags if t.name in base]
+    if read:
+        wide = wide.join(_outer_join_all(read), "one_id", "left")
     for tag in tags:
         if tag.name in base:
-            wide = wide.join(base[tag.name], "one_id", "left")
-        elif isinstance(tag.spec, (ExpressionDef, BucketDef)):
+            continue
+        if isinstance(tag.spec, (ExpressionDef, BucketDef)):
             wide = wide.withColumn(tag.name, derived_column(tag))
         else:
             wide = wide.withColumn(tag.name, F.lit(None).cast(spark_type(tag.type)))
     return wide.select("one_id", *[F.col(t.name).cast(spark_type(t.type)).alias(t.name) for t in tags])
+
+
+def _outer_join_all(frames: Sequence[DataFrame]) -> DataFrame:
+    """Full outer join of ``one_id`` + value frames, pairwise: the plan is log2(n) joins
+    deep, not n (a Spark Connect client sends the whole plan, and protobuf caps nesting)."""
+    level = list(frames)
+    while len(level) > 1:
+        level = [
+            level[i].join(level[i + 1], "one_id", "full") if i + 1 < len(level) else level[i]
+            for i in range(0, len(level), 2)
+        ]
+    return level[0]
 
 
 def tall(wide: DataFrame, tags: Sequence[Tag], computed_at: dt.datetime, run_date: dt.date) -> DataFrame:

@@ -1,0 +1,53 @@
+"""Compute a frame once, keep it, and read counters gathered while computing it.
+
+Iterative and multi-step jobs cut lineage on purpose (checkpoints) and count what they
+produced without a second pass (``observe``). Spark Connect (4.0) does not deliver the
+metrics observed while a checkpoint is computed, so there the same aggregates are taken
+from the checkpointed rows: a pass over data already computed, not a recomputation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import functions as F
+
+How = Literal["local", "reliable", "persist"]
+
+
+def materialize(
+    frame: DataFrame,
+    metrics: Sequence[Column],
+    *,
+    how: How = "local",
+    storage_level: StorageLevel | None = None,
+) -> tuple[DataFrame, dict[str, Any]]:
+    """(the frame computed once, ``{alias: value}`` of the aggregate ``metrics`` over it).
+
+    ``how``: ``local`` checkpoint (kept by the executors, ``storage_level`` if given),
+    ``reliable`` checkpoint (files in the session's checkpoint directory), or ``persist``
+    (cached; lineage kept). ``metrics`` are aliased aggregate columns.
+    """
+    observation = Observation()  # unnamed: unique, as frames of one loop share a plan
+    observed = frame.observe(observation, *metrics) if metrics else frame
+    if how == "persist":
+        kept = observed.persist(storage_level) if storage_level else observed.persist()
+        kept.count()
+    elif how == "reliable":
+        kept = observed.checkpoint(eager=True)
+    else:
+        kept = observed.localCheckpoint(eager=True, storageLevel=storage_level)
+    if not metrics:
+        return kept, {}
+    values = observation.get
+    if not values:
+        # Spark Connect: the checkpoint's job reported no metrics.
+        values = kept.agg(*metrics).first().asDict()
+    return kept, values
+
+
+def row_count() -> Column:
+    """The ``rows`` metric: how many rows the frame has."""
+    return F.count(F.lit(1)).alias("rows")

@@ -1,0 +1,138 @@
+"""Real Spark services started from the installed pyspark, for tests and benchmarks.
+
+- :func:`connect_server`: a Spark Connect server (``SparkConnectServer``, shipped in
+  pyspark's jars) with the Delta package and SQL extension, started through
+  ``spark-submit`` exactly as a job's session would be (``precis.session.launch_conf``).
+- :func:`standalone_cluster`: a standalone master and workers, each its own JVM, from
+  ``bin/spark-class``.
+
+Each is a context manager that waits until the service answers and stops every process
+it started (the process group) on exit, with the logs kept in ``workdir``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyspark
+
+from precis.config import Config
+from precis.session import launch_conf
+
+SPARK_HOME = Path(pyspark.__file__).parent
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    handle = log.open("w")
+    # A process group per service: stopping it stops the JVMs it forked too.
+    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def _wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in log.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"{log.name}: exited with {process.returncode} before '{marker}':\n{log.read_text()[-4000:]}")
+        time.sleep(1)
+    raise RuntimeError(f"{log.name}: no '{marker}' after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+
+
+def service_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")}
+    # Python workers run this interpreter, where precis is installed.
+    env["PYSPARK_PYTHON"] = sys.executable
+    env["SPARK_HOME"] = str(SPARK_HOME)
+    return env
+
+
+@contextlib.contextmanager
+def connect_server(cfg: Config, workdir: Path, master: str = "local[2]", timeout: float = 300) -> Iterator[str]:
+    """Start a Spark Connect server with precis' launch settings; yields ``sc://host:port``."""
+    port = free_port()
+    conf = {**launch_conf(cfg, master), "spark.connect.grpc.binding.port": str(port)}
+    cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", master, "--class", CONNECT_SERVER]
+    cmd += ["--packages", conf.pop("spark.jars.packages")]
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    cmd.append("spark-internal")
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "connect-server.log"
+    server = _start(cmd, log, service_env())
+    try:
+        _wait_for(log, "Spark Connect server started", server, timeout)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        _stop([server])
+
+
+@dataclass(frozen=True)
+class Standalone:
+    master: str  # spark://host:port
+    workers: int
+    logs: Path
+
+
+@contextlib.contextmanager
+def standalone_cluster(
+    workdir: Path, workers: int = 2, cores: int = 1, memory: str = "2g", timeout: float = 120
+) -> Iterator[Standalone]:
+    """A standalone master and ``workers`` workers, each a separate JVM on this machine."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**service_env(), "SPARK_LOG_DIR": str(workdir), "SPARK_WORKER_DIR": str(workdir / "work")}
+    port = free_port()
+    master_url = f"spark://127.0.0.1:{port}"
+    spark_class = str(SPARK_HOME / "bin" / "spark-class")
+    processes: list[subprocess.Popen] = []
+    try:
+        master_log = workdir / "master.log"
+        master = _start(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+             "--webui-port", str(free_port())],
+            master_log, env,
+        )
+        processes.append(master)
+        _wait_for(master_log, "I have been elected leader", master, timeout)
+        for i in range(workers):
+            log = workdir / f"worker-{i + 1}.log"
+            worker = _start(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
+                 "--cores", str(cores), "--memory", memory, "--webui-port", str(free_port()),
+                 "--work-dir", str(workdir / f"work-{i + 1}")],
+                log, env,
+            )
+            processes.append(worker)
+            _wait_for(log, "Successfully registered with master", worker, timeout)
+        yield Standalone(master_url, workers, workdir)
+    finally:
+        _stop(processes)
