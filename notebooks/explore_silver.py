@@ -1,12 +1,15 @@
 # Databricks notebook source
 # MAGIC %md
 # MAGIC # Explore silver tables and the ingest quarantine
-# MAGIC Read-only: shows what the last ingest runs accepted, rejected and why.
+# MAGIC Read-only: shows what the last ingest runs accepted, rejected and why. Widgets:
+# MAGIC `env` (config overlay) and `overrides` (`dotted.key=value` pairs separated by `;`,
+# MAGIC like `--set`). Only counts and reasons are shown, never the rejected rows, which
+# MAGIC hold data as landed (PII included).
 
 # COMMAND ----------
 
-dbutils.widgets.text("env", "databricks")  # noqa: F821
-dbutils.widgets.text("overrides", "")  # noqa: F821
+dbutils.widgets.text("env", "databricks", "env")  # noqa: F821
+dbutils.widgets.text("overrides", "", "overrides (key=value;...)")  # noqa: F821
 
 # COMMAND ----------
 
@@ -22,14 +25,41 @@ lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # COMMAND ----------
 
-display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at")))  # noqa: F821
+# MAGIC %md
+# MAGIC ## Ingest runs, newest first
+
+# COMMAND ----------
+
+display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at"), "dataset"))  # noqa: F821
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Quarantine reasons
+
+# COMMAND ----------
+
+# A rejected row lists all its reasons (`;`-separated): count each reason on its own, as
+# the ingest summary does, so one frequent problem is not spread over many combinations.
+# The quarantine table appears with the first rejected row.
+if lake.exists("bronze", "quarantine"):
+    display(  # noqa: F821
+        lake.read("bronze", "quarantine")
+        .select("dataset", F.explode(F.split("reason", ";")).alias("reason"))
+        .groupBy("dataset", "reason")
+        .count()
+        .orderBy(F.desc("count"), "dataset", "reason")
+    )
+else:
+    print(f"bronze/quarantine is absent under {cfg.root}: no row has been rejected")
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Identifier status in silver/id_observations
 
 # COMMAND ----------
 
 display(  # noqa: F821
-    lake.read("bronze", "quarantine").groupBy("dataset", "reason").count().orderBy(F.desc("count"))
+    lake.read("silver", "id_observations").groupBy("id_type", "id_status").count().orderBy("id_type", "id_status")
 )
-
-# COMMAND ----------
-
-display(lake.read("silver", "id_observations").groupBy("id_type", "id_status").count())  # noqa: F821

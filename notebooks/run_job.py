@@ -2,19 +2,21 @@
 # MAGIC %md
 # MAGIC # Run a precis job
 # MAGIC Runs one job (or the whole `pipeline`) with this notebook's Spark session.
-# MAGIC Parameters come from the widgets; `overrides` takes `dotted.key=value` pairs
-# MAGIC separated by `;`, exactly like `--set` on the command line.
+# MAGIC Parameters come from the widgets; `run_date` empty means today (UTC), the jobs'
+# MAGIC default; `overrides` takes `dotted.key=value` pairs separated by `;`, exactly like
+# MAGIC `--set` on the command line.
 
 # COMMAND ----------
 
-dbutils.widgets.dropdown("job", "pipeline", ["pipeline", "generate", "ingest", "identity", "lifecycle", "tags", "recommend", "attribution", "evaluate", "selfcheck"])  # noqa: F821
-dbutils.widgets.text("run_date", "")  # noqa: F821
-dbutils.widgets.text("env", "databricks")  # noqa: F821
-dbutils.widgets.text("overrides", "")  # noqa: F821
+from precis import jobs
+
+# The job list is the library's own, so a new job appears here without editing this file.
+dbutils.widgets.dropdown("job", "pipeline", list(jobs.JOBS), "job")  # noqa: F821
+dbutils.widgets.text("run_date", "", "run_date (YYYY-MM-DD)")  # noqa: F821
+dbutils.widgets.text("env", "databricks", "env")  # noqa: F821
+dbutils.widgets.text("overrides", "", "overrides (key=value;...)")  # noqa: F821
 
 # COMMAND ----------
-
-import importlib
 
 from precis.config import load_config
 
@@ -25,9 +27,10 @@ cfg = load_config(
     run_date=dbutils.widgets.get("run_date") or None,  # noqa: F821
     env=dbutils.widgets.get("env") or None,  # noqa: F821
 )
+print(f"{job}: run date {cfg.run_date}, env {cfg.env}, tables under {cfg.root}")
 
 # COMMAND ----------
 
 from precis.session import get_spark
 
-result = importlib.import_module(f"jobs.{job}").run(get_spark(cfg), cfg)
+result = jobs.load(job).run(get_spark(cfg), cfg)
