@@ -68,6 +68,19 @@ def _wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float)
     raise RuntimeError(f"{log.name}: no '{marker}' after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
 
 
+def _wait_for_port(port: int, log: Path, process: subprocess.Popen, timeout: float) -> None:
+    # The server logs at WARN (precis' log4j settings): its port answering is the signal.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None:
+            raise RuntimeError(f"{log.name}: exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        time.sleep(1)
+    raise RuntimeError(f"{log.name}: port {port} not answering after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+
+
 def service_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")}
     # Python workers run this interpreter, where precis is installed.
@@ -90,7 +103,7 @@ def connect_server(cfg: Config, workdir: Path, master: str = "local[2]", timeout
     log = workdir / "connect-server.log"
     server = _start(cmd, log, service_env())
     try:
-        _wait_for(log, "Spark Connect server started", server, timeout)
+        _wait_for_port(port, log, server, timeout)
         yield f"sc://127.0.0.1:{port}"
     finally:
         _stop([server])

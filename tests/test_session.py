@@ -79,11 +79,13 @@ def test_launch_conf_of_a_session_precis_starts(tmp_path):
     assert local["spark.sql.shuffle.partitions"] == "3"  # spark.conf beats the local default
     assert local["spark.jars.packages"] == ",".join(jvm.packages())
     assert local["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert local["spark.sql.warehouse.dir"] == f"{tmp_path}/l/_warehouse"  # not the working directory
     explicit = load_config(BASE, [f"storage.root={tmp_path}/l", f"spark.checkpoint_dir={tmp_path}/ck"])
     cluster = launch_conf(explicit, "spark://master:7077")
     assert cluster["spark.checkpoint.dir"] == f"{tmp_path}/ck"
     # Local defaults (driver memory, 8 shuffle partitions) are for one machine only.
     assert "spark.driver.memory" not in cluster and "spark.pyspark.python" not in cluster
+    assert "spark.sql.warehouse.dir" not in cluster  # a cluster's metastore settings stay its own
 
 
 def test_no_jvm_access_in_the_library():

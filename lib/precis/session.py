@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from precis import jvm
 from precis.config import Config
+from precis.progress import log
 
 # Local defaults, each overridable through ``spark.conf`` in config.
 LOCAL_DEFAULTS: dict[str, str] = {
@@ -77,6 +78,9 @@ def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) 
         # driver logs through precis' quiet log4j settings.
         conf["spark.pyspark.python"] = sys.executable
         conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
+        # Spark makes its (here unused) warehouse folder in the working directory unless
+        # told otherwise; keep it inside the lakehouse. A cluster's own setting stays.
+        conf["spark.sql.warehouse.dir"] = f"{cfg.root}/_warehouse"
     conf[CHECKPOINT_DIR] = cfg.checkpoint_dir
     conf["spark.log.level"] = cfg.spark.log_level
     conf.update(cfg.spark.conf)
@@ -111,7 +115,10 @@ def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession
 def checkpoint_dir(spark: SparkSession) -> str | None:
     """The session's reliable checkpoint directory, or None: then only local checkpoints
     (kept by the executors) are available. Iterative jobs pass it to their transforms."""
-    return spark.conf.get(CHECKPOINT_DIR, None) or None
+    try:
+        return spark.conf.get(CHECKPOINT_DIR, None) or None
+    except Exception:  # noqa: BLE001 - a managed service may refuse to show the setting
+        return None
 
 
 def is_remote(spark: SparkSession) -> bool:
@@ -122,5 +129,10 @@ def is_remote(spark: SparkSession) -> bool:
 def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
     """Apply the settings a running session accepts; static ones were fixed at launch."""
     for key, value in conf.items():
-        if spark.conf.isModifiable(key):
-            spark.conf.set(key, value)
+        try:
+            if spark.conf.isModifiable(key):
+                spark.conf.set(key, value)
+            else:
+                log.info("spark.conf.%s is fixed when a session starts: this session keeps its own", key)
+        except Exception as exc:  # noqa: BLE001 - e.g. a serverless service allowing few settings
+            log.warning("spark.conf.%s not applied: %s", key, str(exc).strip().splitlines()[0] if str(exc) else exc)
