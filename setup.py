@@ -7,6 +7,9 @@ same files as package data, so an installed precis resolves its defaults anywher
 from setuptools import find_namespace_packages, setup
 
 setup(
-    packages=[*find_namespace_packages("lib", include=["precis", "precis.*"], exclude=["*.__pycache__"]), "precis.conf"],
+    packages=[
+        *find_namespace_packages("lib", include=["precis", "precis.*"], exclude=["*.__pycache__"]),
+        "precis.conf",
+    ],
     package_dir={"": "lib", "precis.conf": "conf"},
 )

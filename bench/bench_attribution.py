@@ -62,7 +62,9 @@ def simulate(spark, work: Path, journeys: int, seed: int, run_date: dt.date) -> 
     people = spark.range(journeys, numPartitions=8).select(
         F.concat(F.lit("p"), F.col("id").cast("string")).alias("one_id"),
         # 1 + geometric with mean 1.5 touches beyond the first, capped at 12.
-        F.least(F.lit(12), F.lit(1) + F.floor(F.log(F.rand(seed)) / F.log(F.lit(0.6))).cast("int")).alias("n"),
+        F.least(
+            F.lit(12), F.lit(1) + F.floor(F.log(F.rand(seed)) / F.log(F.lit(0.6))).cast("int")
+        ).alias("n"),
     )
     touches = (
         people.select("one_id", F.explode(F.sequence(F.lit(1), "n")).alias("k"))
@@ -70,14 +72,20 @@ def simulate(spark, work: Path, journeys: int, seed: int, run_date: dt.date) -> 
         .select(
             "one_id",
             F.concat("one_id", F.lit("-"), F.col("k").cast("string")).alias("touch_id"),
-            (F.lit(noon) - F.make_dt_interval(secs=F.rand(seed + 1) * F.lit(25 * 86400.0))).alias("at"),
+            (F.lit(noon) - F.make_dt_interval(secs=F.rand(seed + 1) * F.lit(25 * 86400.0))).alias(
+                "at"
+            ),
             F.expr(_choice("_u")).alias("channel"),
         )
     )
     touches.write.mode("overwrite").parquet(str(touches_path))
-    lift = F.create_map(*[x for c, l in zip(CHANNELS, LIFT) for x in (F.lit(c), F.lit(l))])
+    lift = F.create_map(
+        *[x for c, lift_c in zip(CHANNELS, LIFT) for x in (F.lit(c), F.lit(lift_c))]
+    )
     stored = spark.read.parquet(str(touches_path))
-    odds = stored.groupBy("one_id").agg(F.sum(F.log(F.lit(1.0) - lift[F.col("channel")])).alias("log_keep"))
+    odds = stored.groupBy("one_id").agg(
+        F.sum(F.log(F.lit(1.0) - lift[F.col("channel")])).alias("log_keep")
+    )
     conversions = odds.filter(F.rand(seed + 3) < F.lit(1.0) - F.exp("log_keep")).select(
         "one_id",
         F.concat(F.lit("o"), "one_id").alias("order_id"),
@@ -112,13 +120,17 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     touches_path, conversions_path = simulate(spark, work, args.journeys, args.seed, run_date)
     simulate_s = time.perf_counter() - t0
     window = jr.AnalysisWindow.ending(run_date, 30, 30)
-    timings: dict[str, list[float]] = {k: [] for k in ("journeys", "rules", "markov", "shapley", "total")}
+    timings: dict[str, list[float]] = {
+        k: [] for k in ("journeys", "rules", "markov", "shapley", "total")
+    }
     facts: dict[str, object] = {}
     for repeat in range(args.repeats):
         touches = spark.read.parquet(str(touches_path))
         conversions = spark.read.parquet(str(conversions_path))
         start = time.perf_counter()
-        rows = jr.journey_touches(touches, conversions, window).persist(StorageLevel.MEMORY_AND_DISK)
+        rows = jr.journey_touches(touches, conversions, window).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
         n_rows = rows.count()
         t_journeys = time.perf_counter()
         rule_credits = rules.rule_credits(rows, rules.RULE_MODELS).toPandas()
@@ -130,11 +142,18 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
         sh = shapley.solve(sets)
         t_shapley = time.perf_counter()
         for key, value in (
-            ("journeys", t_journeys - start), ("rules", t_rules - t_journeys), ("markov", t_markov - t_rules),
-            ("shapley", t_shapley - t_markov), ("total", t_shapley - start),
+            ("journeys", t_journeys - start),
+            ("rules", t_rules - t_journeys),
+            ("markov", t_markov - t_rules),
+            ("shapley", t_shapley - t_markov),
+            ("total", t_shapley - start),
         ):
             timings[key].append(value)
-        print(f"repeat {repeat + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in timings.items()), file=sys.stderr)
+        print(
+            f"repeat {repeat + 1}/{args.repeats}: "
+            + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in timings.items()),
+            file=sys.stderr,
+        )
         if repeat == args.repeats - 1:
             per_journey = rows.groupBy("journey_id").agg(F.first("converted").alias("c"))
             facts = {
@@ -183,7 +202,16 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
         times, heur = [], []
         for _ in range(args.repeats):
             s = time.perf_counter()
-            theirs = ca.markov_model(data, "path", "conv", var_value="value", var_null="null", order=1, verbose=0, flg_pro=False)
+            theirs = ca.markov_model(
+                data,
+                "path",
+                "conv",
+                var_value="value",
+                var_null="null",
+                order=1,
+                verbose=0,
+                flg_pro=False,
+            )
             times.append(time.perf_counter() - s)
             s = time.perf_counter()
             ca.heuristic_models(data, "path", "conv", var_value="value", flg_pro=False)
@@ -194,7 +222,8 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
         out["channelattribution_markov"] = {k: round(float(v), 1) for k, v in theirs_map.items()}
         total = sum(ours["markov"].values())
         out["markov_max_relative_gap"] = round(
-            max(abs(theirs_map[c] - v) / v for c, v in ours["markov"].items() if v >= 0.01 * total), 4
+            max(abs(theirs_map[c] - v) / v for c, v in ours["markov"].items() if v >= 0.01 * total),
+            4,
         )
     out.update(
         {

@@ -94,11 +94,18 @@ def one_ids(first: int, n: int, seed: int):
     index = np.arange(first, first + n, dtype=np.uint64) ^ _mix(np.array([seed], dtype=np.uint64))
     mixed = _mix(index)
     chars = np.concatenate(
-        [np.full((n, 1), ord("p"), dtype=np.uint8), _hex_digits(mixed, 16), _hex_digits(_mix(mixed), 4)], axis=1
+        [
+            np.full((n, 1), ord("p"), dtype=np.uint8),
+            _hex_digits(mixed, 16),
+            _hex_digits(_mix(mixed), 4),
+        ],
+        axis=1,
     )
     width = chars.shape[1]
     offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars)))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars))
+    )
 
 
 def simulate_chunk(rng: np.random.Generator, first: int, n: int, seed: int, as_of: dt.date):
@@ -156,7 +163,10 @@ def orders_path(work: Path, customers: int, seed: int, as_of: dt.date) -> Path:
         table = simulate_chunk(np.random.default_rng([seed, chunk]), first, n, seed, as_of)
         pq.write_table(table, path / f"part-{chunk:05d}.parquet", row_group_size=1 << 20)
     (path / "_SUCCESS").touch()
-    print(f"simulated {customers:,} customers into {path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"simulated {customers:,} customers into {path} in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return path
 
 
@@ -237,7 +247,10 @@ def lifetimes_worker(kind: str, data: Path) -> None:
         model = GammaGammaFitter().fit(frame["x"], frame["monetary_value"])
     elif kind == "bgf_weighted":  # the distinct triples with their counts
         model = BetaGeoFitter().fit(
-            frame["x"], frame["t_x_days"] / UNIT_DAYS, frame["T_days"] / UNIT_DAYS, weights=frame["people"]
+            frame["x"],
+            frame["t_x_days"] / UNIT_DAYS,
+            frame["T_days"] / UNIT_DAYS,
+            weights=frame["people"],
         )
     elif kind == "ggf_weighted":  # the spend bins with their counts
         model = GammaGammaFitter().fit(frame["x"], frame["m"], weights=frame["people"])
@@ -245,13 +258,28 @@ def lifetimes_worker(kind: str, data: Path) -> None:
         raise SystemExit(f"unknown lifetimes fit {kind}")
     seconds = time.perf_counter() - t0
     params = {("gamma" if k == "v" else k): round(float(v), 4) for k, v in model.params_.items()}
-    print(json.dumps({"seconds": round(seconds, 1), "rows": len(frame), "params": params,
-                      "peak_rss_mb": round(_python_peak_mb())}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 1),
+                "rows": len(frame),
+                "params": params,
+                "peak_rss_mb": round(_python_peak_mb()),
+            }
+        )
+    )
 
 
 def run_lifetimes(kind: str, data: Path, timeout: float, max_rss_mb: float) -> dict[str, object]:
     """Run one lifetimes fit in a child process; stop it at the time or memory limit."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--lifetimes-worker", kind, "--input", str(data)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--lifetimes-worker",
+        kind,
+        "--input",
+        str(data),
+    ]
     log = data.with_name(f"{kind}.stderr")
     t0 = time.perf_counter()
     with log.open("w") as errors:
@@ -276,7 +304,9 @@ def run_lifetimes(kind: str, data: Path, timeout: float, max_rss_mb: float) -> d
         return {"outcome": stopped}
     if child.returncode != 0:
         tail = err.strip().splitlines()[-1:] or [""]
-        return {"outcome": f"failed (exit {child.returncode}) after {wall:.0f} s, RSS {peak / 1024:.1f} GB: {tail[0]}"}
+        return {
+            "outcome": f"failed (exit {child.returncode}) after {wall:.0f} s, RSS {peak / 1024:.1f} GB: {tail[0]}"
+        }
     result = json.loads(out.strip().splitlines()[-1])
     result["recovery_pct"] = recovery(result["params"])
     return result
@@ -319,7 +349,9 @@ def bench(args: argparse.Namespace, customers: int) -> dict[str, object]:
     keep = StorageLevel.MEMORY_AND_DISK  # as the lifecycle job persists its summaries
 
     def person_summary(orders):
-        people = summary.person_summary(summary.transactions(orders, as_of), as_of, TIME_UNIT).persist(keep)
+        people = summary.person_summary(
+            summary.transactions(orders, as_of), as_of, TIME_UNIT
+        ).persist(keep)
         return people, people.count()
 
     try:
@@ -327,8 +359,15 @@ def bench(args: argparse.Namespace, customers: int) -> dict[str, object]:
         order_rows = orders.count()
         line: dict[str, object] = {
             "bench": "clv",
-            "command": " ".join([".venv/bin/python", "bench/bench_clv.py", "--customers", str(customers),
-                                 *args.passthrough]),
+            "command": " ".join(
+                [
+                    ".venv/bin/python",
+                    "bench/bench_clv.py",
+                    "--customers",
+                    str(customers),
+                    *args.passthrough,
+                ]
+            ),
             "commit": commit,
             "customers": customers,
             "orders": order_rows,
@@ -358,7 +397,9 @@ def bench(args: argparse.Namespace, customers: int) -> dict[str, object]:
         spend = summary.gamma_gamma_counts(people).toPandas()
         collect_spend = time.perf_counter() - t0
         t0 = time.perf_counter()
-        btyd.fit_bg_nbd(counts.x, counts.t_x_days / UNIT_DAYS, counts.T_days / UNIT_DAYS, counts.people)
+        btyd.fit_bg_nbd(
+            counts.x, counts.t_x_days / UNIT_DAYS, counts.T_days / UNIT_DAYS, counts.people
+        )
         optimise_bg = time.perf_counter() - t0
         t0 = time.perf_counter()
         btyd.fit_gamma_gamma(spend.x, spend.m, spend.people)
@@ -367,33 +408,35 @@ def bench(args: argparse.Namespace, customers: int) -> dict[str, object]:
         python_peak = _python_peak_mb()
         memory = jvm_memory(spark)
         bg, gg = models.bg_nbd, models.gamma_gamma
-        line.update({
-            "buyers": buyers,
-            "repeat_buyers": int(spend.people.sum()),
-            "distinct_triples": len(triples),
-            "spend_bins": len(spend),
-            "repeats": args.repeats,
-            "summary_median_s": round(statistics.median(summary_times), 1),
-            "summary_runs_s": [round(t, 1) for t in summary_times],
-            "fit_median_s": round(statistics.median(fit_times), 1),
-            "fit_runs_s": [round(t, 1) for t in fit_times],
-            "fit_breakdown_s": {
-                "collect_triples": round(collect_triples, 1),
-                "collect_spend_bins": round(collect_spend, 1),
-                "optimise_bg_nbd": round(optimise_bg, 1),
-                "optimise_gamma_gamma": round(optimise_gg, 1),
-            },
-            "bg_nbd": _params(bg),
-            "bg_nbd_iterations": bg.iterations,
-            "bg_nbd_converged": bg.converged,
-            "gamma_gamma": _params(gg) if gg else None,
-            "gamma_gamma_iterations": gg.iterations if gg else None,
-            "gamma_gamma_converged": gg.converged if gg else None,
-            "recovery_pct": recovery({**bg.params, **(gg.params if gg else {})}),
-            "python_peak_rss_mb": round(python_peak),
-            "spark_driver_memory": spark.conf.get("spark.driver.memory", None),
-            **memory,
-        })
+        line.update(
+            {
+                "buyers": buyers,
+                "repeat_buyers": int(spend.people.sum()),
+                "distinct_triples": len(triples),
+                "spend_bins": len(spend),
+                "repeats": args.repeats,
+                "summary_median_s": round(statistics.median(summary_times), 1),
+                "summary_runs_s": [round(t, 1) for t in summary_times],
+                "fit_median_s": round(statistics.median(fit_times), 1),
+                "fit_runs_s": [round(t, 1) for t in fit_times],
+                "fit_breakdown_s": {
+                    "collect_triples": round(collect_triples, 1),
+                    "collect_spend_bins": round(collect_spend, 1),
+                    "optimise_bg_nbd": round(optimise_bg, 1),
+                    "optimise_gamma_gamma": round(optimise_gg, 1),
+                },
+                "bg_nbd": _params(bg),
+                "bg_nbd_iterations": bg.iterations,
+                "bg_nbd_converged": bg.converged,
+                "gamma_gamma": _params(gg) if gg else None,
+                "gamma_gamma_iterations": gg.iterations if gg else None,
+                "gamma_gamma_converged": gg.converged if gg else None,
+                "recovery_pct": recovery({**bg.params, **(gg.params if gg else {})}),
+                "python_peak_rss_mb": round(python_peak),
+                "spark_driver_memory": spark.conf.get("spark.driver.memory", None),
+                **memory,
+            }
+        )
 
         lifetimes_dir = work / f"lifetimes-c{customers}-s{args.seed}-{as_of.isoformat()}"
         if args.lifetimes:
@@ -411,28 +454,42 @@ def bench(args: argparse.Namespace, customers: int) -> dict[str, object]:
             del per_person
             pd.DataFrame(triples).to_parquet(lifetimes_dir / "triples.parquet")
             spend.to_parquet(lifetimes_dir / "spend_bins.parquet")
-        line.update({
-            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
-            "spark": spark.version,
-        })
+        line.update(
+            {
+                "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+                "spark": spark.version,
+            }
+        )
         people.unpersist()
     finally:
         spark.stop()
         _stop_jvm()
 
     if args.lifetimes:
-        inputs = {"bgf": "per_person", "ggf": "per_person", "bgf_weighted": "triples", "ggf_weighted": "spend_bins"}
+        inputs = {
+            "bgf": "per_person",
+            "ggf": "per_person",
+            "bgf_weighted": "triples",
+            "ggf_weighted": "spend_bins",
+        }
         for kind in LIFETIMES_FITS:
             line[f"lifetimes_{kind}"] = run_lifetimes(
-                kind, lifetimes_dir / f"{inputs[kind]}.parquet", args.lifetimes_timeout, args.lifetimes_max_rss_gb * 1024
+                kind,
+                lifetimes_dir / f"{inputs[kind]}.parquet",
+                args.lifetimes_timeout,
+                args.lifetimes_max_rss_gb * 1024,
             )
         shutil.rmtree(lifetimes_dir, ignore_errors=True)
-    line.update({
-        "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
-        "cores": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-        "machine": platform.machine(),
-    })
+    line.update(
+        {
+            "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+            "cores": os.cpu_count(),
+            "memory_gb": round(
+                os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1
+            ),
+            "machine": platform.machine(),
+        }
+    )
     return line
 
 
@@ -441,13 +498,28 @@ def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--as-of", default="2026-03-31", help="as-of date: the last day of the simulated year")
-    parser.add_argument("--work", default="/tmp/bench_clv", help="cache of the simulated orders (kept)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. spark.conf.spark.driver.memory=8g (repeatable)")
-    parser.add_argument("--no-lifetimes", dest="lifetimes", action="store_false", help="skip the lifetimes fits")
-    parser.add_argument("--lifetimes-timeout", type=float, default=1200.0, help="seconds per lifetimes fit")
-    parser.add_argument("--lifetimes-max-rss-gb", type=float, default=12.0, help="memory limit per lifetimes fit")
+    parser.add_argument(
+        "--as-of", default="2026-03-31", help="as-of date: the last day of the simulated year"
+    )
+    parser.add_argument(
+        "--work", default="/tmp/bench_clv", help="cache of the simulated orders (kept)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. spark.conf.spark.driver.memory=8g (repeatable)",
+    )
+    parser.add_argument(
+        "--no-lifetimes", dest="lifetimes", action="store_false", help="skip the lifetimes fits"
+    )
+    parser.add_argument(
+        "--lifetimes-timeout", type=float, default=1200.0, help="seconds per lifetimes fit"
+    )
+    parser.add_argument(
+        "--lifetimes-max-rss-gb", type=float, default=12.0, help="memory limit per lifetimes fit"
+    )
     parser.add_argument("--lifetimes-worker", choices=LIFETIMES_FITS, help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -455,8 +527,17 @@ def main() -> None:
         lifetimes_worker(args.lifetimes_worker, Path(args.input))
         return
 
-    args.passthrough = ["--repeats", str(args.repeats), "--seed", str(args.seed), "--as-of", args.as_of,
-                        "--work", args.work, *(x for s in args.set for x in ("--set", s))]
+    args.passthrough = [
+        "--repeats",
+        str(args.repeats),
+        "--seed",
+        str(args.seed),
+        "--as-of",
+        args.as_of,
+        "--work",
+        args.work,
+        *(x for s in args.set for x in ("--set", s)),
+    ]
     if not args.lifetimes:
         args.passthrough.append("--no-lifetimes")
     if args.lifetimes_timeout != 1200.0:
@@ -467,8 +548,15 @@ def main() -> None:
         # One process per size: peak RSS and JVM peaks are per process.
         failed = 0
         for customers in args.customers:
-            failed |= subprocess.call([sys.executable, str(Path(__file__).resolve()),
-                                       "--customers", str(customers), *args.passthrough])
+            failed |= subprocess.call(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--customers",
+                    str(customers),
+                    *args.passthrough,
+                ]
+            )
         raise SystemExit(failed)
     print(json.dumps(bench(args, args.customers[0])))
 

@@ -56,9 +56,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import pyspark
 from pyspark.errors import PySparkRuntimeError
@@ -74,10 +74,10 @@ from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
 
-SMALL_MAX = 30          # small components have 2..SMALL_MAX nodes, skewed towards 2
-EXTRA_EDGE_RATE = 0.3   # a node's second link, to an earlier node (closes cycles)
+SMALL_MAX = 30  # small components have 2..SMALL_MAX nodes, skewed towards 2
+EXTRA_EDGE_RATE = 0.3  # a node's second link, to an earlier node (closes cycles)
 REPEAT_EDGE_RATE = 0.1  # the same pair observed again, written the other way round
-LARGE_BASE = 2_000      # large component i has LARGE_BASE * 2**i nodes
+LARGE_BASE = 2_000  # large component i has LARGE_BASE * 2**i nodes
 
 #: GraphFrames for Spark 4 / Scala 2.13, resolved from Maven Central.
 GRAPHFRAMES_PACKAGE = "io.graphframes:graphframes-spark4_2.13:0.10.0"
@@ -116,11 +116,15 @@ def identity_graph(spark: SparkSession, edges: int, large: int, seed: int) -> Da
 
     small = spark.range(small_count).select(F.col("id").alias("component"))
     small = small.withColumn("size", _small_size(seed, F.col("component")))
-    big = spark.createDataFrame([(-(i + 1), s) for i, s in enumerate(large_sizes)], "component long, size int")
+    big = spark.createDataFrame(
+        [(-(i + 1), s) for i, s in enumerate(large_sizes)], "component long, size int"
+    )
     components = small.unionByName(big) if large else small
 
     # Node j > 0 links to a random earlier node: a random recursive tree, depth O(log size).
-    nodes = components.select("component", F.explode(F.sequence(F.lit(1), F.col("size") - 1)).alias("j"))
+    nodes = components.select(
+        "component", F.explode(F.sequence(F.lit(1), F.col("size") - 1)).alias("j")
+    )
     c, j = F.col("component"), F.col("j")
 
     def node(index: Column) -> Column:
@@ -128,6 +132,7 @@ def identity_graph(spark: SparkSession, edges: int, large: int, seed: int) -> Da
 
     parent = F.floor(j * _uniform(seed, c, j, "parent"))
     other = F.floor(j * _uniform(seed, c, j, "other"))
+
     def edge(a: Column, b: Column) -> Column:
         return F.struct(node(a).alias("src"), node(b).alias("dst"))
 
@@ -136,9 +141,8 @@ def identity_graph(spark: SparkSession, edges: int, large: int, seed: int) -> Da
         F.when(_uniform(seed, c, j, "extra") < EXTRA_EDGE_RATE, edge(j, other)),
         F.when(_uniform(seed, c, j, "repeat") < REPEAT_EDGE_RATE, edge(parent, j)),
     )
-    return (
-        nodes.select(F.explode(F.filter(links, lambda e: e.isNotNull())).alias("e"))
-        .select(F.col("e.src").alias("src"), F.col("e.dst").alias("dst"))
+    return nodes.select(F.explode(F.filter(links, lambda e: e.isNotNull())).alias("e")).select(
+        F.col("e.src").alias("src"), F.col("e.dst").alias("dst")
     )
 
 
@@ -164,7 +168,9 @@ def graphframes_components(edges: DataFrame, checkpoint_interval: int = 1) -> tu
 def identity_links(spark: SparkSession, root: str, max_ids: int) -> DataFrame:
     """src, dst: the links the identity job builds from a lakehouse's silver datasets."""
     lake = Lakehouse(spark, root)
-    silver = {name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)}
+    silver = {
+        name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)
+    }
     links, _ = record_links(records.identified_records(silver), max_ids)
     return links.select("src", "dst")
 
@@ -177,13 +183,17 @@ def graphx_components(edges: DataFrame, max_iterations: int = 10_000) -> tuple[D
     """
     spark = edges.sparkSession
     src, dst = F.col("src").cast("bigint"), F.col("dst").cast("bigint")
-    links = edges.select(src.alias("src"), dst.alias("dst")).where(F.col("src").isNotNull() & F.col("dst").isNotNull())
+    links = edges.select(src.alias("src"), dst.alias("dst")).where(
+        F.col("src").isNotNull() & F.col("dst").isNotNull()
+    )
     helper = spark._jvm
     for part in GRAPHX_CLASS.split("."):
         helper = getattr(helper, part)
     result = helper.run(links._jdf, max_iterations)
     if result.iterations() >= max_iterations:
-        raise RuntimeError(f"GraphX connected components did not converge within {max_iterations} supersteps")
+        raise RuntimeError(
+            f"GraphX connected components did not converge within {max_iterations} supersteps"
+        )
     return DataFrame(result.labels(), spark), result.iterations()
 
 
@@ -196,21 +206,39 @@ def graphx_helper_jar(cache: Path = JVM_CACHE) -> Path:
     sources = sorted(JVM_SOURCES.rglob("*.java"))
     digest = hashlib.sha256(pyspark.__version__.encode())
     for source in sources:
-        digest.update(source.relative_to(JVM_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
+        digest.update(
+            source.relative_to(JVM_SOURCES).as_posix().encode() + b"\0" + source.read_bytes()
+        )
     jar = cache / f"precis-bench-jvm-{digest.hexdigest()[:16]}.jar"
     if jar.is_file():
         return jar
     java_home = os.environ.get("JAVA_HOME")
-    javac = shutil.which("javac") or (java_home and shutil.which("javac", path=str(Path(java_home) / "bin")))
+    javac = shutil.which("javac") or (
+        java_home and shutil.which("javac", path=str(Path(java_home) / "bin"))
+    )
     if not javac:
-        raise SystemExit("the graphx baseline compiles bench/jvm with javac, which is not on PATH (install a JDK "
-                         "17, or leave graphx out of --baselines)")
+        raise SystemExit(
+            "the graphx baseline compiles bench/jvm with javac, which is not on PATH (install a JDK "
+            "17, or leave graphx out of --baselines)"
+        )
     jars = Path(pyspark.__file__).parent / "jars"
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="precis-bench-jvm-") as tmp:
         classes = Path(tmp) / "classes"
-        subprocess.run([javac, "--release", "17", "-nowarn", "-cp", str(jars / "*"), "-d", str(classes),
-                        *map(str, sources)], check=True)
+        subprocess.run(
+            [
+                javac,
+                "--release",
+                "17",
+                "-nowarn",
+                "-cp",
+                str(jars / "*"),
+                "-d",
+                str(classes),
+                *map(str, sources),
+            ],
+            check=True,
+        )
         partial_jar = cache / f".{jar.name}.{os.getpid()}.tmp"
         with zipfile.ZipFile(partial_jar, "w", zipfile.ZIP_DEFLATED) as out:
             out.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
@@ -230,7 +258,9 @@ def _materialize(frame: DataFrame, checkpoint: bool, *metrics: Column) -> tuple[
     observed = frame.observe(observation, *metrics)
     if checkpoint:
         reliable = frame.sparkSession.sparkContext.getCheckpointDir() is not None
-        result = observed.checkpoint(eager=True) if reliable else observed.localCheckpoint(eager=True)
+        result = (
+            observed.checkpoint(eager=True) if reliable else observed.localCheckpoint(eager=True)
+        )
     else:
         result = observed.persist()
         result.count()
@@ -246,7 +276,9 @@ def label_propagation(
     both = pairs.unionByName(pairs.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
     neighbours, _ = _materialize(both.distinct(), True, F.count(F.lit(1)))
     ids = edges.select(src.alias("id")).unionByName(edges.select(dst.alias("id"))).distinct()
-    state, _ = _materialize(ids.select("id", F.col("id").alias("component")), True, F.count(F.lit(1)))
+    state, _ = _materialize(
+        ids.select("id", F.col("id").alias("component")), True, F.count(F.lit(1))
+    )
 
     rounds = 0
     while True:
@@ -257,17 +289,24 @@ def label_propagation(
         # takes the minimum and keeps the previous label to detect a change.
         labels = state.select("id", "component")
         offers = neighbours.join(labels, neighbours["src"] == labels["id"]).select(
-            neighbours["dst"].alias("id"), labels["component"].alias("offer"), F.lit(False).alias("own")
+            neighbours["dst"].alias("id"),
+            labels["component"].alias("offer"),
+            F.lit(False).alias("own"),
         )
         own = labels.select("id", F.col("component").alias("offer"), F.lit(True).alias("own"))
         updated = (
             offers.unionByName(own)
             .groupBy("id")
-            .agg(F.min("offer").alias("component"), F.min(F.when(F.col("own"), F.col("offer"))).alias("previous"))
+            .agg(
+                F.min("offer").alias("component"),
+                F.min(F.when(F.col("own"), F.col("offer"))).alias("previous"),
+            )
             .select("id", "component", (F.col("component") < F.col("previous")).alias("changed"))
         )
         updated, observed = _materialize(
-            updated, rounds % checkpoint_interval == 0, F.count_if(F.col("changed")).alias("changed")
+            updated,
+            rounds % checkpoint_interval == 0,
+            F.count_if(F.col("changed")).alias("changed"),
         )
         state.unpersist()
         state = updated
@@ -289,7 +328,9 @@ def _same(a: DataFrame, b: DataFrame) -> bool:
 
 
 def _baselines(value: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip() and n.strip() != "none"))
+    names = tuple(
+        dict.fromkeys(n.strip() for n in value.split(",") if n.strip() and n.strip() != "none")
+    )
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
         raise argparse.ArgumentTypeError(
@@ -300,30 +341,49 @@ def _baselines(value: str) -> tuple[str, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edges", type=int, default=1_000_000, help="approximate number of edge rows")
-    parser.add_argument("--large", type=int, default=4, help="components of 2,000 * 2**i nodes, i < large")
+    parser.add_argument(
+        "--edges", type=int, default=1_000_000, help="approximate number of edge rows"
+    )
+    parser.add_argument(
+        "--large", type=int, default=4, help="components of 2,000 * 2**i nodes, i < large"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--checkpoint-interval", type=int, default=1,
-                        help="checkpoint every n rounds, for ours and every baseline (GraphX: "
-                        "spark.graphx.pregel.checkpointInterval; default: 1)")
     parser.add_argument(
-        "--baselines", type=_baselines, default=DEFAULT_BASELINES,
+        "--checkpoint-interval",
+        type=int,
+        default=1,
+        help="checkpoint every n rounds, for ours and every baseline (GraphX: "
+        "spark.graphx.pregel.checkpointInterval; default: 1)",
+    )
+    parser.add_argument(
+        "--baselines",
+        type=_baselines,
+        default=DEFAULT_BASELINES,
         help=f"comma list among {', '.join(BASELINES)}; 'none' times connected_components only "
         f"(default: {','.join(DEFAULT_BASELINES)}; graphframes needs its jar from Maven Central)",
     )
-    parser.add_argument("--graphframes-package", default=GRAPHFRAMES_PACKAGE, help="Maven coordinate of GraphFrames")
-    parser.add_argument("--root", help="scratch directory (default: a temporary directory, removed afterwards)")
-    parser.add_argument("--links-from", metavar="LAKEHOUSE",
-                        help="instead of a synthetic graph, the identity job's links over this lakehouse's silver")
+    parser.add_argument(
+        "--graphframes-package", default=GRAPHFRAMES_PACKAGE, help="Maven coordinate of GraphFrames"
+    )
+    parser.add_argument(
+        "--root", help="scratch directory (default: a temporary directory, removed afterwards)"
+    )
+    parser.add_argument(
+        "--links-from",
+        metavar="LAKEHOUSE",
+        help="instead of a synthetic graph, the identity job's links over this lakehouse's silver",
+    )
     args = parser.parse_args()
     baselines: tuple[str, ...] = args.baselines
 
     overrides = []
     if "graphx" in baselines:
         # Pregel reads its checkpoint interval from the SparkConf: set before the session starts.
-        overrides += [f"spark.conf.spark.jars={graphx_helper_jar()}",
-                      f"spark.conf.spark.graphx.pregel.checkpointInterval={args.checkpoint_interval}"]
+        overrides += [
+            f"spark.conf.spark.jars={graphx_helper_jar()}",
+            f"spark.conf.spark.graphx.pregel.checkpointInterval={args.checkpoint_interval}",
+        ]
     scratch = Path(args.root or tempfile.mkdtemp(prefix="precis-bench-components-"))
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
@@ -345,8 +405,12 @@ def main() -> None:
         raise
     runners: dict[str, Callable[[DataFrame], tuple[DataFrame, object]]] = {
         "graphx": graphx_components,
-        "graphframes": partial(graphframes_components, checkpoint_interval=args.checkpoint_interval),
-        "label_propagation": partial(label_propagation, checkpoint_interval=args.checkpoint_interval),
+        "graphframes": partial(
+            graphframes_components, checkpoint_interval=args.checkpoint_interval
+        ),
+        "label_propagation": partial(
+            label_propagation, checkpoint_interval=args.checkpoint_interval
+        ),
     }
     try:
         graph_path = str(scratch / "graph")
@@ -372,7 +436,9 @@ def main() -> None:
         results: dict[str, DataFrame] = {}
         for _ in range(args.repeats):
             progress.clear()
-            seconds, cc_iterations, cc_result = _time(partial(_run_components, graph, args.checkpoint_interval, progress))
+            seconds, cc_iterations, cc_result = _time(
+                partial(_run_components, graph, args.checkpoint_interval, progress)
+            )
             cc_times.append(seconds)
             for name in baselines:
                 if name in results:
@@ -381,8 +447,11 @@ def main() -> None:
                 times[name].append(seconds)
 
         sizes = cc_result.groupBy("component").count()
-        summary = sizes.agg(F.count(F.lit(1)).alias("components"), F.sum("count").alias("vertices"),
-                            F.max("count").alias("largest")).first()
+        summary = sizes.agg(
+            F.count(F.lit(1)).alias("components"),
+            F.sum("count").alias("vertices"),
+            F.max("count").alias("largest"),
+        ).first()
         # Ours, GraphX and label propagation name a component by its minimum id; GraphFrames
         # does not, so its partition is compared after relabelling.
         agrees = {
@@ -405,7 +474,9 @@ def main() -> None:
             "baselines": list(baselines),
         }
         for name in baselines:
-            line[f"{name}_median_s"] = round(statistics.median(times[name]), 1) if times[name] else None
+            line[f"{name}_median_s"] = (
+                round(statistics.median(times[name]), 1) if times[name] else None
+            )
             line[f"{name}_runs_s"] = [round(t, 1) for t in times[name]]
             if name == "graphframes":
                 line["graphframes_package"] = args.graphframes_package
@@ -413,16 +484,19 @@ def main() -> None:
             elif name == "graphx":
                 line["graphx_iterations"] = extra.get(name)
                 line["graphx_checkpoint_interval"] = int(
-                    spark.sparkContext.getConf().get("spark.graphx.pregel.checkpointInterval", "-1"))
+                    spark.sparkContext.getConf().get("spark.graphx.pregel.checkpointInterval", "-1")
+                )
             else:
                 line[f"{name}_rounds"] = extra.get(name)
             line[f"{name}_identical"] = agrees.get(name)
-        line.update({
-            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
-            "spark": pyspark.__version__,
-            "cores": os.cpu_count(),
-            "machine": platform.machine(),
-        })
+        line.update(
+            {
+                "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+                "spark": pyspark.__version__,
+                "cores": os.cpu_count(),
+                "machine": platform.machine(),
+            }
+        )
         print(json.dumps(line))
         disagree = [name for name, same in agrees.items() if not same]
         if disagree:
@@ -433,7 +507,9 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_components(graph: DataFrame, interval: int, progress: list[tuple[int, int]]) -> tuple[DataFrame, int]:
+def _run_components(
+    graph: DataFrame, interval: int, progress: list[tuple[int, int]]
+) -> tuple[DataFrame, int]:
     def record(iteration: int, edges: int) -> None:
         progress.append((iteration, edges))
 

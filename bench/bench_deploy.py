@@ -36,10 +36,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "tests"))
 
-from provenance import checkout  # noqa: E402
-from services import connect_server, standalone_cluster  # noqa: E402
-
-from precis.config import load_config  # noqa: E402
+from precis.config import load_config
+from provenance import checkout
+from services import connect_server, standalone_cluster
 
 DONE = re.compile(r"\[pipeline\] job \d+/\d+: (\w+) done in ([0-9.]+)s")
 MODES = ("local", "standalone", "connect")
@@ -57,8 +56,17 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
 
 def once(mode: str, people: int, run_date: str, scratch: Path) -> dict[str, float]:
     root = scratch / mode / "lakehouse"
-    args = ["pipeline", "--set", f"generate.people={people}", "--set", f"storage.root={root}",
-            "--run-date", run_date, "--set", "mlflow.enabled=false"]
+    args = [
+        "pipeline",
+        "--set",
+        f"generate.people={people}",
+        "--set",
+        f"storage.root={root}",
+        "--run-date",
+        run_date,
+        "--set",
+        "mlflow.enabled=false",
+    ]
     drop = ("SPARK_REMOTE", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT", "PRECIS_ENV")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     if mode == "local":
@@ -67,8 +75,11 @@ def once(mode: str, people: int, run_date: str, scratch: Path) -> dict[str, floa
         with standalone_cluster(scratch / mode / "cluster", workers=2) as cluster:
             # The local run's 8 shuffle partitions, not a cluster's 200.
             extra = ["--set", "spark.conf.spark.sql.shuffle.partitions=8"]
-            return timed([str(PROJECT / "spark-submit.sh"), "--executor-memory", "1g", *args, *extra],
-                         {**env, "SPARK_MASTER": cluster.master}, scratch)
+            return timed(
+                [str(PROJECT / "spark-submit.sh"), "--executor-memory", "1g", *args, *extra],
+                {**env, "SPARK_MASTER": cluster.master},
+                scratch,
+            )
     cfg = load_config(overrides=[f"storage.root={root}"])
     with connect_server(cfg, scratch / mode / "server", master="local[*]") as url:
         return timed([sys.executable, "-m", "precis", *args], {**env, "SPARK_REMOTE": url}, scratch)
@@ -79,7 +90,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--run-date", default="2026-03-31")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES)
+    )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -92,22 +105,30 @@ def main() -> None:
         for mode in modes:
             scratch = Path(tempfile.mkdtemp(prefix=f"precis-bench-deploy-{mode}-"))
             runs[mode].append(once(mode, args.people, args.run_date, scratch))
-            print(f"repeat {i + 1} {mode}: {runs[mode][-1]['wall']:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"repeat {i + 1} {mode}: {runs[mode][-1]['wall']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     medians = {
         mode: {key: round(statistics.median(r[key] for r in results), 1) for key in results[0]}
         for mode, results in runs.items()
     }
-    print(json.dumps({
-        "bench": "deploy",
-        "people": args.people,
-        "repeats": args.repeats,
-        "median_s": medians,
-        "load_before": [round(x, 1) for x in load_before],
-        "load_after": [round(x, 1) for x in os.getloadavg()],
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "checkout": checkout("lib"),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "deploy",
+                "people": args.people,
+                "repeats": args.repeats,
+                "median_s": medians,
+                "load_before": [round(x, 1) for x in load_before],
+                "load_after": [round(x, 1) for x in os.getloadavg()],
+                "cores": os.cpu_count(),
+                "machine": platform.machine(),
+                "checkout": checkout("lib"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,13 +28,22 @@ PROJECT = Path(__file__).resolve().parents[1]
 FINISHED = re.compile(r"\[generate\] finished in ([0-9.]+)s: ([0-9,]+) events, ([0-9,]+) orders")
 
 
-def run_once(people: int, root: Path, run_date: str, mlflow: bool, extra: list[str]) -> tuple[float, float, str]:
+def run_once(
+    people: int, root: Path, run_date: str, mlflow: bool, extra: list[str]
+) -> tuple[float, float, str]:
     command = [
-        sys.executable, "-m", "precis", "generate",
-        "--run-date", run_date,
-        "--set", f"storage.root={root}",
-        "--set", f"generate.people={people}",
-        "--set", f"mlflow.enabled={'true' if mlflow else 'false'}",
+        sys.executable,
+        "-m",
+        "precis",
+        "generate",
+        "--run-date",
+        run_date,
+        "--set",
+        f"storage.root={root}",
+        "--set",
+        f"generate.people={people}",
+        "--set",
+        f"mlflow.enabled={'true' if mlflow else 'false'}",
     ]
     for item in extra:
         command += ["--set", item]
@@ -56,9 +65,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--run-date", default="2026-03-31")
     parser.add_argument("--mlflow", action="store_true", help="keep MLflow tracking on")
-    parser.add_argument("--root", help="scratch directory (default: a temporary directory, removed afterwards)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
-                        help="extra config override passed to the job; repeatable")
+    parser.add_argument(
+        "--root", help="scratch directory (default: a temporary directory, removed afterwards)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="dotted.key=value",
+        help="extra config override passed to the job; repeatable",
+    )
     args = parser.parse_args()
 
     scratch = Path(args.root or tempfile.mkdtemp(prefix="precis-bench-generate-"))
@@ -66,7 +83,9 @@ def main() -> None:
     try:
         for i in range(args.repeats):
             root = scratch / f"run{i}" / "lakehouse"
-            wall, job, volume = run_once(args.people, root, args.run_date, args.mlflow, args.overrides)
+            wall, job, volume = run_once(
+                args.people, root, args.run_date, args.mlflow, args.overrides
+            )
             walls.append(wall)
             jobs.append(job)
             shutil.rmtree(root.parent, ignore_errors=True)

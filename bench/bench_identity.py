@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from precis.jobs import evaluate, generate, identity, ingest
 from precis.config import load_config
+from precis.jobs import evaluate, generate, identity, ingest
 from precis.session import get_spark
 from precis.storage import Lakehouse
 
@@ -38,10 +38,14 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--run-date", default="2026-03-31")
-    parser.add_argument("--root", help="lakehouse root (default: a temporary directory, removed afterwards)")
+    parser.add_argument(
+        "--root", help="lakehouse root (default: a temporary directory, removed afterwards)"
+    )
     args = parser.parse_args()
 
-    scratch = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="precis-bench-identity-"))
+    scratch = (
+        Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="precis-bench-identity-"))
+    )
     root = scratch / "lakehouse"
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
@@ -55,7 +59,9 @@ def main() -> None:
             generate.run(spark, cfg)
             ingest.run(spark, cfg)
 
-        full_cfg = cfg.model_copy(update={"identity": cfg.identity.model_copy(update={"incremental": False})})
+        full_cfg = cfg.model_copy(
+            update={"identity": cfg.identity.model_copy(update={"incremental": False})}
+        )
         first, rerun, full_rerun, stats = [], [], [], None
         for _ in range(args.repeats):
             for table in GOLD:
@@ -73,13 +79,17 @@ def main() -> None:
             full_rerun.append(time.perf_counter() - t0)
             for name, out in (("rerun", again), ("full rerun", full)):
                 if out.changes or out.records_changed:
-                    raise SystemExit(f"{name} changed something: {out.changes}, {out.records_changed} records")
+                    raise SystemExit(
+                        f"{name} changed something: {out.changes}, {out.records_changed} records"
+                    )
         scores = evaluate.evaluate_identity(lake, cfg) or {}
         print(
             json.dumps(
                 {
                     "bench": "identity",
-                    "command": " ".join([".venv/bin/python", "bench/bench_identity.py", *sys.argv[1:]]),
+                    "command": " ".join(
+                        [".venv/bin/python", "bench/bench_identity.py", *sys.argv[1:]]
+                    ),
                     "people": args.people,
                     "identifiers": stats.identifiers,
                     "links": stats.links,

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from precis.jobs import generate, ingest
 from precis.config import load_config
+from precis.jobs import generate, ingest
 from precis.session import get_spark
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -90,7 +90,9 @@ try:  # a benchmark-only tool, not a project dependency; imported before any BLA
     import implicit
     from implicit.cpu.als import AlternatingLeastSquares
 except ImportError as error:  # pragma: no cover
-    raise SystemExit("bench_recommend needs the implicit library: .venv/bin/pip install implicit==0.7.3") from error
+    raise SystemExit(
+        "bench_recommend needs the implicit library: .venv/bin/pip install implicit==0.7.3"
+    ) from error
 
 PROJECT = Path(__file__).resolve().parents[1]
 K = 10
@@ -101,9 +103,9 @@ DEFAULT_WORK = Path("/tmp/bench_recommend")
 
 # Synthetic data.
 FAVOURITE_SHARE = 0.85  # events from the user's favourite categories
-ITEM_ZIPF = 1.1         # item popularity within a category ~ rank**-ITEM_ZIPF
-CATEGORY_ZIPF = 0.8     # category popularity ~ rank**-CATEGORY_ZIPF
-ACTIVITY_SIGMA = 0.9    # events per user ~ lognormal
+ITEM_ZIPF = 1.1  # item popularity within a category ~ rank**-ITEM_ZIPF
+CATEGORY_ZIPF = 0.8  # category popularity ~ rank**-CATEGORY_ZIPF
+ACTIVITY_SIGMA = 0.9  # events per user ~ lognormal
 MIN_EVENTS = 3
 
 
@@ -137,7 +139,9 @@ def _write(path: Path, **columns: np.ndarray) -> None:
     pq.write_table(pa.table(columns), path)
 
 
-def movielens_100k(cache: Path, work: Path, seed: int, confidence: str = "one") -> tuple[Path, dict[str, Any]]:
+def movielens_100k(
+    cache: Path, work: Path, seed: int, confidence: str = "one"
+) -> tuple[Path, dict[str, Any]]:
     """Splits of MovieLens-100k under work: fit/valid (of train) and train/test parquet.
 
     ``confidence``: ``one`` (r = 1 for every rating) or ``rating`` (r = the 1-5 stars).
@@ -152,7 +156,8 @@ def movielens_100k(cache: Path, work: Path, seed: int, confidence: str = "one") 
         log(f"fetching the {RECBOLE} wheel into {cache}")
         subprocess.run(
             [sys.executable, "-m", "pip", "download", RECBOLE, "--no-deps", "-d", str(cache)],
-            check=True, stdout=subprocess.DEVNULL,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         wheels = sorted(glob.glob(str(cache / "recbole-1.2.1-*.whl")))
     with zipfile.ZipFile(wheels[0]) as wheel:
@@ -160,7 +165,9 @@ def movielens_100k(cache: Path, work: Path, seed: int, confidence: str = "one") 
     header, *lines = text.splitlines()
     if not header.startswith("user_id:token\titem_id:token"):
         raise SystemExit(f"unexpected header in {ML100K_MEMBER}: {header!r}")
-    raw = np.loadtxt(io.StringIO("\n".join(lines)), delimiter="\t", dtype=np.float64, usecols=(0, 1, 2)).astype(np.int64)
+    raw = np.loadtxt(
+        io.StringIO("\n".join(lines)), delimiter="\t", dtype=np.float64, usecols=(0, 1, 2)
+    ).astype(np.int64)
     _, user = np.unique(raw[:, 0], return_inverse=True)
     _, item = np.unique(raw[:, 1], return_inverse=True)
     user, item = user.astype(np.int32), item.astype(np.int32)
@@ -174,9 +181,13 @@ def movielens_100k(cache: Path, work: Path, seed: int, confidence: str = "one") 
     for name, mask in (("train", train), ("test", ~train), ("fit", fit), ("valid", valid)):
         _write(out / f"{name}.parquet", user=user[mask], item=item[mask], confidence=r[mask])
     meta = {
-        "ratings": int(len(user)), "users": int(user.max() + 1), "items": int(item.max() + 1),
-        "train_pairs": int(train.sum()), "test_pairs": int((~train).sum()),
-        "fit_pairs": int(fit.sum()), "valid_pairs": int(valid.sum()),
+        "ratings": len(user),
+        "users": int(user.max() + 1),
+        "items": int(item.max() + 1),
+        "train_pairs": int(train.sum()),
+        "test_pairs": int((~train).sum()),
+        "fit_pairs": int(fit.sum()),
+        "valid_pairs": int(valid.sum()),
     }
     meta_path.write_text(json.dumps(meta))
     return out, meta
@@ -217,13 +228,17 @@ def _events(
     pick = np.minimum((u[:, None] > shares_cdf[user, :2]).sum(axis=1), liked[user] - 1)
     category = favourites[user, pick]
     noise = rng.random(m) >= FAVOURITE_SHARE
-    category[noise] = np.minimum(np.searchsorted(cat_cdf, rng.random(int(noise.sum()))), categories - 1)
+    category[noise] = np.minimum(
+        np.searchsorted(cat_cdf, rng.random(int(noise.sum()))), categories - 1
+    )
     rank = np.minimum(np.searchsorted(item_cdf, rng.random(m)), per - 1)
     item = item_of[category * per + rank]
     return np.unique(user * items + item, return_counts=True)
 
 
-def synthetic(work: Path, interactions: int, users: int, items: int, categories: int, seed: int) -> tuple[Path, dict[str, Any]]:
+def synthetic(
+    work: Path, interactions: int, users: int, items: int, categories: int, seed: int
+) -> tuple[Path, dict[str, Any]]:
     out = work / f"synthetic-{interactions}-u{users}-i{items}-c{categories}-seed{seed}"
     meta_path = out / "meta.json"
     if meta_path.is_file():
@@ -233,7 +248,9 @@ def synthetic(work: Path, interactions: int, users: int, items: int, categories:
     mean_events = interactions / users
     for attempt in range(6):
         keys, counts = _events(np.random.default_rng(seed), users, items, categories, mean_events)
-        log(f"generate: {len(keys):,} distinct pairs from {int(counts.sum()):,} events (mean events {mean_events:.2f})")
+        log(
+            f"generate: {len(keys):,} distinct pairs from {int(counts.sum()):,} events (mean events {mean_events:.2f})"
+        )
         if abs(len(keys) - interactions) <= 0.01 * interactions:
             break
         mean_events *= interactions / len(keys) * (1.05 if attempt >= 3 else 1.0)
@@ -247,11 +264,17 @@ def synthetic(work: Path, interactions: int, users: int, items: int, categories:
     _write(out / "test.parquet", user=user[~train], item=item[~train], confidence=conf[~train])
     per_user = np.bincount(user, minlength=users)
     meta = {
-        "pairs": int(len(user)), "events": int(counts.sum()), "users": int(users), "items": int(items),
-        "categories": categories, "train_pairs": int(train.sum()), "test_pairs": int((~train).sum()),
+        "pairs": len(user),
+        "events": int(counts.sum()),
+        "users": int(users),
+        "items": int(items),
+        "categories": categories,
+        "train_pairs": int(train.sum()),
+        "test_pairs": int((~train).sum()),
         "users_with_pairs": int((per_user > 0).sum()),
         "pairs_per_user_mean": round(float(per_user.mean()), 2),
-        "pairs_per_user_p99": int(np.percentile(per_user, 99)), "pairs_per_user_max": int(per_user.max()),
+        "pairs_per_user_p99": int(np.percentile(per_user, 99)),
+        "pairs_per_user_max": int(per_user.max()),
         "items_with_pairs": int((np.bincount(item, minlength=items) > 0).sum()),
         "share_repeated_pairs": round(float((counts > 1).mean()), 4),
         "generate_s": round(time.perf_counter() - t0, 1),
@@ -272,9 +295,17 @@ def als_lists(fitted: Any, seen: DataFrame, users: DataFrame, k: int) -> DataFra
     k + 2**ceil(log2 n) items, so at least k unseen items remain for everyone.
     """
     counts = seen.join(users, "user", "left_semi").groupBy("user").count()
-    bucketed = users.select("user").join(counts, "user", "left").select(
-        "user", F.ceil(F.log2(F.greatest(F.coalesce("count", F.lit(1)), F.lit(1)))).cast("int").alias("b")
-    ).persist()
+    bucketed = (
+        users.select("user")
+        .join(counts, "user", "left")
+        .select(
+            "user",
+            F.ceil(F.log2(F.greatest(F.coalesce("count", F.lit(1)), F.lit(1))))
+            .cast("int")
+            .alias("b"),
+        )
+        .persist()
+    )
     parts = []
     for (b,) in sorted(tuple(r) for r in bucketed.select("b").distinct().collect()):
         subset = bucketed.filter(F.col("b") == b).select("user")
@@ -289,7 +320,9 @@ def als_lists(fitted: Any, seen: DataFrame, users: DataFrame, k: int) -> DataFra
     return lists
 
 
-def frame_of_lists(spark: SparkSession, path: Path, users: np.ndarray, ids: np.ndarray) -> DataFrame:
+def frame_of_lists(
+    spark: SparkSession, path: Path, users: np.ndarray, ids: np.ndarray
+) -> DataFrame:
     """user, items from an implicit (users, N) id matrix, written as parquet and read back."""
     valid = ids >= 0
     offsets = np.r_[0, np.cumsum(valid.sum(axis=1))].astype(np.int32)
@@ -307,12 +340,19 @@ def csr_of(table: pa.Table, users: int, items: int, alpha: float) -> csr_matrix:
 
 def implicit_model(rank: int, reg: float, iters: int, seed: int, threads: int) -> Any:
     return AlternatingLeastSquares(
-        factors=rank, regularization=reg, alpha=1.0, iterations=iters, random_state=seed, num_threads=threads,
+        factors=rank,
+        regularization=reg,
+        alpha=1.0,
+        iterations=iters,
+        random_state=seed,
+        num_threads=threads,
         calculate_training_loss=False,
     )
 
 
-def fit_implicit(matrix: Any, rank: int, reg: float, iters: int, seed: int, threads: int) -> tuple[Any, float]:
+def fit_implicit(
+    matrix: Any, rank: int, reg: float, iters: int, seed: int, threads: int
+) -> tuple[Any, float]:
     with threadpool_limits(1, "blas"):
         als = implicit_model(rank, reg, iters, seed, threads)
         t0 = time.perf_counter()
@@ -320,7 +360,9 @@ def fit_implicit(matrix: Any, rank: int, reg: float, iters: int, seed: int, thre
         return als, time.perf_counter() - t0
 
 
-def recommend_implicit(als: Any, matrix: Any, users: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, float]:
+def recommend_implicit(
+    als: Any, matrix: Any, users: np.ndarray, k: int, threads: int
+) -> tuple[np.ndarray, float]:
     # implicit runs its own threads; letting each use BLAS threads as well oversubscribes.
     with threadpool_limits(1, "blas"):
         t0 = time.perf_counter()
@@ -340,8 +382,15 @@ def _fmt(metrics: dict[str, float]) -> str:
 
 # ----------------------------------------------------------------- modes
 def _grid_result(
-    names: tuple[str, ...], grid: tuple[list, ...], trials: list, tune_s: float, best: tuple, best_valid: dict[str, float],
-    fit_times: list[float], digits: int, test: dict[str, float],
+    names: tuple[str, ...],
+    grid: tuple[list, ...],
+    trials: list,
+    tune_s: float,
+    best: tuple,
+    best_valid: dict[str, float],
+    fit_times: list[float],
+    digits: int,
+    test: dict[str, float],
 ) -> dict[str, Any]:
     """The JSON of one model's grid search, refit timings and test scores."""
     return {
@@ -358,11 +407,17 @@ def _grid_result(
 
 def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     data, meta = movielens_100k(args.cache, args.work, args.seed, args.confidence)
-    read = {name: spark.read.parquet(str(data / f"{name}.parquet")).persist() for name in ("train", "test", "fit", "valid")}
+    read = {
+        name: spark.read.parquet(str(data / f"{name}.parquet")).persist()
+        for name in ("train", "test", "fit", "valid")
+    }
     tables = {name: pq.read_table(data / f"{name}.parquet") for name in ("train", "fit")}
     n_users, n_items = meta["users"], meta["items"]
     catalogue = n_items
-    relevant = {"valid": relevant_of(read["valid"]).persist(), "test": relevant_of(read["test"]).persist()}
+    relevant = {
+        "valid": relevant_of(read["valid"]).persist(),
+        "test": relevant_of(read["test"]).persist(),
+    }
     line: dict[str, Any] = {"data": meta}
 
     pop = evaluation.popularity_lists(read["train"], relevant["test"].select("user"), K)
@@ -392,14 +447,23 @@ def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
     lists = als_lists(fitted, read["train"], relevant["test"].select("user"), K)
     names = ("rank", "reg_param", "alpha", "max_iter")
     line["spark_als"] = _grid_result(
-        names, (args.ranks, args.regs, args.alphas, args.iters), trials, tune_s, best, best_valid, fit_times, 2,
+        names,
+        (args.ranks, args.regs, args.alphas, args.iters),
+        trials,
+        tune_s,
+        best,
+        best_valid,
+        fit_times,
+        2,
         scores(lists, relevant["test"], catalogue),
     )
     log(f"spark als best {best}: test {_fmt(line['spark_als']['test'])}")
 
     # implicit grid on fit -> valid.
     valid_ids = np.array(sorted(r["user"] for r in valid_users.collect()), dtype=np.int32)
-    test_ids = np.array(sorted(r["user"] for r in relevant["test"].select("user").collect()), dtype=np.int32)
+    test_ids = np.array(
+        sorted(r["user"] for r in relevant["test"].select("user").collect()), dtype=np.int32
+    )
     trials, t0 = [], time.perf_counter()
     scratch = args.work / "lists"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -407,7 +471,9 @@ def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
         matrix = csr_of(tables["fit"], n_users, n_items, alpha)
         als, _ = fit_implicit(matrix, rank, reg, iters, args.seed, args.threads)
         ids, _ = recommend_implicit(als, matrix, valid_ids, K, args.threads)
-        lists = frame_of_lists(spark, scratch / f"implicit-valid-{len(trials)}.parquet", valid_ids, ids)
+        lists = frame_of_lists(
+            spark, scratch / f"implicit-valid-{len(trials)}.parquet", valid_ids, ids
+        )
         m = evaluation.ranking_metrics(lists, relevant["valid"], K)
         trials.append(((rank, reg, alpha, iters), m))
         log(f"implicit rank={rank} reg={reg} alpha={alpha} iter={iters}: valid {_fmt(m)}")
@@ -423,8 +489,15 @@ def run_movielens(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
     lists = frame_of_lists(spark, scratch / "implicit-test.parquet", test_ids, ids)
     names = ("factors", "regularization", "alpha", "iterations")
     line["implicit"] = _grid_result(
-        names, (args.ranks, args.implicit_regs, args.alphas, args.iters), trials, tune_s, best, best_valid, fit_times,
-        3, scores(lists, relevant["test"], catalogue),
+        names,
+        (args.ranks, args.implicit_regs, args.alphas, args.iters),
+        trials,
+        tune_s,
+        best,
+        best_valid,
+        fit_times,
+        3,
+        scores(lists, relevant["test"], catalogue),
     )
     log(f"implicit best {best}: test {_fmt(line['implicit']['test'])}")
     return line
@@ -443,8 +516,12 @@ def run_synthetic(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
     holdout_users = relevant_all.count()
     if args.eval_users and args.eval_users < holdout_users:
         fraction = min(1.0, 1.2 * args.eval_users / holdout_users)
-        sample = relevant_all.select("user").sample(fraction=fraction, seed=args.seed).orderBy(
-            F.xxhash64(F.lit(args.seed), "user")).limit(args.eval_users)
+        sample = (
+            relevant_all.select("user")
+            .sample(fraction=fraction, seed=args.seed)
+            .orderBy(F.xxhash64(F.lit(args.seed), "user"))
+            .limit(args.eval_users)
+        )
     else:
         sample = relevant_all.select("user")
     sample = sample.persist()
@@ -452,8 +529,12 @@ def run_synthetic(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
     n_eval = relevant.count()
     catalogue = n_items
     params = model.AlsParams(args.rank, args.reg, args.alpha, args.max_iter, args.seed, 4096)
-    line: dict[str, Any] = {"data": meta, "holdout_users": holdout_users, "eval_users": n_eval,
-                            "spark_params": params.as_dict() | {"block_size": params.block_size}}
+    line: dict[str, Any] = {
+        "data": meta,
+        "holdout_users": holdout_users,
+        "eval_users": n_eval,
+        "spark_params": params.as_dict() | {"block_size": params.block_size},
+    }
 
     # Warm-up (not timed): JIT, code generation, BLAS loading on a slice.
     log("warm-up")
@@ -482,7 +563,9 @@ def run_synthetic(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
         rec_s.append(time.perf_counter() - t0)
         log(f"repeat {i + 1}: spark top-{K} for {n_users:,} users {rec_s[-1]:.1f} s")
         als = ids = None
-        als, seconds = fit_implicit(matrix, args.rank, args.implicit_reg, args.max_iter, args.seed, args.threads)
+        als, seconds = fit_implicit(
+            matrix, args.rank, args.implicit_reg, args.max_iter, args.seed, args.threads
+        )
         imp_fit_s.append(seconds)
         ids, seconds = recommend_implicit(als, matrix, all_users, K, args.threads)
         imp_rec_s.append(seconds)
@@ -500,20 +583,31 @@ def run_synthetic(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
     lists = als_lists(fitted, train, sample, K)
     lists_s = time.perf_counter() - t0
     line["spark_als"] = {
-        "train_median_s": round(statistics.median(fit_s), 1), "train_runs_s": [round(t, 1) for t in fit_s],
-        "top10_all_median_s": round(statistics.median(rec_s), 1), "top10_all_runs_s": [round(t, 1) for t in rec_s],
-        **scores(lists, relevant, catalogue), "eval_lists_s": round(lists_s, 1),
+        "train_median_s": round(statistics.median(fit_s), 1),
+        "train_runs_s": [round(t, 1) for t in fit_s],
+        "top10_all_median_s": round(statistics.median(rec_s), 1),
+        "top10_all_runs_s": [round(t, 1) for t in rec_s],
+        **scores(lists, relevant, catalogue),
+        "eval_lists_s": round(lists_s, 1),
     }
     log(f"spark als: {line['spark_als']}")
 
     scratch = args.work / "lists"
     scratch.mkdir(parents=True, exist_ok=True)
-    imp_all = frame_of_lists(spark, scratch / f"implicit-synthetic-{args.interactions}.parquet", all_users, ids)
+    imp_all = frame_of_lists(
+        spark, scratch / f"implicit-synthetic-{args.interactions}.parquet", all_users, ids
+    )
     imp_sample = imp_all.join(sample, "user", "left_semi")
     line["implicit"] = {
-        "params": {"factors": args.rank, "regularization": args.implicit_reg, "iterations": args.max_iter,
-                   "confidence": f"1 + {args.alpha} * r", "threads": args.threads},
-        "fit_median_s": round(statistics.median(imp_fit_s), 1), "fit_runs_s": [round(t, 1) for t in imp_fit_s],
+        "params": {
+            "factors": args.rank,
+            "regularization": args.implicit_reg,
+            "iterations": args.max_iter,
+            "confidence": f"1 + {args.alpha} * r",
+            "threads": args.threads,
+        },
+        "fit_median_s": round(statistics.median(imp_fit_s), 1),
+        "fit_runs_s": [round(t, 1) for t in imp_fit_s],
         "recommend_all_median_s": round(statistics.median(imp_rec_s), 1),
         "recommend_all_runs_s": [round(t, 1) for t in imp_rec_s],
         **scores(imp_sample, relevant, catalogue),
@@ -528,19 +622,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--dataset", choices=["movielens100k"])
-    mode.add_argument("--interactions", type=int, help="synthetic: about this many distinct (user, item) pairs")
+    mode.add_argument(
+        "--interactions", type=int, help="synthetic: about this many distinct (user, item) pairs"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2, help="implicit's threads")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the recbole wheel is kept")
+    parser.add_argument(
+        "--cache", type=Path, default=DEFAULT_CACHE, help="where the recbole wheel is kept"
+    )
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="generated data and splits")
-    parser.add_argument("--root", help="Spark scratch (lakehouse root, checkpoints); default a temporary directory")
+    parser.add_argument(
+        "--root", help="Spark scratch (lakehouse root, checkpoints); default a temporary directory"
+    )
     parser.add_argument("--driver-memory", help="spark.driver.memory (default: the project's)")
     grid = parser.add_argument_group("movielens100k grid")
-    grid.add_argument("--confidence", choices=["one", "rating"], default="one",
-                      help="r of each rating: 1 (every rating a positive) or its stars")
+    grid.add_argument(
+        "--confidence",
+        choices=["one", "rating"],
+        default="one",
+        help="r of each rating: 1 (every rating a positive) or its stars",
+    )
     grid.add_argument("--ranks", type=_ints, default=[10, 50, 100])
-    grid.add_argument("--regs", type=_floats, default=[0.01, 0.1, 1.0], help="Spark regParam values")
+    grid.add_argument(
+        "--regs", type=_floats, default=[0.01, 0.1, 1.0], help="Spark regParam values"
+    )
     grid.add_argument("--implicit-regs", type=_floats, default=[0.01, 0.1, 1.0, 10.0, 100.0])
     grid.add_argument("--alphas", type=_floats, default=[1.0, 10.0, 40.0])
     grid.add_argument("--iters", type=_ints, default=[15])
@@ -553,7 +659,9 @@ def main() -> None:
     syn.add_argument("--implicit-reg", type=float, default=50.0, help="implicit's regularization")
     syn.add_argument("--alpha", type=float, default=5.0)
     syn.add_argument("--max-iter", type=int, default=10)
-    syn.add_argument("--eval-users", type=int, default=100_000, help="holdout users scored (0: all)")
+    syn.add_argument(
+        "--eval-users", type=int, default=100_000, help="holdout users scored (0: all)"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -570,23 +678,31 @@ def main() -> None:
             line = {"bench": "recommend", "dataset": args.dataset}
             line.update(run_movielens(spark, args))
         else:
-            line = {"bench": "recommend", "dataset": "synthetic", "interactions": args.interactions,
-                    "repeats": args.repeats}
+            line = {
+                "bench": "recommend",
+                "dataset": "synthetic",
+                "interactions": args.interactions,
+                "repeats": args.repeats,
+            }
             line.update(run_synthetic(spark, args))
-        line.update({
-            "command": " ".join([".venv/bin/python", "bench/bench_recommend.py", *sys.argv[1:]]),
-            "k": K,
-            "repeats": args.repeats,
-            "wall_s": round(time.perf_counter() - t0, 1),
-            "load_average": [load_before, round(os.getloadavg()[0], 2)],
-            "implicit_threads": args.threads,
-            "spark": pyspark.__version__,
-            "implicit_version": implicit.__version__,
-            "driver_memory": spark.conf.get("spark.driver.memory"),
-            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
-            "cores": os.cpu_count(),
-            "machine": platform.machine(),
-        })
+        line.update(
+            {
+                "command": " ".join(
+                    [".venv/bin/python", "bench/bench_recommend.py", *sys.argv[1:]]
+                ),
+                "k": K,
+                "repeats": args.repeats,
+                "wall_s": round(time.perf_counter() - t0, 1),
+                "load_average": [load_before, round(os.getloadavg()[0], 2)],
+                "implicit_threads": args.threads,
+                "spark": pyspark.__version__,
+                "implicit_version": implicit.__version__,
+                "driver_memory": spark.conf.get("spark.driver.memory"),
+                "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+                "cores": os.cpu_count(),
+                "machine": platform.machine(),
+            }
+        )
         print(json.dumps(line))
     finally:
         spark.stop()

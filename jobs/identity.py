@@ -2,7 +2,10 @@
 
 import sys
 
-from precis.jobs.identity import main, run  # noqa: F401  (run: for ``from jobs import identity`` in notebooks)
+from precis.jobs.identity import main, run
+
+# run: for ``from jobs import identity`` in notebooks and schedulers.
+__all__ = ["main", "run"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,10 @@
 
 import sys
 
-from precis.jobs.tags import main, run  # noqa: F401  (run: for ``from jobs import tags`` in notebooks)
+from precis.jobs.tags import main, run
+
+# run: for ``from jobs import tags`` in notebooks and schedulers.
+__all__ = ["main", "run"]
 
 if __name__ == "__main__":
     sys.exit(main())

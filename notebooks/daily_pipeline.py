@@ -13,10 +13,10 @@
 
 # COMMAND ----------
 
-dbutils.widgets.text("run_date", "", "run_date (empty: yesterday, UTC)")  # noqa: F821
-dbutils.widgets.text("env", "databricks", "env")  # noqa: F821
-dbutils.widgets.text("overrides", "", "overrides (key=value;...)")  # noqa: F821
-dbutils.widgets.text("jobs", "", "jobs (comma-separated; empty: pipeline.jobs)")  # noqa: F821
+dbutils.widgets.text("run_date", "", "run_date (empty: yesterday, UTC)")
+dbutils.widgets.text("env", "databricks", "env")
+dbutils.widgets.text("overrides", "", "overrides (key=value;...)")
+dbutils.widgets.text("jobs", "", "jobs (comma-separated; empty: pipeline.jobs)")
 
 # COMMAND ----------
 
@@ -29,17 +29,20 @@ from precis.config import load_config
 from precis.session import get_spark
 from precis.storage import Lakehouse
 
-overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]  # noqa: F821
-selected = [j.strip() for j in dbutils.widgets.get("jobs").split(",") if j.strip()]  # noqa: F821
+overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]
+selected = [j.strip() for j in dbutils.widgets.get("jobs").split(",") if j.strip()]
 if selected:
     # Exactly --set pipeline.jobs=[...]: the config checks every name against precis.jobs.
     overrides.append(f"pipeline.jobs=[{', '.join(selected)}]")
 # A daily run processes the day that has ended, not the one still filling up.
-run_date = dbutils.widgets.get("run_date").strip() or (  # noqa: F821
-    dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-).isoformat()
-cfg = load_config(overrides=overrides, run_date=run_date, env=dbutils.widgets.get("env") or None)  # noqa: F821
-print(f"pipeline: {', '.join(cfg.pipeline.jobs)}; run date {cfg.run_date}; env {cfg.env}; tables under {cfg.root}")
+run_date = (
+    dbutils.widgets.get("run_date").strip()
+    or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+)
+cfg = load_config(overrides=overrides, run_date=run_date, env=dbutils.widgets.get("env") or None)
+print(
+    f"pipeline: {', '.join(cfg.pipeline.jobs)}; run date {cfg.run_date}; env {cfg.env}; tables under {cfg.root}"
+)
 
 # COMMAND ----------
 
@@ -55,11 +58,15 @@ def show_run_date_rows(table: str, order_by: list, writer: str) -> None:
     if not lake.exists("meta", table):
         print(f"meta/{table} is absent under {cfg.root}: the {writer} job has not run here")
         return
-    rows = lake.read("meta", table).filter(F.col("run_date") == F.lit(cfg.run_date)).orderBy(*order_by)
+    rows = (
+        lake.read("meta", table).filter(F.col("run_date") == F.lit(cfg.run_date)).orderBy(*order_by)
+    )
     if rows.isEmpty():
-        print(f"meta/{table} has no rows for run date {cfg.run_date}: the {writer} job did not run for it")
+        print(
+            f"meta/{table} has no rows for run date {cfg.run_date}: the {writer} job did not run for it"
+        )
         return
-    display(rows)  # noqa: F821
+    display(rows)
 
 
 # COMMAND ----------

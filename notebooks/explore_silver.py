@@ -8,8 +8,8 @@
 
 # COMMAND ----------
 
-dbutils.widgets.text("env", "databricks", "env")  # noqa: F821
-dbutils.widgets.text("overrides", "", "overrides (key=value;...)")  # noqa: F821
+dbutils.widgets.text("env", "databricks", "env")
+dbutils.widgets.text("overrides", "", "overrides (key=value;...)")
 
 # COMMAND ----------
 
@@ -19,8 +19,8 @@ from precis.config import load_config
 from precis.session import get_spark
 from precis.storage import Lakehouse
 
-overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]  # noqa: F821
-cfg = load_config(overrides=overrides, env=dbutils.widgets.get("env") or None)  # noqa: F821
+overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]
+cfg = load_config(overrides=overrides, env=dbutils.widgets.get("env") or None)
 lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # COMMAND ----------
@@ -30,7 +30,7 @@ lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # COMMAND ----------
 
-display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at"), "dataset"))  # noqa: F821
+display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at"), "dataset"))
 
 # COMMAND ----------
 
@@ -43,7 +43,7 @@ display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at"), "dataset
 # the ingest summary does, so one frequent problem is not spread over many combinations.
 # The quarantine table appears with the first rejected row.
 if lake.exists("bronze", "quarantine"):
-    display(  # noqa: F821
+    display(
         lake.read("bronze", "quarantine")
         .select("dataset", F.explode(F.split("reason", ";")).alias("reason"))
         .groupBy("dataset", "reason")
@@ -60,6 +60,9 @@ else:
 
 # COMMAND ----------
 
-display(  # noqa: F821
-    lake.read("silver", "id_observations").groupBy("id_type", "id_status").count().orderBy("id_type", "id_status")
+display(
+    lake.read("silver", "id_observations")
+    .groupBy("id_type", "id_status")
+    .count()
+    .orderBy("id_type", "id_status")
 )

@@ -15,10 +15,10 @@
 
 # COMMAND ----------
 
-dbutils.widgets.text("one_id", "", "one_id")  # noqa: F821
-dbutils.widgets.text("member_id", "", "member_id")  # noqa: F821
-dbutils.widgets.text("env", "databricks", "env")  # noqa: F821
-dbutils.widgets.text("overrides", "", "overrides (key=value;...)")  # noqa: F821
+dbutils.widgets.text("one_id", "", "one_id")
+dbutils.widgets.text("member_id", "", "member_id")
+dbutils.widgets.text("env", "databricks", "env")
+dbutils.widgets.text("overrides", "", "overrides (key=value;...)")
 
 # COMMAND ----------
 
@@ -28,18 +28,20 @@ from precis.ingest.conform import IdentifierSettings
 from precis.session import get_spark
 from precis.storage import Lakehouse
 
-overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]  # noqa: F821
-cfg = load_config(overrides=overrides, env=dbutils.widgets.get("env") or None)  # noqa: F821
+overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]
+cfg = load_config(overrides=overrides, env=dbutils.widgets.get("env") or None)
 lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # Without the identity map there is nobody to look up: reading it fails naming the table.
 identity_map = lake.read("gold", "identity_map")
-tables = {t: lake.read("gold", t) if lake.exists("gold", t) else None for t in person.SECTIONS.values()}
+tables = {
+    t: lake.read("gold", t) if lake.exists("gold", t) else None for t in person.SECTIONS.values()
+}
 one_id = person.resolve_one_id(
     identity_map,
     IdentifierSettings.from_config(cfg),
-    one_id=dbutils.widgets.get("one_id"),  # noqa: F821
-    member_id=dbutils.widgets.get("member_id"),  # noqa: F821
+    one_id=dbutils.widgets.get("one_id"),
+    member_id=dbutils.widgets.get("member_id"),
     changes=tables["identity_changes"],
 )
 view = person.person_view(one_id, tables)
@@ -49,9 +51,11 @@ print(f"person {one_id} (tables under {cfg.root})")
 def show(section: str) -> None:
     """Display one section of the person, or say that its table is absent."""
     if view[section] is None:
-        print(f"{section}: gold/{person.SECTIONS[section]} is absent under {cfg.root}; run the job that writes it")
+        print(
+            f"{section}: gold/{person.SECTIONS[section]} is absent under {cfg.root}; run the job that writes it"
+        )
     else:
-        display(view[section])  # noqa: F821
+        display(view[section])
 
 
 # COMMAND ----------

@@ -11,21 +11,21 @@
 from precis import jobs
 
 # The job list is the library's own, so a new job appears here without editing this file.
-dbutils.widgets.dropdown("job", "pipeline", list(jobs.JOBS), "job")  # noqa: F821
-dbutils.widgets.text("run_date", "", "run_date (YYYY-MM-DD)")  # noqa: F821
-dbutils.widgets.text("env", "databricks", "env")  # noqa: F821
-dbutils.widgets.text("overrides", "", "overrides (key=value;...)")  # noqa: F821
+dbutils.widgets.dropdown("job", "pipeline", list(jobs.JOBS), "job")
+dbutils.widgets.text("run_date", "", "run_date (YYYY-MM-DD)")
+dbutils.widgets.text("env", "databricks", "env")
+dbutils.widgets.text("overrides", "", "overrides (key=value;...)")
 
 # COMMAND ----------
 
 from precis.config import load_config
 
-job = dbutils.widgets.get("job")  # noqa: F821
-overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]  # noqa: F821
+job = dbutils.widgets.get("job")
+overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]
 cfg = load_config(
     overrides=overrides,
-    run_date=dbutils.widgets.get("run_date") or None,  # noqa: F821
-    env=dbutils.widgets.get("env") or None,  # noqa: F821
+    run_date=dbutils.widgets.get("run_date") or None,
+    env=dbutils.widgets.get("env") or None,
 )
 print(f"{job}: run date {cfg.run_date}, env {cfg.env}, tables under {cfg.root}")
 

@@ -44,7 +44,9 @@ def spark(tmp_path_factory):
         # Same Delta jars and Ivy settings as the jobs, from the shared Ivy cache.
         .config("spark.jars.packages", ",".join(jvm.packages()))
         .config("spark.jars.ivySettings", jvm.ivy_settings_path())
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={jvm.log4j_config_path()}")
+        .config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
+        )
         # Delta writes in tests do not need the 7-day retention safety check.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         # Reliable checkpoints, set the way precis sets them (no SparkContext call).

@@ -14,7 +14,10 @@ START, CONV, NULL = "<start>", "<conv>", "<null>"
 
 def _states(path: list[str], order: int) -> list[tuple[str, ...]]:
     # A path starts at its first full history (or the whole path if shorter).
-    return [tuple(path[max(0, i - order + 1): i + 1]) for i in range(min(len(path), order) - 1, len(path))]
+    return [
+        tuple(path[max(0, i - order + 1) : i + 1])
+        for i in range(min(len(path), order) - 1, len(path))
+    ]
 
 
 def chain(paths: list[tuple[list[str], int, int]], order: int) -> dict:

@@ -19,9 +19,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pyspark
 
@@ -41,7 +41,9 @@ def free_port() -> int:
 def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     handle = log.open("w")
     # A process group per service: stopping it stops the JVMs it forked too.
-    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return subprocess.Popen(
+        cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -63,9 +65,13 @@ def _wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float)
         if marker in log.read_text(errors="replace"):
             return
         if process.poll() is not None:
-            raise RuntimeError(f"{log.name}: exited with {process.returncode} before '{marker}':\n{log.read_text()[-4000:]}")
+            raise RuntimeError(
+                f"{log.name}: exited with {process.returncode} before '{marker}':\n{log.read_text()[-4000:]}"
+            )
         time.sleep(1)
-    raise RuntimeError(f"{log.name}: no '{marker}' after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(
+        f"{log.name}: no '{marker}' after {timeout:.0f} s:\n{log.read_text()[-4000:]}"
+    )
 
 
 def _wait_for_port(port: int, log: Path, process: subprocess.Popen, timeout: float) -> None:
@@ -76,13 +82,21 @@ def _wait_for_port(port: int, log: Path, process: subprocess.Popen, timeout: flo
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         if process.poll() is not None:
-            raise RuntimeError(f"{log.name}: exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+            raise RuntimeError(
+                f"{log.name}: exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+            )
         time.sleep(1)
-    raise RuntimeError(f"{log.name}: port {port} not answering after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(
+        f"{log.name}: port {port} not answering after {timeout:.0f} s:\n{log.read_text()[-4000:]}"
+    )
 
 
 def service_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SPARK_REMOTE", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")
+    }
     # Python workers run this interpreter, where precis is installed.
     env["PYSPARK_PYTHON"] = sys.executable
     env["SPARK_HOME"] = str(SPARK_HOME)
@@ -90,7 +104,9 @@ def service_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def connect_server(cfg: Config, workdir: Path, master: str = "local[2]", timeout: float = 300) -> Iterator[str]:
+def connect_server(
+    cfg: Config, workdir: Path, master: str = "local[2]", timeout: float = 300
+) -> Iterator[str]:
     """Start a Spark Connect server with precis' launch settings; yields ``sc://host:port``."""
     port = free_port()
     conf = {**launch_conf(cfg, master), "spark.connect.grpc.binding.port": str(port)}
@@ -122,7 +138,11 @@ def standalone_cluster(
 ) -> Iterator[Standalone]:
     """A standalone master and ``workers`` workers, each a separate JVM on this machine."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**service_env(), "SPARK_LOG_DIR": str(workdir), "SPARK_WORKER_DIR": str(workdir / "work")}
+    env = {
+        **service_env(),
+        "SPARK_LOG_DIR": str(workdir),
+        "SPARK_WORKER_DIR": str(workdir / "work"),
+    }
     port = free_port()
     master_url = f"spark://127.0.0.1:{port}"
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
@@ -130,19 +150,41 @@ def standalone_cluster(
     try:
         master_log = workdir / "master.log"
         master = _start(
-            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-             "--webui-port", str(free_port())],
-            master_log, env,
+            [
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(free_port()),
+            ],
+            master_log,
+            env,
         )
         processes.append(master)
         _wait_for(master_log, "I have been elected leader", master, timeout)
         for i in range(workers):
             log = workdir / f"worker-{i + 1}.log"
             worker = _start(
-                [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
-                 "--cores", str(cores), "--memory", memory, "--webui-port", str(free_port()),
-                 "--work-dir", str(workdir / f"work-{i + 1}")],
-                log, env,
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    master_url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    str(cores),
+                    "--memory",
+                    memory,
+                    "--webui-port",
+                    str(free_port()),
+                    "--work-dir",
+                    str(workdir / f"work-{i + 1}"),
+                ],
+                log,
+                env,
             )
             processes.append(worker)
             _wait_for(log, "Successfully registered with master", worker, timeout)

@@ -27,16 +27,34 @@ def _pdf(lake, layer: str, table: str, columns: list[str]) -> pd.DataFrame:
 def load(lake) -> dict[str, pd.DataFrame]:
     frames = {
         "identity_map": _pdf(lake, "gold", "identity_map", ["id_type", "id_key", "one_id"]),
-        "orders": _pdf(lake, "silver", "orders", ["order_id", "order_time", "id_type", "id_key", "amount", "channel", "status"]),
-        "order_items": _pdf(lake, "silver", "order_items", ["order_id", "item_id", "quantity", "unit_price"]),
+        "orders": _pdf(
+            lake,
+            "silver",
+            "orders",
+            ["order_id", "order_time", "id_type", "id_key", "amount", "channel", "status"],
+        ),
+        "order_items": _pdf(
+            lake, "silver", "order_items", ["order_id", "item_id", "quantity", "unit_price"]
+        ),
         "items": _pdf(lake, "silver", "items", ["item_id", "category"]),
         "events": _pdf(lake, "silver", "events", ["event_time", "id_type", "id_key", "event_type"]),
-        "customers": _pdf(lake, "silver", "customers", ["id_type", "id_key", "consent_marketing", "gender", "city"]),
-        "customer_value": _pdf(lake, "gold", "customer_value",
-                               ["one_id", "lifecycle_stage", "rfm_segment", "churn_risk", "clv", "run_date"]),
+        "customers": _pdf(
+            lake,
+            "silver",
+            "customers",
+            ["id_type", "id_key", "consent_marketing", "gender", "city"],
+        ),
+        "customer_value": _pdf(
+            lake,
+            "gold",
+            "customer_value",
+            ["one_id", "lifecycle_stage", "rfm_segment", "churn_risk", "clv", "run_date"],
+        ),
     }
     if lake.exists("gold", "identity_guards"):
-        frames["guards"] = _pdf(lake, "gold", "identity_guards", ["id_type", "id_key", "guard", "other_key", "run_date"])
+        frames["guards"] = _pdf(
+            lake, "gold", "identity_guards", ["id_type", "id_key", "guard", "other_key", "run_date"]
+        )
     return frames
 
 
@@ -71,7 +89,9 @@ def expected(frames: dict[str, pd.DataFrame], run_date: dt.date) -> dict[str, di
     orders = orders[orders["status"].fillna("paid").str.lower() != "refunded"].copy()
     orders["day"] = orders["order_time"].dt.normalize()
     orders = orders[orders["day"] <= day]
-    lines = orders.merge(frames["order_items"], on="order_id").merge(frames["items"], on="item_id", how="left")
+    lines = orders.merge(frames["order_items"], on="order_id").merge(
+        frames["items"], on="item_id", how="left"
+    )
     events = _people(frames["events"], im, isolated)
     events["day"] = events["event_time"].dt.normalize()
     events = events[events["day"] <= day]
@@ -87,24 +107,39 @@ def expected(frames: dict[str, pd.DataFrame], run_date: dt.date) -> dict[str, di
     w365 = window(orders, 365)
     out["avg_order_value_365d"] = w365.groupby("one_id")["amount"].mean().to_dict()
     out["max_order_value_365d"] = w365.groupby("one_id")["amount"].max().to_dict()
-    out["days_since_last_order"] = {k: (day - v).days for k, v in orders.groupby("one_id")["day"].max().items()}
+    out["days_since_last_order"] = {
+        k: (day - v).days for k, v in orders.groupby("one_id")["day"].max().items()
+    }
     with_channel = orders[orders["channel"].notna()]
     first = with_channel.sort_values(["order_time", "channel"]).groupby("one_id").head(1)
     last = with_channel.sort_values(["order_time", "channel"]).groupby("one_id").tail(1)
     out["first_order_channel"] = dict(zip(first["one_id"], first["channel"]))
     out["last_order_channel"] = dict(zip(last["one_id"], last["channel"]))
-    out["top_category_90d"] = {k: v for k, v in window(lines, 90).groupby("one_id")["category"].agg(_mode).items() if v is not None}
+    out["top_category_90d"] = {
+        k: v
+        for k, v in window(lines, 90).groupby("one_id")["category"].agg(_mode).items()
+        if v is not None
+    }
     l365 = window(lines, 365)
     out["unique_items_365d"] = l365.groupby("one_id")["item_id"].nunique().to_dict()
     out["avg_unit_price_365d"] = l365.groupby("one_id")["unit_price"].mean().to_dict()
     for name, kind in (("view_count_30d", "view"), ("cart_count_30d", "add_to_cart")):
-        out[name] = window(events[events["event_type"] == kind], 30).groupby("one_id").size().to_dict()
+        out[name] = (
+            window(events[events["event_type"] == kind], 30).groupby("one_id").size().to_dict()
+        )
 
-    customers = frames["customers"][frames["customers"]["id_key"].notna()].merge(im, on=["id_type", "id_key"])
-    out["consent_marketing"] = customers.groupby("one_id")["consent_marketing"].agg(
-        lambda s: bool(s.fillna(False).astype(bool).all())).to_dict()
+    customers = frames["customers"][frames["customers"]["id_key"].notna()].merge(
+        im, on=["id_type", "id_key"]
+    )
+    out["consent_marketing"] = (
+        customers.groupby("one_id")["consent_marketing"]
+        .agg(lambda s: bool(s.fillna(False).astype(bool).all()))
+        .to_dict()
+    )
     for attr in ("gender", "city"):
-        out[attr] = {k: v for k, v in customers.groupby("one_id")[attr].agg(_mode).items() if v is not None}
+        out[attr] = {
+            k: v for k, v in customers.groupby("one_id")[attr].agg(_mode).items() if v is not None
+        }
 
     cv = frames["customer_value"]
     cv = cv[cv["run_date"] == run_date]
@@ -112,7 +147,9 @@ def expected(frames: dict[str, pd.DataFrame], run_date: dt.date) -> dict[str, di
         present = cv[cv[field].notna()]
         out[field] = dict(zip(present["one_id"], present[field]))
 
-    def bucket(values: dict[str, float], cuts: list[tuple[str, float | None, float | None]]) -> dict[str, str]:
+    def bucket(
+        values: dict[str, float], cuts: list[tuple[str, float | None, float | None]]
+    ) -> dict[str, str]:
         found = {}
         for k, v in values.items():
             for label, lo, hi in cuts:
@@ -121,8 +158,12 @@ def expected(frames: dict[str, pd.DataFrame], run_date: dt.date) -> dict[str, di
                     break
         return found
 
-    out["clv_tier"] = bucket(out["clv"], [("low", None, 300), ("medium", 300, 1000), ("high", 1000, None)])
-    out["price_sensitivity"] = bucket(out["avg_unit_price_365d"], [("high", None, 150), ("medium", 150, 300), ("low", 300, None)])
+    out["clv_tier"] = bucket(
+        out["clv"], [("low", None, 300), ("medium", 300, 1000), ("high", 1000, None)]
+    )
+    out["price_sensitivity"] = bucket(
+        out["avg_unit_price_365d"], [("high", None, 150), ("medium", 150, 300), ("low", 300, None)]
+    )
     everyone = im["one_id"].unique()
     spend = out["spend_365d"]
     out["high_value"] = {p: bool(spend.get(p, 0) >= 2000) for p in everyone}
@@ -150,8 +191,15 @@ def compare(lake, run_date: dt.date) -> dict[str, dict[str, int]]:
         expected_values = {p: (bool(v) if kind == "boolean" else v) for p, v in values.items()}
         missing = len(set(expected_values) - set(got))
         extra = len(set(got) - set(expected_values))
-        different = sum(1 for p in set(got) & set(expected_values) if not _same(got[p], expected_values[p]))
-        report[tag] = {"people": len(expected_values), "missing": missing, "extra": extra, "different": different}
+        different = sum(
+            1 for p in set(got) & set(expected_values) if not _same(got[p], expected_values[p])
+        )
+        report[tag] = {
+            "people": len(expected_values),
+            "missing": missing,
+            "extra": extra,
+            "different": different,
+        }
     return report
 
 
@@ -166,6 +214,8 @@ if __name__ == "__main__":  # pragma: no cover - a tool for real lakehouses
     bad = 0
     for tag, r in result.items():
         bad += r["missing"] + r["extra"] + r["different"]
-        print(f"{tag:24s} people {r['people']:>7,}  missing {r['missing']}  extra {r['extra']}  different {r['different']}")
+        print(
+            f"{tag:24s} people {r['people']:>7,}  missing {r['missing']}  extra {r['extra']}  different {r['different']}"
+        )
     print("all default tags agree" if bad == 0 else f"{bad} disagreements")
     sys.exit(1 if bad else 0)

@@ -23,14 +23,16 @@ ts = dt.datetime.fromisoformat
 def touch_frame(spark, rows):
     """rows: (one_id, touch_id, time, channel)."""
     return spark.createDataFrame(
-        [(o, t, ts(at), c) for o, t, at, c in rows], "one_id string, touch_id string, at timestamp, channel string"
+        [(o, t, ts(at), c) for o, t, at, c in rows],
+        "one_id string, touch_id string, at timestamp, channel string",
     )
 
 
 def conversion_frame(spark, rows):
     """rows: (one_id, order_id, time, revenue)."""
     return spark.createDataFrame(
-        [(o, i, ts(at), float(r)) for o, i, at, r in rows], "one_id string, order_id string, at timestamp, revenue double"
+        [(o, i, ts(at), float(r)) for o, i, at, r in rows],
+        "one_id string, order_id string, at timestamp, revenue double",
     )
 
 
@@ -45,7 +47,18 @@ def path_frame(spark, rows):
             for _ in range(count):
                 n += 1
                 for pos, channel in enumerate(path, 1):
-                    out.append((f"j{n}", "p", converted, per if converted else 0.0, channel, pos, len(path), float(len(path) - pos)))
+                    out.append(
+                        (
+                            f"j{n}",
+                            "p",
+                            converted,
+                            per if converted else 0.0,
+                            channel,
+                            pos,
+                            len(path),
+                            float(len(path) - pos),
+                        )
+                    )
     return spark.createDataFrame(
         out,
         "journey_id string, one_id string, converted boolean, revenue double, channel string, "
@@ -78,25 +91,43 @@ SMALL = [
 # ------------------------------------------------------------------ journeys
 def test_journeys_cut_at_conversions_within_the_lookback(spark):
     window = AnalysisWindow.ending(RUN, 10, 5)  # 2026-03-22 .. 2026-03-31, touches from 03-17
-    touches = touch_frame(spark, [
-        ("p", "t1", "2026-03-10T10:00:00", "search"),   # before the reach of the window: ignored
-        ("p", "t2", "2026-03-17T08:00:00", "social"),   # 5 days 1 hour before o1: beyond the lookback
-        ("p", "t3", "2026-03-21T10:00:00", "email"),    # in o1's journey (1 day before)
-        ("p", "t4", "2026-03-22T09:00:00", "search"),   # same instant as o1: before it
-        ("p", "t5", "2026-03-22T09:00:00", "display"),  # after o1 (touch ids order equal times)
-        ("p", "t6", "2026-03-25T12:00:00", "search"),   # o2's journey
-        ("p", "t7", "2026-03-31T23:59:59", "social"),   # after the last conversion: non-converting
-        ("p", "t8", "2026-04-01T00:00:00", "social"),   # after the run date: never used
-        ("q", "t9", "2026-03-30T08:00:00", "display"),  # a person who never converts
-    ])
-    conversions = conversion_frame(spark, [
-        ("p", "o1", "2026-03-22T09:00:00", 100),
-        ("p", "o2", "2026-03-26T12:00:00", 40),
-        ("p", "o3", "2026-04-02T12:00:00", 70),         # after the run date
-        ("r", "o4", "2026-03-30T12:00:00", 20),         # no touches at all
-    ])
+    touches = touch_frame(
+        spark,
+        [
+            ("p", "t1", "2026-03-10T10:00:00", "search"),  # before the reach of the window: ignored
+            (
+                "p",
+                "t2",
+                "2026-03-17T08:00:00",
+                "social",
+            ),  # 5 days 1 hour before o1: beyond the lookback
+            ("p", "t3", "2026-03-21T10:00:00", "email"),  # in o1's journey (1 day before)
+            ("p", "t4", "2026-03-22T09:00:00", "search"),  # same instant as o1: before it
+            ("p", "t5", "2026-03-22T09:00:00", "display"),  # after o1 (touch ids order equal times)
+            ("p", "t6", "2026-03-25T12:00:00", "search"),  # o2's journey
+            (
+                "p",
+                "t7",
+                "2026-03-31T23:59:59",
+                "social",
+            ),  # after the last conversion: non-converting
+            ("p", "t8", "2026-04-01T00:00:00", "social"),  # after the run date: never used
+            ("q", "t9", "2026-03-30T08:00:00", "display"),  # a person who never converts
+        ],
+    )
+    conversions = conversion_frame(
+        spark,
+        [
+            ("p", "o1", "2026-03-22T09:00:00", 100),
+            ("p", "o2", "2026-03-26T12:00:00", 40),
+            ("p", "o3", "2026-04-02T12:00:00", 70),  # after the run date
+            ("r", "o4", "2026-03-30T12:00:00", 20),  # no touches at all
+        ],
+    )
     rows = journeys.journey_touches(touches, conversions, window)
-    got = rows.select("journey_id", "converted", "revenue", "channel", "position", "touches").orderBy("journey_id", "position")
+    got = rows.select(
+        "journey_id", "converted", "revenue", "channel", "position", "touches"
+    ).orderBy("journey_id", "position")
     expected = spark.createDataFrame(
         [
             ("o1", True, 100.0, "email", 1, 3),
@@ -119,11 +150,14 @@ def test_journeys_cut_at_conversions_within_the_lookback(spark):
 
 def test_old_touches_in_the_window_form_a_non_converting_journey(spark):
     window = AnalysisWindow.ending(RUN, 30, 3)
-    touches = touch_frame(spark, [
-        ("p", "t1", "2026-03-05T10:00:00", "display"),
-        ("p", "t2", "2026-03-06T10:00:00", "social"),
-        ("p", "t3", "2026-03-19T10:00:00", "search"),
-    ])
+    touches = touch_frame(
+        spark,
+        [
+            ("p", "t1", "2026-03-05T10:00:00", "display"),
+            ("p", "t2", "2026-03-06T10:00:00", "social"),
+            ("p", "t3", "2026-03-19T10:00:00", "search"),
+        ],
+    )
     conversions = conversion_frame(spark, [("p", "o1", "2026-03-20T10:00:00", 10)])
     got = {
         (r["journey_id"], r["channel"], r["converted"])
@@ -142,23 +176,37 @@ def test_conversions_are_paid_orders_with_the_configured_value(spark):
         "one_id string, order_id string, order_time timestamp, amount double, status string",
     )
     paid = journeys.conversions(orders)
-    assert sorted((r["order_id"], r["revenue"]) for r in paid.collect()) == [("o1", 10.0), ("o3", 30.0)]
+    assert sorted((r["order_id"], r["revenue"]) for r in paid.collect()) == [
+        ("o1", 10.0),
+        ("o3", 30.0),
+    ]
     margin = journeys.conversions(orders, revenue="amount * 0.25", condition="amount >= 20")
-    assert sorted((r["order_id"], r["revenue"]) for r in margin.collect()) == [("o2", 5.0), ("o3", 7.5)]
+    assert sorted((r["order_id"], r["revenue"]) for r in margin.collect()) == [
+        ("o2", 5.0),
+        ("o3", 7.5),
+    ]
 
 
 def test_campaign_granularity_labels(spark):
     df = spark.createDataFrame(
-        [("p", "t1", ts("2026-03-01T00:00:00"), "search", "s1"), ("p", "t2", ts("2026-03-01T00:00:00"), "direct", None)],
+        [
+            ("p", "t1", ts("2026-03-01T00:00:00"), "search", "s1"),
+            ("p", "t2", ts("2026-03-01T00:00:00"), "direct", None),
+        ],
         "one_id string, touch_id string, touch_time timestamp, channel string, campaign_id string",
     )
-    assert sorted(r["channel"] for r in journeys.touches(df, "campaign").collect()) == ["direct", "search:s1"]
+    assert sorted(r["channel"] for r in journeys.touches(df, "campaign").collect()) == [
+        "direct",
+        "search:s1",
+    ]
 
 
 def test_paths_keep_or_collapse_repeats(spark):
     frame = path_frame(spark, [(["a", "a", "b", "a"], 1, 1)])
     kept = journeys.paths(frame).collect()
-    assert [(r["path"], r["journeys"], r["conversions"], r["nulls"]) for r in kept] == [(["a", "a", "b", "a"], 2, 1, 1)]
+    assert [(r["path"], r["journeys"], r["conversions"], r["nulls"]) for r in kept] == [
+        (["a", "a", "b", "a"], 2, 1, 1)
+    ]
     collapsed = journeys.paths(frame, collapse_repeats=True).collect()
     assert [r["path"] for r in collapsed] == [["a", "b", "a"]]
 
@@ -188,13 +236,21 @@ def test_rule_based_models_equal_hand_computed_values(spark):
     decay = [2**-3, 2**-2, 2**-1, 1.0]
     d = sum(decay)
     expected = {
-        ("first_touch", "a"): (1.0, 100.0), ("first_touch", "b"): (0.0, 0.0), ("first_touch", "c"): (1.0, 10.0),
-        ("last_touch", "a"): (0.0, 0.0), ("last_touch", "b"): (1.0, 100.0), ("last_touch", "c"): (1.0, 10.0),
-        ("linear", "a"): (0.25, 25.0), ("linear", "b"): (0.5, 50.0), ("linear", "c"): (1.25, 35.0),
+        ("first_touch", "a"): (1.0, 100.0),
+        ("first_touch", "b"): (0.0, 0.0),
+        ("first_touch", "c"): (1.0, 10.0),
+        ("last_touch", "a"): (0.0, 0.0),
+        ("last_touch", "b"): (1.0, 100.0),
+        ("last_touch", "c"): (1.0, 10.0),
+        ("linear", "a"): (0.25, 25.0),
+        ("linear", "b"): (0.5, 50.0),
+        ("linear", "c"): (1.25, 35.0),
         ("time_decay", "a"): (decay[0] / d, 100 * decay[0] / d),
         ("time_decay", "b"): ((decay[1] + decay[3]) / d, 100 * (decay[1] + decay[3]) / d),
         ("time_decay", "c"): (decay[2] / d + 1, 100 * decay[2] / d + 10),
-        ("position_based", "a"): (0.4, 40.0), ("position_based", "b"): (0.5, 50.0), ("position_based", "c"): (1.1, 20.0),
+        ("position_based", "a"): (0.4, 40.0),
+        ("position_based", "b"): (0.5, 50.0),
+        ("position_based", "c"): (1.1, 20.0),
     }
     assert set(got) == set(expected)
     for key, (conv, rev) in expected.items():
@@ -204,7 +260,10 @@ def test_rule_based_models_equal_hand_computed_values(spark):
 def test_position_based_two_touches_split_by_the_end_weights(spark):
     frame = path_frame(spark, [(["a", "b"], 1, 0)])
     s = rules.RuleSettings(first=0.3, middle=0.4, last=0.3)
-    got = {r["channel"]: r["conversions"] for r in rules.rule_credits(frame, ("position_based",), s).collect()}
+    got = {
+        r["channel"]: r["conversions"]
+        for r in rules.rule_credits(frame, ("position_based",), s).collect()
+    }
     assert got == {"a": pytest.approx(0.5), "b": pytest.approx(0.5)}
 
 
@@ -227,7 +286,9 @@ def test_markov_equals_an_independent_exact_solution(spark, order):
     oracle = markov_oracle.credits([(p, c, n) for p, c, n in LOOPY], order)
     assert result.conversions == pytest.approx(oracle, abs=1e-9)
     counts = markov_oracle.chain([(p, c, n) for p, c, n in LOOPY], order)
-    assert result.conversion_probability == pytest.approx(float(markov_oracle.conversion_probability(counts)), abs=1e-12)
+    assert result.conversion_probability == pytest.approx(
+        float(markov_oracle.conversion_probability(counts)), abs=1e-12
+    )
 
 
 def test_markov_on_a_chain_solved_by_hand(spark):
@@ -245,7 +306,9 @@ def test_markov_on_a_chain_solved_by_hand(spark):
 def test_self_transitions_do_not_change_order_one_results(spark):
     frame = path_frame(spark, LOOPY)
     kept = markov.solve(markov.transitions(journeys.paths(frame), 1).toPandas())
-    collapsed = markov.solve(markov.transitions(journeys.paths(frame, collapse_repeats=True), 1).toPandas())
+    collapsed = markov.solve(
+        markov.transitions(journeys.paths(frame, collapse_repeats=True), 1).toPandas()
+    )
     assert kept.conversions == pytest.approx(collapsed.conversions, abs=1e-9)
 
 
@@ -309,7 +372,13 @@ LAW_CASES = {
     "small": SMALL,
     "loopy": LOOPY,
     # a and b appear only together and in mirrored positions: symmetric.
-    "symmetric": [(["a", "b"], 3, 2), (["b", "a"], 3, 2), (["c"], 2, 2), (["c", "a", "b", "c"], 1, 0), (["c", "b", "a", "c"], 1, 0)],
+    "symmetric": [
+        (["a", "b"], 3, 2),
+        (["b", "a"], 3, 2),
+        (["c"], 2, 2),
+        (["c", "a", "b", "c"], 1, 0),
+        (["c", "b", "a", "c"], 1, 0),
+    ],
 }
 
 
@@ -323,7 +392,15 @@ def test_credits_sum_to_total_conversions(spark, case):
 
 def test_symmetric_channels_get_equal_credit(spark):
     for model, credit in all_credits(spark, LAW_CASES["symmetric"]).items():
-        if model in ("first_touch", "last_touch", "linear", "position_based", "markov", "shapley", "time_decay"):
+        if model in (
+            "first_touch",
+            "last_touch",
+            "linear",
+            "position_based",
+            "markov",
+            "shapley",
+            "time_decay",
+        ):
             assert credit["a"] == pytest.approx(credit["b"], abs=1e-9), model
 
 
@@ -355,8 +432,16 @@ def test_markov_agrees_with_channelattribution_within_noise(spark):
     rows = _random_paths(7)
     frame = path_frame(spark, rows)
     ours = markov.solve(markov.transitions(journeys.paths(frame), 1).toPandas()).conversions
-    data = pd.DataFrame({"path": [" > ".join(p) for p, _, _ in rows], "conv": [c for _, c, _ in rows], "null": [m for _, _, m in rows]})
-    theirs = ca.markov_model(data, "path", "conv", var_null="null", order=1, verbose=0, flg_pro=False)
+    data = pd.DataFrame(
+        {
+            "path": [" > ".join(p) for p, _, _ in rows],
+            "conv": [c for _, c, _ in rows],
+            "null": [m for _, _, m in rows],
+        }
+    )
+    theirs = ca.markov_model(
+        data, "path", "conv", var_null="null", order=1, verbose=0, flg_pro=False
+    )
     theirs = dict(zip(theirs["channel_name"], theirs["total_conversions"]))
     total = sum(c for _, c, _ in rows)
     assert set(theirs) == set(ours)
@@ -369,8 +454,12 @@ def test_markov_agrees_with_channelattribution_within_noise(spark):
 def test_all_orders_run_on_every_shape(spark):
     for order, case in itertools.product([1, 2, 3], sorted(LAW_CASES)):
         rows = LAW_CASES[case]
-        result = markov.solve(markov.transitions(journeys.paths(path_frame(spark, rows)), order).toPandas())
-        assert sum(result.conversions.values()) == pytest.approx(sum(c for _, c, _ in rows), abs=1e-9)
+        result = markov.solve(
+            markov.transitions(journeys.paths(path_frame(spark, rows)), order).toPandas()
+        )
+        assert sum(result.conversions.values()) == pytest.approx(
+            sum(c for _, c, _ in rows), abs=1e-9
+        )
         assert all(v >= 0 for v in result.conversions.values())
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from precis.jobs import attribution, evaluate, identity
 from precis.config import ATTRIBUTION_MODELS
 from precis.errors import ConfigError
+from precis.jobs import attribution, evaluate, identity
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +26,25 @@ def attributed(spark, world):
 
 def test_every_model_credits_every_channel(attributed):
     _, lake, first, _, table = attributed
-    channels = sorted(r[0] for r in lake.read("silver", "touchpoints").select("channel").distinct().collect())
+    channels = sorted(
+        r[0] for r in lake.read("silver", "touchpoints").select("channel").distinct().collect()
+    )
     got = {(r["model"], r["channel"]) for r in table.select("model", "channel").collect()}
     assert got == {(m, c) for m in ATTRIBUTION_MODELS for c in channels}
     converting = first["counts"]["converting_journeys"]
-    for r in table.groupBy("model").agg(F.sum("conversions").alias("c"), F.sum("share").alias("s")).collect():
+    for r in (
+        table.groupBy("model")
+        .agg(F.sum("conversions").alias("c"), F.sum("share").alias("s"))
+        .collect()
+    ):
         assert r["c"] == pytest.approx(converting, abs=1e-9), r["model"]
         assert r["s"] == pytest.approx(1.0, abs=1e-12), r["model"]
-    assert table.filter(F.isnan("conversions") | F.isnan("revenue") | (F.col("conversions") < 0)).count() == 0
+    assert (
+        table.filter(
+            F.isnan("conversions") | F.isnan("revenue") | (F.col("conversions") < 0)
+        ).count()
+        == 0
+    )
 
 
 def test_spend_gives_cost_per_conversion_and_roi(attributed):
@@ -55,13 +66,17 @@ def test_rerun_changes_nothing(attributed):
 def test_evaluation_against_planted_effects(attributed):
     cfg, lake, _, _, _ = attributed
     scores = evaluate.evaluate_attribution(lake, cfg)
-    assert set(scores) == {f"{m}_{k}" for m in ATTRIBUTION_MODELS for k in ("rank_corr", "share_mae")}
+    assert set(scores) == {
+        f"{m}_{k}" for m in ATTRIBUTION_MODELS for k in ("rank_corr", "share_mae")
+    }
     # 300 people give 128 conversions: the order is noisy, but the planted effects show
     # through in every model, Markov closest (the demo data: Markov 1.0, the others 0.77
     # to 0.89; docs/attribution.md).
     assert all(scores[f"{m}_rank_corr"] >= 0.7 for m in ATTRIBUTION_MODELS), scores
     assert scores["markov_rank_corr"] >= 0.9, scores
-    exposure = {r["channel"]: r["exposure_share"] for r in lake.read("truth", "channel_effects").collect()}
+    exposure = {
+        r["channel"]: r["exposure_share"] for r in lake.read("truth", "channel_effects").collect()
+    }
     table = lake.read("gold", "attribution").toPandas()
     for model, rows in table.groupby("model"):
         per_exposure = {c: v / exposure[c] for c, v in zip(rows["channel"], rows["conversions"])}
@@ -71,6 +86,10 @@ def test_evaluation_against_planted_effects(attributed):
 
 def test_a_bad_revenue_expression_names_the_key(spark, attributed):
     cfg, _, _, _, _ = attributed
-    bad = cfg.model_copy(update={"attribution": cfg.attribution.model_copy(update={"revenue": "amount * no_such_column"})})
+    bad = cfg.model_copy(
+        update={
+            "attribution": cfg.attribution.model_copy(update={"revenue": "amount * no_such_column"})
+        }
+    )
     with pytest.raises(ConfigError, match=r"attribution\.revenue"):
         attribution.run(spark, bad)

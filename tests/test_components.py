@@ -8,9 +8,10 @@ to disjoint id ranges and label them in one call. The benchmark's GraphX baselin
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import random
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 from chispa import assert_df_equality
@@ -54,7 +55,7 @@ def test_oracle_on_a_hand_checked_graph():
 
 # ----------------------------------------------------------------- graphs
 def chain(ids: list[int]) -> list[Edge]:
-    return list(zip(ids, ids[1:]))
+    return list(itertools.pairwise(ids))
 
 
 def star(centre: int, leaves: list[int]) -> list[Edge]:
@@ -62,7 +63,7 @@ def star(centre: int, leaves: list[int]) -> list[Edge]:
 
 
 def clique(ids: list[int]) -> list[Edge]:
-    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]]
+    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
 
 
 def cycle(ids: list[int]) -> list[Edge]:
@@ -83,7 +84,9 @@ def shuffled(ids: list[int], seed: int) -> list[int]:
 # ----------------------------------------------------------------- helpers
 def run(spark, edges: list[Edge], vertices: list[int] | None = None, **kwargs):
     edge_frame = spark.createDataFrame(edges, "src bigint, dst bigint")
-    vertex_frame = None if vertices is None else spark.createDataFrame([(v,) for v in vertices], "id bigint")
+    vertex_frame = (
+        None if vertices is None else spark.createDataFrame([(v,) for v in vertices], "id bigint")
+    )
     return connected_components(edge_frame, vertex_frame, **kwargs)
 
 
@@ -112,14 +115,32 @@ FAMILIES: dict[str, tuple[list[Edge], list[int]]] = {
     "clique, shuffled ids": (clique(shuffled(list(range(3, 15)), seed=3)), []),
     "cycle": (cycle(shuffled(list(range(50)), seed=4)), []),
     "single edge": ([(7, 8)], []),
-    **{f"random 300 nodes 250 edges, seed {seed}": (random_graph(seed, 300, 250), []) for seed in range(4)},
-    **{f"random 300 nodes 400 edges, seed {seed}": (random_graph(seed, 300, 400), []) for seed in range(4, 8)},
+    **{
+        f"random 300 nodes 250 edges, seed {seed}": (random_graph(seed, 300, 250), [])
+        for seed in range(4)
+    },
+    **{
+        f"random 300 nodes 400 edges, seed {seed}": (random_graph(seed, 300, 400), [])
+        for seed in range(4, 8)
+    },
     "duplicates, both directions, self-loops": (
         [
-            (1, 2), (1, 2), (2, 1), (2, 1), (2, 3), (3, 2),  # one path, every edge repeated
-            (3, 3), (2, 2),                                  # self-loops inside a component
-            (10, 10), (10, 10),                              # a node seen only in self-loops
-            (20, 21), (21, 20), (21, 22), (22, 21), (22, 20), (20, 22),
+            (1, 2),
+            (1, 2),
+            (2, 1),
+            (2, 1),
+            (2, 3),
+            (3, 2),  # one path, every edge repeated
+            (3, 3),
+            (2, 2),  # self-loops inside a component
+            (10, 10),
+            (10, 10),  # a node seen only in self-loops
+            (20, 21),
+            (21, 20),
+            (21, 22),
+            (22, 21),
+            (22, 20),
+            (20, 22),
         ],
         [],
     ),
@@ -163,12 +184,16 @@ def batch(spark):
 def test_batch_matches_union_find_exactly(spark, batch):
     got, _, edges, vertices, _ = batch
     assert got.dtypes == [("id", "bigint"), ("component", "bigint")]
-    expected = spark.createDataFrame(sorted(union_find_labels(edges, vertices).items()), "id bigint, component bigint")
+    expected = spark.createDataFrame(
+        sorted(union_find_labels(edges, vertices).items()), "id bigint, component bigint"
+    )
     # The whole result, so a missing, extra or repeated vertex fails too.
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def _rows_of(batch, edges: list[Edge], vertices: list[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def _rows_of(
+    batch, edges: list[Edge], vertices: list[int]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The batch's rows for one graph's vertices, and the oracle's, both sorted."""
     expected = union_find_labels(edges, vertices)
     got = sorted((row.id, row.component) for row in batch[1] if row.id in expected)
@@ -211,7 +236,9 @@ def test_empty_edges_with_vertices(spark):
 def test_a_null_end_adds_only_the_other_end(spark):
     edges = [(1, None), (None, 2), (None, None), (3, 4)]
     got = run(spark, edges)
-    expected = spark.createDataFrame([(1, 1), (2, 2), (3, 3), (4, 3)], "id bigint, component bigint")
+    expected = spark.createDataFrame(
+        [(1, 1), (2, 2), (3, 3), (4, 3)], "id bigint, component bigint"
+    )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -232,7 +259,12 @@ def test_local_checkpoints_persisted_rounds_and_notices_every_round(spark, monke
     # No checkpoint directory (the default): local checkpoints; every other round only
     # persisted; the finished-star notices sent from the first round on.
     monkeypatch.setattr(components, "NOTICE_BUDGET", float("inf"))
-    edges = chain(shuffled(list(range(40)), seed=5)) + clique([104, 102, 109]) + [(200, 201)] + star(300, [301, 302])
+    edges = (
+        chain(shuffled(list(range(40)), seed=5))
+        + clique([104, 102, 109])
+        + [(200, 201)]
+        + star(300, [301, 302])
+    )
     got = run(spark, edges, [1000], checkpoint_interval=2)
     assert got.count() == 49
     assert_labels(spark, got, edges, [1000])
@@ -259,7 +291,9 @@ def graphx_bench(spark):
     this one is running already, so the jar joins the driver's class loader, which in
     local mode the executor's tasks load through too.
     """
-    spec = importlib.util.spec_from_file_location("bench_components", PROJECT / "bench" / "bench_components.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_components", PROJECT / "bench" / "bench_components.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     try:
@@ -276,7 +310,9 @@ def test_graphx_baseline_matches_union_find(spark, graphx_bench):
     # Pregel needs a superstep per hop from a component's minimum: no long chains or cycles.
     short = [name for name in FAMILIES if "chain" not in name and "cycle" not in name]
     edges = list(EXTREMES) + [edge for name in short for edge in family(name)[0]]
-    labels, _ = graphx_bench.graphx_components(spark.createDataFrame(edges, "src bigint, dst bigint"))
+    labels, _ = graphx_bench.graphx_components(
+        spark.createDataFrame(edges, "src bigint, dst bigint")
+    )
     assert labels.count() == len(union_find_labels(edges))
     assert_labels(spark, labels, edges)
     labels.unpersist()

@@ -144,7 +144,11 @@ def test_overlay_precedence_base_then_env_then_set(tmp_path):
     base = write_conf(tmp_path, OVERLAY_BASE, dev=OVERLAY_DEV)
 
     only_base = load_config(base)  # no env/local.yaml here: the default overlay is optional
-    assert (only_base.env, only_base.storage.root, only_base.generate.seed) == ("local", "/base-root", 1)
+    assert (only_base.env, only_base.storage.root, only_base.generate.seed) == (
+        "local",
+        "/base-root",
+        1,
+    )
 
     cfg = load_config(base, ["generate.seed=3"], env="dev")
     assert cfg.env == "dev"
@@ -154,7 +158,10 @@ def test_overlay_precedence_base_then_env_then_set(tmp_path):
     assert cfg.generate.people == 100
     assert cfg.spark.app_name == "base-app"
     # Mappings merge deeply: the overlay replaces one Spark setting, keeps the other.
-    assert cfg.spark.conf == {"spark.sql.shuffle.partitions": "16", "spark.sql.adaptive.enabled": "true"}
+    assert cfg.spark.conf == {
+        "spark.sql.shuffle.partitions": "16",
+        "spark.sql.adaptive.enabled": "true",
+    }
 
     later = load_config(base, ["generate.seed=3", "generate.seed=4"], env="dev")
     assert later.generate.seed == 4  # the last --set wins
@@ -177,7 +184,10 @@ def test_explicit_unknown_env_names_the_known_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("PRECIS_ENV", "staging")
     with pytest.raises(ConfigError, match="unknown environment 'staging'"):
         load_config(base)
-    with pytest.raises(ConfigError, match="unknown environment 'staging'; environments: cluster, databricks, local$"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown environment 'staging'; environments: cluster, databricks, local$",
+    ):
         load_config()
 
 
@@ -258,8 +268,13 @@ def test_set_key_of_free_form_mapping_may_contain_dots():
 
 
 def test_spark_conf_values_from_yaml_become_strings(tmp_path):
-    base = write_conf(tmp_path, "spark:\n  conf: {spark.sql.shuffle.partitions: 8, spark.x.enabled: false}\n")
-    assert load_config(base).spark.conf == {"spark.sql.shuffle.partitions": "8", "spark.x.enabled": "false"}
+    base = write_conf(
+        tmp_path, "spark:\n  conf: {spark.sql.shuffle.partitions: 8, spark.x.enabled: false}\n"
+    )
+    assert load_config(base).spark.conf == {
+        "spark.sql.shuffle.partitions": "8",
+        "spark.x.enabled": "false",
+    }
 
 
 # -------------------------------------------------------------------- frozen and hash
@@ -279,8 +294,14 @@ def test_config_hash_is_stable_and_tracks_values():
     two = load_config(BASE, ["generate.seed=7"], run_date="2026-03-31")
     assert one.config_hash() == two.config_hash()
     assert len(one.config_hash()) == 16 and int(one.config_hash(), 16) >= 0
-    assert load_config(BASE, ["generate.seed=8"], run_date="2026-03-31").config_hash() != one.config_hash()
-    assert load_config(BASE, ["generate.seed=7"], run_date="2026-04-01").config_hash() != one.config_hash()
+    assert (
+        load_config(BASE, ["generate.seed=8"], run_date="2026-03-31").config_hash()
+        != one.config_hash()
+    )
+    assert (
+        load_config(BASE, ["generate.seed=7"], run_date="2026-04-01").config_hash()
+        != one.config_hash()
+    )
     # Order of independent overrides does not matter; the resolved values do.
     a = load_config(BASE, ["generate.seed=7", "generate.people=5"], run_date="2026-03-31")
     b = load_config(BASE, ["generate.people=5", "generate.seed=7"], run_date="2026-03-31")
@@ -291,7 +312,15 @@ def test_config_hash_is_stable_and_tracks_values():
 def test_parse_config_reads_run_date_and_overrides(tmp_path):
     cfg = parse_config(
         "selfcheck",
-        ["--config", str(BASE), "--set", f"storage.root={tmp_path}", "--set=generate.seed=5", "--run-date", "2026-03-31"],
+        [
+            "--config",
+            str(BASE),
+            "--set",
+            f"storage.root={tmp_path}",
+            "--set=generate.seed=5",
+            "--run-date",
+            "2026-03-31",
+        ],
     )
     assert cfg.run_date == dt.date(2026, 3, 31)
     assert cfg.root == str(tmp_path)
@@ -300,7 +329,7 @@ def test_parse_config_reads_run_date_and_overrides(tmp_path):
 
 def test_run_date_defaults_to_today_utc():
     cfg = parse_config("selfcheck", [])
-    assert cfg.run_date == dt.datetime.now(dt.timezone.utc).date()
+    assert cfg.run_date == dt.datetime.now(dt.UTC).date()
 
 
 @pytest.mark.parametrize("bad", ["2026-02-30", "31/03/2026", "yesterday"])
@@ -347,7 +376,11 @@ def test_contract_defaults_of_shipped_config(tmp_path, monkeypatch):
 def test_landing_path_follows_root_unless_set(tmp_path):
     cfg = load_config(
         BASE,
-        [f"storage.root={tmp_path}/lake", f"landing.orders.path={tmp_path}/drop/orders", "landing.orders.format=csv"],
+        [
+            f"storage.root={tmp_path}/lake",
+            f"landing.orders.path={tmp_path}/drop/orders",
+            "landing.orders.format=csv",
+        ],
     )
     assert cfg.landing_path("events") == f"{tmp_path}/lake/landing/events"
     assert cfg.landing_path("orders") == f"{tmp_path}/drop/orders"
@@ -361,7 +394,12 @@ def test_tags_section_defaults_and_pipeline_order(tmp_path, monkeypatch):
     cfg = load_config()
     assert cfg.tags.definitions_path() == PROJECT / "conf" / "tags.yaml"
     assert cfg.tags.segments_path() == PROJECT / "conf" / "segments.yaml"
-    assert (cfg.tags.export, cfg.tags.export_format, cfg.tags.kmeans.k_min, cfg.tags.kmeans.k_max) == (True, "parquet", 2, 6)
+    assert (
+        cfg.tags.export,
+        cfg.tags.export_format,
+        cfg.tags.kmeans.k_min,
+        cfg.tags.kmeans.k_max,
+    ) == (True, "parquet", 2, 6)
     # tags reads gold/customer_value: it runs after lifecycle, in the file and the schema alike.
     assert cfg.pipeline.jobs == Config().pipeline.jobs
     assert cfg.pipeline.jobs.index("tags") == cfg.pipeline.jobs.index("lifecycle") + 1

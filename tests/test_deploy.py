@@ -43,12 +43,21 @@ TIMES: dict[str, float] = {}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    drop = ("PRECIS_ENV", "SPARK_MASTER", "SPARK_REMOTE", "PYSPARK_GATEWAY_PORT", "PYSPARK_PYTHON", "SPARK_HOME")
+    drop = (
+        "PRECIS_ENV",
+        "SPARK_MASTER",
+        "SPARK_REMOTE",
+        "PYSPARK_GATEWAY_PORT",
+        "PYSPARK_PYTHON",
+        "SPARK_HOME",
+    )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     return {**env, **extra}
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800, what: str = "") -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800, what: str = ""
+) -> subprocess.CompletedProcess:
     started = time.monotonic()
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if what:
@@ -63,11 +72,36 @@ def installed(tmp_path_factory) -> Path:
     """bin/ of a fresh virtual environment holding the wheel built from this checkout."""
     tmp = tmp_path_factory.mktemp("wheel")
     env = clean_env()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(PROJECT), "-w", str(tmp / "dist")], tmp, env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            str(PROJECT),
+            "-w",
+            str(tmp / "dist"),
+        ],
+        tmp,
+        env,
+    )
     (wheel,) = (tmp / "dist").glob("precis-*.whl")
     run([sys.executable, "-m", "venv", str(tmp / "venv")], tmp, env)
-    pip = [str(tmp / "venv" / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    run([*pip, "install", "-c", str(PROJECT / "constraints.txt"), f"{wheel}[local]"], tmp, env, what="install")
+    pip = [
+        str(tmp / "venv" / "bin" / "python"),
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "--quiet",
+    ]
+    run(
+        [*pip, "install", "-c", str(PROJECT / "constraints.txt"), f"{wheel}[local]"],
+        tmp,
+        env,
+        what="install",
+    )
     return tmp / "venv" / "bin"
 
 
@@ -80,45 +114,87 @@ def local_run(installed, spark, tmp_path_factory) -> tuple[Path, str]:
     precis = str(installed / "precis")
     env = clean_env()
     run([precis, "selfcheck", "--set", f"storage.root={tmp / 'selfcheck'}"], empty, env)
-    run([precis, "pipeline", *WORLD, "--set", f"storage.root={tmp / 'lakehouse'}"], empty, env, what="local")
+    run(
+        [precis, "pipeline", *WORLD, "--set", f"storage.root={tmp / 'lakehouse'}"],
+        empty,
+        env,
+        what="local",
+    )
     assert list(empty.iterdir()) == []  # nothing written to the working directory
     # The acceptance command runs for today (UTC): the other modes take the date it used.
-    run_date = Lakehouse(spark, str(tmp / "lakehouse")).read("meta", "identity_runs").agg(F.max("run_date")).first()[0]
+    run_date = (
+        Lakehouse(spark, str(tmp / "lakehouse"))
+        .read("meta", "identity_runs")
+        .agg(F.max("run_date"))
+        .first()[0]
+    )
     return tmp / "lakehouse", str(run_date)
 
 
 def test_wheel_carries_its_defaults_and_leaves_the_runtime_its_spark(installed, tmp_path):
     (wheel,) = installed.parent.parent.joinpath("dist").glob("precis-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"precis/conf/base.yaml", "precis/conf/tags.yaml", "precis/conf/segments.yaml",
-            "precis/conf/env/databricks.yaml", "precis/jobs/pipeline.py", "precis/resources/ivysettings.xml"} <= names
+    assert {
+        "precis/conf/base.yaml",
+        "precis/conf/tags.yaml",
+        "precis/conf/segments.yaml",
+        "precis/conf/env/databricks.yaml",
+        "precis/jobs/pipeline.py",
+        "precis/resources/ivysettings.xml",
+    } <= names
     assert not any(n.startswith("jobs/") for n in names)  # no top-level package named "jobs"
-    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
-    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    metadata = (
+        zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
+    )
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
     # Ranges, not pins (those are constraints.txt's); Spark only through an extra, so a
     # runtime keeps its own.
     assert requires and not [r for r in requires if "==" in r.split(";")[0]]
-    spark_reqs = [r for r in requires if r.lower().startswith(("pyspark", "delta-spark", "mlflow "))]
+    spark_reqs = [
+        r for r in requires if r.lower().startswith(("pyspark", "delta-spark", "mlflow "))
+    ]
     assert spark_reqs and all("extra ==" in r for r in spark_reqs)
     assert any(r.startswith("matplotlib") for r in requires)
 
     out = run([str(installed / "precis"), "--help"], tmp_path, clean_env())
     assert out.stdout.splitlines()[1] == "jobs: " + ", ".join(jobs.JOBS)
-    bad = subprocess.run([str(installed / "python"), "-m", "precis", "selfcheck", "--set", "storage.rooot=x"],
-                         cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(installed / "python"), "-m", "precis", "selfcheck", "--set", "storage.rooot=x"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
-    assert bad.stderr.strip().startswith("precis selfcheck: error: unknown config key 'storage.rooot'")
+    assert bad.stderr.strip().startswith(
+        "precis selfcheck: error: unknown config key 'storage.rooot'"
+    )
 
 
 def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
     root, run_date = local_run
     lake = Lakehouse(spark, str(root))
     # Every job of the default pipeline left its product behind.
-    for layer, table in [("silver", "orders"), ("gold", "identity_map"), ("gold", "customer_value"),
-                         ("gold", "profiles"), ("gold", "recommendations"), ("gold", "attribution")]:
+    for layer, table in [
+        ("silver", "orders"),
+        ("gold", "identity_map"),
+        ("gold", "customer_value"),
+        ("gold", "profiles"),
+        ("gold", "recommendations"),
+        ("gold", "attribution"),
+    ]:
         assert lake.exists(layer, table), f"{layer}/{table} missing"
-    scores = {r["metric"]: r["value"] for r in lake.read("meta", "evaluations")
-              .filter((F.col("target") == "identity") & (F.col("run_date") == run_date)).collect()}
+    scores = {
+        r["metric"]: r["value"]
+        for r in lake.read("meta", "evaluations")
+        .filter((F.col("target") == "identity") & (F.col("run_date") == run_date))
+        .collect()
+    }
     assert scores["precision"] > 0.98 and scores["recall"] > 0.95
     # The MLflow store sits beside the lakehouse, not in the working directory.
     assert (root.parent / "mlflow" / "mlflow.db").is_file()
@@ -128,11 +204,15 @@ def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
 def assert_same_world(spark, expected: Path, actual: Path) -> None:
     """Silver tables and gold/identity_map of two lakehouses hold the same rows."""
     want, got = Lakehouse(spark, str(expected)), Lakehouse(spark, str(actual))
-    tables = [("silver", d) for d in DATASETS if want.exists("silver", d)] + [("gold", "identity_map")]
+    tables = [("silver", d) for d in DATASETS if want.exists("silver", d)] + [
+        ("gold", "identity_map")
+    ]
     assert len(tables) > 5
     for layer, table in tables:
         left, right = (_content(lake.read(layer, table)) for lake in (want, got))
-        assert left.columns == right.columns, f"{layer}/{table}: columns {left.columns} != {right.columns}"
+        assert left.columns == right.columns, (
+            f"{layer}/{table}: columns {left.columns} != {right.columns}"
+        )
         missing, extra = left.exceptAll(right), right.exceptAll(left)
         rows = (left.count(), right.count())
         assert rows[0] == rows[1] and missing.isEmpty() and extra.isEmpty(), (
@@ -152,8 +232,22 @@ def test_pipeline_over_spark_connect_equals_the_local_run(spark, local_run, tmp_
     cfg = load_config(overrides=[f"storage.root={root}"])
     with connect_server(cfg, tmp_path / "server") as url:
         env = clean_env(SPARK_REMOTE=url)
-        run([sys.executable, "-m", "precis", "pipeline", *WORLD, "--set", f"storage.root={root}",
-             "--run-date", run_date], tmp_path, env, what="connect")
+        run(
+            [
+                sys.executable,
+                "-m",
+                "precis",
+                "pipeline",
+                *WORLD,
+                "--set",
+                f"storage.root={root}",
+                "--run-date",
+                run_date,
+            ],
+            tmp_path,
+            env,
+            what="connect",
+        )
     assert_same_world(spark, expected, root)
 
 
@@ -162,11 +256,25 @@ def test_pipeline_on_a_standalone_cluster_equals_the_local_run(spark, local_run,
     root = tmp_path / "lakehouse"
     with standalone_cluster(tmp_path / "cluster", workers=2) as cluster:
         env = clean_env(SPARK_MASTER=cluster.master)
-        out = run([str(PROJECT / "spark-submit.sh"), "--executor-memory", "1g", "pipeline", *WORLD,
-                   "--set", f"storage.root={root}", "--run-date", run_date,
-                   # Not the cluster's 200 shuffle partitions for a thousand people.
-                   "--set", "spark.conf.spark.sql.shuffle.partitions=8"],
-                  tmp_path, env, what="standalone")
+        out = run(
+            [
+                str(PROJECT / "spark-submit.sh"),
+                "--executor-memory",
+                "1g",
+                "pipeline",
+                *WORLD,
+                "--set",
+                f"storage.root={root}",
+                "--run-date",
+                run_date,
+                # Not the cluster's 200 shuffle partitions for a thousand people.
+                "--set",
+                "spark.conf.spark.sql.shuffle.partitions=8",
+            ],
+            tmp_path,
+            env,
+            what="standalone",
+        )
         # The work ran in the workers' executors, not in the driver.
         executors = list((tmp_path / "cluster").glob("work-*/app-*/*/stderr"))
         assert {p.parts[-4] for p in executors} == {"work-1", "work-2"}, out.stderr[-2000:]

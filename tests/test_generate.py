@@ -14,13 +14,13 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from precis.jobs import generate as job
 from precis.config import DATASETS, Config, GenerateConfig, load_config
 from precis.generate import Generated, build
 from precis.generate.build import TRUTH_TABLES
 from precis.generate.catalog import CHANNELS
 from precis.generate.corrupt import CORRUPTED_DATASETS, NUMERIC_COLUMNS, corrupt, kinds
 from precis.generate.landing import as_text
+from precis.jobs import generate as job
 from precis.schemas import SPECS
 from precis.storage import Lakehouse
 
@@ -50,10 +50,13 @@ def _small(**changes) -> GenerateConfig:
 def _with_generate(cfg: Config, g: GenerateConfig, **landing_formats: str) -> Config:
     landing = cfg.landing.model_copy(
         update={
-            name: getattr(cfg.landing, name).model_copy(update={"format": fmt}) for name, fmt in landing_formats.items()
+            name: getattr(cfg.landing, name).model_copy(update={"format": fmt})
+            for name, fmt in landing_formats.items()
         }
     )
-    mlflow = cfg.mlflow.model_copy(update={"enabled": False})  # tracking has its own tests; keep this fast
+    mlflow = cfg.mlflow.model_copy(
+        update={"enabled": False}
+    )  # tracking has its own tests; keep this fast
     return cfg.model_copy(update={"generate": g, "landing": landing, "mlflow": mlflow})
 
 
@@ -64,8 +67,12 @@ def generated(spark, tmp_path_factory):
     The four datasets that can be corrupted stay parquet, so their types are checked.
     """
     root = tmp_path_factory.mktemp("generate") / "lakehouse"
-    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={root}"], run_date=END.isoformat())
-    cfg = _with_generate(cfg, SMALL, customers="csv", campaign_spend="json", forget_requests="delta")
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml", [f"storage.root={root}"], run_date=END.isoformat()
+    )
+    cfg = _with_generate(
+        cfg, SMALL, customers="csv", campaign_spend="json", forget_requests="delta"
+    )
     counts = job.run(spark, cfg)
     return cfg, counts
 
@@ -119,7 +126,9 @@ def test_job_lands_every_dataset_in_its_format(spark, generated):
         landed = _read(spark, cfg, name)
         assert landed.count() == counts[f"landing.{name}"] > 0, name
         if fmt in ("parquet", "delta"):
-            assert [(f.name, f.dataType) for f in landed.schema.fields] == list(SPECS[name].columns), name
+            assert [(f.name, f.dataType) for f in landed.schema.fields] == list(
+                SPECS[name].columns
+            ), name
         else:
             assert sorted(landed.columns) == sorted(SPECS[name].column_names), name
         if fmt == "parquet":
@@ -128,8 +137,16 @@ def test_job_lands_every_dataset_in_its_format(spark, generated):
     iso_time = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
     iso_date = r"^\d{4}-\d\d-\d\d$"
     customers = _read(spark, cfg, "customers")
-    assert customers.filter(~F.col("signup_time").rlike(iso_time) | ~F.col("birth_date").rlike(iso_date)).count() == 0
-    assert _read(spark, cfg, "campaign_spend").filter(~F.col("spend_date").rlike(iso_date)).count() == 0
+    assert (
+        customers.filter(
+            ~F.col("signup_time").rlike(iso_time) | ~F.col("birth_date").rlike(iso_date)
+        ).count()
+        == 0
+    )
+    assert (
+        _read(spark, cfg, "campaign_spend").filter(~F.col("spend_date").rlike(iso_date)).count()
+        == 0
+    )
     lake = Lakehouse.from_config(spark, cfg)
     for table in TRUTH_TABLES:
         assert lake.read("truth", table).count() == counts[f"truth.{table}"], table
@@ -157,9 +174,18 @@ def test_landing_schemas_are_the_contract(other):
 def test_another_seed_gives_other_rows(gen, other):
     with pytest.raises(DataFramesNotEqualError):
         assert_df_equality(
-            gen.landing["customers"], other.landing["customers"], ignore_row_order=True, ignore_nullable=True
+            gen.landing["customers"],
+            other.landing["customers"],
+            ignore_row_order=True,
+            ignore_nullable=True,
         )
-    assert gen.landing["items"].select("item_id").exceptAll(other.landing["items"].select("item_id")).count() > 0
+    assert (
+        gen.landing["items"]
+        .select("item_id")
+        .exceptAll(other.landing["items"].select("item_id"))
+        .count()
+        > 0
+    )
 
 
 def test_rows_fall_in_the_period(gen):
@@ -181,22 +207,30 @@ def test_truth_traces_every_landed_record_to_one_person(gen):
     assert truth.groupBy("dataset", "source", "record_id").count().filter("count > 1").count() == 0
     keyed = {
         "id_observations": gen.landing["id_observations"].select("source", "record_id").distinct(),
-        "events": gen.landing["events"].select(F.lit("events").alias("source"), F.col("event_id").alias("record_id")),
-        "orders": gen.landing["orders"].select(F.lit("orders").alias("source"), F.col("order_id").alias("record_id")),
+        "events": gen.landing["events"].select(
+            F.lit("events").alias("source"), F.col("event_id").alias("record_id")
+        ),
+        "orders": gen.landing["orders"].select(
+            F.lit("orders").alias("source"), F.col("order_id").alias("record_id")
+        ),
         "touchpoints": gen.landing["touchpoints"].select(
             F.lit("touchpoints").alias("source"), F.col("touch_id").alias("record_id")
         ),
         "customers": gen.landing["customers"].select(
-            F.lit("customers").alias("source"), F.concat_ws(":", "id_type", "id_value").alias("record_id")
+            F.lit("customers").alias("source"),
+            F.concat_ws(":", "id_type", "id_value").alias("record_id"),
         ),
         "forget_requests": gen.landing["forget_requests"].select(
-            F.lit("forget_requests").alias("source"), F.concat_ws(":", "id_type", "id_value").alias("record_id")
+            F.lit("forget_requests").alias("source"),
+            F.concat_ws(":", "id_type", "id_value").alias("record_id"),
         ),
     }
     for dataset, records in keyed.items():
         known = truth.filter(F.col("dataset") == dataset).select("source", "record_id")
         assert records.count() > 0, dataset
-        assert records.join(known, on=["source", "record_id"], how="left_anti").count() == 0, dataset
+        assert records.join(known, on=["source", "record_id"], how="left_anti").count() == 0, (
+            dataset
+        )
 
 
 def test_truth_tables_describe_people_and_channels(gen):
@@ -215,7 +249,11 @@ def test_truth_tables_describe_people_and_channels(gen):
 
 # ------------------------------------------------------------------------------ traps
 def test_store_hotline_is_the_phone_of_many_customers_at_pos(gen, owners):
-    hotlines = gen.truth["traps"].filter(F.col("kind") == "hotline").select(F.col("id_value").alias("hotline"))
+    hotlines = (
+        gen.truth["traps"]
+        .filter(F.col("kind") == "hotline")
+        .select(F.col("id_value").alias("hotline"))
+    )
     at_pos = owners.filter((F.col("source") == "pos") & (F.col("id_type") == "phone"))
     shared = (
         at_pos.join(hotlines, _digits() == F.col("hotline"), how="inner")
@@ -240,18 +278,29 @@ def test_placeholder_values_appear(gen):
 
 
 def test_identifiers_are_spelled_differently_across_sources(gen, owners):
-    phones = [r["id_value"] for r in owners.filter(F.col("id_type") == "phone").select("id_value").collect()]
+    phones = [
+        r["id_value"]
+        for r in owners.filter(F.col("id_type") == "phone").select("id_value").collect()
+    ]
     assert any(p.startswith("+86") for p in phones)
     assert any(p.startswith("86") and len(p) == 13 for p in phones)
     assert any("-" in p for p in phones) and any(" " in p for p in phones)
     assert all(len(_national(p)) == 11 and _national(p).startswith("1") for p in phones)
 
-    emails = [r["id_value"] for r in owners.filter(F.col("id_type") == "email").select("id_value").collect()]
+    emails = [
+        r["id_value"]
+        for r in owners.filter(F.col("id_type") == "email").select("id_value").collect()
+    ]
     assert any(e != e.strip() for e in emails)
     assert any(e.strip() != e.strip().lower() for e in emails)
 
-    devices = [r["id_value"] for r in owners.filter(F.col("id_type") == "device_id").select("id_value").collect()]
-    assert any(d.isupper() for d in devices if "-" in d) and any(d.islower() for d in devices if "-" in d)
+    devices = [
+        r["id_value"]
+        for r in owners.filter(F.col("id_type") == "device_id").select("id_value").collect()
+    ]
+    assert any(d.isupper() for d in devices if "-" in d) and any(
+        d.islower() for d in devices if "-" in d
+    )
 
     # One person's phone written in several ways: the spellings differ, the digits do not.
     spellings = (
@@ -268,10 +317,14 @@ def _national(phone: str) -> str:
 
 
 def test_family_devices_are_shared_by_several_members(gen, owners):
-    family = gen.truth["traps"].filter(F.col("kind") == "family_device").select(F.col("id_value").alias("device"))
-    app_devices = owners.filter((F.col("source") == "app") & (F.col("id_type") == "device_id")).select(
-        F.lower("id_value").alias("device"), "person_id"
+    family = (
+        gen.truth["traps"]
+        .filter(F.col("kind") == "family_device")
+        .select(F.col("id_value").alias("device"))
     )
+    app_devices = owners.filter(
+        (F.col("source") == "app") & (F.col("id_type") == "device_id")
+    ).select(F.lower("id_value").alias("device"), "person_id")
     sharing = (
         app_devices.join(family, on="device", how="inner")
         .groupBy("device")
@@ -285,7 +338,11 @@ def test_family_devices_are_shared_by_several_members(gen, owners):
     )
     linked = (
         app_devices.join(family, on="device", how="inner")
-        .join(owners.select("source", "record_id", F.lower("id_value").alias("device")), on="device", how="inner")
+        .join(
+            owners.select("source", "record_id", F.lower("id_value").alias("device")),
+            on="device",
+            how="inner",
+        )
         .join(members, on=["source", "record_id"], how="inner")
         .groupBy("device")
         .agg(F.countDistinct("member").alias("members"))
@@ -296,7 +353,11 @@ def test_family_devices_are_shared_by_several_members(gen, owners):
 
 
 def test_internet_cafe_cookies_are_seen_with_many_emails(gen, owners):
-    cafes = gen.truth["traps"].filter(F.col("kind") == "cafe_cookie").select(F.col("id_value").alias("cookie"))
+    cafes = (
+        gen.truth["traps"]
+        .filter(F.col("kind") == "cafe_cookie")
+        .select(F.col("id_value").alias("cookie"))
+    )
     cookies = owners.filter(F.col("id_type") == "cookie_id").select(
         "source", "record_id", F.col("id_value").alias("cookie")
     )
@@ -315,19 +376,30 @@ def test_internet_cafe_cookies_are_seen_with_many_emails(gen, owners):
 
 def test_some_people_change_phone_numbers(gen, owners):
     crm = owners.filter(F.col("source") == "crm")
-    phones = crm.filter(F.col("id_type") == "phone").select("record_id", "person_id", _digits().alias("phone"))
-    changed = phones.groupBy("person_id").agg(F.countDistinct("phone").alias("numbers")).filter("numbers >= 2")
+    phones = crm.filter(F.col("id_type") == "phone").select(
+        "record_id", "person_id", _digits().alias("phone")
+    )
+    changed = (
+        phones.groupBy("person_id")
+        .agg(F.countDistinct("phone").alias("numbers"))
+        .filter("numbers >= 2")
+    )
     assert changed.count() > 0
 
 
 def test_people_have_several_devices_and_rotating_cookies(gen, owners):
     per_person = owners.groupBy("person_id").agg(
-        F.countDistinct(F.when(F.col("id_type") == "device_id", F.lower("id_value"))).alias("devices"),
-        F.countDistinct(F.when(F.col("id_type") == "cookie_id", F.col("id_value"))).alias("cookies"),
+        F.countDistinct(F.when(F.col("id_type") == "device_id", F.lower("id_value"))).alias(
+            "devices"
+        ),
+        F.countDistinct(F.when(F.col("id_type") == "cookie_id", F.col("id_value"))).alias(
+            "cookies"
+        ),
     )
-    top = per_person.agg(F.max("devices").alias("devices"), F.max("cookies").alias("cookies")).first()
+    top = per_person.agg(
+        F.max("devices").alias("devices"), F.max("cookies").alias("cookies")
+    ).first()
     assert top["devices"] >= 2 and top["cookies"] >= 3
-
 
 
 def test_own_cookies_and_devices_sign_in_once_with_the_account(gen, owners):
@@ -335,7 +407,9 @@ def test_own_cookies_and_devices_sign_in_once_with_the_account(gen, owners):
     once, with the person's account; the shared cafe cookie and family device never do."""
     signins = owners.filter(F.col("record_id").rlike("^SI[WAX]"))
     own = {"web": "cookie_id", "app": "device_id", "wechat": "open_id"}
-    own_type = F.when(F.col("source") == "web", "cookie_id").when(F.col("source") == "app", "device_id")
+    own_type = F.when(F.col("source") == "web", "cookie_id").when(
+        F.col("source") == "app", "device_id"
+    )
     own_type = own_type.otherwise("open_id")
     per_record = signins.groupBy("source", "record_id", "person_id").agg(
         F.sort_array(F.collect_set("id_type")).alias("types"),
@@ -347,12 +421,17 @@ def test_own_cookies_and_devices_sign_in_once_with_the_account(gen, owners):
     signed = {(r["person_id"], r["own"]) for r in rows}
     assert len(signed) == len(rows)  # once each
 
-    event_owner = gen.truth["record_person"].filter(F.col("dataset") == "events").select(
-        F.col("record_id").alias("event_id"), "person_id"
+    event_owner = (
+        gen.truth["record_person"]
+        .filter(F.col("dataset") == "events")
+        .select(F.col("record_id").alias("event_id"), "person_id")
     )
-    traps = {r["id_value"].lower() for r in gen.truth["traps"].select("id_value").collect()}  # placeholders too
+    traps = {
+        r["id_value"].lower() for r in gen.truth["traps"].select("id_value").collect()
+    }  # placeholders too
     used = (
-        gen.landing["events"].filter(F.col("id_type").isin("cookie_id", "device_id"))
+        gen.landing["events"]
+        .filter(F.col("id_type").isin("cookie_id", "device_id"))
         .join(event_owner, "event_id")
         .select("person_id", F.lower("id_value").alias("own"))
         .distinct()
@@ -367,7 +446,9 @@ def test_own_cookies_and_devices_sign_in_once_with_the_account(gen, owners):
 def test_order_totals_equal_their_lines_and_refunds_exist(gen):
     orders = gen.landing["orders"]
     lines = gen.landing["order_items"]
-    totals = lines.groupBy("order_id").agg(F.sum(F.col("quantity") * F.col("unit_price")).alias("lines_total"))
+    totals = lines.groupBy("order_id").agg(
+        F.sum(F.col("quantity") * F.col("unit_price")).alias("lines_total")
+    )
     joined = orders.join(totals, on="order_id", how="left")
     assert joined.filter(F.col("lines_total").isNull()).count() == 0
     assert joined.filter(F.abs(F.col("amount") - F.col("lines_total")) > 0.005 + 1e-9).count() == 0
@@ -384,9 +465,9 @@ def test_order_totals_equal_their_lines_and_refunds_exist(gen):
 def test_purchases_follow_the_planted_rate_and_dropout(gen):
     params = gen.truth["person_purchase_params"]
     orders = gen.landing["orders"].join(
-        gen.truth["record_person"].filter(F.col("dataset") == "orders").select(
-            F.col("record_id").alias("order_id"), "person_id"
-        ),
+        gen.truth["record_person"]
+        .filter(F.col("dataset") == "orders")
+        .select(F.col("record_id").alias("order_id"), "person_id"),
         on="order_id",
         how="inner",
     )
@@ -412,8 +493,10 @@ def test_views_follow_latent_preferences(gen):
         .filter(F.col("rank") == 1)
         .select("person_id", F.col("category").alias("favourite"))
     )
-    owners = gen.truth["record_person"].filter(F.col("dataset") == "events").select(
-        F.col("record_id").alias("event_id"), "person_id"
+    owners = (
+        gen.truth["record_person"]
+        .filter(F.col("dataset") == "events")
+        .select(F.col("record_id").alias("event_id"), "person_id")
     )
     views = (
         gen.landing["events"]
@@ -439,9 +522,13 @@ def test_item_popularity_is_long_tailed(gen):
 
 def test_effective_channels_precede_purchases_more_often(gen):
     owner = gen.truth["record_person"].select(F.col("record_id"), "person_id")
-    touches = gen.landing["touchpoints"].join(owner, F.col("touch_id") == F.col("record_id"), how="inner")
-    orders = gen.landing["orders"].join(owner, F.col("order_id") == F.col("record_id"), how="inner").select(
-        F.col("person_id").alias("buyer"), "order_time"
+    touches = gen.landing["touchpoints"].join(
+        owner, F.col("touch_id") == F.col("record_id"), how="inner"
+    )
+    orders = (
+        gen.landing["orders"]
+        .join(owner, F.col("order_id") == F.col("record_id"), how="inner")
+        .select(F.col("person_id").alias("buyer"), "order_time")
     )
     before = touches.join(
         orders,
@@ -454,7 +541,11 @@ def test_effective_channels_precede_purchases_more_often(gen):
         r["channel"]: r["rate"]
         for r in touches.groupBy("channel")
         .count()
-        .join(before.groupBy("channel").count().withColumnRenamed("count", "before"), on="channel", how="left")
+        .join(
+            before.groupBy("channel").count().withColumnRenamed("count", "before"),
+            on="channel",
+            how="left",
+        )
         .select("channel", (F.coalesce("before", F.lit(0)) / F.col("count")).alias("rate"))
         .collect()
     }
@@ -470,10 +561,14 @@ def test_campaign_spend_covers_the_campaigns_touches_name(gen):
     assert spend.select("spend_date").distinct().count() == SMALL.days
     assert {r[0] for r in spend.select("channel").distinct().collect()} == set(paid)
     assert spend.filter(F.col("spend") <= 0).count() == 0
-    named = gen.landing["touchpoints"].filter(F.col("campaign_id").isNotNull()).select(
-        F.to_date("touch_time").alias("spend_date"), "channel", "campaign_id"
+    named = (
+        gen.landing["touchpoints"]
+        .filter(F.col("campaign_id").isNotNull())
+        .select(F.to_date("touch_time").alias("spend_date"), "channel", "campaign_id")
     )
-    assert named.join(spend, on=["spend_date", "channel", "campaign_id"], how="left_anti").count() == 0
+    assert (
+        named.join(spend, on=["spend_date", "channel", "campaign_id"], how="left_anti").count() == 0
+    )
     direct = gen.landing["touchpoints"].filter(F.col("channel") == "direct")
     assert direct.filter(F.col("campaign_id").isNotNull() | F.col("cost").isNotNull()).count() == 0
 
@@ -483,12 +578,23 @@ def test_customers_and_forget_requests(gen):
     total = customers.count()
     opted_out = customers.filter(~F.col("consent_marketing")).count()
     assert 0.05 < opted_out / total < 0.3
-    assert customers.filter(F.col("consent_marketing").isNull() | F.col("signup_time").isNull()).count() == 0
-    assert customers.filter(F.col("birth_date") > F.lit(dt.date(2008, 4, 1))).count() == 0  # adults only
+    assert (
+        customers.filter(
+            F.col("consent_marketing").isNull() | F.col("signup_time").isNull()
+        ).count()
+        == 0
+    )
+    assert (
+        customers.filter(F.col("birth_date") > F.lit(dt.date(2008, 4, 1))).count() == 0
+    )  # adults only
     assert {r[0] for r in customers.select("gender").distinct().collect()} <= {"F", "M", None}
     forget = gen.landing["forget_requests"]
     assert forget.count() >= 1
-    assert {r[0] for r in forget.select("id_type").distinct().collect()} <= {"email", "phone", "member_id"}
+    assert {r[0] for r in forget.select("id_type").distinct().collect()} <= {
+        "email",
+        "phone",
+        "member_id",
+    }
 
 
 # ---------------------------------------------------------------------------- corruption
@@ -525,12 +631,18 @@ def test_corruption_plants_every_kind_and_records_it(gen, name):
     assert sum(1 for c in counts.values() if c > 1) == recorded["duplicate"]
     times = [r[spec.order_by] for r in landed if r[spec.order_by] is not None]
     assert sum(1 for t in times if not _iso(t)) == recorded["bad_timestamp"]
-    assert sum(1 for r in landed if any(r[c] is None for c in spec.required)) == recorded["missing_required"]
+    assert (
+        sum(1 for r in landed if any(r[c] is None for c in spec.required))
+        == recorded["missing_required"]
+    )
     id_types = [r["id_type"] for r in landed if r["id_type"] is not None]
     assert sum(1 for t in id_types if t not in KNOWN_ID_TYPES) == recorded["unknown_id_type"]
     if name in NUMERIC_COLUMNS:
         column = NUMERIC_COLUMNS[name]
-        assert sum(1 for r in landed if r[column] is not None and not _number(r[column])) == recorded["wrong_type"]
+        assert (
+            sum(1 for r in landed if r[column] is not None and not _number(r[column]))
+            == recorded["wrong_type"]
+        )
 
 
 KNOWN_ID_TYPES = {"email", "phone", "member_id", "device_id", "cookie_id", "open_id", "union_id"}
@@ -578,7 +690,9 @@ def test_rerun_with_other_partitioning_rewrites_the_same_rows(spark, generated, 
     assert len(files) == 3
     for name in DATASETS:
         rewritten = _typed(_read(spark, cfg, name), name)
-        assert_df_equality(rewritten, gen.landing[name], ignore_row_order=True, ignore_nullable=True)
+        assert_df_equality(
+            rewritten, gen.landing[name], ignore_row_order=True, ignore_nullable=True
+        )
     lake = Lakehouse.from_config(spark, cfg)
     for table in ("record_person", "person_purchase_params", "corruptions"):
         assert_df_equality(

@@ -12,9 +12,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from conftest import assert_no_plain
-from precis.jobs import ingest
 from precis.config import DATASETS
 from precis.generate.corrupt import CORRUPTED_DATASETS
+from precis.jobs import ingest
 from precis.schemas import SPECS
 
 
@@ -51,7 +51,9 @@ def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
         assert expected.count() > 0, dataset
         assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
         # Planted duplicates are dropped as duplicates, never quarantined.
-        planted_dupes = truth.filter((F.col("dataset") == dataset) & (F.col("kind") == "duplicate")).count()
+        planted_dupes = truth.filter(
+            (F.col("dataset") == dataset) & (F.col("kind") == "duplicate")
+        ).count()
         assert summaries[dataset].duplicates_in_batch >= planted_dupes
     # Datasets without planted corruption have no quarantined rows.
     others = quarantine.filter(~F.col("dataset").isin(*CORRUPTED_DATASETS)).count()
@@ -60,7 +62,10 @@ def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
 
 def test_reasons_name_the_corruption(world):
     _, lake, _ = world
-    reasons = {r[0].split(":")[0] for r in lake.read("bronze", "quarantine").select("reason").distinct().collect()}
+    reasons = {
+        r[0].split(":")[0]
+        for r in lake.read("bronze", "quarantine").select("reason").distinct().collect()
+    }
     assert reasons == {"missing", "unparsable", "unknown_id_type"}
 
 

@@ -19,59 +19,80 @@ OBS_SCHEMA = "source string, record_id string, id_type string, id_key string, id
 # seen only in events and operators' rules. All cases of one config are clustered in one
 # call (their keys are prefixed by the case name, so they cannot touch each other).
 CASES: dict[str, dict] = {
-    "changed_phone": {"records": [
-        ("r1", ["member_id:m1", "phone:+861", "email:a@x.cn"]),
-        ("r2", ["member_id:m1", "phone:+862"]),  # the same member, a new phone
-        ("r3", ["member_id:m2", "phone:+863"]),
-    ]},
-    "family": {"records": [
-        ("crm1", ["member_id:m1", "phone:+861"]),
-        ("crm2", ["member_id:m2", "phone:+862"]),
-        ("crm3", ["member_id:m3", "phone:+863"]),
-        ("s1", ["device_id:fam", "member_id:m1"]),
-        ("s2", ["device_id:fam", "member_id:m1"]),
-        ("s3", ["device_id:fam", "member_id:m2"]),
-        ("s4", ["device_id:fam", "member_id:m2"]),
-        ("s5", ["device_id:fam", "member_id:m3"]),
-        ("s6", ["device_id:own", "member_id:m1"]),  # m1's own handset
-        ("s7", ["device_id:own", "member_id:m1"]),
-    ]},
-    "majority": {"records": [  # 3 of 4 records with m1: a share of 0.75 >= 0.6
-        ("s1", ["device_id:d", "member_id:m1"]),
-        ("s2", ["device_id:d", "member_id:m1"]),
-        ("s3", ["device_id:d", "member_id:m1"]),
-        ("s4", ["device_id:d", "member_id:m2"]),
-    ]},
-    "hotline": {"records": [(f"pos{i}", ["phone:+8640080", f"member_id:m{i}"]) for i in range(7)]
-                + [("crm", ["member_id:m0", "email:zero@x.cn"])]},
-    "cafe": {"records": [(f"w{i}", ["cookie_id:cafe", f"email:u{i}@x.cn"]) for i in range(6)]
-             + [("w9", ["cookie_id:home", "email:u0@x.cn"])]},
-    "member_conflict": {"records": [  # an email typed into two member records: 3 say m1, 1 says m2
-        ("a1", ["member_id:m1", "email:e@x.cn"]),
-        ("a2", ["member_id:m1", "email:e@x.cn"]),
-        ("a3", ["member_id:m1", "email:e@x.cn"]),
-        ("b1", ["member_id:m2", "email:e@x.cn", "phone:+862"]),
-        ("b2", ["member_id:m2", "phone:+862"]),
-    ]},
-    "weak_chain": {"records": [
-        ("w1", ["open_id:o1", "union_id:u1"]),  # WeChat: open id -> union id
-        ("a1", ["device_id:d1", "open_id:o1"]),  # app, not logged in: device -> open id
-        ("b1", ["cookie_id:c1", "device_id:d2"]),  # an anonymous web-view visitor
-    ]},
-    "wechat_bridge": {"records": [  # an open id joins the WeChat union id to the app member
-        ("w1", ["open_id:o1", "union_id:u1"]),
-        ("w2", ["open_id:o1", "union_id:u1"]),
-        ("a1", ["device_id:d1", "member_id:m1", "open_id:o1"]),
-        ("c1", ["member_id:m1", "phone:+861"]),
-    ]},
-    "bridge_conflict": {"records": [  # an open id seen with two members joins only one
-        ("a1", ["open_id:o2", "member_id:m1"]),
-        ("a2", ["open_id:o2", "member_id:m1"]),
-        ("a3", ["open_id:o2", "member_id:m2"]),
-        ("c1", ["member_id:m1", "phone:+861"]),
-        ("c2", ["member_id:m2", "phone:+862"]),
-    ]},
-    "events_only": {"records": [("r1", ["member_id:m1", "phone:+861"])], "events": ["cookie_id:lonely", "phone:+861"]},
+    "changed_phone": {
+        "records": [
+            ("r1", ["member_id:m1", "phone:+861", "email:a@x.cn"]),
+            ("r2", ["member_id:m1", "phone:+862"]),  # the same member, a new phone
+            ("r3", ["member_id:m2", "phone:+863"]),
+        ]
+    },
+    "family": {
+        "records": [
+            ("crm1", ["member_id:m1", "phone:+861"]),
+            ("crm2", ["member_id:m2", "phone:+862"]),
+            ("crm3", ["member_id:m3", "phone:+863"]),
+            ("s1", ["device_id:fam", "member_id:m1"]),
+            ("s2", ["device_id:fam", "member_id:m1"]),
+            ("s3", ["device_id:fam", "member_id:m2"]),
+            ("s4", ["device_id:fam", "member_id:m2"]),
+            ("s5", ["device_id:fam", "member_id:m3"]),
+            ("s6", ["device_id:own", "member_id:m1"]),  # m1's own handset
+            ("s7", ["device_id:own", "member_id:m1"]),
+        ]
+    },
+    "majority": {
+        "records": [  # 3 of 4 records with m1: a share of 0.75 >= 0.6
+            ("s1", ["device_id:d", "member_id:m1"]),
+            ("s2", ["device_id:d", "member_id:m1"]),
+            ("s3", ["device_id:d", "member_id:m1"]),
+            ("s4", ["device_id:d", "member_id:m2"]),
+        ]
+    },
+    "hotline": {
+        "records": [(f"pos{i}", ["phone:+8640080", f"member_id:m{i}"]) for i in range(7)]
+        + [("crm", ["member_id:m0", "email:zero@x.cn"])]
+    },
+    "cafe": {
+        "records": [(f"w{i}", ["cookie_id:cafe", f"email:u{i}@x.cn"]) for i in range(6)]
+        + [("w9", ["cookie_id:home", "email:u0@x.cn"])]
+    },
+    "member_conflict": {
+        "records": [  # an email typed into two member records: 3 say m1, 1 says m2
+            ("a1", ["member_id:m1", "email:e@x.cn"]),
+            ("a2", ["member_id:m1", "email:e@x.cn"]),
+            ("a3", ["member_id:m1", "email:e@x.cn"]),
+            ("b1", ["member_id:m2", "email:e@x.cn", "phone:+862"]),
+            ("b2", ["member_id:m2", "phone:+862"]),
+        ]
+    },
+    "weak_chain": {
+        "records": [
+            ("w1", ["open_id:o1", "union_id:u1"]),  # WeChat: open id -> union id
+            ("a1", ["device_id:d1", "open_id:o1"]),  # app, not logged in: device -> open id
+            ("b1", ["cookie_id:c1", "device_id:d2"]),  # an anonymous web-view visitor
+        ]
+    },
+    "wechat_bridge": {
+        "records": [  # an open id joins the WeChat union id to the app member
+            ("w1", ["open_id:o1", "union_id:u1"]),
+            ("w2", ["open_id:o1", "union_id:u1"]),
+            ("a1", ["device_id:d1", "member_id:m1", "open_id:o1"]),
+            ("c1", ["member_id:m1", "phone:+861"]),
+        ]
+    },
+    "bridge_conflict": {
+        "records": [  # an open id seen with two members joins only one
+            ("a1", ["open_id:o2", "member_id:m1"]),
+            ("a2", ["open_id:o2", "member_id:m1"]),
+            ("a3", ["open_id:o2", "member_id:m2"]),
+            ("c1", ["member_id:m1", "phone:+861"]),
+            ("c2", ["member_id:m2", "phone:+862"]),
+        ]
+    },
+    "events_only": {
+        "records": [("r1", ["member_id:m1", "phone:+861"])],
+        "events": ["cookie_id:lonely", "phone:+861"],
+    },
     "rules": {
         "records": [
             ("r1", ["email:a@x.cn", "phone:+861"]),
@@ -80,16 +101,24 @@ CASES: dict[str, dict] = {
             ("r4", ["cookie_id:c9"]),
             ("r5", ["member_id:m5"]),
         ],
-        "rules": [("never_link", "email:a@x.cn", "email:b@x.cn"), ("force_link", "cookie_id:c9", "member_id:m5")],
+        "rules": [
+            ("never_link", "email:a@x.cn", "email:b@x.cn"),
+            ("force_link", "cookie_id:c9", "member_id:m5"),
+        ],
     },
 }
 # Cases run with STRICT: one phone per person, at most 3 identifiers per record.
 STRICT_CASES: dict[str, dict] = {
-    "strict_phone": {"records": [("r1", ["member_id:m1", "phone:+861"]), ("r2", ["member_id:m1", "phone:+862"])]},
-    "oversized": {"records": [("big", ["cookie_id:a", "cookie_id:b", "cookie_id:c", "cookie_id:d"])]},
+    "strict_phone": {
+        "records": [("r1", ["member_id:m1", "phone:+861"]), ("r2", ["member_id:m1", "phone:+862"])]
+    },
+    "oversized": {
+        "records": [("big", ["cookie_id:a", "cookie_id:b", "cookie_id:c", "cookie_id:d"])]
+    },
 }
 STRICT = IdentityConfig(
-    types={"phone": IdTypeConfig(strength="strong", max_per_person=1, priority=3)}, max_ids_per_record=3
+    types={"phone": IdTypeConfig(strength="strong", max_per_person=1, priority=3)},
+    max_ids_per_record=3,
 )
 
 
@@ -104,7 +133,15 @@ def _resolve_cases(spark, cases: dict[str, dict], cfg: IdentityConfig) -> dict[s
     for case, spec in cases.items():
         for i, (record_id, ids) in enumerate(spec["records"]):
             for ident in ids:
-                obs.append(("crm", f"{case}/{record_id}", *_prefixed(case, ident), "ok", T0 + dt.timedelta(days=i)))
+                obs.append(
+                    (
+                        "crm",
+                        f"{case}/{record_id}",
+                        *_prefixed(case, ident),
+                        "ok",
+                        T0 + dt.timedelta(days=i),
+                    )
+                )
         for i, ident in enumerate(spec.get("events", ())):
             events.append((f"{case}/e{i}", T0, "app", *_prefixed(case, ident), "ok"))
         for kind, a, b in spec.get("rules", ()):
@@ -119,19 +156,31 @@ def _resolve_cases(spark, cases: dict[str, dict], cfg: IdentityConfig) -> dict[s
     nodes = records.nodes(recs)
     links, _ = graph.record_links(recs, cfg.max_ids_per_record)
     over = graph.over_linked(links, cfg)
-    blocked = over.select("node", F.lit("over_linked").alias("guard"), F.lit("").alias("detail"), "records")
+    blocked = over.select(
+        "node", F.lit("over_linked").alias("guard"), F.lit("").alias("detail"), "records"
+    )
     r = rules.empty(spark)
     if rule_rows:
-        pairs = spark.createDataFrame(rule_rows, "rule string, at string, ak string, bt string, bk string").select(
-            "rule", records.node_id("at", "ak").alias("a"), records.node_id("bt", "bk").alias("b")
-        ).select("rule", F.least("a", "b").alias("src"), F.greatest("a", "b").alias("dst"))
+        pairs = (
+            spark.createDataFrame(
+                rule_rows, "rule string, at string, ak string, bt string, bk string"
+            )
+            .select(
+                "rule",
+                records.node_id("at", "ak").alias("a"),
+                records.node_id("bt", "bk").alias("b"),
+            )
+            .select("rule", F.least("a", "b").alias("src"), F.greatest("a", "b").alias("dst"))
+        )
         r = rules.Rules(
             blocked=r.blocked,
             never=pairs.filter(F.col("rule") == "never_link").select("src", "dst"),
             force=pairs.filter(F.col("rule") == "force_link").select("src", "dst"),
             count=len(rule_rows),
         )
-    clusters, audit = graph.resolve(nodes, links, cfg, blocked=blocked.unionByName(r.blocked), never=r.never, force=r.force)
+    clusters, audit = graph.resolve(
+        nodes, links, cfg, blocked=blocked.unionByName(r.blocked), never=r.never, force=r.force
+    )
     names = nodes.select("node", "id_type", "id_key")
     out: dict[str, tuple] = {case: ({}, set(), set()) for case in cases}
 
@@ -147,12 +196,18 @@ def _resolve_cases(spark, cases: dict[str, dict], cfg: IdentityConfig) -> dict[s
     for row in audit.join(names, "node").collect():
         case, ident = split(row["id_type"], row["id_key"])
         out[case][2].add((row["guard"], ident))
-    return {case: ({frozenset(g) for g in groups.values()}, iso, aud) for case, (groups, iso, aud) in out.items()}
+    return {
+        case: ({frozenset(g) for g in groups.values()}, iso, aud)
+        for case, (groups, iso, aud) in out.items()
+    }
 
 
 @pytest.fixture(scope="module")
 def resolved(spark):
-    return {**_resolve_cases(spark, CASES, IdentityConfig()), **_resolve_cases(spark, STRICT_CASES, STRICT)}
+    return {
+        **_resolve_cases(spark, CASES, IdentityConfig()),
+        **_resolve_cases(spark, STRICT_CASES, STRICT),
+    }
 
 
 def test_crm_records_and_a_changed_phone_make_one_person(resolved):
@@ -218,7 +273,9 @@ def test_weak_identifiers_follow_each_other_and_stay_together_when_anonymous(res
 
 def test_bridging_open_id_joins_wechat_and_app_people(resolved):
     people, isolated, _ = resolved["wechat_bridge"]
-    assert people == {frozenset({"union_id:u1", "open_id:o1", "member_id:m1", "phone:+861", "device_id:d1"})}
+    assert people == {
+        frozenset({"union_id:u1", "open_id:o1", "member_id:m1", "phone:+861", "device_id:d1"})
+    }
     assert isolated == set()
 
 
@@ -260,7 +317,17 @@ def test_oversized_records_link_nothing(resolved):
 
 
 # ------------------------------------------------------------- the greedy rebuild itself
-LINK_COLUMNS = ["kind", "src", "dst", "src_type", "dst_type", "weight", "last_seen", "forced", "bridge"]
+LINK_COLUMNS = [
+    "kind",
+    "src",
+    "dst",
+    "src_type",
+    "dst_type",
+    "weight",
+    "last_seen",
+    "forced",
+    "bridge",
+]
 
 
 def _greedy(links: list[tuple], limits: dict[str, int]) -> tuple[dict[int, int], list[tuple]]:
@@ -273,8 +340,11 @@ def _greedy(links: list[tuple], limits: dict[str, int]) -> tuple[dict[int, int],
 
 def test_greedy_clusters_refuses_the_weakest_link_over_a_limit():
     assigned, refused = _greedy(
-        [(1, 2, "member_id", "email", 5, False), (2, 3, "email", "member_id", 1, False),
-         (3, 4, "member_id", "phone", 2, False)],
+        [
+            (1, 2, "member_id", "email", 5, False),
+            (2, 3, "email", "member_id", 1, False),
+            (3, 4, "member_id", "phone", 2, False),
+        ],
         {"member_id": 1},
     )
     assert assigned == {1: 1, 2: 1, 3: 3, 4: 3}
@@ -286,8 +356,11 @@ def test_greedy_clusters_takes_strong_links_before_heavier_bridging_ones():
     # with member 3. By weight alone 5 would join 2 and 3 first and the strong 1-2 link
     # would be refused; strong links go first, so the open id's link to member 3 goes.
     assigned, refused = _greedy(
-        [(5, 2, "open_id", "email", 9, True), (5, 3, "open_id", "member_id", 9, True),
-         (1, 2, "member_id", "email", 1, False)],
+        [
+            (5, 2, "open_id", "email", 9, True),
+            (5, 3, "open_id", "member_id", 9, True),
+            (1, 2, "member_id", "email", 1, False),
+        ],
         {"member_id": 1},
     )
     assert assigned == {1: 1, 2: 1, 5: 1, 3: 3}

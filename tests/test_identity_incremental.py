@@ -12,7 +12,15 @@ STATE = "node long, component long, blocked boolean"
 LINKS = "src long, dst long"
 
 # Previous run: components {1, 2, 3}, {4, 5}, {6}; 9 was blocked (over-linked), on its own.
-STATE_ROWS = [(1, 1, False), (2, 1, False), (3, 1, False), (4, 4, False), (5, 4, False), (6, 6, False), (9, 9, True)]
+STATE_ROWS = [
+    (1, 1, False),
+    (2, 1, False),
+    (3, 1, False),
+    (4, 4, False),
+    (5, 4, False),
+    (6, 6, False),
+    (9, 9, True),
+]
 LINK_ROWS = [(1, 2), (2, 3), (4, 5), (5, 9), (6, 9)]
 
 
@@ -29,14 +37,19 @@ def _affected(spark, changed, blocked_now, links=LINK_ROWS) -> list[int]:
 
 def test_changed_records_are_new_gone_or_different(spark):
     before = spark.createDataFrame(
-        [("id_observations", "crm", "r1", [1, 2]), ("id_observations", "crm", "r2", [4, 5]),
-         ("events", "events", "e1", [6])],
+        [
+            ("id_observations", "crm", "r1", [1, 2]),
+            ("id_observations", "crm", "r2", [4, 5]),
+            ("events", "events", "e1", [6]),
+        ],
         RECORDS,
     )
     after = spark.createDataFrame(
-        [("id_observations", "crm", "r1", [1, 2]),  # unchanged
-         ("id_observations", "crm", "r2", [4, 7]),  # other identifiers
-         ("events", "events", "e2", [8])],  # new; e1 is gone
+        [
+            ("id_observations", "crm", "r1", [1, 2]),  # unchanged
+            ("id_observations", "crm", "r2", [4, 7]),  # other identifiers
+            ("events", "events", "e2", [8]),
+        ],  # new; e1 is gone
         RECORDS,
     )
     changed = incremental.changed_nodes(after, before)
@@ -67,7 +80,15 @@ def test_raw_components_cut_at_blocked_identifiers_and_follow_forced_links(spark
     force = spark.createDataFrame([(3, 4)], LINKS)
     out = incremental.raw_components(nodes, links, blocked, force, IdentityConfig())
     expected = spark.createDataFrame(
-        [(1, 1, False), (2, 1, False), (3, 1, False), (4, 1, False), (5, 1, False), (6, 6, False), (9, 9, True)],
+        [
+            (1, 1, False),
+            (2, 1, False),
+            (3, 1, False),
+            (4, 1, False),
+            (5, 1, False),
+            (6, 6, False),
+            (9, 9, True),
+        ],
         STATE,
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)

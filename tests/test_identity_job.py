@@ -11,8 +11,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from precis.jobs import identity
 from precis.config import load_config
+from precis.jobs import identity
 from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,10 @@ EVENT_ROWS = [
     ("e3", T0, "web", "cookie_id", "undefined", "blocked"),
 ]
 # The second day: a POS record with phone A and email e joins r3's email to m1's person.
-SECOND = [("pos", "r4", "phone", "hA", "ok", T0 + dt.timedelta(days=1)),
-          ("pos", "r4", "email", "he", "ok", T0 + dt.timedelta(days=1))]
+SECOND = [
+    ("pos", "r4", "phone", "hA", "ok", T0 + dt.timedelta(days=1)),
+    ("pos", "r4", "email", "he", "ok", T0 + dt.timedelta(days=1)),
+]
 
 
 def _config(root, run_date: str, *extra: str):
@@ -55,7 +57,10 @@ def _land_silver(spark, lake: Lakehouse, observations) -> None:
 
 def _people(lake: Lakehouse) -> dict[str, str]:
     """identifier "type:key" -> one_id."""
-    return {f"{r['id_type']}:{r['id_key']}": r["one_id"] for r in lake.read("gold", "identity_map").collect()}
+    return {
+        f"{r['id_type']}:{r['id_key']}": r["one_id"]
+        for r in lake.read("gold", "identity_map").collect()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,9 @@ def runs(spark, tmp_path_factory):
     out["first_stats"] = identity.run(spark, _config(root, "2026-03-01"))
     out["first"] = _people(lake)
     out["first_records"] = lake.read("gold", "record_identity").localCheckpoint()
-    out["first_versions"] = {t: lake.version("gold", t) for t in ("identity_map", "record_identity")}
+    out["first_versions"] = {
+        t: lake.version("gold", t) for t in ("identity_map", "record_identity")
+    }
     out["first_changes"] = lake.read("gold", "identity_changes").count()
 
     out["rerun_stats"] = identity.run(spark, _config(root, "2026-03-01"))
@@ -81,7 +88,9 @@ def runs(spark, tmp_path_factory):
     shutil.copytree(root, full_root)
     full = Lakehouse(spark, str(full_root))
     _land_silver(spark, full, FIRST + SECOND)
-    out["full_stats"] = identity.run(spark, _config(full_root, "2026-03-02", "identity.incremental=false"))
+    out["full_stats"] = identity.run(
+        spark, _config(full_root, "2026-03-02", "identity.incremental=false")
+    )
     out["full_lake"] = full
 
     _land_silver(spark, lake, FIRST + SECOND)
@@ -95,10 +104,27 @@ def runs(spark, tmp_path_factory):
 
 def test_every_valid_identifier_gets_one_row_and_blocked_ones_none(runs):
     people = runs["first"]
-    assert set(people) == {"member_id:m1", "phone:hA", "member_id:m2", "phone:hB", "email:he", "cookie_id:c1"}
+    assert set(people) == {
+        "member_id:m1",
+        "phone:hA",
+        "member_id:m2",
+        "phone:hB",
+        "email:he",
+        "cookie_id:c1",
+    }
     assert people["member_id:m1"] == people["phone:hA"]
     assert people["member_id:m2"] == people["phone:hB"]
-    assert len({people["member_id:m1"], people["member_id:m2"], people["email:he"], people["cookie_id:c1"]}) == 4
+    assert (
+        len(
+            {
+                people["member_id:m1"],
+                people["member_id:m2"],
+                people["email:he"],
+                people["cookie_id:c1"],
+            }
+        )
+        == 4
+    )
     assert all(v.startswith("p") and len(v) == 21 for v in people.values())
 
 
@@ -128,7 +154,12 @@ def test_rerun_of_the_same_day_changes_nothing(runs):
     assert_df_equality(runs["rerun_records"], runs["first_records"], ignore_row_order=True)
     assert runs["rerun_changes"] == runs["first_changes"]
     assert runs["rerun_stats"].changes == {}
-    assert runs["rerun_stats"].map_inserted == runs["rerun_stats"].map_updated == runs["rerun_stats"].map_deleted == 0
+    assert (
+        runs["rerun_stats"].map_inserted
+        == runs["rerun_stats"].map_updated
+        == runs["rerun_stats"].map_deleted
+        == 0
+    )
     assert runs["rerun_stats"].records_changed == 0
 
 
@@ -152,7 +183,9 @@ def test_runs_recluster_only_the_components_new_records_touch(runs):
     assert (runs["full_stats"].mode, runs["full_stats"].reclustered) == ("full", 6)
 
 
-@pytest.mark.parametrize("table", ["identity_map", "record_identity", "identity_changes", "identity_guards"])
+@pytest.mark.parametrize(
+    "table", ["identity_map", "record_identity", "identity_changes", "identity_guards"]
+)
 def test_an_incremental_run_writes_what_a_full_run_writes(runs, table):
     ignore = {"run_id", "changed_at"}
 
@@ -167,7 +200,9 @@ def test_guard_table_counts_placeholders_per_dataset(runs):
     placeholders = runs["guards"].filter(
         (F.col("guard") == "placeholder") & (F.col("run_date") == dt.date(2026, 3, 2))
     )
-    assert sorted((r["id_type"], r["records"], r["detail"].split()[0]) for r in placeholders.collect()) == [
+    assert sorted(
+        (r["id_type"], r["records"], r["detail"].split()[0]) for r in placeholders.collect()
+    ) == [
         ("cookie_id", 1, "events"),
         ("cookie_id", 1, "id_observations"),
     ]
@@ -178,8 +213,12 @@ def test_operator_rules_table_blocks_and_forbids(spark, tmp_path):
     lake = Lakehouse(spark, str(root))
     # Without rules, cookie c1 would attach to member m2 (all of its records) and union
     # id u1 would join member m1 (a strong link).
-    linked = [("app", "r5", "cookie_id", "c1", "ok", T0), ("app", "r5", "member_id", "m2", "ok", T0),
-              ("wechat", "r6", "union_id", "u1", "ok", T0), ("wechat", "r6", "member_id", "m1", "ok", T0)]
+    linked = [
+        ("app", "r5", "cookie_id", "c1", "ok", T0),
+        ("app", "r5", "member_id", "m2", "ok", T0),
+        ("wechat", "r6", "union_id", "u1", "ok", T0),
+        ("wechat", "r6", "member_id", "m1", "ok", T0),
+    ]
     _land_silver(spark, lake, FIRST + linked)
     # Member ids, union ids and cookies are not PII types: their silver key is the
     # normalized value, so the rules below name the same identifiers (spaces trimmed).
@@ -189,12 +228,17 @@ def test_operator_rules_table_blocks_and_forbids(spark, tmp_path):
         "block,cookie_id, c1 ,,,shared kiosk\n"
         "never_link,member_id,m1,union_id,u1,two customers\n"
     )
-    cfg = _config(root, "2026-03-02", f"identity.rules.path={rules_path}", "identity.rules.format=csv")
+    cfg = _config(
+        root, "2026-03-02", f"identity.rules.path={rules_path}", "identity.rules.format=csv"
+    )
     identity.run(spark, cfg)
     people = _people(lake)
     assert people["cookie_id:c1"] != people["member_id:m2"]
     assert people["union_id:u1"] != people["member_id:m1"]
-    guards = {(r["guard"], r["id_type"], r["id_key"]) for r in lake.read("gold", "identity_guards").collect()}
+    guards = {
+        (r["guard"], r["id_type"], r["id_key"])
+        for r in lake.read("gold", "identity_guards").collect()
+    }
     assert ("rule_block", "cookie_id", "c1") in guards
     assert {("never_link", "member_id", "m1"), ("never_link", "union_id", "u1")} & guards
 
@@ -204,8 +248,12 @@ def test_bad_rule_names_the_row_and_column(spark, tmp_path):
     lake = Lakehouse(spark, str(root))
     _land_silver(spark, lake, FIRST)
     rules_path = tmp_path / "rules.csv"
-    rules_path.write_text("rule,id_type,id_value,other_type,other_value\nforce_link,member_id,m1,fax,123\n")
-    cfg = _config(root, "2026-03-01", f"identity.rules.path={rules_path}", "identity.rules.format=csv")
+    rules_path.write_text(
+        "rule,id_type,id_value,other_type,other_value\nforce_link,member_id,m1,fax,123\n"
+    )
+    cfg = _config(
+        root, "2026-03-01", f"identity.rules.path={rules_path}", "identity.rules.format=csv"
+    )
     with pytest.raises(Exception, match=r"row 1: other_type 'fax' is not an identifier type"):
         identity.run(spark, cfg)
 

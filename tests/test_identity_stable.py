@@ -13,17 +13,24 @@ T = dt.datetime(2026, 1, 1)
 
 
 def _current(spark, clusters: dict[int, list[int]]):
-    rows = [(node, cluster, T + dt.timedelta(days=cluster)) for cluster, nodes in clusters.items() for node in nodes]
+    rows = [
+        (node, cluster, T + dt.timedelta(days=cluster))
+        for cluster, nodes in clusters.items()
+        for node in nodes
+    ]
     return spark.createDataFrame(rows, "node long, cluster long, first_seen timestamp")
 
 
 def _previous(spark, ids: dict[str, list[int]]):
-    return spark.createDataFrame([(n, one_id) for one_id, nodes in ids.items() for n in nodes], "node long, one_id string")
+    return spark.createDataFrame(
+        [(n, one_id) for one_id, nodes in ids.items() for n in nodes], "node long, one_id string"
+    )
 
 
 def _created(spark, when: dict[str, int]):
     return spark.createDataFrame(
-        [(one_id, T + dt.timedelta(days=d)) for one_id, d in when.items()], "one_id string, created_at timestamp"
+        [(one_id, T + dt.timedelta(days=d)) for one_id, d in when.items()],
+        "one_id string, created_at timestamp",
     )
 
 
@@ -33,7 +40,9 @@ def _assign(spark, clusters, previous=None, created=None):
     issued = prev.select("one_id").distinct() if prev is not None else None
     mapping, changes = stable.assign(_current(spark, clusters), prev, made, issued, DAY)
     by_node = {r["node"]: r["one_id"] for r in mapping.collect()}
-    log = sorted((r["change"], r["one_id"], r["related_one_id"], r["identifiers"]) for r in changes.collect())
+    log = sorted(
+        (r["change"], r["one_id"], r["related_one_id"], r["identifiers"]) for r in changes.collect()
+    )
     return by_node, log
 
 
@@ -54,13 +63,17 @@ def test_unchanged_clusters_keep_their_ids_and_log_nothing(spark):
 
 
 def test_merge_keeps_the_id_with_the_largest_overlap(spark):
-    by_node, log = _assign(spark, {1: [1, 2, 3]}, previous={"pA": [1], "pB": [2, 3]}, created={"pA": 0, "pB": 5})
+    by_node, log = _assign(
+        spark, {1: [1, 2, 3]}, previous={"pA": [1], "pB": [2, 3]}, created={"pA": 0, "pB": 5}
+    )
     assert set(by_node.values()) == {"pB"}
     assert log == [("merged", "pA", "pB", 1)]
 
 
 def test_merge_tie_keeps_the_oldest_id(spark):
-    by_node, log = _assign(spark, {1: [1, 2]}, previous={"pA": [1], "pB": [2]}, created={"pA": 9, "pB": 1})
+    by_node, log = _assign(
+        spark, {1: [1, 2]}, previous={"pA": [1], "pB": [2]}, created={"pA": 9, "pB": 1}
+    )
     assert set(by_node.values()) == {"pB"}
     assert log == [("merged", "pA", "pB", 1)]
 
@@ -89,6 +102,10 @@ def test_new_ids_never_reuse_an_issued_id(spark):
 
 
 def test_mapping_has_one_row_per_node(spark):
-    mapping, _ = stable.assign(_current(spark, {1: [1, 2, 3], 4: [4]}), _previous(spark, {"pA": [1, 4]}), None, None, DAY)
+    mapping, _ = stable.assign(
+        _current(spark, {1: [1, 2, 3], 4: [4]}), _previous(spark, {"pA": [1, 4]}), None, None, DAY
+    )
     expected = spark.createDataFrame([(1,), (2,), (3,), (4,)], "node long")
-    assert_df_equality(mapping.select("node"), expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        mapping.select("node"), expected, ignore_row_order=True, ignore_nullable=True
+    )

@@ -10,11 +10,11 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from precis.jobs import ingest
 from precis.config import load_config
 from precis.errors import MissingDatasetError
 from precis.ingest import conform
 from precis.ingest import identifiers as ids
+from precis.jobs import ingest
 from precis.privacy import DEVELOPMENT_KEY, hmac_sha256_hex
 from precis.schemas import SPECS
 from precis.storage import Lakehouse
@@ -39,7 +39,11 @@ PROJECT = Path(__file__).resolve().parents[1]
     ],
 )
 def test_phone_normalizes_to_e164(spark, raw, expected):
-    got = spark.createDataFrame([(raw,)], "v string").select(ids.normalize(F.col("v"), "phone", "86")).first()[0]
+    got = (
+        spark.createDataFrame([(raw,)], "v string")
+        .select(ids.normalize(F.col("v"), "phone", "86"))
+        .first()[0]
+    )
     assert got == expected
 
 
@@ -48,15 +52,24 @@ def test_identifier_rules_table(spark):
     rows = [
         ("email", "  Alice.Smith@Example.COM ", "alice.smith@example.com"),
         ("email", "alice.smith @example.com", "alice.smith@example.com"),
-        ("device_id", "ABCDEF00-1111-2222-3333-444455556666", "abcdef00-1111-2222-3333-444455556666"),
-        ("device_id", " abcdef00-1111-2222-3333-444455556666", "abcdef00-1111-2222-3333-444455556666"),
+        (
+            "device_id",
+            "ABCDEF00-1111-2222-3333-444455556666",
+            "abcdef00-1111-2222-3333-444455556666",
+        ),
+        (
+            "device_id",
+            " abcdef00-1111-2222-3333-444455556666",
+            "abcdef00-1111-2222-3333-444455556666",
+        ),
         ("open_id", " oAbC123xYz ", "oAbC123xYz"),
         ("member_id", "m001 ", "M001"),
         ("fax", "12345", None),
     ]
     df = spark.createDataFrame(rows, "id_type string, id_value string, expected string")
     got = df.select(
-        "id_type", "id_value",
+        "id_type",
+        "id_value",
         ids.normalize_by_type(F.col("id_type"), F.col("id_value"), rules, "86").alias("expected"),
     )
     assert_df_equality(got, df, ignore_row_order=True, ignore_nullable=True)
@@ -80,13 +93,20 @@ def test_placeholders_are_blocked_and_malformed_values_invalid(spark):
         ("cookie_id", "ck_9f8e7d", "ok"),
     ]
     df = spark.createDataFrame(rows, "id_type string, id_value string, status string")
-    norm = ids.normalize_by_type(F.col("id_type"), F.col("id_value"), ic.id_rules, ic.default_country_code)
+    norm = ids.normalize_by_type(
+        F.col("id_type"), F.col("id_value"), ic.id_rules, ic.default_country_code
+    )
     got = df.withColumn("_n", norm).select(
         "id_type",
         "id_value",
         ids.status_by_type(
-            F.col("id_type"), F.col("_n"), F.col("id_value"), ic.id_rules,
-            ic.placeholder_values, ic.placeholder_patterns, ic.default_country_code,
+            F.col("id_type"),
+            F.col("_n"),
+            F.col("id_value"),
+            ic.id_rules,
+            ic.placeholder_values,
+            ic.placeholder_patterns,
+            ic.default_country_code,
         ).alias("status"),
     )
     assert_df_equality(got, df, ignore_row_order=True, ignore_nullable=True)
@@ -122,9 +142,16 @@ def test_each_corruption_kind_gets_its_reason(spark):
         "order_id string, order_time string, id_type string, id_value string, amount string, "
         "currency string, channel string, status string",
     ).withColumn(conform.SOURCE_FILE, F.lit("f1"))
-    bronze = conform.with_lineage(landed, [c for c in landed.columns if c != conform.SOURCE_FILE], "run", F.current_timestamp())
+    bronze = conform.with_lineage(
+        landed,
+        [c for c in landed.columns if c != conform.SOURCE_FILE],
+        "run",
+        F.current_timestamp(),
+    )
     typed = conform.typed(bronze, spec, {"member_id": "trim"})
-    got = typed.select("order_id", F.array_join(conform.REASONS, ";").alias("reason"), "status", "amount")
+    got = typed.select(
+        "order_id", F.array_join(conform.REASONS, ";").alias("reason"), "status", "amount"
+    )
     expected = spark.createDataFrame(
         [
             ("o1", "", "paid", 10.5),
@@ -195,7 +222,9 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
     assert (obs.rows_in, obs.silver_inserted, obs.duplicates, obs.quarantined) == (8, 4, 1, 3)
     assert obs.balanced()
     lake = Lakehouse.from_config(spark, csv_cfg)
-    silver = lake.read("silver", "id_observations").select("source", "record_id", "id_type", "id_key", "id_status")
+    silver = lake.read("silver", "id_observations").select(
+        "source", "record_id", "id_type", "id_key", "id_status"
+    )
     phone = _key("+8613812345678")
     expected = spark.createDataFrame(
         [
@@ -219,7 +248,9 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
     )
     assert_df_equality(quarantine, expected_q, ignore_row_order=True, ignore_nullable=True)
 
-    orders = lake.read("silver", "orders").select("order_id", "id_key", "amount", "currency", "status")
+    orders = lake.read("silver", "orders").select(
+        "order_id", "id_key", "amount", "currency", "status"
+    )
     expected_o = spark.createDataFrame(
         [("o1", "M1", 100.5, "CNY", "paid"), ("o2", "M2", 20.0, "CNY", "paid")],
         "order_id string, id_key string, amount double, currency string, status string",
@@ -245,7 +276,9 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
     again = ingest.run(spark, csv_cfg)["orders"]
     assert (again.files, again.rows_in) == (0, 0)
     assert {t: lake.version(*t) for t in versions} == versions
-    assert_df_equality(lake.read("silver", "orders"), spark.createDataFrame(before_rows, before.schema))
+    assert_df_equality(
+        lake.read("silver", "orders"), spark.createDataFrame(before_rows, before.schema)
+    )
 
     # A later file: a new order, a corrected o2 (newer time), and a stale copy of o1
     # (older time, different amount) that arrives late and must not win.
@@ -259,21 +292,35 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
         "o1,2026-01-04T10:00:00,member_id,M1,1.0,CNY,app,paid\n",
     )
     step = ingest.run(spark, csv_cfg)["orders"]
-    assert (step.files, step.rows_in, step.silver_inserted, step.silver_updated, step.duplicates) == (1, 3, 1, 1, 1)
+    assert (
+        step.files,
+        step.rows_in,
+        step.silver_inserted,
+        step.silver_updated,
+        step.duplicates,
+    ) == (1, 3, 1, 1, 1)
     got = lake.read("silver", "orders").select("order_id", "amount", "status")
     expected = spark.createDataFrame(
         [("o1", 100.5, "paid"), ("o2", 20.0, "refunded"), ("o3", 7.0, "paid")],
         "order_id string, amount double, status string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-    bronze_files = {r[0].rsplit("/", 1)[-1] for r in lake.read("bronze", "orders").select("_source_file").distinct().collect()}
+    bronze_files = {
+        r[0].rsplit("/", 1)[-1]
+        for r in lake.read("bronze", "orders").select("_source_file").distinct().collect()
+    }
     assert bronze_files == {"o.csv", "o2.csv"}
     assert lake.read("bronze", "orders").count() == 5
 
 
 def test_missing_required_column_names_dataset_and_column(spark, csv_cfg):
     root = Path(csv_cfg.root)
-    _land(root, "orders", "bad.csv", "order_id,order_time,id_type,id_value,currency\no1,2026-01-05,member_id,M1,CNY\n")
+    _land(
+        root,
+        "orders",
+        "bad.csv",
+        "order_id,order_time,id_type,id_value,currency\no1,2026-01-05,member_id,M1,CNY\n",
+    )
     with pytest.raises(ingest.DatasetFailed, match=r"'orders'.*amount"):
         ingest.run(spark, csv_cfg)
 

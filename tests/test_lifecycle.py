@@ -10,8 +10,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from precis.jobs import lifecycle
 from precis.config import load_config
+from precis.jobs import lifecycle
 from precis.lifecycle import churn, segments, summary
 from precis.storage import Lakehouse
 
@@ -44,7 +44,9 @@ def orders(spark):
 
 def test_person_summary(spark, orders):
     as_of = day(21)
-    got = summary.person_summary(summary.transactions(orders, as_of), as_of, "week").drop("t_x", "T")
+    got = summary.person_summary(summary.transactions(orders, as_of), as_of, "week").drop(
+        "t_x", "T"
+    )
     expected = spark.createDataFrame(
         [
             ("a", 2, 14, 21, 25.0, 4, 65.0, day(0), day(14), day(7), 7),
@@ -54,15 +56,27 @@ def test_person_summary(spark, orders):
         "first_purchase date, last_purchase date, previous_purchase date, recency_days int",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-    weeks = {r["one_id"]: (r["t_x"], r["T"]) for r in summary.person_summary(
-        summary.transactions(orders, as_of), as_of, "week").collect()}
+    weeks = {
+        r["one_id"]: (r["t_x"], r["T"])
+        for r in summary.person_summary(
+            summary.transactions(orders, as_of), as_of, "week"
+        ).collect()
+    }
     assert weeks["a"] == (2.0, 3.0)
 
 
 def test_summary_ignores_everything_after_the_as_of_date(orders):
     as_of = day(10)
-    rows = {r["one_id"]: r for r in summary.person_summary(summary.transactions(orders, as_of), as_of, "day").collect()}
-    assert (rows["a"]["x"], rows["a"]["t_x"], rows["a"]["T"], rows["a"]["total_spend"]) == (1, 7.0, 10.0, 35.0)
+    rows = {
+        r["one_id"]: r
+        for r in summary.person_summary(summary.transactions(orders, as_of), as_of, "day").collect()
+    }
+    assert (rows["a"]["x"], rows["a"]["t_x"], rows["a"]["T"], rows["a"]["total_spend"]) == (
+        1,
+        7.0,
+        10.0,
+        35.0,
+    )
 
 
 def test_gamma_gamma_counts_bin_equal_spends(spark):
@@ -70,7 +84,10 @@ def test_gamma_gamma_counts_bin_equal_spends(spark):
         [("a", 2, 10.0), ("b", 2, 10.0), ("c", 2, 10.0004), ("d", 1, 10.0), ("e", 0, None)],
         "one_id string, x int, monetary_value double",
     )
-    got = {(r["x"], round(r["m"], 3)): r["people"] for r in summary.gamma_gamma_counts(person).collect()}
+    got = {
+        (r["x"], round(r["m"], 3)): r["people"]
+        for r in summary.gamma_gamma_counts(person).collect()
+    }
     # 10.0004 is within 1e-4 of 10 in relative terms: one bin; x = 0 is left out.
     assert got == {(2, 10.0): 3, (1, 10.0): 1}
 
@@ -92,7 +109,11 @@ def test_resolve_orders_drops_isolated_identifiers(spark):
     isolated = spark.createDataFrame([("phone", "hotline")], "id_type string, id_key string")
     got = summary.resolve_orders(silver, identity_map, isolated)
     expected = spark.createDataFrame(
-        [("p1", "o1", dt.date(2026, 1, 2), 10.0, False), ("p1", "o3", dt.date(2026, 1, 4), 30.0, True)], ORDERS
+        [
+            ("p1", "o1", dt.date(2026, 1, 2), 10.0, False),
+            ("p1", "o3", dt.date(2026, 1, 4), 30.0, True),
+        ],
+        ORDERS,
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -115,11 +136,19 @@ def test_lifecycle_stages(spark):
     ).withColumn("recency_days", F.datediff(F.lit(as_of), "last_purchase"))
     got = {
         r["one_id"]: r["stage"]
-        for r in people.select("one_id", segments.lifecycle_stage(30, 90, 180).alias("stage")).collect()
+        for r in people.select(
+            "one_id", segments.lifecycle_stage(30, 90, 180).alias("stage")
+        ).collect()
     }
     assert got == {
-        "prospect": "prospect", "new": "new", "won_back": "reactivated", "active": "active",
-        "at_risk": "at_risk", "churned": "churned", "edge_active": "active", "edge_churn": "at_risk",
+        "prospect": "prospect",
+        "new": "new",
+        "won_back": "reactivated",
+        "active": "active",
+        "at_risk": "at_risk",
+        "churned": "churned",
+        "edge_active": "active",
+        "edge_churn": "at_risk",
     }
 
 
@@ -128,10 +157,20 @@ def test_rfm_scores_and_segments(spark):
         [("a", 3, 9, 900.0), ("b", 40, 1, 50.0), ("c", 200, 5, 300.0), ("d", 10, 1, 80.0)],
         "one_id string, recency_days int, orders long, total_spend double",
     )
-    cuts = {"recency_days": [5.0, 20.0, 60.0, 120.0], "orders": [1.0, 1.0, 2.0, 4.0], "total_spend": [60, 100, 200, 500]}
-    rules = [("champions", (5, 5), (4, 5)), ("new_customers", (5, 5), (1, 1)), ("hibernating", (1, 2), (1, 5))]
-    got = {r["one_id"]: (r["r_score"], r["f_score"], r["m_score"], r["rfm_score"], r["rfm_segment"])
-           for r in segments.with_rfm(buyers, cuts, rules).collect()}
+    cuts = {
+        "recency_days": [5.0, 20.0, 60.0, 120.0],
+        "orders": [1.0, 1.0, 2.0, 4.0],
+        "total_spend": [60, 100, 200, 500],
+    }
+    rules = [
+        ("champions", (5, 5), (4, 5)),
+        ("new_customers", (5, 5), (1, 1)),
+        ("hibernating", (1, 2), (1, 5)),
+    ]
+    got = {
+        r["one_id"]: (r["r_score"], r["f_score"], r["m_score"], r["rfm_score"], r["rfm_segment"])
+        for r in segments.with_rfm(buyers, cuts, rules).collect()
+    }
     assert got == {
         # recency 3 beats every cut: R 5; 9 orders exceed all four cuts: F 5.
         "a": (5, 5, 5, "555", "champions"),
@@ -150,14 +189,29 @@ def test_quintile_cuts(spark):
 # ------------------------------------------------------------------------- churn
 def test_churn_features_and_labels(spark, orders):
     events = spark.createDataFrame(
-        [("a", day(9), "view"), ("a", day(9), "add_to_cart"), ("a", day(2), "view"), ("b", day(25), "view")],
+        [
+            ("a", day(9), "view"),
+            ("a", day(9), "add_to_cart"),
+            ("a", day(2), "view"),
+            ("b", day(25), "view"),
+        ],
         "one_id string, event_date date, event_type string",
     )
     got = {r["one_id"]: r for r in churn.labelled(orders, events, day(21), 10).collect()}
     assert set(got) == {"a", "b"}  # c never paid
     a = got["a"]
-    assert (a["recency_days"], a["tenure_days"], a["orders_total"], a["spend_total"]) == (7.0, 21.0, 4.0, 65.0)
-    assert (a["refunds_total"], a["refund_share"], a["visit_days_30d"], a["carts_90d"]) == (1.0, 0.2, 2.0, 1.0)
+    assert (a["recency_days"], a["tenure_days"], a["orders_total"], a["spend_total"]) == (
+        7.0,
+        21.0,
+        4.0,
+        65.0,
+    )
+    assert (a["refunds_total"], a["refund_share"], a["visit_days_30d"], a["carts_90d"]) == (
+        1.0,
+        0.2,
+        2.0,
+        1.0,
+    )
     # a bought on day 30, inside (21, 31]: retained; b did not: churned. b's event on day 25
     # is after the cut-off and not a feature.
     assert (a["label"], got["b"]["label"], got["b"]["visit_days_30d"]) == (0.0, 1.0, 0.0)
@@ -182,7 +236,19 @@ def _simulated_orders(n: int = 400, days: int = 365, seed: int = 11):
         t, alive, k = rng.uniform(0, days * 0.7), True, 0
         while alive and t <= days:
             when = dt.datetime.combine(start + dt.timedelta(days=int(t)), dt.time(12))
-            rows.append((f"o{i}_{k}", when, "member_id", f"m{i}", "ok", float(round(rng.gamma(6.0, 1 / nu), 2)), "CNY", "web", "paid"))
+            rows.append(
+                (
+                    f"o{i}_{k}",
+                    when,
+                    "member_id",
+                    f"m{i}",
+                    "ok",
+                    float(round(rng.gamma(6.0, 1 / nu), 2)),
+                    "CNY",
+                    "web",
+                    "paid",
+                )
+            )
             k += 1
             alive = k == 1 or rng.uniform() > p
             t += rng.exponential(1 / lam)
@@ -199,7 +265,17 @@ def job_runs(spark, tmp_path_factory):
         ("h1", dt.datetime(2026, 3, 11, 9), "member_id", "mh", "ok", 10.0, "CNY", "pos", "paid"),
         ("h2", dt.datetime(2026, 3, 11, 18), "member_id", "mh", "ok", 5.0, "CNY", "pos", None),
         ("h3", dt.datetime(2026, 3, 21, 9), "member_id", "mh", "ok", 25.0, "CNY", "pos", "paid"),
-        ("h4", dt.datetime(2026, 3, 22, 9), "member_id", "mh", "ok", 90.0, "CNY", "pos", "refunded"),
+        (
+            "h4",
+            dt.datetime(2026, 3, 22, 9),
+            "member_id",
+            "mh",
+            "ok",
+            90.0,
+            "CNY",
+            "pos",
+            "refunded",
+        ),
         # Orders on the store hotline, which the identity graph isolated.
         ("x1", dt.datetime(2026, 3, 1), "phone", "hotline", "ok", 500.0, "CNY", "pos", "paid"),
         ("x2", dt.datetime(2026, 3, 2), "phone", "hotline", "ok", 500.0, "CNY", "pos", "paid"),
@@ -207,10 +283,25 @@ def job_runs(spark, tmp_path_factory):
     lake.overwrite(spark.createDataFrame(orders, SILVER_ORDERS), "silver", "orders")
     members = sorted({r[3] for r in orders if r[2] == "member_id"})
     ids = [("member_id", m, f"p_{m}", seen, seen) for m in members]
-    ids += [("phone", "hotline", "p_hotline", seen, seen), ("email", "prospect", "p_prospect", seen, seen)]
+    ids += [
+        ("phone", "hotline", "p_hotline", seen, seen),
+        ("email", "prospect", "p_prospect", seen, seen),
+    ]
     lake.overwrite(spark.createDataFrame(ids, IDENTITY), "gold", "identity_map")
     guards = spark.createDataFrame(
-        [(RUN_DATE, "r0", "over_linked", "phone", "hotline", None, None, "linked to 9 member_id values", 9)],
+        [
+            (
+                RUN_DATE,
+                "r0",
+                "over_linked",
+                "phone",
+                "hotline",
+                None,
+                None,
+                "linked to 9 member_id values",
+                9,
+            )
+        ],
         "run_date date, run_id string, guard string, id_type string, id_key string, other_type string, "
         "other_key string, detail string, records long",
     )
@@ -224,22 +315,39 @@ def job_runs(spark, tmp_path_factory):
     table = lake.read("gold", "customer_value").localCheckpoint()
     params = lake.read("gold", "clv_model_params").localCheckpoint()
     second = lifecycle.run(spark, cfg)
-    return {"cfg": cfg, "lake": lake, "first": first, "second": second, "table": table, "params": params,
-            "members": members}
+    return {
+        "cfg": cfg,
+        "lake": lake,
+        "first": first,
+        "second": second,
+        "table": table,
+        "params": params,
+        "members": members,
+    }
 
 
 def test_job_writes_one_row_per_person_with_the_contract_columns(job_runs):
     table = job_runs["table"]
     assert table.columns == list(lifecycle.VALUE_COLUMNS)
     ids = [r["one_id"] for r in table.select("one_id").collect()]
-    assert sorted(ids) == sorted([f"p_{m}" for m in job_runs["members"]] + ["p_hotline", "p_prospect"])
+    assert sorted(ids) == sorted(
+        [f"p_{m}" for m in job_runs["members"]] + ["p_hotline", "p_prospect"]
+    )
 
 
 def test_job_values_of_a_hand_checked_person(job_runs):
     row = job_runs["table"].filter(F.col("one_id") == "p_mh").first()
-    assert (row["frequency"], row["recency"], row["T"], row["monetary_value"]) == (1, 10 / 7, 20 / 7, 25.0)
+    assert (row["frequency"], row["recency"], row["T"], row["monetary_value"]) == (
+        1,
+        10 / 7,
+        20 / 7,
+        25.0,
+    )
     assert (row["orders"], row["total_spend"], row["recency_days"]) == (3, 40.0, 10)
-    assert (row["first_purchase"], row["last_purchase"]) == (dt.date(2026, 3, 11), dt.date(2026, 3, 21))
+    assert (row["first_purchase"], row["last_purchase"]) == (
+        dt.date(2026, 3, 11),
+        dt.date(2026, 3, 21),
+    )
     assert row["lifecycle_stage"] == "new"
     assert 0 < row["p_alive"] <= 1 and row["expected_purchases"] > 0 and row["clv"] > 0
     assert row["clv"] < row["expected_spend"] * row["expected_purchases"]  # discounted
@@ -247,17 +355,30 @@ def test_job_values_of_a_hand_checked_person(job_runs):
 
 
 def test_job_leaves_isolated_and_prospects_without_values(job_runs):
-    rows = {r["one_id"]: r for r in job_runs["table"].filter(F.col("one_id").isin("p_hotline", "p_prospect")).collect()}
+    rows = {
+        r["one_id"]: r
+        for r in job_runs["table"].filter(F.col("one_id").isin("p_hotline", "p_prospect")).collect()
+    }
     for one_id, row in rows.items():
         assert row["lifecycle_stage"] == "prospect", one_id
-        assert (row["orders"], row["total_spend"], row["p_alive"], row["clv"], row["rfm_segment"]) == (0, 0.0, None, None, None)
+        assert (
+            row["orders"],
+            row["total_spend"],
+            row["p_alive"],
+            row["clv"],
+            row["rfm_segment"],
+        ) == (0, 0.0, None, None, None)
 
 
 def test_job_buyers_have_finite_scores_and_a_segment(job_runs):
     buyers = job_runs["table"].filter(F.col("orders") > 0)
     bad = buyers.filter(
-        F.isnan("p_alive") | F.isnan("clv") | F.col("p_alive").isNull() | F.col("clv").isNull()
-        | F.col("rfm_segment").isNull() | ~F.col("lifecycle_stage").isin(*segments.STAGES)
+        F.isnan("p_alive")
+        | F.isnan("clv")
+        | F.col("p_alive").isNull()
+        | F.col("clv").isNull()
+        | F.col("rfm_segment").isNull()
+        | ~F.col("lifecycle_stage").isin(*segments.STAGES)
     )
     assert bad.count() == 0, bad.first()
     assert buyers.filter((F.col("p_alive") < 0) | (F.col("p_alive") > 1)).count() == 0
@@ -265,16 +386,22 @@ def test_job_buyers_have_finite_scores_and_a_segment(job_runs):
 
 def test_job_params_table(job_runs):
     rows = {(r["model"], r["param"]): r for r in job_runs["params"].collect()}
-    assert set(rows) == {("bg_nbd", k) for k in "r alpha a b".split()} | {("gamma_gamma", k) for k in ("p", "q", "gamma")}
+    assert set(rows) == {("bg_nbd", k) for k in ["r", "alpha", "a", "b"]} | {
+        ("gamma_gamma", k) for k in ("p", "q", "gamma")
+    }
     assert {r["run_date"] for r in rows.values()} == {RUN_DATE}
     assert all(r["value"] > 0 and r["run_id"] for r in rows.values())
-    assert job_runs["first"]["params"]["bg_nbd"] == {k: rows[("bg_nbd", k)]["value"] for k in ("r", "alpha", "a", "b")}
+    assert job_runs["first"]["params"]["bg_nbd"] == {
+        k: rows[("bg_nbd", k)]["value"] for k in ("r", "alpha", "a", "b")
+    }
 
 
 def test_job_rerun_changes_nothing(job_runs):
     assert job_runs["second"]["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
     lake = job_runs["lake"]
-    assert_df_equality(lake.read("gold", "customer_value"), job_runs["table"], ignore_row_order=True)
+    assert_df_equality(
+        lake.read("gold", "customer_value"), job_runs["table"], ignore_row_order=True
+    )
     params = lake.read("gold", "clv_model_params").drop("run_id")
     assert_df_equality(params, job_runs["params"].drop("run_id"), ignore_row_order=True)
 
@@ -296,8 +423,11 @@ def test_job_logs_holdout_and_churn_to_mlflow(job_runs):
 
 
 def test_job_without_identity_map_names_the_missing_table(spark, tmp_path):
-    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={tmp_path}", "mlflow.enabled=false"],
-                      run_date="2026-03-31")
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={tmp_path}", "mlflow.enabled=false"],
+        run_date="2026-03-31",
+    )
     lake = Lakehouse(spark, str(tmp_path))
     lake.overwrite(spark.createDataFrame([], SILVER_ORDERS), "silver", "orders")
     with pytest.raises(Exception, match="gold/identity_map not found.*run the identity job"):
@@ -308,10 +438,19 @@ def test_job_without_identity_map_names_the_missing_table(spark, tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("lifecycle.stages.churn_days=60", r"new_days <= active_days < churn_days \(got 30, 90, 60\)"),
+        (
+            "lifecycle.stages.churn_days=60",
+            r"new_days <= active_days < churn_days \(got 30, 90, 60\)",
+        ),
         ("lifecycle.time_unit=month", r"lifecycle.time_unit"),
-        ("lifecycle.rfm_segments=[{name: a, r: [0, 5], f: [1, 5]}]", r"segment 'a': r must be \[low, high\] within 1..5"),
-        ("lifecycle.rfm_segments=[{name: a, r: [1, 5], f: [1, 5]}, {name: a, r: [1, 1], f: [1, 1]}]", r"\['a'\] appear more than once"),
+        (
+            "lifecycle.rfm_segments=[{name: a, r: [0, 5], f: [1, 5]}]",
+            r"segment 'a': r must be \[low, high\] within 1..5",
+        ),
+        (
+            "lifecycle.rfm_segments=[{name: a, r: [1, 5], f: [1, 5]}, {name: a, r: [1, 1], f: [1, 1]}]",
+            r"\['a'\] appear more than once",
+        ),
         ("lifecycle.churn.horizn_days=30", r"horizn_days"),
     ],
 )

@@ -33,8 +33,14 @@ def test_one_row_per_one_id(valued):
 def test_buyers_match_the_resolved_paid_orders(valued):
     _, lake, first, _, table = valued
     buyers = table.filter(F.col("orders") > 0)
-    orders = lake.read("silver", "orders").filter(F.coalesce(F.col("status"), F.lit("paid")) != "refunded")
-    paid = orders.join(lake.read("gold", "identity_map"), ["id_type", "id_key"]).select("one_id").distinct()
+    orders = lake.read("silver", "orders").filter(
+        F.coalesce(F.col("status"), F.lit("paid")) != "refunded"
+    )
+    paid = (
+        orders.join(lake.read("gold", "identity_map"), ["id_type", "id_key"])
+        .select("one_id")
+        .distinct()
+    )
     # Every buyer has a paid order; isolated identifiers (a hotline) account for the rest.
     assert buyers.select("one_id").subtract(paid).count() == 0
     assert 0 < buyers.count() <= paid.count()
@@ -57,7 +63,9 @@ def test_rerun_changes_nothing(valued):
 def test_evaluation_against_truth(valued):
     cfg, lake, _, _, _ = valued
     scores = evaluate.evaluate_lifecycle(lake, cfg)
-    assert scores["true_alpha_days"] == pytest.approx(cfg.generate.btyd_alpha / (1 - cfg.generate.refund_rate))
+    assert scores["true_alpha_days"] == pytest.approx(
+        cfg.generate.btyd_alpha / (1 - cfg.generate.refund_rate)
+    )
     assert {"fitted_r", "oracle_r", "fitted_alpha_days", "oracle_b"} <= set(scores)
     # A few hundred people: the fits are noisy, but P(alive) must still rank the living first.
     assert scores["p_alive_auc"] > 0.6

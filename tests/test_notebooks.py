@@ -15,10 +15,11 @@ import datetime as dt
 import io
 import re
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -50,7 +51,9 @@ class Widgets:
         self._values: dict[str, str] = {}
         self.choices: dict[str, list[str]] = {}
 
-    def _declare(self, name: str, default: str, choices: Sequence[str] | None = None, multi: bool = False) -> None:
+    def _declare(
+        self, name: str, default: str, choices: Sequence[str] | None = None, multi: bool = False
+    ) -> None:
         value = self._preset.get(name, default)
         if choices is not None:
             choices = [str(c) for c in choices]
@@ -63,18 +66,24 @@ class Widgets:
             self.choices[name] = choices
         self._values[name] = value
 
-    def text(self, name: str, defaultValue: str, label: str | None = None) -> None:  # noqa: N803
+    def text(self, name: str, defaultValue: str, label: str | None = None) -> None:
         self._declare(name, defaultValue)
 
-    def dropdown(self, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None) -> None:  # noqa: N803
+    def dropdown(
+        self, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None
+    ) -> None:
         self._declare(name, defaultValue, choices)
 
-    def combobox(self, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None) -> None:  # noqa: N803
+    def combobox(
+        self, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None
+    ) -> None:
         # A combobox offers choices but accepts any value.
         self._declare(name, defaultValue)
         self.choices[name] = [str(c) for c in choices]
 
-    def multiselect(self, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None) -> None:  # noqa: N803
+    def multiselect(
+        self, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None
+    ) -> None:
         self._declare(name, defaultValue, choices, multi=True)
 
     def get(self, name: str) -> str:
@@ -86,7 +95,7 @@ class Widgets:
         self._values.pop(name, None)
         self.choices.pop(name, None)
 
-    def removeAll(self) -> None:  # noqa: N802
+    def removeAll(self) -> None:
         self._values.clear()
         self.choices.clear()
 
@@ -110,7 +119,9 @@ class Run:
     def shown(self, heading: str) -> pd.DataFrame:
         """The one frame displayed under ``heading``."""
         found = [d.value for d in self.displayed if d.heading == heading]
-        assert len(found) == 1, f"expected one display under '{heading}', got {[d.heading for d in self.displayed]}"
+        assert len(found) == 1, (
+            f"expected one display under '{heading}', got {[d.heading for d in self.displayed]}"
+        )
         return found[0]
 
 
@@ -129,7 +140,9 @@ def heading(cell: str) -> str | None:
     return None
 
 
-def run_notebook(path: Path, spark, widgets: Mapping[str, str] | None = None, cells_to_run: int | None = None) -> Run:
+def run_notebook(
+    path: Path, spark, widgets: Mapping[str, str] | None = None, cells_to_run: int | None = None
+) -> Run:
     """Execute the notebook at ``path`` top to bottom as Databricks would (only its first
     ``cells_to_run`` cells when given)."""
     run = Run({}, Widgets(widgets or {}))
@@ -140,7 +153,10 @@ def run_notebook(path: Path, spark, widgets: Mapping[str, str] | None = None, ce
         run.displayed.append(Displayed(current, value))
 
     run.namespace.update(
-        spark=spark, dbutils=SimpleNamespace(widgets=run.widgets), display=display, __name__="__main__"
+        spark=spark,
+        dbutils=SimpleNamespace(widgets=run.widgets),
+        display=display,
+        __name__="__main__",
     )
     out = io.StringIO()
     try:
@@ -150,12 +166,14 @@ def run_notebook(path: Path, spark, widgets: Mapping[str, str] | None = None, ce
                 current = heading(cell) or current
             code = "\n".join(line for line in lines if not line.startswith(MAGIC))
             with contextlib.redirect_stdout(out):
-                exec(compile(code, f"{path.name} cell {i}", "exec"), run.namespace)  # noqa: S102
+                exec(compile(code, f"{path.name} cell {i}", "exec"), run.namespace)
     finally:
         run.printed = out.getvalue()
         # Still shown by pytest on a failure, as the notebook would have shown it.
         print(run.printed, end="")
-    assert not run.widgets.undeclared_presets(), f"{path.name} has no widget {run.widgets.undeclared_presets()}"
+    assert not run.widgets.undeclared_presets(), (
+        f"{path.name} has no widget {run.widgets.undeclared_presets()}"
+    )
     return run
 
 
@@ -195,12 +213,22 @@ def test_run_job_lists_the_library_jobs_and_runs_selfcheck(spark, tmp_path):
     run = run_notebook(
         NOTEBOOKS / "run_job.py",
         spark,
-        {"job": "selfcheck", "env": "local", "overrides": overrides(f"storage.root={root}", "mlflow.enabled=false")},
+        {
+            "job": "selfcheck",
+            "env": "local",
+            "overrides": overrides(f"storage.root={root}", "mlflow.enabled=false"),
+        },
     )
     assert run.widgets.choices["job"] == list(jobs.JOBS)
     assert run.namespace["result"] == {"rows_now": 5, "rows_first_version": 3}
     table = Lakehouse.from_config(spark, run.namespace["cfg"]).read("meta", "selfcheck")
-    assert sorted((r["id"], r["value"]) for r in table.collect()) == [(0, "v0"), (1, "v0"), (2, "v1"), (3, "v1"), (4, "v1")]
+    assert sorted((r["id"], r["value"]) for r in table.collect()) == [
+        (0, "v0"),
+        (1, "v0"),
+        (2, "v1"),
+        (3, "v1"),
+        (4, "v1"),
+    ]
 
 
 def test_run_job_refuses_an_unknown_job(spark):
@@ -214,7 +242,10 @@ def test_explore_silver_shows_the_world_quarantine_reasons(spark, world):
     run = run_notebook(
         NOTEBOOKS / "explore_silver.py",
         spark,
-        {"env": "local", "overrides": overrides(f"storage.root={cfg.root}", "mlflow.enabled=false")},
+        {
+            "env": "local",
+            "overrides": overrides(f"storage.root={cfg.root}", "mlflow.enabled=false"),
+        },
     )
     shown = run.shown("Quarantine reasons")
     got = {(r.dataset, r.reason): r.count for r in shown.itertuples()}
@@ -233,7 +264,9 @@ def test_explore_silver_shows_the_world_quarantine_reasons(spark, world):
     runs = run.shown("Ingest runs, newest first")
     assert set(summaries) <= set(runs["dataset"])
     statuses = run.shown("Identifier status in silver/id_observations")
-    assert set(statuses["id_status"]) <= {"ok", "blocked", "invalid"} and "ok" in set(statuses["id_status"])
+    assert set(statuses["id_status"]) <= {"ok", "blocked", "invalid"} and "ok" in set(
+        statuses["id_status"]
+    )
 
 
 # ------------------------------------------------- daily_pipeline, then inspect_person
@@ -282,25 +315,36 @@ def test_daily_pipeline_runs_the_chosen_jobs_and_shows_health(daily):
     cfg = run.namespace["cfg"]
     assert cfg.pipeline.jobs == ("identity", "lifecycle", "tags", "recommend")
     assert cfg.run_date == run_date
-    for table in ("identity_map", "identity_changes", "customer_value", "profile_tags", "recommendations"):
+    for table in (
+        "identity_map",
+        "identity_changes",
+        "customer_value",
+        "profile_tags",
+        "recommendations",
+    ):
         assert lake.exists("gold", table), table
     assert f"pipeline: identity, lifecycle, tags, recommend; run date {run_date}" in run.printed
     ingest_runs = run.shown("Ingest runs of the run date")
-    assert set(ingest_runs["run_date"]) == {run_date} and {"id_observations", "orders"} <= set(ingest_runs["dataset"])
+    assert set(ingest_runs["run_date"]) == {run_date} and {"id_observations", "orders"} <= set(
+        ingest_runs["dataset"]
+    )
     identity_runs = run.shown("Identity runs of the run date")
     assert set(identity_runs["run_date"]) == {run_date}
     latest = lake.read("meta", "identity_runs").orderBy(F.desc("finished_at")).first()
     assert identity_runs.iloc[0]["run_id"] == latest["run_id"]
     # evaluate did not run: its section says so instead of failing.
     assert "Evaluations of the run date" not in [d.heading for d in run.displayed]
-    assert "meta/evaluations is absent" in run.printed or f"no rows for run date {run_date}" in run.printed
+    assert (
+        "meta/evaluations is absent" in run.printed
+        or f"no rows for run date {run_date}" in run.printed
+    )
 
 
 def test_daily_pipeline_parameters(spark, tmp_path):
     """The widget and parameter cells only (no job runs): defaults and a bad job name."""
     params = run_notebook(NOTEBOOKS / "daily_pipeline.py", spark, {"env": "local"}, cells_to_run=3)
     cfg = params.namespace["cfg"]
-    assert cfg.run_date == dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    assert cfg.run_date == dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     assert cfg.pipeline.jobs == load_config(env="local").pipeline.jobs
     # The jobs widget goes through the config's check of pipeline.jobs, before any work.
     with pytest.raises(ConfigError, match="unknown job 'nojob'"):
@@ -337,7 +381,11 @@ def _inspect(spark, lake: Lakehouse, **widgets: str) -> Run:
     return run_notebook(
         NOTEBOOKS / "inspect_person.py",
         spark,
-        {"env": "local", "overrides": overrides(f"storage.root={lake.root}", "mlflow.enabled=false"), **widgets},
+        {
+            "env": "local",
+            "overrides": overrides(f"storage.root={lake.root}", "mlflow.enabled=false"),
+            **widgets,
+        },
     )
 
 
@@ -369,7 +417,9 @@ def test_inspect_person_by_one_id_shows_only_that_person(spark, daily, plain_ide
 
     shown_tags = run.shown("Tags")
     stored = tags.filter(F.col("one_id") == one_id).select("tag", "value").collect()
-    assert set(shown_tags["one_id"]) == {one_id} and _rows(shown_tags, ["tag", "value"]) == {tuple(r) for r in stored}
+    assert set(shown_tags["one_id"]) == {one_id} and _rows(shown_tags, ["tag", "value"]) == {
+        tuple(r) for r in stored
+    }
 
     value = run.shown("Value and lifecycle stage")
     stored_value = lake.read("gold", "customer_value").filter(F.col("one_id") == one_id).collect()
@@ -378,9 +428,13 @@ def test_inspect_person_by_one_id_shows_only_that_person(spark, daily, plain_ide
     }
 
     shown_recs = run.shown("Recommendations")
-    stored_recs = recs.filter(F.col("one_id") == one_id).orderBy("rank").select("rank", "item_id").collect()
+    stored_recs = (
+        recs.filter(F.col("one_id") == one_id).orderBy("rank").select("rank", "item_id").collect()
+    )
     assert set(shown_recs["one_id"]) == {one_id}
-    assert list(shown_recs[["rank", "item_id"]].itertuples(index=False, name=None)) == [tuple(r) for r in stored_recs]
+    assert list(shown_recs[["rank", "item_id"]].itertuples(index=False, name=None)) == [
+        tuple(r) for r in stored_recs
+    ]
 
     _assert_nothing_plain(run, _plain_values(plain_identifiers))
 
@@ -402,7 +456,9 @@ def test_inspect_person_by_member_id_as_landed(spark, daily, plain_identifiers):
     identifiers = run.shown("Identifiers")
     assert set(identifiers["one_id"]) == {pick["one_id"]}
     assert ("member_id", pick["id_key"]) in _rows(identifiers, ["id_type", "id_key"])
-    mine = identity_map.filter(F.col("one_id") == pick["one_id"]).select("id_type", "id_key").collect()
+    mine = (
+        identity_map.filter(F.col("one_id") == pick["one_id"]).select("id_type", "id_key").collect()
+    )
     assert _rows(identifiers, ["id_type", "id_key"]) == {tuple(r) for r in mine}
     for heading_, table in (("Tags", "profile_tags"), ("Recommendations", "recommendations")):
         shown = run.shown(heading_)
@@ -418,16 +474,21 @@ def test_inspect_person_says_which_tables_are_absent(spark, tmp_path):
     lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
     lake.overwrite(
         spark.createDataFrame(
-            [("member_id", "M1", "p1", dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 2)),
-             ("email", "f00d", "p1", dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 3)),
-             ("member_id", "M2", "p2", dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 1))],
+            [
+                ("member_id", "M1", "p1", dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 2)),
+                ("email", "f00d", "p1", dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 3)),
+                ("member_id", "M2", "p2", dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 1)),
+            ],
             "id_type string, id_key string, one_id string, first_seen timestamp, last_seen timestamp",
         ),
         "gold",
         "identity_map",
     )
     run = _inspect(spark, lake, member_id="  M1 ")
-    assert _rows(run.shown("Identifiers"), ["one_id", "id_type", "id_key"]) == {("p1", "member_id", "M1"), ("p1", "email", "f00d")}
+    assert _rows(run.shown("Identifiers"), ["one_id", "id_type", "id_key"]) == {
+        ("p1", "member_id", "M1"),
+        ("p1", "email", "f00d"),
+    }
     assert [d.heading for d in run.displayed] == ["Identifiers"]
     for table in ("identity_changes", "profile_tags", "customer_value", "recommendations"):
         assert re.search(rf"gold/{table} is absent", run.printed), table
@@ -448,9 +509,11 @@ SETTINGS = IdentifierSettings(
 
 @pytest.fixture(scope="module")
 def identity_map(spark):
-    email_key = spark.range(1).select(
-        privacy.hmac_sha256_hex(F.lit("ann@example.com"), SETTINGS.key).alias("k")
-    ).first()["k"]
+    email_key = (
+        spark.range(1)
+        .select(privacy.hmac_sha256_hex(F.lit("ann@example.com"), SETTINGS.key).alias("k"))
+        .first()["k"]
+    )
     return spark.createDataFrame(
         [("member_id", "M1", "p1"), ("email", email_key, "p1"), ("member_id", "M2", "p2")],
         "id_type string, id_key string, one_id string",
@@ -460,10 +523,12 @@ def identity_map(spark):
 @pytest.fixture(scope="module")
 def changes(spark):
     return spark.createDataFrame(
-        [(dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 1), "created", "p1", None),
-         (dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 1), "created", "p3", None),
-         (dt.date(2026, 3, 2), dt.datetime(2026, 3, 2, 1), "merged", "p3", "p1"),
-         (dt.date(2026, 3, 2), dt.datetime(2026, 3, 2, 1), "deleted", "p4", None)],
+        [
+            (dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 1), "created", "p1", None),
+            (dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 1), "created", "p3", None),
+            (dt.date(2026, 3, 2), dt.datetime(2026, 3, 2, 1), "merged", "p3", "p1"),
+            (dt.date(2026, 3, 2), dt.datetime(2026, 3, 2, 1), "deleted", "p4", None),
+        ],
         "run_date date, changed_at timestamp, change string, one_id string, related_one_id string",
     ).withColumn("identifiers", F.lit(1).cast("long"))
 
@@ -471,7 +536,9 @@ def changes(spark):
 def test_resolve_by_one_id_or_member_id(identity_map):
     assert person.resolve_one_id(identity_map, SETTINGS, one_id=" p2 ") == "p2"
     assert person.resolve_one_id(identity_map, SETTINGS, member_id="  M1  ") == "p1"
-    assert person.one_id_of_identifier(identity_map, "email", "  Ann@Example.COM ", SETTINGS) == "p1"
+    assert (
+        person.one_id_of_identifier(identity_map, "email", "  Ann@Example.COM ", SETTINGS) == "p1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -482,8 +549,14 @@ def test_resolve_by_one_id_or_member_id(identity_map):
         ({"member_id": "M9"}, "no person has member_id 'M9' in gold/identity_map"),
         ({"member_id": "   "}, "got neither"),
         ({"one_id": "p9"}, "one_id 'p9' is not in gold/identity_map$"),
-        ({"one_id": "p3"}, "one_id 'p3' is not in gold/identity_map: merged into 'p1' on run date 2026-03-02"),
-        ({"one_id": "p4"}, "one_id 'p4' is not in gold/identity_map: deleted on run date 2026-03-02"),
+        (
+            {"one_id": "p3"},
+            "one_id 'p3' is not in gold/identity_map: merged into 'p1' on run date 2026-03-02",
+        ),
+        (
+            {"one_id": "p4"},
+            "one_id 'p4' is not in gold/identity_map: deleted on run date 2026-03-02",
+        ),
     ],
 )
 def test_resolve_errors_name_the_value(identity_map, changes, given, message):
@@ -495,7 +568,9 @@ def test_a_pii_identifier_is_never_named(identity_map):
     with pytest.raises(ConfigError) as err:
         person.one_id_of_identifier(identity_map, "email", "bob@example.com", SETTINGS)
     assert "bob" not in str(err.value) and "email (a PII type: value not shown)" in str(err.value)
-    with pytest.raises(ConfigError, match="unknown identifier type 'fax'; types: email, member_id, phone"):
+    with pytest.raises(
+        ConfigError, match="unknown identifier type 'fax'; types: email, member_id, phone"
+    ):
         person.one_id_of_identifier(identity_map, "fax", "1", SETTINGS)
 
 
@@ -504,17 +579,29 @@ def test_person_view_filters_every_section_to_the_person(spark, identity_map, ch
         [("p1", 2, "i2", 0.5), ("p1", 1, "i1", 0.9), ("p2", 1, "i1", 0.7)],
         "one_id string, rank int, item_id string, score double",
     ).select(
-        "*", F.lit("als").alias("source"), F.lit(True).alias("consent_marketing"),
-        F.lit("v1").alias("model_version"), F.lit(dt.date(2026, 3, 2)).alias("run_date"),
+        "*",
+        F.lit("als").alias("source"),
+        F.lit(True).alias("consent_marketing"),
+        F.lit("v1").alias("model_version"),
+        F.lit(dt.date(2026, 3, 2)).alias("run_date"),
     )
-    identity_map = identity_map.select("*", F.lit(None).cast("timestamp").alias("first_seen"),
-                                       F.lit(None).cast("timestamp").alias("last_seen"))
+    identity_map = identity_map.select(
+        "*",
+        F.lit(None).cast("timestamp").alias("first_seen"),
+        F.lit(None).cast("timestamp").alias("last_seen"),
+    )
     view = person.person_view(
         "p1", {"identity_map": identity_map, "identity_changes": changes, "recommendations": recs}
     )
     assert set(view) == set(person.SECTIONS)
     assert view["tags"] is None and view["value"] is None
-    assert [(r["rank"], r["item_id"]) for r in view["recommendations"].collect()] == [(1, "i1"), (2, "i2")]
+    assert [(r["rank"], r["item_id"]) for r in view["recommendations"].collect()] == [
+        (1, "i1"),
+        (2, "i2"),
+    ]
     assert {r["id_type"] for r in view["identifiers"].collect()} == {"member_id", "email"}
     # Its own creation and the merge of p3 into it; nothing of p4.
-    assert [(r["change"], r["one_id"]) for r in view["history"].collect()] == [("created", "p1"), ("merged", "p3")]
+    assert [(r["change"], r["one_id"]) for r in view["history"].collect()] == [
+        ("created", "p1"),
+        ("merged", "p3"),
+    ]

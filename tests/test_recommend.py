@@ -13,8 +13,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from precis.jobs import recommend
 from precis.config import load_config
+from precis.jobs import recommend
 from precis.recommend import evaluation, interactions, model
 from precis.storage import Lakehouse
 
@@ -29,7 +29,9 @@ LINES = "order_id string, item_id string, quantity int, unit_price double"
 
 @pytest.fixture(scope="module")
 def identity_map(spark):
-    return spark.createDataFrame([("member_id", "m1", "p1"), ("cookie_id", "c1", "p1"), ("member_id", "m2", "p2")], IDS)
+    return spark.createDataFrame(
+        [("member_id", "m1", "p1"), ("cookie_id", "c1", "p1"), ("member_id", "m2", "p2")], IDS
+    )
 
 
 def test_event_evidence_weights_and_cutoff(spark, identity_map):
@@ -44,16 +46,24 @@ def test_event_evidence_weights_and_cutoff(spark, identity_map):
         ],
         EVENTS,
     )
-    got = interactions.event_evidence(events, identity_map, {"view": 1.0, "add_to_cart": 3.0, "purchase": 0.0}, AS_OF)
-    expected = spark.createDataFrame([("p1", "i1", 1.0, T), ("p1", "i1", 3.0, T)], "one_id string, item_id string, weight double, at timestamp")
+    got = interactions.event_evidence(
+        events, identity_map, {"view": 1.0, "add_to_cart": 3.0, "purchase": 0.0}, AS_OF
+    )
+    expected = spark.createDataFrame(
+        [("p1", "i1", 1.0, T), ("p1", "i1", 3.0, T)],
+        "one_id string, item_id string, weight double, at timestamp",
+    )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_purchase_evidence_skips_refunds(spark, identity_map):
     orders = spark.createDataFrame(
-        [("o1", T, "member_id", "m1", 10.0, None), ("o2", T, "member_id", "m2", 5.0, "refunded")], ORDERS
+        [("o1", T, "member_id", "m1", 10.0, None), ("o2", T, "member_id", "m2", 5.0, "refunded")],
+        ORDERS,
     )
-    lines = spark.createDataFrame([("o1", "i1", 1, 10.0), ("o1", "i2", 2, 0.0), ("o2", "i3", 1, 5.0)], LINES)
+    lines = spark.createDataFrame(
+        [("o1", "i1", 1, 10.0), ("o1", "i2", 2, 0.0), ("o2", "i3", 1, 5.0)], LINES
+    )
     got = interactions.bought(orders, lines, identity_map, AS_OF)
     assert sorted(tuple(r) for r in got.collect()) == [("p1", "i1"), ("p1", "i2")]
 
@@ -67,23 +77,41 @@ def test_confidence_decays_by_half_life(spark):
         ],
         "one_id string, item_id string, weight double, at timestamp",
     )
-    got = {(r["one_id"], r["item_id"]): r["confidence"] for r in interactions.confidence(evidence, AS_OF, 30.0).collect()}
+    got = {
+        (r["one_id"], r["item_id"]): r["confidence"]
+        for r in interactions.confidence(evidence, AS_OF, 30.0).collect()
+    }
     assert got[("p1", "i1")] == pytest.approx(2.0 + 2.0)
     assert got[("p2", "i1")] == pytest.approx(0.25)
-    flat = {(r["one_id"]): r["confidence"] for r in interactions.confidence(evidence, AS_OF, None).collect()}
+    flat = {
+        (r["one_id"]): r["confidence"]
+        for r in interactions.confidence(evidence, AS_OF, None).collect()
+    }
     assert flat == {"p1": 6.0, "p2": 1.0}
 
 
 def test_dense_index_is_sorted_and_dense(spark):
-    ids = spark.createDataFrame([(f"u{n:03d}",) for n in (5, 3, 9, 3, 1, 7)], "one_id string").repartition(3)
+    ids = spark.createDataFrame(
+        [(f"u{n:03d}",) for n in (5, 3, 9, 3, 1, 7)], "one_id string"
+    ).repartition(3)
     got = model.dense_index(ids, "one_id", "user").orderBy("user").collect()
-    assert [(r["one_id"], r["user"]) for r in got] == [("u001", 0), ("u003", 1), ("u005", 2), ("u007", 3), ("u009", 4)]
+    assert [(r["one_id"], r["user"]) for r in got] == [
+        ("u001", 0),
+        ("u003", 1),
+        ("u005", 2),
+        ("u007", 3),
+        ("u009", 4),
+    ]
 
 
 def test_ranking_metrics_hand_computed(spark):
-    recommended = spark.createDataFrame([(1, [10, 20, 30]), (2, [40, 50, 60])], "user int, items array<int>")
+    recommended = spark.createDataFrame(
+        [(1, [10, 20, 30]), (2, [40, 50, 60])], "user int, items array<int>"
+    )
     # user 1: one hit at rank 2 of two relevant; user 2: no hit; user 3: no list at all.
-    relevant = spark.createDataFrame([(1, [20, 70]), (2, [10]), (3, [10])], "user int, items array<int>")
+    relevant = spark.createDataFrame(
+        [(1, [20, 70]), (2, [10]), (3, [10])], "user int, items array<int>"
+    )
     got = evaluation.ranking_metrics(recommended, relevant, 3)
     ndcg_1 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
     assert got["precision_at_3"] == pytest.approx((1 / 3) / 3)
@@ -111,7 +139,7 @@ def _world(seed: int = 5):
     events, orders, lines = [], [], []
     start = dt.datetime(2026, 1, 31)
     for person in range(60):
-        liked = range(0, 20) if person % 2 == 0 else range(20, 40)
+        liked = range(20) if person % 2 == 0 else range(20, 40)
         for n in range(40):
             item = int(rng.choice(list(liked))) if rng.uniform() < 0.9 else int(rng.integers(0, 40))
             when = start + dt.timedelta(days=float(rng.uniform(0, 60)))
@@ -120,11 +148,29 @@ def _world(seed: int = 5):
         for n in range(2):
             item = int(rng.choice(list(liked)))
             order = f"o{person}_{n}"
-            orders.append((order, start + dt.timedelta(days=float(rng.uniform(0, 60))), "member_id", f"m{person}", 10.0, "paid"))
+            orders.append(
+                (
+                    order,
+                    start + dt.timedelta(days=float(rng.uniform(0, 60))),
+                    "member_id",
+                    f"m{person}",
+                    10.0,
+                    "paid",
+                )
+            )
             lines.append((order, f"i{item:02d}", 1, 10.0))
     # A popular item everyone views (the baseline's favourite).
     for person in range(60):
-        events.append((f"pop{person}", start + dt.timedelta(days=float(rng.uniform(0, 60))), "member_id", f"m{person}", "view", "i99"))
+        events.append(
+            (
+                f"pop{person}",
+                start + dt.timedelta(days=float(rng.uniform(0, 60))),
+                "member_id",
+                f"m{person}",
+                "view",
+                "i99",
+            )
+        )
     return events, orders, lines
 
 
@@ -140,18 +186,33 @@ def job_runs(spark, tmp_path_factory):
     ids = [("member_id", f"m{p}", f"p{p:02d}", seen, seen) for p in range(60)]
     ids.append(("email", "never-seen", "p_new", seen, seen))
     lake.overwrite(
-        spark.createDataFrame(ids, "id_type string, id_key string, one_id string, first_seen timestamp, last_seen timestamp"),
-        "gold", "identity_map",
+        spark.createDataFrame(
+            ids,
+            "id_type string, id_key string, one_id string, first_seen timestamp, last_seen timestamp",
+        ),
+        "gold",
+        "identity_map",
     )
     # Consent: even people yes, odd people no, p_new unknown (so no).
     customers = [("member_id", f"m{p}", p % 2 == 0) for p in range(60)]
-    lake.overwrite(spark.createDataFrame(customers, "id_type string, id_key string, consent_marketing boolean"), "silver", "customers")
+    lake.overwrite(
+        spark.createDataFrame(
+            customers, "id_type string, id_key string, consent_marketing boolean"
+        ),
+        "silver",
+        "customers",
+    )
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
         [
             f"storage.root={root}",
-            "recommend.grid.rank=[4,8]", "recommend.grid.reg_param=[0.1]", "recommend.grid.alpha=[10.0]",
-            "recommend.max_iter=5", "recommend.top_n=5", "recommend.eval_k=5", "recommend.validation_days=10",
+            "recommend.grid.rank=[4,8]",
+            "recommend.grid.reg_param=[0.1]",
+            "recommend.grid.alpha=[10.0]",
+            "recommend.max_iter=5",
+            "recommend.top_n=5",
+            "recommend.eval_k=5",
+            "recommend.validation_days=10",
             "recommend.log_model=false",
         ],
         run_date=AS_OF.isoformat(),
@@ -159,7 +220,15 @@ def job_runs(spark, tmp_path_factory):
     first = recommend.run(spark, cfg)
     table = lake.read("gold", "recommendations").localCheckpoint()
     second = recommend.run(spark, cfg)
-    return {"cfg": cfg, "lake": lake, "first": first, "second": second, "table": table, "orders": orders, "lines": lines}
+    return {
+        "cfg": cfg,
+        "lake": lake,
+        "first": first,
+        "second": second,
+        "table": table,
+        "orders": orders,
+        "lines": lines,
+    }
 
 
 def test_job_beats_popularity_on_planted_tastes(job_runs):
@@ -170,10 +239,19 @@ def test_job_beats_popularity_on_planted_tastes(job_runs):
 
 def test_job_top_n_for_everyone(job_runs):
     table = job_runs["table"]
-    per_person = {r["one_id"]: r["n"] for r in table.groupBy("one_id").agg(F.count(F.lit(1)).alias("n")).collect()}
+    per_person = {
+        r["one_id"]: r["n"]
+        for r in table.groupBy("one_id").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
     assert set(per_person) == {f"p{p:02d}" for p in range(60)} | {"p_new"}
     assert set(per_person.values()) == {5}
-    ranks = table.groupBy("one_id").agg(F.sort_array(F.collect_list("rank")).alias("r")).select("r").distinct().collect()
+    ranks = (
+        table.groupBy("one_id")
+        .agg(F.sort_array(F.collect_list("rank")).alias("r"))
+        .select("r")
+        .distinct()
+        .collect()
+    )
     assert [r["r"] for r in ranks] == [[1, 2, 3, 4, 5]]
     assert table.filter(F.isnan("score") | F.col("score").isNull()).count() == 0
     # The person nobody saw gets the most popular items, marked as such.
@@ -184,17 +262,26 @@ def test_job_top_n_for_everyone(job_runs):
 
 def test_job_never_recommends_a_bought_item(job_runs, spark):
     bought = {(f"p{int(o.split('_')[0][1:]):02d}", item) for o, item, _, _ in job_runs["lines"]}
-    got = {(r["one_id"], r["item_id"]) for r in job_runs["table"].select("one_id", "item_id").collect()}
+    got = {
+        (r["one_id"], r["item_id"]) for r in job_runs["table"].select("one_id", "item_id").collect()
+    }
     assert not (got & bought)
 
 
 def test_job_consent_flag_and_export(job_runs, spark):
     table = job_runs["table"]
-    flags = {r["one_id"]: r["consent_marketing"] for r in table.select("one_id", "consent_marketing").distinct().collect()}
+    flags = {
+        r["one_id"]: r["consent_marketing"]
+        for r in table.select("one_id", "consent_marketing").distinct().collect()
+    }
     assert flags["p00"] is True and flags["p01"] is False and flags["p_new"] is False
     cfg = job_runs["cfg"]
-    exported = spark.read.parquet(f"{cfg.root}/exports/recommendations/run_date={AS_OF.isoformat()}")
-    assert {r["one_id"] for r in exported.select("one_id").distinct().collect()} == {f"p{p:02d}" for p in range(0, 60, 2)}
+    exported = spark.read.parquet(
+        f"{cfg.root}/exports/recommendations/run_date={AS_OF.isoformat()}"
+    )
+    assert {r["one_id"] for r in exported.select("one_id").distinct().collect()} == {
+        f"p{p:02d}" for p in range(0, 60, 2)
+    }
     assert job_runs["first"]["exported"] == 30 * 5
 
 

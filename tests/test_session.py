@@ -20,7 +20,11 @@ BASE = PROJECT / "conf" / "base.yaml"
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("PRECIS_ENV", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PRECIS_ENV", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")
+    }
 
 
 def test_delta_coordinates_derive_from_installed_packages():
@@ -37,7 +41,12 @@ def test_delta_coordinates_derive_from_installed_packages():
 
 def test_jvm_module_prints_packages_for_cluster_users():
     out = subprocess.run(
-        [sys.executable, "-m", "precis.jvm"], capture_output=True, text=True, check=True, env=clean_env(), timeout=60
+        [sys.executable, "-m", "precis.jvm"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+        timeout=60,
     )
     assert out.stdout.strip() == ",".join(jvm.packages())
 
@@ -72,15 +81,26 @@ def test_get_spark_reuses_active_session_and_its_checkpoint_dir(spark, tmp_path)
 
 
 def test_launch_conf_of_a_session_precis_starts(tmp_path):
-    cfg = load_config(BASE, [f"storage.root={tmp_path}/l", "spark.log_level=ERROR", "spark.conf.spark.sql.shuffle.partitions=3"])
+    cfg = load_config(
+        BASE,
+        [
+            f"storage.root={tmp_path}/l",
+            "spark.log_level=ERROR",
+            "spark.conf.spark.sql.shuffle.partitions=3",
+        ],
+    )
     local = launch_conf(cfg, "local[2]")
     assert local["spark.checkpoint.dir"] == f"{tmp_path}/l/_checkpoints"
     assert local["spark.log.level"] == "ERROR"
     assert local["spark.sql.shuffle.partitions"] == "3"  # spark.conf beats the local default
     assert local["spark.jars.packages"] == ",".join(jvm.packages())
     assert local["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
-    assert local["spark.sql.warehouse.dir"] == f"{tmp_path}/l/_warehouse"  # not the working directory
-    explicit = load_config(BASE, [f"storage.root={tmp_path}/l", f"spark.checkpoint_dir={tmp_path}/ck"])
+    assert (
+        local["spark.sql.warehouse.dir"] == f"{tmp_path}/l/_warehouse"
+    )  # not the working directory
+    explicit = load_config(
+        BASE, [f"storage.root={tmp_path}/l", f"spark.checkpoint_dir={tmp_path}/ck"]
+    )
     cluster = launch_conf(explicit, "spark://master:7077")
     assert cluster["spark.checkpoint.dir"] == f"{tmp_path}/ck"
     # Local defaults (driver memory, 8 shuffle partitions) are for one machine only.
@@ -141,8 +161,12 @@ def test_importing_every_module_starts_no_spark(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert {"precis.config", "precis.session", "precis.storage", "precis.tracking", "precis.jobs.selfcheck"} <= set(
-        report["modules"]
-    )
+    assert {
+        "precis.config",
+        "precis.session",
+        "precis.storage",
+        "precis.tracking",
+        "precis.jobs.selfcheck",
+    } <= set(report["modules"])
     assert report["jvm"] == {"gateway": False, "context": False, "active_session": False}
     assert report["children"] == []  # no java process launched

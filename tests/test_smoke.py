@@ -25,12 +25,20 @@ SUBMIT = str(PROJECT / "spark-submit.sh")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PRECIS_ENV", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PRECIS_ENV", "SPARK_MASTER", "PYSPARK_GATEWAY_PORT")
+    }
     return {**env, **extra}
 
 
-def run(cmd: list[str], env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=PROJECT, env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
+def run(
+    cmd: list[str], env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, cwd=PROJECT, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 # ------------------------------------------------------------------------ end to end
@@ -49,7 +57,9 @@ def test_selfcheck_through_spark_submit_then_python_m(spark, tmp_path):
     lake = Lakehouse(spark, str(root))
     assert_df_equality(
         lake.read("meta", "selfcheck"),
-        spark.createDataFrame([(0, "v0"), (1, "v0"), (2, "v1"), (3, "v1"), (4, "v1")], "id bigint, value string"),
+        spark.createDataFrame(
+            [(0, "v0"), (1, "v0"), (2, "v1"), (3, "v1"), (4, "v1")], "id bigint, value string"
+        ),
         ignore_row_order=True,
         ignore_nullable=True,
     )
@@ -85,7 +95,9 @@ def test_bad_key_fails_fast_with_one_line_and_no_jvm(tmp_path):
     fake.chmod(0o755)
 
     started = time.monotonic()
-    out = run([SUBMIT, "selfcheck", "--set", "storage.rooot=x"], env=clean_env(SPARK_SUBMIT=str(fake)))
+    out = run(
+        [SUBMIT, "selfcheck", "--set", "storage.rooot=x"], env=clean_env(SPARK_SUBMIT=str(fake))
+    )
     elapsed = time.monotonic() - started
 
     assert out.returncode == 2
@@ -145,7 +157,12 @@ def test_submit_command_for_local_and_cluster(monkeypatch, tmp_path):
 
     names = zipfile.ZipFile(yarn[yarn.index("--py-files") + 1]).namelist()
     # The library with its default configuration (conf/ in a checkout, precis/conf installed).
-    assert {"precis/config.py", "precis/jobs/selfcheck.py", "precis/conf/base.yaml", "precis/conf/env/cluster.yaml"} <= set(names)
+    assert {
+        "precis/config.py",
+        "precis/jobs/selfcheck.py",
+        "precis/conf/base.yaml",
+        "precis/conf/env/cluster.yaml",
+    } <= set(names)
     assert not any(n.startswith("jobs/") or "__pycache__" in n for n in names)
     assert not any(a.startswith("spark.pyspark.python=") for a in yarn)
     for form in (["--set", "spark.master=local[2]"], ["--set=spark.master=local[2]"]):
@@ -153,7 +170,9 @@ def test_submit_command_for_local_and_cluster(monkeypatch, tmp_path):
         assert calls[-1][calls[-1].index("--master") + 1] == "local[2]"
 
 
-def test_submit_passes_spark_submit_options_and_ships_configs_in_cluster_mode(monkeypatch, tmp_path):
+def test_submit_passes_spark_submit_options_and_ships_configs_in_cluster_mode(
+    monkeypatch, tmp_path
+):
     from precis import submit
 
     calls = []
@@ -167,7 +186,14 @@ def test_submit_passes_spark_submit_options_and_ships_configs_in_cluster_mode(mo
 
     # Client mode: options before the job name reach spark-submit as given, before the
     # main file; the job's own arguments (config paths included) are untouched.
-    options = ["--deploy-mode", "client", "--archives", "env.tar.gz#env", "--verbose", "--executor-memory=2g"]
+    options = [
+        "--deploy-mode",
+        "client",
+        "--archives",
+        "env.tar.gz#env",
+        "--verbose",
+        "--executor-memory=2g",
+    ]
     assert submit.main([*options, "ingest", "--config", str(mine), "--run-date", "2026-03-31"]) == 0
     cmd = calls[-1]
     main_file = cmd.index(str(PROJECT / "jobs" / "ingest.py"))
@@ -178,7 +204,12 @@ def test_submit_passes_spark_submit_options_and_ships_configs_in_cluster_mode(mo
 
     # Cluster mode: the driver runs elsewhere, so --config files travel with --files
     # (beside any the user gave) and the job reads them by name.
-    assert submit.main(["--deploy-mode", "cluster", "--files", "extra.txt", "ingest", f"--config={mine}"]) == 0
+    assert (
+        submit.main(
+            ["--deploy-mode", "cluster", "--files", "extra.txt", "ingest", f"--config={mine}"]
+        )
+        == 0
+    )
     cmd = calls[-1]
     assert cmd[-1] == "--config=prod.yaml"
     assert cmd[cmd.index("--files") + 1] == f"extra.txt,{mine}"
@@ -198,7 +229,10 @@ def test_submit_from_an_installed_precis_writes_a_launcher(monkeypatch, tmp_path
     assert submit.main(["identity", "--set", f"storage.root={tmp_path}"]) == 0
     launcher = Path(calls[-1][calls[-1].index("--set") - 1])
     assert launcher.parent == tmp_path
-    assert launcher.read_text() == "import sys\nfrom precis.jobs.identity import main\nsys.exit(main())\n"
+    assert (
+        launcher.read_text()
+        == "import sys\nfrom precis.jobs.identity import main\nsys.exit(main())\n"
+    )
 
 
 def test_submit_with_spark_remote_runs_the_job_as_a_connect_client(monkeypatch, tmp_path):
@@ -224,13 +258,22 @@ def test_job_main_exit_codes_and_one_line_reasons(spark, tmp_path, monkeypatch, 
     assert selfcheck.main(["--run-date", "2026-13-01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "precis selfcheck: error: unknown config key 'storage.rooot' "
-        "('rooot' is not one of: database_prefix, register_tables, root)",
+        (
+            "precis selfcheck: error: unknown config key 'storage.rooot' "
+            "('rooot' is not one of: database_prefix, register_tables, root)"
+        ),
         "precis selfcheck: error: --run-date expects YYYY-MM-DD, got '2026-13-01'",
     ]
 
     seen = []
-    assert job_main("demo", lambda s, c: seen.append((s, c.run_date.isoformat())), [*root, "--run-date", "2026-03-31"]) == 0
+    assert (
+        job_main(
+            "demo",
+            lambda s, c: seen.append((s, c.run_date.isoformat())),
+            [*root, "--run-date", "2026-03-31"],
+        )
+        == 0
+    )
     assert seen == [(spark, "2026-03-31")]  # the active session is reused
 
     def missing(s, c):
@@ -259,6 +302,8 @@ def test_pipeline_resolves_jobs_and_names_the_missing_one(monkeypatch):
 
     # A known job whose own dependency is missing is not an "unknown job".
     monkeypatch.setattr(jobs, "JOBS", (*jobs.JOBS, "needs_dep"))
-    monkeypatch.setattr(jobs.importlib, "import_module", lambda name: __import__("precis_missing_dependency_xyz"))
+    monkeypatch.setattr(
+        jobs.importlib, "import_module", lambda name: __import__("precis_missing_dependency_xyz")
+    )
     with pytest.raises(ModuleNotFoundError, match="precis_missing_dependency_xyz"):
         resolve(["needs_dep"])

@@ -69,7 +69,11 @@ def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
 
     # id 1 absent (kept), id 2 changed, id 3 unchanged (null compared null-safely), id 4 new.
     upsert = frame(spark, [(2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
-    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 1, "updated": 1, "deleted": 0}
+    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {
+        "inserted": 1,
+        "updated": 1,
+        "deleted": 0,
+    }
     expected = frame(spark, [(1, "a", 10.0), (2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
     assert_content(lake.read("gold", "m"), expected)
     commit = last_commit(lake, "gold", "m")
@@ -78,7 +82,11 @@ def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
     assert commit.operationMetrics["numTargetRowsUpdated"] == "1"  # only the changed row
 
     # The same upsert again.
-    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
     assert_content(lake.read("gold", "m"), expected)
     commit = last_commit(lake, "gold", "m")
     assert commit.operation == "MERGE"
@@ -92,8 +100,18 @@ def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
 
 def test_merge_upsert_on_composite_keys(spark, lake):
     schema = "source string, record_id string, value bigint"
-    lake.merge_upsert(frame(spark, [("crm", "1", 1), ("web", "1", 2)], schema), "silver", "c", keys=["source", "record_id"])
-    lake.merge_upsert(frame(spark, [("crm", "1", 9), ("crm", "2", 3)], schema), "silver", "c", keys=["source", "record_id"])
+    lake.merge_upsert(
+        frame(spark, [("crm", "1", 1), ("web", "1", 2)], schema),
+        "silver",
+        "c",
+        keys=["source", "record_id"],
+    )
+    lake.merge_upsert(
+        frame(spark, [("crm", "1", 9), ("crm", "2", 3)], schema),
+        "silver",
+        "c",
+        keys=["source", "record_id"],
+    )
     assert_content(
         lake.read("silver", "c"),
         frame(spark, [("crm", "1", 9), ("web", "1", 2), ("crm", "2", 3)], schema),
@@ -102,10 +120,20 @@ def test_merge_upsert_on_composite_keys(spark, lake):
 
 def test_merge_deletes_missing_rows_only_inside_the_scope(spark, lake):
     schema = "day string, k string, v long"
-    lake.merge_upsert(spark.createDataFrame([("d1", "a", 1), ("d1", "b", 2), ("d2", "a", 3)], schema), "gold", "t", ["day", "k"])
+    lake.merge_upsert(
+        spark.createDataFrame([("d1", "a", 1), ("d1", "b", 2), ("d2", "a", 3)], schema),
+        "gold",
+        "t",
+        ["day", "k"],
+    )
     # The new content of day d1 drops b and changes a; day d2 is outside the scope.
     counts = lake.merge_upsert(
-        spark.createDataFrame([("d1", "a", 10)], schema), "gold", "t", ["day", "k"], delete_missing=True, scope="t.day = 'd1'"
+        spark.createDataFrame([("d1", "a", 10)], schema),
+        "gold",
+        "t",
+        ["day", "k"],
+        delete_missing=True,
+        scope="t.day = 'd1'",
     )
     assert counts == {"inserted": 0, "updated": 1, "deleted": 1}
     got = sorted(tuple(r) for r in lake.read("gold", "t").collect())
@@ -132,11 +160,16 @@ def test_merge_key_missing_from_source_names_it(spark, lake):
 def test_overwrite_partitions_replaces_only_partitions_present(spark, lake):
     schema = "day string, id bigint, value string"
     lake.overwrite_partitions(
-        frame(spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 3, "c")], schema), "silver", "p", partition_by=["day"]
+        frame(spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 3, "c")], schema),
+        "silver",
+        "p",
+        partition_by=["day"],
     )
     new = frame(spark, [("d2", 4, "x"), ("d3", 5, "y")], schema)
     lake.overwrite_partitions(new, "silver", "p", partition_by=["day"])
-    expected = frame(spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 4, "x"), ("d3", 5, "y")], schema)
+    expected = frame(
+        spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 4, "x"), ("d3", 5, "y")], schema
+    )
     assert_content(lake.read("silver", "p"), expected)
 
     lake.overwrite_partitions(new, "silver", "p", partition_by=["day"])  # rerun
@@ -150,7 +183,12 @@ def test_overwrite_partitions_replaces_only_partitions_present(spark, lake):
 
 def test_append_log_inserts_only_new_keys(spark, lake):
     schema = "change_id string, one_id string, kind string"
-    lake.append_log(frame(spark, [("c1", "p1", "created"), ("c2", "p2", "created")], schema), "gold", "log", keys=["change_id"])
+    lake.append_log(
+        frame(spark, [("c1", "p1", "created"), ("c2", "p2", "created")], schema),
+        "gold",
+        "log",
+        keys=["change_id"],
+    )
     batch = frame(spark, [("c2", "p2", "merged"), ("c3", "p3", "created")], schema)
     lake.append_log(batch, "gold", "log", keys=["change_id"])
     expected = frame(
@@ -161,7 +199,11 @@ def test_append_log_inserts_only_new_keys(spark, lake):
     version = lake.version("gold", "log")
     # Rerun inserts nothing: Delta does not even commit an insert-only MERGE with no
     # new rows, so the counts must not be read off the previous commit.
-    assert lake.append_log(batch, "gold", "log", keys=["change_id"]) == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert lake.append_log(batch, "gold", "log", keys=["change_id"]) == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
     assert_content(lake.read("gold", "log"), expected)
     assert lake.version("gold", "log") == version
 
@@ -171,14 +213,20 @@ def test_schema_drift_names_the_column(spark, lake):
     lake.overwrite(original, "silver", "s")
     cases = {
         "missing columns: amount": frame(spark, [(2, "b")], "id bigint, name string"),
-        "unexpected columns: colour": frame(spark, [(2, "b", 2.0, "red")], SCHEMA + ", colour string"),
-        r"changed types: amount \(double -> string\)": frame(spark, [(2, "b", "2")], "id bigint, name string, amount string"),
+        "unexpected columns: colour": frame(
+            spark, [(2, "b", 2.0, "red")], SCHEMA + ", colour string"
+        ),
+        r"changed types: amount \(double -> string\)": frame(
+            spark, [(2, "b", "2")], "id bigint, name string, amount string"
+        ),
     }
     writers = {
         "overwrite": lambda df: lake.overwrite(df, "silver", "s"),
         "merge_upsert": lambda df: lake.merge_upsert(df, "silver", "s", keys=["id"]),
         "append_log": lambda df: lake.append_log(df, "silver", "s", keys=["id"]),
-        "overwrite_partitions": lambda df: lake.overwrite_partitions(df, "silver", "s", partition_by=["id"]),
+        "overwrite_partitions": lambda df: lake.overwrite_partitions(
+            df, "silver", "s", partition_by=["id"]
+        ),
     }
     for message, df in cases.items():
         for name, write in writers.items():
@@ -210,13 +258,24 @@ def test_nested_types_rerun_without_drift_or_churn(spark, lake):
     lake.overwrite(tags, "gold", "nested")
     lake.overwrite(tags, "gold", "nested")
     # MERGE compares maps too (<=> alone cannot): unchanged rows are not rewritten...
-    assert lake.merge_upsert(tags, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert lake.merge_upsert(tags, "gold", "nested", keys=["one_id"]) == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
     assert_sorted_content(lake.read("gold", "nested"), tags)
     # ...and a changed map value is an update.
     changed = tags.withColumn(
-        "attrs", F.when(F.col("one_id") == "p2", F.create_map(F.lit("k"), F.lit("w"))).otherwise(F.col("attrs"))
+        "attrs",
+        F.when(F.col("one_id") == "p2", F.create_map(F.lit("k"), F.lit("w"))).otherwise(
+            F.col("attrs")
+        ),
     )
-    assert lake.merge_upsert(changed, "gold", "nested", keys=["one_id"]) == {"inserted": 0, "updated": 1, "deleted": 0}
+    assert lake.merge_upsert(changed, "gold", "nested", keys=["one_id"]) == {
+        "inserted": 0,
+        "updated": 1,
+        "deleted": 0,
+    }
     assert_sorted_content(lake.read("gold", "nested"), changed)
 
     # A real change of element type inside an array is still drift.
@@ -243,7 +302,11 @@ def test_register_tables_in_session_catalog(spark, tmp_path):
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     cfg = load_config(
         None,
-        [f"storage.root={tmp_path / 'lakehouse'}", "storage.register_tables=true", f"storage.database_prefix={prefix}"],
+        [
+            f"storage.root={tmp_path / 'lakehouse'}",
+            "storage.register_tables=true",
+            f"storage.database_prefix={prefix}",
+        ],
     )
     lake = Lakehouse.from_config(spark, cfg)
     try:

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from chispa import assert_df_equality
 
-from precis.jobs import tags as tags_job
 from precis.config import load_config
-from precis.errors import ConfigError, MissingDatasetError
-from precis.storage import Lakehouse
 from precis.consent import marketing_consent
+from precis.errors import ConfigError, MissingDatasetError
+from precis.jobs import tags as tags_job
+from precis.storage import Lakehouse
 from precis.tags import compute, definitions, history, segments, sources
 from precis.tags.definitions import build_segments, build_tags
 
@@ -83,12 +83,18 @@ def test_window_templates(spark, orders, spec, expected):
 def test_window_tag_frame_and_types(spark, orders):
     t = tag("spend_30d", template="sum", dataset="orders", field="amount", window_days=30)
     expected = spark.createDataFrame([("a", 30.0), ("b", 12.0)], "one_id string, spend_30d double")
-    assert_df_equality(compute.window_tag(orders, t, RUN), expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        compute.window_tag(orders, t, RUN), expected, ignore_row_order=True, ignore_nullable=True
+    )
 
 
 def test_nothing_after_the_run_date(spark, orders):
     # c only has an order after the run date: no value at all, not even a zero.
-    for spec in ({"template": "count"}, {"template": "last", "field": "channel"}, {"template": "days_since"}):
+    for spec in (
+        {"template": "count"},
+        {"template": "last", "field": "channel"},
+        {"template": "days_since"},
+    ):
         t = tag("t", dataset="orders", **spec)
         assert "c" not in values(spark, compute.window_tag(orders, t, RUN), "t")
     assert compute.window_bounds(RUN, 30) == (dt.date(2026, 3, 2), RUN)
@@ -97,7 +103,13 @@ def test_nothing_after_the_run_date(spark, orders):
 def test_most_frequent_ties_go_to_the_smallest_value(spark):
     rows = [("a", RUN, ago(0), "x", 1.0, c) for c in ("web", "app", "web", "app", "pos")]
     df = spark.createDataFrame(rows, SOURCE)
-    assert values(spark, compute.window_tag(df, tag("t", template="most_frequent", dataset="orders", field="channel"), RUN), "t") == {"a": "app"}
+    assert values(
+        spark,
+        compute.window_tag(
+            df, tag("t", template="most_frequent", dataset="orders", field="channel"), RUN
+        ),
+        "t",
+    ) == {"a": "app"}
 
 
 def test_refunds_are_excluded_and_missing_status_is_paid(spark):
@@ -111,21 +123,34 @@ def test_refunds_are_excluded_and_missing_status_is_paid(spark):
         "order_id string, order_time timestamp, id_type string, id_key string, amount double, currency string, "
         "channel string, status string",
     )
-    identity_map = spark.createDataFrame([("member_id", "M1", "p1")], "id_type string, id_key string, one_id string")
+    identity_map = spark.createDataFrame(
+        [("member_id", "M1", "p1")], "id_type string, id_key string, one_id string"
+    )
     data = sources.build({"orders": silver_orders}, identity_map, {"orders", "refunds"})
     spend = tag("s", template="sum", dataset="orders", field="amount")
     assert values(spark, compute.window_tag(data["orders"], spend, RUN), "s") == {"p1": 17.0}
-    assert values(spark, compute.window_tag(data["refunds"], tag("r", template="count", dataset="refunds"), RUN), "r") == {"p1": 1}
+    assert values(
+        spark,
+        compute.window_tag(data["refunds"], tag("r", template="count", dataset="refunds"), RUN),
+        "r",
+    ) == {"p1": 1}
 
 
 def test_order_lines_carry_item_category(spark):
-    paid = spark.createDataFrame(
-        [("p1", RUN, ago(0), "o1", 10.0, "web")], SOURCE
+    paid = spark.createDataFrame([("p1", RUN, ago(0), "o1", 10.0, "web")], SOURCE)
+    items = spark.createDataFrame(
+        [("i1", "shoes", "X"), ("i2", "books", "Y")],
+        "item_id string, category string, brand string",
     )
-    items = spark.createDataFrame([("i1", "shoes", "X"), ("i2", "books", "Y")], "item_id string, category string, brand string")
-    lines = spark.createDataFrame([("o1", "i1", 2, 3.5), ("o1", "i2", 1, 1.0)], "order_id string, item_id string, quantity int, unit_price double")
+    lines = spark.createDataFrame(
+        [("o1", "i1", 2, 3.5), ("o1", "i2", 1, 1.0)],
+        "order_id string, item_id string, quantity int, unit_price double",
+    )
     got = sources.order_lines(paid, lines, items).select("item_id", "category", "line_amount")
-    expected = spark.createDataFrame([("i1", "shoes", 7.0), ("i2", "books", 1.0)], "item_id string, category string, line_amount double")
+    expected = spark.createDataFrame(
+        [("i1", "shoes", 7.0), ("i2", "books", 1.0)],
+        "item_id string, category string, line_amount double",
+    )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -148,23 +173,39 @@ def test_consent_any_false_or_missing_means_no(spark, customers):
     people = spark.createDataFrame([(p,) for p in ("p1", "p2", "p3", "p4", "p5")], "one_id string")
     got = marketing_consent(customers, people)
     expected = spark.createDataFrame(
-        [("p1", True), ("p2", False), ("p3", False), ("p4", True), ("p5", False)], "one_id string, consent_marketing boolean"
+        [("p1", True), ("p2", False), ("p3", False), ("p4", True), ("p5", False)],
+        "one_id string, consent_marketing boolean",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     attr = tag("consent_marketing", template="attribute", field="consent_marketing", combine="all")
     assert values(spark, compute.attribute_tag(customers, attr), "consent_marketing") == {
-        "p1": True, "p2": False, "p3": False, "p4": True
+        "p1": True,
+        "p2": False,
+        "p3": False,
+        "p4": True,
     }
     city = tag("city", template="attribute", field="city")
-    assert values(spark, compute.attribute_tag(customers, city), "city") == {"p1": "Wuhan", "p2": "Wuhan", "p3": "Xian"}
+    assert values(spark, compute.attribute_tag(customers, city), "city") == {
+        "p1": "Wuhan",
+        "p2": "Wuhan",
+        "p3": "Xian",
+    }
 
 
 # ------------------------------------------------------------------ definitions
 DERIVED = {
     # Declared before what they read: evaluation must follow the references.
     "aov": {"template": "expression", "expr": "spend / nullif(orders, 0)", "type": "double"},
-    "big": {"template": "expression", "expr": "aov >= 10 and not coalesce(vip, false)", "type": "boolean"},
-    "aov_band": {"template": "bucket", "source": "aov", "buckets": [{"label": "low", "max": 10}, {"label": "high", "min": 10}]},
+    "big": {
+        "template": "expression",
+        "expr": "aov >= 10 and not coalesce(vip, false)",
+        "type": "boolean",
+    },
+    "aov_band": {
+        "template": "bucket",
+        "source": "aov",
+        "buckets": [{"label": "low", "max": 10}, {"label": "high", "min": 10}],
+    },
     "spend": {"template": "sum", "dataset": "orders", "field": "amount"},
     "orders": {"template": "count", "dataset": "orders"},
     "vip": {"template": "attribute", "field": "consent_marketing", "combine": "any"},
@@ -180,19 +221,35 @@ def test_expression_tags_are_evaluated_after_what_they_read(spark, orders):
     people = spark.createDataFrame([("a",), ("b",), ("z",)], "one_id string")
     got = compute.profile(people, base, ts.tags).select("one_id", "aov", "big", "aov_band")
     expected = spark.createDataFrame(
-        [("a", 23.333333, True, "high"), ("b", 6.0, False, "low"), ("z", None, None, None)],  # 70/3, 6 decimals
+        [
+            ("a", 23.333333, True, "high"),
+            ("b", 6.0, False, "low"),
+            ("z", None, None, None),
+        ],  # 70/3, 6 decimals
         "one_id string, aov double, big boolean, aov_band string",
     )
-    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+    assert_df_equality(
+        got, expected, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True
+    )
 
 
 def test_tall_rows_have_type_and_version(spark):
-    ts = build_tags({"n": {"template": "count", "dataset": "orders"}, "flag": {"template": "expression", "expr": "n > 1", "type": "boolean"}})
-    wide = spark.createDataFrame([("a", 2, True), ("b", None, None)], "one_id string, n bigint, flag boolean")
+    ts = build_tags(
+        {
+            "n": {"template": "count", "dataset": "orders"},
+            "flag": {"template": "expression", "expr": "n > 1", "type": "boolean"},
+        }
+    )
+    wide = spark.createDataFrame(
+        [("a", 2, True), ("b", None, None)], "one_id string, n bigint, flag boolean"
+    )
     at = dt.datetime(2026, 4, 1, 2, 0)
     got = compute.tall(wide, ts.tags, at, RUN).drop("computed_at", "run_date")
     expected = spark.createDataFrame(
-        [("a", "n", "2", "long", ts["n"].version), ("a", "flag", "true", "boolean", ts["flag"].version)],
+        [
+            ("a", "n", "2", "long", ts["n"].version),
+            ("a", "flag", "true", "boolean", ts["flag"].version),
+        ],
         "one_id string, tag string, value string, type string, rule_version string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
@@ -202,18 +259,53 @@ def test_tall_rows_have_type_and_version(spark):
     "raw, message",
     [
         ({"x": {"template": "count", "dataset": "ordersz"}}, "tag 'x': unknown dataset 'ordersz'"),
-        ({"x": {"template": "sum", "dataset": "orders", "field": "amout"}}, "tag 'x': unknown field 'amout'"),
-        ({"x": {"template": "sum", "dataset": "orders", "field": "channel"}}, "tag 'x': sum needs a numeric field"),
-        ({"x": {"template": "count", "dataset": "orders", "window_days": 0}}, "tag 'x': window_days: window_days must be"),
-        ({"x": {"template": "count", "dataset": "orders", "window": 30}}, "tag 'x': unknown key 'window'"),
-        ({"x": {"template": "counter", "dataset": "orders"}}, "tag 'x': unknown template 'counter'"),
-        ({"x": {"template": "count", "dataset": "events", "where": {"kind": "view"}}}, "tag 'x': where on unknown field 'kind'"),
-        ({"x": {"template": "count", "dataset": "customers"}}, "tag 'x': dataset 'customers' has no time column"),
-        ({"x": {"template": "expression", "expr": "y + 1", "type": "long"},
-          "y": {"template": "expression", "expr": "x * 2", "type": "long"}}, "cycle between expression tags: x -> y -> x"),
-        ({"x": {"template": "expression", "expr": "nope > 1", "type": "boolean"}}, "tag 'x': expression reads unknown tag(s) ['nope']"),
-        ({"x": {"template": "bucket", "source": "x2", "buckets": [{"label": "a"}]}}, "tag 'x': bucket source 'x2' is not a tag"),
-        ({"x": {"template": "model", "field": "clvv"}}, "tag 'x': unknown field 'clvv' of model source"),
+        (
+            {"x": {"template": "sum", "dataset": "orders", "field": "amout"}},
+            "tag 'x': unknown field 'amout'",
+        ),
+        (
+            {"x": {"template": "sum", "dataset": "orders", "field": "channel"}},
+            "tag 'x': sum needs a numeric field",
+        ),
+        (
+            {"x": {"template": "count", "dataset": "orders", "window_days": 0}},
+            "tag 'x': window_days: window_days must be",
+        ),
+        (
+            {"x": {"template": "count", "dataset": "orders", "window": 30}},
+            "tag 'x': unknown key 'window'",
+        ),
+        (
+            {"x": {"template": "counter", "dataset": "orders"}},
+            "tag 'x': unknown template 'counter'",
+        ),
+        (
+            {"x": {"template": "count", "dataset": "events", "where": {"kind": "view"}}},
+            "tag 'x': where on unknown field 'kind'",
+        ),
+        (
+            {"x": {"template": "count", "dataset": "customers"}},
+            "tag 'x': dataset 'customers' has no time column",
+        ),
+        (
+            {
+                "x": {"template": "expression", "expr": "y + 1", "type": "long"},
+                "y": {"template": "expression", "expr": "x * 2", "type": "long"},
+            },
+            "cycle between expression tags: x -> y -> x",
+        ),
+        (
+            {"x": {"template": "expression", "expr": "nope > 1", "type": "boolean"}},
+            "tag 'x': expression reads unknown tag(s) ['nope']",
+        ),
+        (
+            {"x": {"template": "bucket", "source": "x2", "buckets": [{"label": "a"}]}},
+            "tag 'x': bucket source 'x2' is not a tag",
+        ),
+        (
+            {"x": {"template": "model", "field": "clvv"}},
+            "tag 'x': unknown field 'clvv' of model source",
+        ),
         ({"Bad": {"template": "count", "dataset": "orders"}}, "tag name 'Bad'"),
     ],
 )
@@ -225,7 +317,9 @@ def test_invalid_definitions_name_the_tag(raw, message):
 
 def test_rule_version_follows_the_definition_and_its_inputs():
     base = build_tags(DERIVED)
-    renamed = build_tags({**DERIVED, "spend": {**DERIVED["spend"], "description": "only words changed"}})
+    renamed = build_tags(
+        {**DERIVED, "spend": {**DERIVED["spend"], "description": "only words changed"}}
+    )
     assert renamed["spend"].version == base["spend"].version
     changed = build_tags({**DERIVED, "spend": {**DERIVED["spend"], "window_days": 90}})
     assert changed["spend"].version != base["spend"].version
@@ -237,7 +331,9 @@ def test_rule_version_follows_the_definition_and_its_inputs():
 
 def test_segment_definitions():
     ts = build_tags(DERIVED)
-    (seg,) = build_segments({"s": {"where": "spend >= 10 and aov_band in ('high') and not vip"}}, ts)
+    (seg,) = build_segments(
+        {"s": {"where": "spend >= 10 and aov_band in ('high') and not vip"}}, ts
+    )
     assert seg.depends == ("spend", "aov_band", "vip")
     with pytest.raises(ConfigError, match="segment 's': condition reads unknown tag"):
         build_segments({"s": {"where": "spendd > 1"}}, ts)
@@ -248,19 +344,41 @@ def test_segment_definitions():
 def test_default_definitions_are_valid(cfg):
     ts, segs = tags_job.load_definitions(cfg)
     required = {
-        "order_count_30d", "order_count_90d", "spend_90d", "spend_365d", "avg_order_value_365d",
-        "days_since_last_order", "top_category_90d", "view_count_30d", "cart_count_30d", "consent_marketing",
-        "lifecycle_stage", "rfm_segment", "churn_risk",
+        "order_count_30d",
+        "order_count_90d",
+        "spend_90d",
+        "spend_365d",
+        "avg_order_value_365d",
+        "days_since_last_order",
+        "top_category_90d",
+        "view_count_30d",
+        "cart_count_30d",
+        "consent_marketing",
+        "lifecycle_stage",
+        "rfm_segment",
+        "churn_risk",
     }
     assert required <= set(ts.names)
     assert {s.name for s in segs} >= {"high_value_at_risk"}
-    assert {t.template for t in ts.tags} >= {"count", "sum", "avg", "most_frequent", "days_since", "attribute",
-                                             "model", "kmeans", "expression", "bucket"}
+    assert {t.template for t in ts.tags} >= {
+        "count",
+        "sum",
+        "avg",
+        "most_frequent",
+        "days_since",
+        "attribute",
+        "model",
+        "kmeans",
+        "expression",
+        "bucket",
+    }
 
 
 def test_tags_file_with_unknown_top_level_key(tmp_path):
     path = tmp_path / "tags.yaml"
-    path.write_text(yaml.safe_dump({"tags": {"n": {"template": "count", "dataset": "orders"}}, "tagz": {}}))
+    path.write_text(
+        yaml.safe_dump({"tags": {"n": {"template": "count", "dataset": "orders"}}, "tagz": {}})
+    )
     with pytest.raises(ConfigError, match="unknown key"):
         definitions.load(path, None)
     with pytest.raises(ConfigError, match="tags file not found"):
@@ -272,12 +390,35 @@ TALL = "one_id string, tag string, value string, rule_version string"
 
 
 def test_changes_between_runs(spark):
-    old = spark.createDataFrame([("a", "n", "1", "v1"), ("b", "n", "2", "v1"), ("c", "n", "3", "v1"), ("d", "n", "4", "v1")], TALL)
-    new = spark.createDataFrame([("a", "n", "1", "v1"), ("b", "n", "5", "v1"), ("c", "n", "3", "v2"), ("e", "n", "6", "v1")], TALL)
+    old = spark.createDataFrame(
+        [
+            ("a", "n", "1", "v1"),
+            ("b", "n", "2", "v1"),
+            ("c", "n", "3", "v1"),
+            ("d", "n", "4", "v1"),
+        ],
+        TALL,
+    )
+    new = spark.createDataFrame(
+        [
+            ("a", "n", "1", "v1"),
+            ("b", "n", "5", "v1"),
+            ("c", "n", "3", "v2"),
+            ("e", "n", "6", "v1"),
+        ],
+        TALL,
+    )
     at = dt.datetime(2026, 4, 1)
-    got = history.changes(old, new, RUN, "r1", at).select("one_id", "change", "old_value", "new_value")
+    got = history.changes(old, new, RUN, "r1", at).select(
+        "one_id", "change", "old_value", "new_value"
+    )
     expected = spark.createDataFrame(
-        [("b", "updated", "2", "5"), ("c", "updated", "3", "3"), ("d", "deleted", "4", None), ("e", "inserted", None, "6")],
+        [
+            ("b", "updated", "2", "5"),
+            ("c", "updated", "3", "3"),
+            ("d", "deleted", "4", None),
+            ("e", "inserted", None, "6"),
+        ],
         "one_id string, change string, old_value string, new_value string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
@@ -285,37 +426,71 @@ def test_changes_between_runs(spark):
 
 
 def test_stats(spark):
-    ts = build_tags({"n": {"template": "count", "dataset": "orders"},
-                     "ch": {"template": "last", "dataset": "orders", "field": "channel"}})
+    ts = build_tags(
+        {
+            "n": {"template": "count", "dataset": "orders"},
+            "ch": {"template": "last", "dataset": "orders", "field": "channel"},
+        }
+    )
     new = spark.createDataFrame(
-        [("a", "n", "1", "long"), ("b", "n", "3", "long"), ("a", "ch", "web", "string"), ("b", "ch", "web", "string"),
-         ("c", "ch", "app", "string")],
+        [
+            ("a", "n", "1", "long"),
+            ("b", "n", "3", "long"),
+            ("a", "ch", "web", "string"),
+            ("b", "ch", "web", "string"),
+            ("c", "ch", "app", "string"),
+        ],
         "one_id string, tag string, value string, type string",
     )
     got = {r["tag"]: r for r in history.stats(new, 4, ts.tags, {"n": 2}, RUN, "r1").collect()}
-    assert (got["n"]["covered"], got["n"]["coverage"], got["n"]["min"], got["n"]["max"], got["n"]["mean"]) == (2, 0.5, 1.0, 3.0, 2.0)
+    assert (
+        got["n"]["covered"],
+        got["n"]["coverage"],
+        got["n"]["min"],
+        got["n"]["max"],
+        got["n"]["mean"],
+    ) == (2, 0.5, 1.0, 3.0, 2.0)
     assert (got["n"]["changes"], got["ch"]["changes"], got["ch"]["coverage"]) == (2, 0, 0.75)
     assert got["ch"]["top_values"] == "web:2, app:1" and got["ch"]["min"] is None
 
 
 # --------------------------------------------------------------------- segments
 def test_segments_boolean_logic_and_consent(spark):
-    ts = build_tags({
-        "spend": {"template": "sum", "dataset": "orders", "field": "amount"},
-        "stage": {"template": "model", "field": "lifecycle_stage"},
-    })
-    segs = build_segments({
-        "rich_or_new": {"where": "spend >= 100 or stage in ('new')"},
-        "not_rich": {"where": "not (spend >= 100) and stage <> 'churned'"},
-    }, ts)
+    ts = build_tags(
+        {
+            "spend": {"template": "sum", "dataset": "orders", "field": "amount"},
+            "stage": {"template": "model", "field": "lifecycle_stage"},
+        }
+    )
+    segs = build_segments(
+        {
+            "rich_or_new": {"where": "spend >= 100 or stage in ('new')"},
+            "not_rich": {"where": "not (spend >= 100) and stage <> 'churned'"},
+        },
+        ts,
+    )
     wide = spark.createDataFrame(
-        [("a", 150.0, "active"), ("b", 20.0, "new"), ("c", 500.0, "new"), ("d", 10.0, "churned"), ("e", None, "active")],
+        [
+            ("a", 150.0, "active"),
+            ("b", 20.0, "new"),
+            ("c", 500.0, "new"),
+            ("d", 10.0, "churned"),
+            ("e", None, "active"),
+        ],
         "one_id string, spend double, stage string",
     )
     # c is rich and new but said no; e has no consent record at all.
-    consent = spark.createDataFrame([("a", True), ("b", True), ("c", False), ("d", True)], "one_id string, consent_marketing boolean")
-    got = segments.members(wide, segs, consent, RUN, dt.datetime(2026, 4, 1)).select("segment", "one_id")
-    expected = spark.createDataFrame([("rich_or_new", "a"), ("rich_or_new", "b"), ("not_rich", "b")], "segment string, one_id string")
+    consent = spark.createDataFrame(
+        [("a", True), ("b", True), ("c", False), ("d", True)],
+        "one_id string, consent_marketing boolean",
+    )
+    got = segments.members(wide, segs, consent, RUN, dt.datetime(2026, 4, 1)).select(
+        "segment", "one_id"
+    )
+    expected = spark.createDataFrame(
+        [("rich_or_new", "a"), ("rich_or_new", "b"), ("not_rich", "b")],
+        "segment string, one_id string",
+    )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -327,22 +502,53 @@ def tiny(spark, tmp_path_factory):
     # A subset of the shipped definitions keeps Spark's plans (and this file) small; the
     # whole default set runs in the end-to-end test.
     shipped = yaml.safe_load((PROJECT / "conf" / "tags.yaml").read_text())["tags"]
-    keep = ("order_count_30d", "spend_90d", "spend_365d", "days_since_last_order", "top_category_90d",
-            "avg_unit_price_365d", "price_sensitivity", "view_count_30d", "cart_count_30d", "consent_marketing",
-            "lifecycle_stage", "high_value")
+    keep = (
+        "order_count_30d",
+        "spend_90d",
+        "spend_365d",
+        "days_since_last_order",
+        "top_category_90d",
+        "avg_unit_price_365d",
+        "price_sensitivity",
+        "view_count_30d",
+        "cart_count_30d",
+        "consent_marketing",
+        "lifecycle_stage",
+        "high_value",
+    )
     (base / "tags.yaml").write_text(yaml.safe_dump({"tags": {k: shipped[k] for k in keep}}))
     shipped_segments = yaml.safe_load((PROJECT / "conf" / "segments.yaml").read_text())["segments"]
-    (base / "segments.yaml").write_text(yaml.safe_dump(
-        {"segments": {k: shipped_segments[k] for k in ("cart_abandoners", "price_sensitive_browsers")}}))
+    (base / "segments.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "segments": {
+                    k: shipped_segments[k] for k in ("cart_abandoners", "price_sensitive_browsers")
+                }
+            }
+        )
+    )
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
-        [f"storage.root={root}", "mlflow.enabled=false", f"tags.definitions={base / 'tags.yaml'}",
-         f"tags.segments={base / 'segments.yaml'}"],
+        [
+            f"storage.root={root}",
+            "mlflow.enabled=false",
+            f"tags.definitions={base / 'tags.yaml'}",
+            f"tags.segments={base / 'segments.yaml'}",
+        ],
         run_date=RUN.isoformat(),
     )
     lake = Lakehouse.from_config(spark, cfg)
-    ims = [("member_id", "M1", "p1"), ("member_id", "M2", "p2"), ("cookie_id", "ck2", "p2"), ("member_id", "M3", "p3")]
-    lake.overwrite(spark.createDataFrame(ims, "id_type string, id_key string, one_id string"), "gold", "identity_map")
+    ims = [
+        ("member_id", "M1", "p1"),
+        ("member_id", "M2", "p2"),
+        ("cookie_id", "ck2", "p2"),
+        ("member_id", "M3", "p3"),
+    ]
+    lake.overwrite(
+        spark.createDataFrame(ims, "id_type string, id_key string, one_id string"),
+        "gold",
+        "identity_map",
+    )
     order_rows = [
         ("o1", ago(1), "member_id", "M1", 600.0, "paid"),
         ("o2", ago(40), "member_id", "M1", 700.0, "paid"),
@@ -350,92 +556,179 @@ def tiny(spark, tmp_path_factory):
         ("o4", ago(45), "member_id", "M2", 50.0, "paid"),
         ("o5", ago(10), "member_id", "M3", 1500.0, "paid"),
     ]
-    lake.overwrite(spark.createDataFrame(
-        [(o, t, it, k, "ok", a, "CNY", "web", s) for o, t, it, k, a, s in order_rows],
-        "order_id string, order_time timestamp, id_type string, id_key string, id_status string, amount double, "
-        "currency string, channel string, status string"), "silver", "orders")
-    lake.overwrite(spark.createDataFrame(
-        [("o1", "i1", 1, 600.0), ("o2", "i2", 1, 700.0), ("o4", "i1", 2, 25.0), ("o5", "i2", 1, 1500.0)],
-        "order_id string, item_id string, quantity int, unit_price double"), "silver", "order_items")
-    lake.overwrite(spark.createDataFrame([("i1", "shoes", "A"), ("i2", "books", "B")],
-                                         "item_id string, category string, brand string"), "silver", "items")
-    lake.overwrite(spark.createDataFrame(
-        [("e1", ago(3), "web", "cookie_id", "ck2", "ok", "add_to_cart", "i1", None),
-         ("e2", ago(3), "web", "cookie_id", "ck2", "ok", "view", "i1", None)],
-        "event_id string, event_time timestamp, source string, id_type string, id_key string, id_status string, "
-        "event_type string, item_id string, channel string"), "silver", "events")
-    lake.overwrite(spark.createDataFrame(
-        [("member_id", "M1", "ok", True), ("member_id", "M2", "ok", True), ("member_id", "M3", "ok", False)],
-        "id_type string, id_key string, id_status string, consent_marketing boolean").selectExpr(
-        "*", "cast(null as string) as gender", "cast(null as string) as city", "cast(null as date) as birth_date",
-        "cast(null as timestamp) as signup_time"), "silver", "customers")
+    lake.overwrite(
+        spark.createDataFrame(
+            [(o, t, it, k, "ok", a, "CNY", "web", s) for o, t, it, k, a, s in order_rows],
+            "order_id string, order_time timestamp, id_type string, id_key string, id_status string, amount double, "
+            "currency string, channel string, status string",
+        ),
+        "silver",
+        "orders",
+    )
+    lake.overwrite(
+        spark.createDataFrame(
+            [
+                ("o1", "i1", 1, 600.0),
+                ("o2", "i2", 1, 700.0),
+                ("o4", "i1", 2, 25.0),
+                ("o5", "i2", 1, 1500.0),
+            ],
+            "order_id string, item_id string, quantity int, unit_price double",
+        ),
+        "silver",
+        "order_items",
+    )
+    lake.overwrite(
+        spark.createDataFrame(
+            [("i1", "shoes", "A"), ("i2", "books", "B")],
+            "item_id string, category string, brand string",
+        ),
+        "silver",
+        "items",
+    )
+    lake.overwrite(
+        spark.createDataFrame(
+            [
+                ("e1", ago(3), "web", "cookie_id", "ck2", "ok", "add_to_cart", "i1", None),
+                ("e2", ago(3), "web", "cookie_id", "ck2", "ok", "view", "i1", None),
+            ],
+            "event_id string, event_time timestamp, source string, id_type string, id_key string, id_status string, "
+            "event_type string, item_id string, channel string",
+        ),
+        "silver",
+        "events",
+    )
+    lake.overwrite(
+        spark.createDataFrame(
+            [
+                ("member_id", "M1", "ok", True),
+                ("member_id", "M2", "ok", True),
+                ("member_id", "M3", "ok", False),
+            ],
+            "id_type string, id_key string, id_status string, consent_marketing boolean",
+        ).selectExpr(
+            "*",
+            "cast(null as string) as gender",
+            "cast(null as string) as city",
+            "cast(null as date) as birth_date",
+            "cast(null as timestamp) as signup_time",
+        ),
+        "silver",
+        "customers",
+    )
     first = tags_job.run(spark, cfg)
     second = tags_job.run(spark, cfg)
     return cfg, lake, first, second
 
 
 def test_job_values_and_rerun(tiny):
-    cfg, lake, first, second = tiny
-    rows = {(r["one_id"], r["tag"]): r["value"] for r in lake.read("gold", "profile_tags").collect()}
+    _cfg, lake, first, second = tiny
+    rows = {
+        (r["one_id"], r["tag"]): r["value"] for r in lake.read("gold", "profile_tags").collect()
+    }
     assert rows[("p1", "spend_365d")] == "1300.0" and rows[("p1", "order_count_30d")] == "1"
     assert rows[("p1", "days_since_last_order")] == "1" and ("p1", "spend_90d") in rows
     assert rows[("p2", "cart_count_30d")] == "1" and rows[("p2", "top_category_90d")] == "shoes"
     assert rows[("p3", "consent_marketing")] == "false" and rows[("p3", "high_value")] == "false"
-    assert ("p1", "lifecycle_stage") not in rows  # no gold/customer_value: model tags have no values
+    assert (
+        "p1",
+        "lifecycle_stage",
+    ) not in rows  # no gold/customer_value: model tags have no values
     assert first["people"] == 3 and sum(first["changes"].values()) == len(rows)
-    assert second["changes"] == {} and second["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert second["changes"] == {} and second["written"] == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
     assert lake.read("gold", "profiles").count() == 3
     assert lake.read("gold", "tag_changes").count() == len(rows)
 
 
 def test_job_segments_exclude_no_consent(tiny, spark):
-    cfg, lake, first, _ = tiny
+    _cfg, lake, first, _ = tiny
     members = {(r["segment"], r["one_id"]) for r in lake.read("gold", "segments").collect()}
     # p2 added to cart without ordering in 30 days; p3 (no consent) is in no segment.
     assert ("cart_abandoners", "p2") in members and not any(p == "p3" for _, p in members)
     exported = spark.read.parquet(f"{lake.root}/exports/segments/run_date={RUN}")
     assert {(r["segment"], r["one_id"]) for r in exported.collect()} == members
-    assert ("price_sensitive_browsers", "p2") in members and first["segments"]["cart_abandoners"] == 1
+    assert ("price_sensitive_browsers", "p2") in members and first["segments"][
+        "cart_abandoners"
+    ] == 1
 
 
 def test_explain(tiny, spark, capsys):
-    cfg, lake, _, _ = tiny
-    ex = cfg.model_copy(update={"tags": cfg.tags.model_copy(update={"explain": cfg.tags.explain.model_copy(
-        update={"id": "member_id:M1", "tag": "spend_365d"})})})
+    cfg, _lake, _, _ = tiny
+    ex = cfg.model_copy(
+        update={
+            "tags": cfg.tags.model_copy(
+                update={
+                    "explain": cfg.tags.explain.model_copy(
+                        update={"id": "member_id:M1", "tag": "spend_365d"}
+                    )
+                }
+            )
+        }
+    )
     out = tags_job.run(spark, ex)
     printed = capsys.readouterr().out
     assert out["one_id"] == "p1" and out["value"] == 1300.0 and out["stored"] == "1300.0"
     assert [r["order_id"] for r in out["inputs"]] == ["o2", "o1"]  # the refund o3 is no input
     assert "rule version " + out["version"] in printed and "2 row(s)" in printed
-    bad = ex.model_copy(update={"tags": ex.tags.model_copy(update={"explain": ex.tags.explain.model_copy(update={"id": "nobody"})})})
+    bad = ex.model_copy(
+        update={
+            "tags": ex.tags.model_copy(
+                update={"explain": ex.tags.explain.model_copy(update={"id": "nobody"})}
+            )
+        }
+    )
     with pytest.raises(ConfigError, match="not a one_id"):
         tags_job.run(spark, bad)
 
 
 def test_missing_silver_table_names_the_tag(spark, tmp_path):
-    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={tmp_path}", "mlflow.enabled=false"], run_date=RUN.isoformat())
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={tmp_path}", "mlflow.enabled=false"],
+        run_date=RUN.isoformat(),
+    )
     lake = Lakehouse.from_config(spark, cfg)
-    lake.overwrite(spark.createDataFrame([("member_id", "M1", "p1")], "id_type string, id_key string, one_id string"), "gold", "identity_map")
+    lake.overwrite(
+        spark.createDataFrame(
+            [("member_id", "M1", "p1")], "id_type string, id_key string, one_id string"
+        ),
+        "gold",
+        "identity_map",
+    )
     with pytest.raises(MissingDatasetError, match="tag 'order_count_30d' reads silver/orders"):
         tags_job.run(spark, cfg)
 
 
 def test_bad_sql_fails_before_any_data_is_read(spark):
-    ts = build_tags({"n": {"template": "count", "dataset": "orders"},
-                     "bad": {"template": "expression", "expr": "n >= ", "type": "boolean"},
-                     "good": {"template": "expression", "expr": "coalesce(n, 0) > 1", "type": "boolean"}})
-    problems = compute.check_expressions(spark, ts.tags, {"segment 's'": "n in (1, 2) and not good", "segment 't'": "n >= >= 1"})
+    ts = build_tags(
+        {
+            "n": {"template": "count", "dataset": "orders"},
+            "bad": {"template": "expression", "expr": "n >= ", "type": "boolean"},
+            "good": {"template": "expression", "expr": "coalesce(n, 0) > 1", "type": "boolean"},
+        }
+    )
+    problems = compute.check_expressions(
+        spark, ts.tags, {"segment 's'": "n in (1, 2) and not good", "segment 't'": "n >= >= 1"}
+    )
     assert [name for name, _ in problems] == ["bad", "segment 't'"]
 
 
 def test_main_rejects_bad_definitions_before_spark(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("precis.session.get_spark", lambda cfg: pytest.fail("Spark must not start"))
     bad = tmp_path / "tags.yaml"
-    bad.write_text("tags:\n  spend_90d: {template: sum, dataset: orders, field: amout, window_days: 90}\n")
+    bad.write_text(
+        "tags:\n  spend_90d: {template: sum, dataset: orders, field: amout, window_days: 90}\n"
+    )
     code = tags_job.main(["--set", f"tags.definitions={bad}", "--set", f"storage.root={tmp_path}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert err[0].startswith("precis tags: error: tag 'spend_90d': unknown field 'amout' of dataset 'orders'")
+    assert err[0].startswith(
+        "precis tags: error: tag 'spend_90d': unknown field 'amout' of dataset 'orders'"
+    )
 
 
 def test_next_day_changes_only_what_moved_and_keeps_old_computed_times(tiny, spark):
@@ -443,15 +736,27 @@ def test_next_day_changes_only_what_moved_and_keeps_old_computed_times(tiny, spa
     cfg, lake, _, _ = tiny
     from pyspark.sql import functions as F
 
-    before = {(r["one_id"], r["tag"]): (r["value"], r["computed_at"]) for r in lake.read("gold", "profile_tags").collect()}
+    before = {
+        (r["one_id"], r["tag"]): (r["value"], r["computed_at"])
+        for r in lake.read("gold", "profile_tags").collect()
+    }
     nxt = tags_job.run(spark, cfg.model_copy(update={"run_date": RUN + dt.timedelta(days=1)}))
-    after = {(r["one_id"], r["tag"]): (r["value"], r["computed_at"]) for r in lake.read("gold", "profile_tags").collect()}
+    after = {
+        (r["one_id"], r["tag"]): (r["value"], r["computed_at"])
+        for r in lake.read("gold", "profile_tags").collect()
+    }
     moved = {k for k in after if k not in before or after[k][0] != before[k][0]}
-    assert ("p1", "days_since_last_order") in moved and after[("p1", "days_since_last_order")][0] == "2"
+    assert ("p1", "days_since_last_order") in moved and after[("p1", "days_since_last_order")][
+        0
+    ] == "2"
     assert ("p1", "spend_365d") not in moved  # both orders are still inside the year
     for key in set(after) - moved:
         assert after[key][1] == before[key][1]  # unchanged values keep their computed time
     for key in moved:
         assert after[key][1] > max(v[1] for v in before.values())
-    logged = lake.read("gold", "tag_changes").filter(F.col("run_date") == RUN + dt.timedelta(days=1))
-    assert logged.count() == sum(nxt["changes"].values()) == len(moved) + len(set(before) - set(after))
+    logged = lake.read("gold", "tag_changes").filter(
+        F.col("run_date") == RUN + dt.timedelta(days=1)
+    )
+    assert (
+        logged.count() == sum(nxt["changes"].values()) == len(moved) + len(set(before) - set(after))
+    )

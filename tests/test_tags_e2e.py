@@ -8,9 +8,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
+from precis.errors import ConfigError
 from precis.jobs import identity, lifecycle
 from precis.jobs import tags as tags_job
-from precis.errors import ConfigError
 from tags_oracle import compare
 
 pytestmark = pytest.mark.slow
@@ -31,17 +31,28 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     assert report["order_count_365d"]["people"] > 50 and report["consent_marketing"]["people"] > 50
     clusters = lake.read("gold", "profile_tags").filter(F.col("tag") == "rfm_cluster")
     assert clusters.count() == report["rfm_segment"]["people"]  # every buyer is clustered
-    assert first["models"]["rfm_cluster"]["k"] in range(cfg.tags.kmeans.k_min, cfg.tags.kmeans.k_max + 1)
+    assert first["models"]["rfm_cluster"]["k"] in range(
+        cfg.tags.kmeans.k_min, cfg.tags.kmeans.k_max + 1
+    )
 
     # Unchanged inputs and rules: nothing changes, nothing is rewritten.
-    assert second["changes"] == {} and second["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert second["changes"] == {} and second["written"] == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
     stats = {r["tag"]: r for r in lake.read("gold", "tag_stats").collect()}
-    assert stats["spend_365d"]["changes"] == 0 and stats["spend_365d"]["covered"] == report["spend_365d"]["people"]
+    assert (
+        stats["spend_365d"]["changes"] == 0
+        and stats["spend_365d"]["covered"] == report["spend_365d"]["people"]
+    )
 
     # Nobody without explicit consent is in a segment or an export.
     consent = lake.read("gold", "profiles").select("one_id", "consent_marketing")
     members = lake.read("gold", "segments")
-    assert members.join(consent.filter(F.col("consent_marketing") == True), "one_id", "left_anti").count() == 0  # noqa: E712
+    assert (
+        members.join(consent.filter(F.col("consent_marketing")), "one_id", "left_anti").count() == 0
+    )
     exported = spark.read.parquet(f"{lake.root}/exports/segments/run_date={cfg.run_date}")
     assert exported.count() == members.count() == sum(second["segments"].values())
     for table in ("profile_tags", "profiles", "segments", "tag_changes", "tag_stats"):
@@ -49,19 +60,42 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
 
     # Explain from a plain email: found through its keyed hash, never printed.
     emails = [
-        r[0] for r in lake.read("bronze", "customers").filter(F.col("id_type") == "email").select("id_value").limit(20).collect()
-    ] or [r[0] for r in lake.read("bronze", "id_observations").filter(F.col("id_type") == "email").select("id_value").limit(20).collect()]
+        r[0]
+        for r in lake.read("bronze", "customers")
+        .filter(F.col("id_type") == "email")
+        .select("id_value")
+        .limit(20)
+        .collect()
+    ] or [
+        r[0]
+        for r in lake.read("bronze", "id_observations")
+        .filter(F.col("id_type") == "email")
+        .select("id_value")
+        .limit(20)
+        .collect()
+    ]
     capsys.readouterr()
     for email in emails:  # the first that is a valid, linked address (placeholders are not)
         explain = cfg.tags.explain.model_copy(update={"id": f"email:{email}", "tag": "spend_365d"})
         try:
-            out = tags_job.run(spark, cfg.model_copy(update={"tags": cfg.tags.model_copy(update={"explain": explain})}))
+            out = tags_job.run(
+                spark,
+                cfg.model_copy(update={"tags": cfg.tags.model_copy(update={"explain": explain})}),
+            )
             break
         except ConfigError:
             continue
     else:
         pytest.fail("no email of the world resolves to a person")
     printed = capsys.readouterr().out
-    assert not any(e.strip().lower() in printed.lower() for e in emails if e and e.strip()) and "email:<keyed hash" in printed
-    tall = {r["tag"]: r["value"] for r in lake.read("gold", "profile_tags").filter(F.col("one_id") == out["one_id"]).collect()}
+    assert (
+        not any(e.strip().lower() in printed.lower() for e in emails if e and e.strip())
+        and "email:<keyed hash" in printed
+    )
+    tall = {
+        r["tag"]: r["value"]
+        for r in lake.read("gold", "profile_tags")
+        .filter(F.col("one_id") == out["one_id"])
+        .collect()
+    }
     assert out["stored"] == tall.get("spend_365d")

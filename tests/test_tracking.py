@@ -61,12 +61,15 @@ def test_job_run_logs_tags_params_and_config(cfg, tmp_path):
 
 
 def test_second_run_reuses_experiment_and_failures_are_recorded(tmp_path):
-    cfg = load_config(BASE, [f"storage.root={tmp_path / 'lakehouse'}", "mlflow.experiment_prefix=team-"], run_date="2026-04-01")
+    cfg = load_config(
+        BASE,
+        [f"storage.root={tmp_path / 'lakehouse'}", "mlflow.experiment_prefix=team-"],
+        run_date="2026-04-01",
+    )
     with job_run(cfg, "unit") as first:
         pass
-    with pytest.raises(RuntimeError, match="boom"):
-        with job_run(cfg, "unit") as second:
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), job_run(cfg, "unit") as second:
+        raise RuntimeError("boom")
 
     client = client_for(cfg)
     one, two = client.get_run(first.run_id), client.get_run(second.run_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from precis import jobs
 from precis.errors import ConfigError, PrecisError
@@ -38,10 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (exc.name or "").split(".")[0] != "pyspark":
             raise
         # The wheel leaves Spark to the runtime (Databricks, a cluster image).
-        return fail(job, PrecisError(
-            "PySpark is not installed: pip install 'precis[local]' for local Spark, "
-            "'precis[connect]' for a Spark Connect client, or run where Spark is provided"
-        ))
+        return fail(
+            job,
+            PrecisError(
+                "PySpark is not installed: pip install 'precis[local]' for local Spark, "
+                "'precis[connect]' for a Spark Connect client, or run where Spark is provided"
+            ),
+        )
     return int(module.main(rest))
 
 

@@ -25,9 +25,10 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -242,7 +243,9 @@ class IngestConfig(Section):
     @field_validator("id_rules")
     @classmethod
     def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = {t: r for t, r in value.items() if r not in ("email", "phone", "lower", "upper", "trim")}
+        bad = {
+            t: r for t, r in value.items() if r not in ("email", "phone", "lower", "upper", "trim")
+        }
         if bad:
             raise ValueError(f"unknown rule(s) {bad}; expected email, phone, lower, upper or trim")
         return value
@@ -279,18 +282,26 @@ class IdTypeConfig(Section):
     bridge: bool = False
 
     @model_validator(mode="after")
-    def _bridge_is_weak(self) -> "IdTypeConfig":
+    def _bridge_is_weak(self) -> IdTypeConfig:
         if self.bridge and self.strength == "strong":
-            raise ValueError("bridge applies to weak types only (a strong type links clusters anyway)")
+            raise ValueError(
+                "bridge applies to weak types only (a strong type links clusters anyway)"
+            )
         return self
 
 
 def _default_id_types() -> dict[str, IdTypeConfig]:
     strong = {"member_id": (1, 1), "union_id": (2, 1), "phone": (3, 3), "email": (4, 3)}
     weak = {"device_id": (5, 5, False), "open_id": (6, 3, True), "cookie_id": (7, None, False)}
-    types = {t: IdTypeConfig(strength="strong", priority=p, max_per_person=m) for t, (p, m) in strong.items()}
+    types = {
+        t: IdTypeConfig(strength="strong", priority=p, max_per_person=m)
+        for t, (p, m) in strong.items()
+    }
     types.update(
-        {t: IdTypeConfig(strength="weak", priority=p, max_per_person=m, bridge=b) for t, (p, m, b) in weak.items()}
+        {
+            t: IdTypeConfig(strength="weak", priority=p, max_per_person=m, bridge=b)
+            for t, (p, m, b) in weak.items()
+        }
     )
     return types
 
@@ -315,7 +326,11 @@ class IdentityConfig(Section):
         if not isinstance(value, Mapping):
             return value
         defaults = {t: c.model_dump() for t, c in _default_id_types().items()}
-        return deep_merge(defaults, {t: (c.model_dump() if isinstance(c, BaseModel) else c) for t, c in value.items()})
+        return deep_merge(
+            defaults,
+            {t: (c.model_dump() if isinstance(c, BaseModel) else c) for t, c in value.items()},
+        )
+
     # A weak identifier seen with several clusters joins the one with the most records
     # only if that one holds at least this share of them; otherwise it stays on its own.
     weak_min_share: float = Field(0.6, gt=0.5, le=1.0)
@@ -350,7 +365,7 @@ class LifecycleStagesConfig(Section):
     churn_days: int = Field(180, ge=1)  # last purchase older than this: churned; between: at_risk
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LifecycleStagesConfig":
+    def _ordered(self) -> LifecycleStagesConfig:
         if not self.new_days <= self.active_days < self.churn_days:
             raise ValueError(
                 f"lifecycle.stages needs new_days <= active_days < churn_days "
@@ -367,10 +382,12 @@ class RfmSegmentRule(Section):
     f: tuple[int, int]
 
     @model_validator(mode="after")
-    def _ranges(self) -> "RfmSegmentRule":
+    def _ranges(self) -> RfmSegmentRule:
         for key, (lo, hi) in (("r", self.r), ("f", self.f)):
             if not 1 <= lo <= hi <= 5:
-                raise ValueError(f"segment '{self.name}': {key} must be [low, high] within 1..5, got [{lo}, {hi}]")
+                raise ValueError(
+                    f"segment '{self.name}': {key} must be [low, high] within 1..5, got [{lo}, {hi}]"
+                )
         return self
 
 
@@ -410,7 +427,9 @@ def check_model_name(value: str | None) -> str | None:
 
 
 def is_unity_catalog(registry_uri: str | None) -> bool:
-    return bool(registry_uri) and (registry_uri == "databricks-uc" or registry_uri.startswith("databricks-uc://"))
+    return bool(registry_uri) and (
+        registry_uri == "databricks-uc" or registry_uri.startswith("databricks-uc://")
+    )
 
 
 class ChurnConfig(Section):
@@ -483,7 +502,13 @@ class RecommendConfig(Section):
     # Weight of one event of each type on an item; 0 or absent: not evidence. Purchases
     # come from paid order lines (order_weight), so checkout 'purchase' events weigh 0.
     event_weights: dict[str, float] = Field(
-        default_factory=lambda: {"view": 1.0, "click": 1.0, "add_to_cart": 3.0, "favorite": 4.0, "purchase": 0.0}
+        default_factory=lambda: {
+            "view": 1.0,
+            "click": 1.0,
+            "add_to_cart": 3.0,
+            "favorite": 4.0,
+            "purchase": 0.0,
+        }
     )
     order_weight: float = Field(5.0, ge=0.0)  # each line of a paid order
     # Evidence loses half its weight every half_life_days before the run date (null: no decay).
@@ -531,7 +556,7 @@ class TagsKMeansConfig(Section):
     max_iter: int = Field(30, ge=1)
 
     @model_validator(mode="after")
-    def _range(self) -> "TagsKMeansConfig":
+    def _range(self) -> TagsKMeansConfig:
         if self.k_min > self.k_max:
             raise ValueError(f"tags.kmeans needs k_min <= k_max (got {self.k_min}, {self.k_max})")
         return self
@@ -547,7 +572,7 @@ class TagsExplainConfig(Section):
     rows: int = Field(20, ge=1, le=1000)
 
     @model_validator(mode="after")
-    def _both(self) -> "TagsExplainConfig":
+    def _both(self) -> TagsExplainConfig:
         if (self.id is None) != (self.tag is None):
             raise ValueError("tags.explain needs both id and tag (or neither)")
         return self
@@ -600,7 +625,7 @@ class AttributionPositionConfig(Section):
     last: float = Field(0.4, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _sum_to_one(self) -> "AttributionPositionConfig":
+    def _sum_to_one(self) -> AttributionPositionConfig:
         if abs(self.first + self.middle + self.last - 1.0) > 1e-9 or self.first + self.last == 0:
             raise ValueError(
                 f"attribution.position_based: first + middle + last must be 1 with first + last > 0 "
@@ -623,7 +648,15 @@ class AttributionShapleyConfig(Section):
     seed: int = 11
 
 
-ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley")
+ATTRIBUTION_MODELS = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "position_based",
+    "markov",
+    "shapley",
+)
 
 
 class AttributionConfig(Section):
@@ -649,7 +682,9 @@ class AttributionConfig(Section):
     def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [m for m in value if m not in ATTRIBUTION_MODELS]
         if unknown or not value:
-            raise ValueError(f"unknown model(s) {unknown or '(none given)'}; expected some of {list(ATTRIBUTION_MODELS)}")
+            raise ValueError(
+                f"unknown model(s) {unknown or '(none given)'}; expected some of {list(ATTRIBUTION_MODELS)}"
+            )
         if len(set(value)) != len(value):
             raise ValueError(f"models listed twice: {list(value)}")
         return value
@@ -657,7 +692,16 @@ class AttributionConfig(Section):
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = ("generate", "ingest", "identity", "lifecycle", "tags", "recommend", "attribution", "evaluate")
+    jobs: tuple[str, ...] = (
+        "generate",
+        "ingest",
+        "identity",
+        "lifecycle",
+        "tags",
+        "recommend",
+        "attribution",
+        "evaluate",
+    )
 
     @field_validator("jobs")
     @classmethod
@@ -689,10 +733,10 @@ class Config(Section):
     pipeline: PipelineConfig = PipelineConfig()
     # Not read from files: filled from the command line.
     env: str = DEFAULT_ENV
-    run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date())
+    run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
 
     @model_validator(mode="after")
-    def _unity_catalog_model_names(self) -> "Config":
+    def _unity_catalog_model_names(self) -> Config:
         # Unity Catalog only registers three-part names; finding out at the end of a job,
         # after the model is trained, would waste the run.
         if is_unity_catalog(self.mlflow.registry_uri):
@@ -711,7 +755,7 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
-    def _identity_types_are_ingested(self) -> "Config":
+    def _identity_types_are_ingested(self) -> Config:
         unknown = sorted(set(self.identity.types) - set(self.ingest.id_rules))
         if unknown:
             raise ValueError(
@@ -735,7 +779,11 @@ class Config(Section):
 
     @property
     def checkpoint_dir(self) -> str:
-        return absolute(self.spark.checkpoint_dir) if self.spark.checkpoint_dir else f"{self.root}/_checkpoints"
+        return (
+            absolute(self.spark.checkpoint_dir)
+            if self.spark.checkpoint_dir
+            else f"{self.root}/_checkpoints"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -771,7 +819,10 @@ def load_config(
     files = [] if path is None else [path] if isinstance(path, (str, os.PathLike)) else list(path)
     layers: list[Path | Traversable] = [defaults_dir() / "base.yaml"]
     overlays = 0
-    for folder, file in [(defaults_dir(), None), *((Path(f).expanduser().parent, Path(f).expanduser()) for f in files)]:
+    for folder, file in [
+        (defaults_dir(), None),
+        *((Path(f).expanduser().parent, Path(f).expanduser()) for f in files),
+    ]:
         if file is not None:
             layers.append(file)
         overlay = folder / "env" / f"{env_name}.yaml"
@@ -779,7 +830,12 @@ def load_config(
             layers.append(overlay)
             overlays += 1
     if explicit_env and not overlays:
-        known = sorted({*environments(defaults_dir()), *(e for f in files for e in environments(Path(f).expanduser().parent))})
+        known = sorted(
+            {
+                *environments(defaults_dir()),
+                *(e for f in files for e in environments(Path(f).expanduser().parent)),
+            }
+        )
         raise ConfigError(f"unknown environment '{env_name}'; environments: {', '.join(known)}")
     data: dict[str, Any] = {}
     for layer in layers:
@@ -789,11 +845,15 @@ def load_config(
         data = _apply_override(data, key, value)
     for reserved in ("env", "run_date"):
         if reserved in data:
-            raise ConfigError(f"config key '{reserved}' is set from the command line, not in a file")
+            raise ConfigError(
+                f"config key '{reserved}' is set from the command line, not in a file"
+            )
     data["env"] = env_name
     if run_date is not None:
         data["run_date"] = run_date
-    source = " + ".join(["defaults", *(str(layer) for layer in layers[1:] if isinstance(layer, Path))])
+    source = " + ".join(
+        ["defaults", *(str(layer) for layer in layers[1:] if isinstance(layer, Path))]
+    )
     return _validate(data, source=source)
 
 
@@ -802,7 +862,9 @@ def environments(folder: Path | Traversable) -> list[str]:
     overlays = folder / "env"
     if not overlays.is_dir():
         return []
-    return sorted(p.name.removesuffix(".yaml") for p in overlays.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in overlays.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def read_yaml_mapping(path: Path | Traversable, what: str = "config") -> dict[str, Any]:
@@ -873,7 +935,9 @@ def _schema_path(dotted: str) -> list[str]:
         if fields is None or part not in fields:
             if fields is not None:
                 known = ", ".join(sorted(fields))
-                raise ConfigError(f"unknown config key '{dotted}' ('{part}' is not one of: {known})")
+                raise ConfigError(
+                    f"unknown config key '{dotted}' ('{part}' is not one of: {known})"
+                )
             break
         annotation = _unwrap_optional(fields[part].annotation)
         if typing.get_origin(annotation) is dict and i < len(parts):
@@ -898,7 +962,11 @@ def _field_at(path: list[str]) -> tuple[Any, Any]:
     field: Any = None
     for part in path:
         origin_args = typing.get_args(model) if typing.get_origin(model) is dict else ()
-        if origin_args and isinstance(origin_args[-1], type) and issubclass(origin_args[-1], BaseModel):
+        if (
+            origin_args
+            and isinstance(origin_args[-1], type)
+            and issubclass(origin_args[-1], BaseModel)
+        ):
             model = origin_args[-1]  # the entry's name in a mapping of sections
             continue
         fields = getattr(model, "model_fields", None)

@@ -8,7 +8,8 @@ from the checkpointed rows: a pass over data already computed, not a recomputati
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation

@@ -13,7 +13,7 @@ appear as ``id_key``, which is already a keyed hash for PII types.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -38,10 +38,31 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "history": ("run_date", "changed_at", "change", "one_id", "related_one_id", "identifiers"),
     "tags": ("one_id", "tag", "value", "type", "rule_version", "run_date"),
     "value": (
-        "one_id", "run_date", "lifecycle_stage", "rfm_segment", "rfm_score", "recency_days", "orders",
-        "total_spend", "first_purchase", "last_purchase", "p_alive", "expected_purchases", "clv", "churn_risk",
+        "one_id",
+        "run_date",
+        "lifecycle_stage",
+        "rfm_segment",
+        "rfm_score",
+        "recency_days",
+        "orders",
+        "total_spend",
+        "first_purchase",
+        "last_purchase",
+        "p_alive",
+        "expected_purchases",
+        "clv",
+        "churn_risk",
     ),
-    "recommendations": ("one_id", "rank", "item_id", "score", "source", "consent_marketing", "model_version", "run_date"),
+    "recommendations": (
+        "one_id",
+        "rank",
+        "item_id",
+        "score",
+        "source",
+        "consent_marketing",
+        "model_version",
+        "run_date",
+    ),
 }
 ORDER: dict[str, tuple[str, ...]] = {
     "identifiers": ("id_type", "id_key"),
@@ -61,7 +82,9 @@ def identifier_key(id_type: str, value: str, settings: IdentifierSettings) -> Co
     ``conform.resolve_identifiers`` does, so the column matches ``gold/identity_map``.
     """
     if id_type not in settings.rules:
-        raise ConfigError(f"unknown identifier type '{id_type}'; types: {', '.join(sorted(settings.rules))}")
+        raise ConfigError(
+            f"unknown identifier type '{id_type}'; types: {', '.join(sorted(settings.rules))}"
+        )
     normalized = ids.normalize(F.lit(value), settings.rules[id_type], settings.country_code)
     valid = F.when(ids.is_valid(normalized, settings.rules[id_type]), normalized)
     if id_type in settings.pii_types:
@@ -69,7 +92,9 @@ def identifier_key(id_type: str, value: str, settings: IdentifierSettings) -> Co
     return valid
 
 
-def one_id_of_identifier(identity_map: DataFrame, id_type: str, value: str, settings: IdentifierSettings) -> str:
+def one_id_of_identifier(
+    identity_map: DataFrame, id_type: str, value: str, settings: IdentifierSettings
+) -> str:
     """The ``one_id`` holding identifier ``id_type`` = ``value`` in ``gold/identity_map``.
 
     ConfigError naming the identifier when no person has it; a PII value is named by its
@@ -83,7 +108,11 @@ def one_id_of_identifier(identity_map: DataFrame, id_type: str, value: str, sett
         .collect()
     )
     if not found:
-        shown = f"{id_type} (a PII type: value not shown)" if id_type in settings.pii_types else f"{id_type} '{value}'"
+        shown = (
+            f"{id_type} (a PII type: value not shown)"
+            if id_type in settings.pii_types
+            else f"{id_type} '{value}'"
+        )
         raise ConfigError(f"no person has {shown} in gold/identity_map")
     return found[0]["one_id"]
 
@@ -126,7 +155,11 @@ def resolve_one_id(
     if bool(one_id) == given_member:
         raise ConfigError(
             "give exactly one of one_id and member_id"
-            + (f" (got one_id '{one_id}' and member_id '{member_id}')" if one_id else " (got neither)")
+            + (
+                f" (got one_id '{one_id}' and member_id '{member_id}')"
+                if one_id
+                else " (got neither)"
+            )
         )
     if one_id:
         return check_one_id(identity_map, one_id, changes)

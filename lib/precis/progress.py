@@ -6,8 +6,8 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 log = logging.getLogger("precis")
 
@@ -47,9 +47,19 @@ class Progress:
         detail = f", {info.detail}" if info.detail else ""
         log.info(
             "[%s] step %d/%d %s done%s%s in %.1fs",
-            self.job, self.done, self.total, name, rows, detail, time.monotonic() - t0,
+            self.job,
+            self.done,
+            self.total,
+            name,
+            rows,
+            detail,
+            time.monotonic() - t0,
         )
 
     def finish(self, summary: str = "") -> None:
-        log.info("[%s] finished in %.1fs%s", self.job, time.monotonic() - self.started,
-                 f": {summary}" if summary else "")
+        log.info(
+            "[%s] finished in %.1fs%s",
+            self.job,
+            time.monotonic() - self.started,
+            f": {summary}" if summary else "",
+        )

@@ -12,7 +12,8 @@ import datetime as dt
 import os
 import sys
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -42,7 +43,10 @@ def build_parser(job: str) -> argparse.ArgumentParser:
         help="override one config key, typed by the schema; repeatable",
     )
     parser.add_argument("--run-date", help="logical run date YYYY-MM-DD (default: today, UTC)")
-    parser.add_argument("--env", help="packaged environment overlay: local, cluster, databricks (default: $PRECIS_ENV or local)")
+    parser.add_argument(
+        "--env",
+        help="packaged environment overlay: local, cluster, databricks (default: $PRECIS_ENV or local)",
+    )
     return parser
 
 
@@ -92,6 +96,6 @@ def job_main(job: str, run: RunFn, argv: Sequence[str] | None = None) -> int:
 
         spark = get_spark(cfg)
         run(spark, cfg)
-    except Exception as exc:  # noqa: BLE001 - the job edge turns every failure into an exit code
+    except Exception as exc:
         return fail(job, exc)
     return 0

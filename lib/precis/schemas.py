@@ -21,7 +21,14 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-S, TS, D, DBL, INT, BOOL = StringType(), TimestampType(), DateType(), DoubleType(), IntegerType(), BooleanType()
+S, TS, D, DBL, INT, BOOL = (
+    StringType(),
+    TimestampType(),
+    DateType(),
+    DoubleType(),
+    IntegerType(),
+    BooleanType(),
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,9 @@ class DatasetSpec:
 
     @property
     def schema(self) -> StructType:
-        return StructType([StructField(n, t, nullable=n not in self.required) for n, t in self.columns])
+        return StructType(
+            [StructField(n, t, nullable=n not in self.required) for n, t in self.columns]
+        )
 
     @property
     def column_names(self) -> list[str]:
@@ -56,8 +65,15 @@ SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "events",
             (
-                ("event_id", S), ("event_time", TS), ("source", S), ("id_type", S), ("id_value", S),
-                ("event_type", S), ("item_id", S), ("channel", S), ("properties", S),
+                ("event_id", S),
+                ("event_time", TS),
+                ("source", S),
+                ("id_type", S),
+                ("id_value", S),
+                ("event_type", S),
+                ("item_id", S),
+                ("channel", S),
+                ("properties", S),
             ),
             required=("event_id", "event_time", "id_type", "id_value", "event_type"),
             keys=("event_id",),
@@ -67,8 +83,14 @@ SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "orders",
             (
-                ("order_id", S), ("order_time", TS), ("id_type", S), ("id_value", S), ("amount", DBL),
-                ("currency", S), ("channel", S), ("status", S),
+                ("order_id", S),
+                ("order_time", TS),
+                ("id_type", S),
+                ("id_value", S),
+                ("amount", DBL),
+                ("currency", S),
+                ("channel", S),
+                ("status", S),
             ),
             required=("order_id", "order_time", "id_type", "id_value", "amount"),
             keys=("order_id",),
@@ -84,8 +106,14 @@ SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "touchpoints",
             (
-                ("touch_id", S), ("touch_time", TS), ("id_type", S), ("id_value", S), ("channel", S),
-                ("campaign_id", S), ("interaction", S), ("cost", DBL),
+                ("touch_id", S),
+                ("touch_time", TS),
+                ("id_type", S),
+                ("id_value", S),
+                ("channel", S),
+                ("campaign_id", S),
+                ("interaction", S),
+                ("cost", DBL),
             ),
             required=("touch_id", "touch_time", "id_type", "id_value", "channel", "interaction"),
             keys=("touch_id",),
@@ -101,8 +129,13 @@ SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "customers",
             (
-                ("id_type", S), ("id_value", S), ("gender", S), ("birth_date", D), ("city", S),
-                ("signup_time", TS), ("consent_marketing", BOOL),
+                ("id_type", S),
+                ("id_value", S),
+                ("gender", S),
+                ("birth_date", D),
+                ("city", S),
+                ("signup_time", TS),
+                ("consent_marketing", BOOL),
             ),
             required=("id_type", "id_value"),
             keys=("id_type", "id_value"),

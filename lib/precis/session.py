@@ -77,7 +77,9 @@ def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) 
         # Executors are local processes: they run this environment's interpreter, and the
         # driver logs through precis' quiet log4j settings.
         conf["spark.pyspark.python"] = sys.executable
-        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
+        conf["spark.driver.extraJavaOptions"] = (
+            f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
+        )
         # Spark makes its (here unused) warehouse folder in the working directory unless
         # told otherwise; keep it inside the lakehouse. A cluster's own setting stays.
         conf["spark.sql.warehouse.dir"] = f"{cfg.root}/_warehouse"
@@ -96,7 +98,11 @@ def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession
         spark = active
     elif remote:
         # The server owns its launch settings (packages, checkpoint directory).
-        builder = SparkSession.builder if os.environ.get("SPARK_REMOTE") else SparkSession.builder.remote(remote)
+        builder = (
+            SparkSession.builder
+            if os.environ.get("SPARK_REMOTE")
+            else SparkSession.builder.remote(remote)
+        )
         spark = builder.getOrCreate()
     elif launched_by_spark_submit():
         spark = SparkSession.builder.getOrCreate()
@@ -117,7 +123,7 @@ def checkpoint_dir(spark: SparkSession) -> str | None:
     (kept by the executors) are available. Iterative jobs pass it to their transforms."""
     try:
         return spark.conf.get(CHECKPOINT_DIR, None) or None
-    except Exception:  # noqa: BLE001 - a managed service may refuse to show the setting
+    except Exception:
         return None
 
 
@@ -133,6 +139,12 @@ def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
             if spark.conf.isModifiable(key):
                 spark.conf.set(key, value)
             else:
-                log.info("spark.conf.%s is fixed when a session starts: this session keeps its own", key)
-        except Exception as exc:  # noqa: BLE001 - e.g. a serverless service allowing few settings
-            log.warning("spark.conf.%s not applied: %s", key, str(exc).strip().splitlines()[0] if str(exc) else exc)
+                log.info(
+                    "spark.conf.%s is fixed when a session starts: this session keeps its own", key
+                )
+        except Exception as exc:
+            log.warning(
+                "spark.conf.%s not applied: %s",
+                key,
+                str(exc).strip().splitlines()[0] if str(exc) else exc,
+            )

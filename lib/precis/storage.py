@@ -14,8 +14,8 @@ would need Delta's Connect plugin on the server.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
@@ -36,7 +36,7 @@ class Lakehouse:
     database_prefix: str = ""
 
     @classmethod
-    def from_config(cls, spark: SparkSession, cfg: Config) -> "Lakehouse":
+    def from_config(cls, spark: SparkSession, cfg: Config) -> Lakehouse:
         return cls(spark, cfg.root, cfg.storage.register_tables, cfg.storage.database_prefix)
 
     # ------------------------------------------------------------------ locations
@@ -66,7 +66,9 @@ class Lakehouse:
     def _last_commit(self, layer: str, table: str) -> Row:
         commit = last_commit(self.spark, self.path(layer, table))
         if commit is None:
-            raise MissingDatasetError(f"table {layer}/{table} does not exist at {self.path(layer, table)}")
+            raise MissingDatasetError(
+                f"table {layer}/{table} does not exist at {self.path(layer, table)}"
+            )
         return commit
 
     # --------------------------------------------------------------------- writes
@@ -178,19 +180,26 @@ class Lakehouse:
         if update:
             value_cols = [c for c in df.columns if c not in keys and c not in ignore]
             if value_cols:
-                changed = "(" + " OR ".join(_differs(c, df.schema[c].dataType) for c in value_cols) + ")"
+                changed = (
+                    "(" + " OR ".join(_differs(c, df.schema[c].dataType) for c in value_cols) + ")"
+                )
                 if newer:
                     changed += f" AND (t.`{newer}` IS NULL OR s.`{newer}` >= t.`{newer}`)"
                 clauses.append(f"WHEN MATCHED AND {changed} THEN UPDATE SET *")
         clauses.append("WHEN NOT MATCHED THEN INSERT *")
         if delete_missing:
-            clauses.append("WHEN NOT MATCHED BY SOURCE" + (f" AND ({scope})" if scope else "") + " THEN DELETE")
+            clauses.append(
+                "WHEN NOT MATCHED BY SOURCE" + (f" AND ({scope})" if scope else "") + " THEN DELETE"
+            )
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         # MERGE reports its own counts: nothing to look up, and an insert-only MERGE that
         # finds nothing to insert (and commits nothing) reports zeros.
         result = self._sql_with(
-            df, lambda source: f"MERGE INTO {delta_table(self.path(layer, table))} t USING {source} s "
-            f"ON {condition} " + " ".join(clauses)
+            df,
+            lambda source: (
+                f"MERGE INTO {delta_table(self.path(layer, table))} t USING {source} s "
+                f"ON {condition} " + " ".join(clauses)
+            ),
         )
         self._register(layer, table)
         return {
@@ -259,7 +268,12 @@ def delta_table(path: str) -> str:
 
 
 #: Errors that mean "no Delta table here" (no such path, or not a Delta table).
-_NOT_A_TABLE = ("DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND")
+_NOT_A_TABLE = (
+    "DELTA_TABLE_ONLY_OPERATION",
+    "DELTA_MISSING_DELTA_TABLE",
+    "PATH_NOT_FOUND",
+    "DELTA_TABLE_NOT_FOUND",
+)
 
 
 def last_commit(spark: SparkSession, path: str) -> Row | None:
@@ -300,7 +314,9 @@ def _nullable(data_type: DataType) -> DataType:
     # e.g. collect_list yields array<string> with containsNull=false: without this a
     # rerun would report "array<string> -> array<string>" as drift.
     if isinstance(data_type, StructType):
-        return StructType([StructField(f.name, _nullable(f.dataType), True) for f in data_type.fields])
+        return StructType(
+            [StructField(f.name, _nullable(f.dataType), True) for f in data_type.fields]
+        )
     if isinstance(data_type, ArrayType):
         return ArrayType(_nullable(data_type.elementType), True)
     if isinstance(data_type, MapType):
@@ -336,7 +352,9 @@ def _require_unique(df: DataFrame, keys: Sequence[str], what: str) -> None:
     dupes = df.groupBy(*keys).count().filter(F.col("count") > 1).limit(3).collect()
     if dupes:
         sample = "; ".join(str({k: row[k] for k in keys}) for row in dupes)
-        raise ValueError(f"MERGE into {what}: source has duplicate keys {list(keys)}, e.g. {sample}")
+        raise ValueError(
+            f"MERGE into {what}: source has duplicate keys {list(keys)}, e.g. {sample}"
+        )
 
 
 # --------------------------------------------------------------------------- landing
@@ -365,7 +383,9 @@ def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[Landing
         return [LandingFile(f"{path}@v{version}", 0, version)]
     try:
         listing = (
-            spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
+            spark.read.format("binaryFile")
+            .option("recursiveFileLookup", "true")
+            .load(path)
             .select("path", "length", F.unix_millis("modificationTime").alias("modified"))
             .collect()
         )
@@ -373,10 +393,15 @@ def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[Landing
         if (exc.getCondition() or "") == "PATH_NOT_FOUND" or "PATH_NOT_FOUND" in str(exc):
             return []
         raise
-    return sorted((LandingFile(r["path"], int(r["length"]), int(r["modified"])) for r in listing), key=lambda f: f.path)
+    return sorted(
+        (LandingFile(r["path"], int(r["length"]), int(r["modified"])) for r in listing),
+        key=lambda f: f.path,
+    )
 
 
-def read_landing(spark: SparkSession, files: Sequence[LandingFile], fmt: str, base_path: str) -> DataFrame:
+def read_landing(
+    spark: SparkSession, files: Sequence[LandingFile], fmt: str, base_path: str
+) -> DataFrame:
     """Read the given landing files as landed, with ``_source_file`` naming each row's file.
 
     csv and json are read as strings (no inference): ingest does the typing, so a bad
@@ -387,7 +412,11 @@ def read_landing(spark: SparkSession, files: Sequence[LandingFile], fmt: str, ba
         return df.withColumn("_source_file", F.lit(files[0].path))
     reader = spark.read.format(fmt).option("basePath", base_path)
     if fmt == "csv":
-        reader = reader.option("header", "true").option("inferSchema", "false").option("mode", "PERMISSIVE")
+        reader = (
+            reader.option("header", "true")
+            .option("inferSchema", "false")
+            .option("mode", "PERMISSIVE")
+        )
     elif fmt == "json":
         reader = reader.option("primitivesAsString", "true").option("mode", "PERMISSIVE")
     df = reader.load([f.path for f in files])

@@ -20,8 +20,8 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import precis
 from precis import jobs
@@ -123,7 +123,9 @@ def _ship_configs(argv: Sequence[str], configs: Sequence[str]) -> tuple[list[str
     ``--files`` and the job reads them from its working directory by name."""
     names = [Path(c).name for c in configs]
     if len(set(names)) != len(names):
-        raise ConfigError(f"--config files need distinct names in cluster deploy mode, got {list(configs)}")
+        raise ConfigError(
+            f"--config files need distinct names in cluster deploy mode, got {list(configs)}"
+        )
     rewritten, i = [], 0
     while i < len(argv):
         item = argv[i]
@@ -205,7 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             # Same parser as the job, so "--set=k=v" and "--set k=v" both count.
             known = build_parser(job).parse_known_args(rest)[0]
-            cmd = command(job, rest, known.overrides, cfg, submit_options=submit_options, configs=known.configs)
+            cmd = command(
+                job,
+                rest,
+                known.overrides,
+                cfg,
+                submit_options=submit_options,
+                configs=known.configs,
+            )
     except SystemExit as exc:
         return int(exc.code or 0)
     except ConfigError as exc:

@@ -17,8 +17,9 @@ import subprocess
 import tempfile
 import uuid
 import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import yaml
 
@@ -99,7 +100,9 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 class JobRun:
     """What a job logs while it runs; a no-op when MLflow is disabled."""
 
-    def __init__(self, mlflow_module: Any | None, run_id: str | None, models_root: str | None = None) -> None:
+    def __init__(
+        self, mlflow_module: Any | None, run_id: str | None, models_root: str | None = None
+    ) -> None:
         self._mlflow = mlflow_module
         self.run_id = run_id or "no-mlflow"
         # What tables record as the run: the MLflow run id, or a fresh id without MLflow.
@@ -162,7 +165,9 @@ class JobRun:
         with warnings.catch_warnings():
             # MLflow hints that integer columns cannot hold missing values; the inputs
             # (ALS indices, counts) are never missing, so the hint is noise in job logs.
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message="Hint: Inferred schema contains integer", category=UserWarning
+            )
             signature = infer_signature(inputs, predictions)
         # mlflow.spark.log_model has no ``name`` argument (MLflow 3.x still logs Spark
         # models as run artifacts): artifact_path is its only way to name the model.
@@ -178,7 +183,11 @@ class JobRun:
             pip_requirements=mlflow.spark.get_default_pip_requirements(),
         )
         version = getattr(info, "registered_model_version", None)
-        return f"{registered_model_name}/{version}" if registered_model_name and version else self.run_id
+        return (
+            f"{registered_model_name}/{version}"
+            if registered_model_name and version
+            else self.run_id
+        )
 
     def _save_spark_model(self, model: Any, name: str) -> str:
         """Save to ``<storage.root>/models/<name>/<run key>`` and tag the run with the path.
@@ -187,13 +196,18 @@ class JobRun:
         does not have; the model's own writer runs on the server.
         """
         if self._models_root is None:
-            raise ValueError("no models root: JobRun needs models_root to save a model over Spark Connect")
+            raise ValueError(
+                "no models root: JobRun needs models_root to save a model over Spark Connect"
+            )
         path = f"{self._models_root}/{name}/{self.key}"
         model.write().overwrite().save(path)
         self.set_tags({f"{MODEL_PATH_TAG}{name}": path})
         log.warning(
             "model %s saved to %s, not logged as an MLflow model (Spark Connect); its path is the run's tag %s%s",
-            name, path, MODEL_PATH_TAG, name,
+            name,
+            path,
+            MODEL_PATH_TAG,
+            name,
         )
         return path
 
@@ -225,7 +239,9 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
     experiment_id = (
         experiment.experiment_id
         if experiment is not None
-        else mlflow.create_experiment(experiment_name, artifact_location=artifact_location(cfg, experiment_name))
+        else mlflow.create_experiment(
+            experiment_name, artifact_location=artifact_location(cfg, experiment_name)
+        )
     )
     run_tags = {
         "precis.job": job,
@@ -237,7 +253,9 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
         **(tags or {}),
     }
     resolved = cfg.to_dict()
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{job} {cfg.run_date}", tags=run_tags) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{job} {cfg.run_date}", tags=run_tags
+    ) as run:
         params = flatten(resolved)
         items = sorted(params.items())
         for i in range(0, len(items), _PARAM_BATCH):

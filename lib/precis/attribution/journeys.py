@@ -27,7 +27,14 @@ SECONDS_PER_DAY = 86_400
 
 #: Columns of a journey's touch rows, the input of every model.
 TOUCH_COLUMNS = (
-    "journey_id", "one_id", "converted", "revenue", "channel", "position", "touches", "days_before",
+    "journey_id",
+    "one_id",
+    "converted",
+    "revenue",
+    "channel",
+    "position",
+    "touches",
+    "days_before",
 )
 
 
@@ -40,7 +47,7 @@ class AnalysisWindow:
     lookback_days: int
 
     @classmethod
-    def ending(cls, end: dt.date, window_days: int, lookback_days: int) -> "AnalysisWindow":
+    def ending(cls, end: dt.date, window_days: int, lookback_days: int) -> AnalysisWindow:
         return cls(end - dt.timedelta(days=window_days - 1), end, lookback_days)
 
     def _ts(self, day: dt.date) -> Column:
@@ -69,7 +76,9 @@ def touch_label(granularity: str) -> Column:
     return F.col("channel")
 
 
-def conversions(orders: DataFrame, revenue: str = "amount", condition: str | None = None) -> DataFrame:
+def conversions(
+    orders: DataFrame, revenue: str = "amount", condition: str | None = None
+) -> DataFrame:
     """Resolved orders -> ``one_id``, ``order_id``, ``at``, ``revenue`` of conversions.
 
     The contract: a missing status means paid; refunded orders are not conversions
@@ -88,11 +97,16 @@ def conversions(orders: DataFrame, revenue: str = "amount", condition: str | Non
 def touches(touchpoints: DataFrame, granularity: str = "channel") -> DataFrame:
     """Resolved touchpoints -> ``one_id``, ``touch_id``, ``at``, ``channel`` (the label)."""
     return touchpoints.filter(F.col("channel").isNotNull()).select(
-        "one_id", "touch_id", F.col("touch_time").alias("at"), touch_label(granularity).alias("channel")
+        "one_id",
+        "touch_id",
+        F.col("touch_time").alias("at"),
+        touch_label(granularity).alias("channel"),
     )
 
 
-def journey_touches(touch_rows: DataFrame, conversion_rows: DataFrame, window: AnalysisWindow) -> DataFrame:
+def journey_touches(
+    touch_rows: DataFrame, conversion_rows: DataFrame, window: AnalysisWindow
+) -> DataFrame:
     """One row per touch in a journey of the window (``TOUCH_COLUMNS``).
 
     ``position`` counts from 1 in time order; ``touches`` is the journey's length;
@@ -105,15 +119,25 @@ def journey_touches(touch_rows: DataFrame, conversion_rows: DataFrame, window: A
     # Each row's segment = the number of the person's conversions strictly before it;
     # a touch's candidate conversion is the conversion that closes its segment. At equal
     # times a touch comes before the conversion (it can have caused it).
-    events = t.select("one_id", "at", F.lit(0).alias("kind"), F.col("touch_id").alias("id")).unionByName(
-        c.select("one_id", "at", F.lit(1).alias("kind"), F.col("order_id").alias("id"))
+    events = t.select(
+        "one_id", "at", F.lit(0).alias("kind"), F.col("touch_id").alias("id")
+    ).unionByName(c.select("one_id", "at", F.lit(1).alias("kind"), F.col("order_id").alias("id")))
+    ordered = (
+        Window.partitionBy("one_id")
+        .orderBy("at", "kind", "id")
+        .rowsBetween(Window.unboundedPreceding, -1)
     )
-    ordered = Window.partitionBy("one_id").orderBy("at", "kind", "id").rowsBetween(Window.unboundedPreceding, -1)
     events = events.withColumn("segment", F.coalesce(F.sum("kind").over(ordered), F.lit(0)))
     closing = (
         events.filter(F.col("kind") == 1)
         .join(c.select(F.col("order_id").alias("id"), "revenue"), "id")
-        .select("one_id", "segment", F.col("id").alias("order_id"), F.col("at").alias("converted_at"), "revenue")
+        .select(
+            "one_id",
+            "segment",
+            F.col("id").alias("order_id"),
+            F.col("at").alias("converted_at"),
+            "revenue",
+        )
     )
     touched = (
         events.filter(F.col("kind") == 0)
@@ -129,7 +153,9 @@ def journey_touches(touch_rows: DataFrame, conversion_rows: DataFrame, window: A
         "at",
         "channel",
         F.when(converting, F.col("order_id"))
-        .otherwise(F.concat(F.lit("~"), F.col("one_id"), F.lit("#"), F.col("segment").cast("string")))
+        .otherwise(
+            F.concat(F.lit("~"), F.col("one_id"), F.lit("#"), F.col("segment").cast("string"))
+        )
         .alias("journey_id"),
         converting.alias("converted"),
         F.when(converting, F.col("revenue")).otherwise(F.lit(0.0)).alias("revenue"),
@@ -137,9 +163,9 @@ def journey_touches(touch_rows: DataFrame, conversion_rows: DataFrame, window: A
         F.when(converting, F.col("converted_at")).alias("converted_at"),
     )
     # Converting journeys belong to the window by their conversion, the others by touch.
-    in_window = F.when(
-        F.col("converted"), F.col("converted_at") >= window.start_ts
-    ).otherwise(F.col("at") >= window.start_ts)
+    in_window = F.when(F.col("converted"), F.col("converted_at") >= window.start_ts).otherwise(
+        F.col("at") >= window.start_ts
+    )
     kept = assigned.filter(in_window)
     journey = Window.partitionBy("journey_id")
     return kept.select(
@@ -154,10 +180,16 @@ def journey_touches(touch_rows: DataFrame, conversion_rows: DataFrame, window: A
     )
 
 
-def untouched_conversions(conversion_rows: DataFrame, journey_rows: DataFrame, window: AnalysisWindow) -> DataFrame:
+def untouched_conversions(
+    conversion_rows: DataFrame, journey_rows: DataFrame, window: AnalysisWindow
+) -> DataFrame:
     """Conversions in the window without any touch in their journey (no channel to credit)."""
-    in_window = conversion_rows.filter((F.col("at") >= window.start_ts) & (F.col("at") < window.end_ts))
-    return in_window.join(journey_rows.select(F.col("journey_id").alias("order_id")), "order_id", "left_anti")
+    in_window = conversion_rows.filter(
+        (F.col("at") >= window.start_ts) & (F.col("at") < window.end_ts)
+    )
+    return in_window.join(
+        journey_rows.select(F.col("journey_id").alias("order_id")), "order_id", "left_anti"
+    )
 
 
 def paths(journey_rows: DataFrame, collapse_repeats: bool = False) -> DataFrame:

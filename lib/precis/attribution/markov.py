@@ -50,7 +50,11 @@ def transitions(paths: DataFrame, order: int = 1) -> DataFrame:
     if not 1 <= order <= 3:
         raise ValueError(f"markov order must be 1, 2 or 3, got {order}")
     with_states = paths.filter(F.size("path") > 0).select(
-        _histories(F.col("path"), order).alias("states"), "journeys", "conversions", "nulls", "revenue"
+        _histories(F.col("path"), order).alias("states"),
+        "journeys",
+        "conversions",
+        "nulls",
+        "revenue",
     )
     empty = F.array().cast("array<string>")
     steps = with_states.select(
@@ -58,20 +62,35 @@ def transitions(paths: DataFrame, order: int = 1) -> DataFrame:
             F.transform(
                 "states",
                 lambda s, i: F.struct(
-                    F.when(i == 0, empty).otherwise(F.get(F.col("states"), i - 1)).alias("source"), s.alias("target")
+                    F.when(i == 0, empty).otherwise(F.get(F.col("states"), i - 1)).alias("source"),
+                    s.alias("target"),
                 ),
             )
         ).alias("step"),
         "journeys",
-    ).select("step.source", "step.target", F.lit(STATE).alias("kind"), F.col("journeys").alias("n"), F.lit(0.0).alias("revenue"))
+    ).select(
+        "step.source",
+        "step.target",
+        F.lit(STATE).alias("kind"),
+        F.col("journeys").alias("n"),
+        F.lit(0.0).alias("revenue"),
+    )
     last = F.element_at("states", -1)
     ends = with_states.select(
         last.alias("source"),
         F.lit(None).cast("array<string>").alias("target"),
         F.explode(
             F.array(
-                F.struct(F.lit(CONVERSION).alias("kind"), F.col("conversions").alias("n"), F.col("revenue").alias("revenue")),
-                F.struct(F.lit(NULL).alias("kind"), F.col("nulls").alias("n"), F.lit(0.0).alias("revenue")),
+                F.struct(
+                    F.lit(CONVERSION).alias("kind"),
+                    F.col("conversions").alias("n"),
+                    F.col("revenue").alias("revenue"),
+                ),
+                F.struct(
+                    F.lit(NULL).alias("kind"),
+                    F.col("nulls").alias("n"),
+                    F.lit(0.0).alias("revenue"),
+                ),
             )
         ).alias("end"),
     ).select("source", "target", "end.kind", "end.n", "end.revenue")
@@ -111,16 +130,23 @@ class _Chain:
         totals[totals == 0] = 1.0  # states with no way out do not occur; keeps the division safe
         moves = (rows["kind"] == STATE).to_numpy()
         dst = np.array([keys[tuple(t)] for t in rows.loc[moves, "target"]], dtype=np.int64)
-        self.q = sp.csr_matrix((counts[moves] / totals[src[moves]], (src[moves], dst)), shape=(n, n))
+        self.q = sp.csr_matrix(
+            (counts[moves] / totals[src[moves]], (src[moves], dst)), shape=(n, n)
+        )
         conv = (rows["kind"] == CONVERSION).to_numpy()
         self.r = np.bincount(src[conv], weights=counts[conv], minlength=n) / totals
-        self.r_value = np.bincount(src[conv], weights=rows.loc[conv, "revenue"].to_numpy(dtype=float), minlength=n) / totals
+        self.r_value = (
+            np.bincount(
+                src[conv], weights=rows.loc[conv, "revenue"].to_numpy(dtype=float), minlength=n
+            )
+            / totals
+        )
 
     def solve(self, keep: np.ndarray) -> tuple[float, float]:
         """Conversion probability and expected value from the start over the kept states."""
         idx = np.flatnonzero(keep)
         q = self.q[idx][:, idx]
-        system = (sp.identity(len(idx), format="csc") - q.tocsc())
+        system = sp.identity(len(idx), format="csc") - q.tocsc()
         solved = spla.spsolve(system, np.column_stack([self.r[idx], self.r_value[idx]]))
         solved = np.atleast_2d(solved)
         if solved.shape[0] != len(idx):
@@ -156,7 +182,7 @@ def solve(rows: pd.DataFrame) -> MarkovResult:
 def _spread(weights: dict[str, float], total: float) -> dict[str, float]:
     norm = sum(weights.values())
     if norm <= 0:
-        return {k: 0.0 for k in weights}
+        return dict.fromkeys(weights, 0.0)
     return {k: total * w / norm for k, w in weights.items()}
 
 

@@ -19,5 +19,7 @@ def recovery(credits: pd.DataFrame, effects: pd.DataFrame) -> dict[str, float]:
     for model, rows in joined.groupby("model", sort=True):
         per_exposure = rows["share"] / rows["exposure_share"]
         scores[f"{model}_rank_corr"] = float(per_exposure.rank().corr(rows["effect"].rank()))
-        scores[f"{model}_share_mae"] = float((rows["share"] - rows["pre_purchase_share"]).abs().mean())
+        scores[f"{model}_share_mae"] = float(
+            (rows["share"] - rows["pre_purchase_share"]).abs().mean()
+        )
     return scores

@@ -10,17 +10,35 @@ from precis.attribution.journeys import touch_label
 
 #: Columns of gold/attribution, in order.
 COLUMNS = (
-    "run_date", "model", "channel", "conversions", "revenue", "share", "revenue_share",
-    "conversions_low", "conversions_high", "spend", "cost_per_conversion", "roi",
-    "window_start", "window_end", "lookback_days", "granularity", "run_id",
+    "run_date",
+    "model",
+    "channel",
+    "conversions",
+    "revenue",
+    "share",
+    "revenue_share",
+    "conversions_low",
+    "conversions_high",
+    "spend",
+    "cost_per_conversion",
+    "roi",
+    "window_start",
+    "window_end",
+    "lookback_days",
+    "granularity",
+    "run_id",
 )
 
 
 def spend_by_channel(campaign_spend: DataFrame, start, end, granularity: str) -> DataFrame:
     """``channel`` (label at the granularity), ``spend`` over the window's days."""
     return (
-        campaign_spend.filter((F.col("spend_date") >= F.lit(start)) & (F.col("spend_date") <= F.lit(end)))
-        .select(touch_label(granularity).alias("channel"), F.col("spend").cast("double").alias("spend"))
+        campaign_spend.filter(
+            (F.col("spend_date") >= F.lit(start)) & (F.col("spend_date") <= F.lit(end))
+        )
+        .select(
+            touch_label(granularity).alias("channel"), F.col("spend").cast("double").alias("spend")
+        )
         .groupBy("channel")
         .agg(F.sum("spend").alias("spend"))
     )
@@ -28,7 +46,9 @@ def spend_by_channel(campaign_spend: DataFrame, start, end, granularity: str) ->
 
 def complete(credits: pd.DataFrame, models: tuple[str, ...], channels: list[str]) -> pd.DataFrame:
     """Every model x channel (channels a model did not credit get 0), with shares."""
-    grid = pd.MultiIndex.from_product([list(models), sorted(channels)], names=["model", "channel"]).to_frame(index=False)
+    grid = pd.MultiIndex.from_product(
+        [list(models), sorted(channels)], names=["model", "channel"]
+    ).to_frame(index=False)
     out = grid.merge(credits, on=["model", "channel"], how="left")
     out[["conversions", "revenue"]] = out[["conversions", "revenue"]].fillna(0.0)
     for column, total in (("share", "conversions"), ("revenue_share", "revenue")):
@@ -52,7 +72,9 @@ def with_spend(credits: DataFrame, spend: DataFrame | None) -> DataFrame:
     return joined.select(
         *credits.columns,
         "spend",
-        F.when(paid & (F.col("conversions") > 0), F.col("spend") / F.col("conversions")).alias("cost_per_conversion"),
+        F.when(paid & (F.col("conversions") > 0), F.col("spend") / F.col("conversions")).alias(
+            "cost_per_conversion"
+        ),
         F.when(paid, (F.col("revenue") - F.col("spend")) / F.col("spend")).alias("roi"),
     )
 

@@ -42,7 +42,9 @@ def _position_weight(s: RuleSettings) -> Column:
     )
 
 
-def touch_weights(journey_rows: DataFrame, model: str, s: RuleSettings = RuleSettings()) -> DataFrame:
+def touch_weights(
+    journey_rows: DataFrame, model: str, s: RuleSettings = RuleSettings()
+) -> DataFrame:
     """``channel``, ``weight``, ``revenue`` of every touch of a converting journey."""
     rows = journey_rows.filter(F.col("converted"))
     n, pos = F.col("touches"), F.col("position")
@@ -58,16 +60,23 @@ def touch_weights(journey_rows: DataFrame, model: str, s: RuleSettings = RuleSet
     elif model == "position_based":
         weight = _position_weight(s)
     else:
-        raise ValueError(f"unknown rule-based model '{model}'; expected one of {', '.join(RULE_MODELS)}")
+        raise ValueError(
+            f"unknown rule-based model '{model}'; expected one of {', '.join(RULE_MODELS)}"
+        )
     return rows.select("channel", weight.alias("weight"), "revenue")
 
 
-def rule_credits(journey_rows: DataFrame, models: tuple[str, ...], s: RuleSettings = RuleSettings()) -> DataFrame:
+def rule_credits(
+    journey_rows: DataFrame, models: tuple[str, ...], s: RuleSettings = RuleSettings()
+) -> DataFrame:
     """``model``, ``channel``, ``conversions``, ``revenue`` for each rule-based model."""
     frames = [
         touch_weights(journey_rows, m, s)
         .groupBy("channel")
-        .agg(F.sum("weight").alias("conversions"), F.sum(F.col("weight") * F.col("revenue")).alias("revenue"))
+        .agg(
+            F.sum("weight").alias("conversions"),
+            F.sum(F.col("weight") * F.col("revenue")).alias("revenue"),
+        )
         .select(F.lit(m).alias("model"), "channel", "conversions", "revenue")
         for m in models
     ]

@@ -80,7 +80,9 @@ def _exact(masks: np.ndarray, won: np.ndarray, seen: np.ndarray, n: int, worth: 
         total_seen[upper] += total_seen[np.flatnonzero(upper) ^ bit]
     v = _worth(total_won, total_seen, worth)
     popcount = np.array([bin(s).count("1") for s in range(size)])
-    weight = np.array([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)])
+    weight = np.array(
+        [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)]
+    )
     values = np.zeros(n)
     everyone = np.arange(size)
     for c in range(n):
@@ -91,7 +93,13 @@ def _exact(masks: np.ndarray, won: np.ndarray, seen: np.ndarray, n: int, worth: 
 
 
 def _sampled(
-    masks: np.ndarray, won: np.ndarray, seen: np.ndarray, n: int, worth: str, samples: int, seed: int
+    masks: np.ndarray,
+    won: np.ndarray,
+    seen: np.ndarray,
+    n: int,
+    worth: str,
+    samples: int,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error of each channel's marginal contribution over random orders."""
     rng = np.random.default_rng(seed)
@@ -120,7 +128,11 @@ def _sampled(
 
 
 def solve(
-    sets: pd.DataFrame, worth: str = "conversions", max_exact: int = 15, samples: int = 2000, seed: int = 0
+    sets: pd.DataFrame,
+    worth: str = "conversions",
+    max_exact: int = 15,
+    samples: int = 2000,
+    seed: int = 0,
 ) -> ShapleyResult:
     """Shapley credits from ``channel_sets`` rows (collected)."""
     if worth not in WORTHS:
@@ -137,7 +149,10 @@ def solve(
     total_revenue = float(sets["revenue"].sum())
     results = {}
     spreads = None
-    for target, won in (("conversions", sets["conversions"].to_numpy(dtype=float)), ("revenue", sets["revenue"].to_numpy(dtype=float))):
+    for target, won in (
+        ("conversions", sets["conversions"].to_numpy(dtype=float)),
+        ("revenue", sets["revenue"].to_numpy(dtype=float)),
+    ):
         if n <= max_exact:
             raw = _exact(masks.astype(np.int64), won, seen, n, worth)
         else:

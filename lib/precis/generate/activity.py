@@ -50,7 +50,13 @@ from precis.generate.identifiers import (
     phone_variant,
     placeholder_or,
 )
-from precis.generate.people import cookie_at, device_pick, online_source, phone_at, preferred_category
+from precis.generate.people import (
+    cookie_at,
+    device_pick,
+    online_source,
+    phone_at,
+    preferred_category,
+)
 from precis.generate.period import Period
 
 EVENT_TYPES = ("view", "click", "search", "add_to_cart", "favorite")
@@ -62,23 +68,65 @@ LINE_SHARES = (0.45, 0.2, 0.08)  # chance of a 2nd, 3rd and 4th order line
 
 #: Person columns a touch needs to pick the identifier a channel sees.
 TOUCH_PERSON_COLUMNS = (
-    "person_id", "first_seen_s", "active_end_s", "web_user", "n_cookies", "app_user", "devices",
-    "wechat_user", "open_id", "has_email", "email", "phone_changes", "phone_change_s", "phone_0", "phone_1",
+    "person_id",
+    "first_seen_s",
+    "active_end_s",
+    "web_user",
+    "n_cookies",
+    "app_user",
+    "devices",
+    "wechat_user",
+    "open_id",
+    "has_email",
+    "email",
+    "phone_changes",
+    "phone_change_s",
+    "phone_0",
+    "phone_1",
 )
 
 #: Person columns that decide which identifiers a session records.
 IDENTITY_PERSON_COLUMNS = (
-    *TOUCH_PERSON_COLUMNS, "is_member", "member_id", "family", "family_device", "cafe_user", "cafe_cookie", "union_id",
+    *TOUCH_PERSON_COLUMNS,
+    "is_member",
+    "member_id",
+    "family",
+    "family_device",
+    "cafe_user",
+    "cafe_cookie",
+    "union_id",
 )
 
 #: Columns of the orders frame: what landing, lines, events, touches and records need.
 ORDER_COLUMNS = (
-    *TOUCH_PERSON_COLUMNS, "order_id", "order_time_s", "sales_channel", "amount", "status", "lines", "order_key",
-    "session_id", "source", "start_s", "id_main", "extras", "till_phone", "till_member",
+    *TOUCH_PERSON_COLUMNS,
+    "order_id",
+    "order_time_s",
+    "sales_channel",
+    "amount",
+    "status",
+    "lines",
+    "order_key",
+    "session_id",
+    "source",
+    "start_s",
+    "id_main",
+    "extras",
+    "till_phone",
+    "till_member",
 )
 
 #: Columns every session frame has (browse and checkout), beyond the person's.
-SESSION_COLUMNS = ("session_id", "source", "start_s", "is_checkout", "id_main", "extras", "buyer_id", "entry_channel")
+SESSION_COLUMNS = (
+    "session_id",
+    "source",
+    "start_s",
+    "is_checkout",
+    "id_main",
+    "extras",
+    "buyer_id",
+    "entry_channel",
+)
 
 
 @dataclass(frozen=True)
@@ -108,7 +156,11 @@ def browse_sessions(people: DataFrame, w: World) -> DataFrame:
     counted = people.select(
         *IDENTITY_PERSON_COLUMNS,
         "pref_cum",
-        *exprs({"_session_mean": f"session_rate * (active_end_s - first_seen_s) / {num(float(SECONDS_PER_DAY))}"}),
+        *exprs(
+            {
+                "_session_mean": f"session_rate * (active_end_s - first_seen_s) / {num(float(SECONDS_PER_DAY))}"
+            }
+        ),
     )
     n = poisson("_session_mean", w.u("sessions", "person_id"), w.u("sessions_2", "person_id"))
     slots = counted.select("*", _explode_count(n).alias("slot")).drop("_session_mean")
@@ -143,7 +195,10 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
     family_pick = f"(family AND {u('family_use')} < 0.3D)"
     device = f"IF({family_pick}, family_device, {device_pick(u('device_pick'))})"
     app_device = placeholder_or(
-        device_case(device, u("device_case"), 0.15), DEVICE_PLACEHOLDERS, u("device_junk"), g.placeholder_rate,
+        device_case(device, u("device_case"), 0.15),
+        DEVICE_PLACEHOLDERS,
+        u("device_junk"),
+        g.placeholder_rate,
         u("device_junk_kind"),
     )
     cafe_pick = f"(cafe_user AND NOT is_checkout AND {u('cafe_use')} < 0.35D)"
@@ -154,22 +209,34 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
     login = f"(is_checkout OR {u('web_login')} < IF({cafe_pick}, 0.9D, 0.3D))"
     typed_email = placeholder_or(
         email_variant("email", u("email_variant"), u("email_style"), g.variant_rate),
-        EMAIL_PLACEHOLDERS, u("email_junk"), g.placeholder_rate,
+        EMAIL_PLACEHOLDERS,
+        u("email_junk"),
+        g.placeholder_rate,
     )
     staged = sessions.select(
         "*",
         *exprs(
             {
                 "_app_member": maybe_id(
-                    f"is_member AND (is_checkout OR {u('app_login')} < 0.6D)", "member_id", "member_id"
+                    f"is_member AND (is_checkout OR {u('app_login')} < 0.6D)",
+                    "member_id",
+                    "member_id",
                 ),
-                "_app_open": maybe_id(f"wechat_user AND {u('app_wechat')} < 0.25D", "open_id", "open_id"),
+                "_app_open": maybe_id(
+                    f"wechat_user AND {u('app_wechat')} < 0.25D", "open_id", "open_id"
+                ),
                 "_web_email": maybe_id(f"has_email AND {login}", "email", typed_email),
-                "_web_member": maybe_id("is_checkout AND is_member AND NOT has_email", "member_id", "member_id"),
-                "_webview": maybe_id(
-                    f"app_user AND {u('webview')} < 0.05D", "device_id", f"upper({device_pick(u('webview_pick'))})"
+                "_web_member": maybe_id(
+                    "is_checkout AND is_member AND NOT has_email", "member_id", "member_id"
                 ),
-                "_wechat_union": maybe_id(f"is_checkout OR {u('wechat_union')} < 0.5D", "union_id", "union_id"),
+                "_webview": maybe_id(
+                    f"app_user AND {u('webview')} < 0.05D",
+                    "device_id",
+                    f"upper({device_pick(u('webview_pick'))})",
+                ),
+                "_wechat_union": maybe_id(
+                    f"is_checkout OR {u('wechat_union')} < 0.5D", "union_id", "union_id"
+                ),
                 "id_main": (
                     f"CASE source WHEN 'app' THEN {id_struct('device_id', app_device)} "
                     f"WHEN 'web' THEN {id_struct('cookie_id', web_cookie)} "
@@ -210,7 +277,10 @@ def orders(people: DataFrame, w: World) -> DataFrame:
     draw = w.draw
     # Only the person columns used here or downstream: every column is copied per order.
     purchases = people.filter(F.col("purchase_offsets").isNotNull()).select(
-        *IDENTITY_PERSON_COLUMNS, "first_purchase_s", "spend_nu", "pref_cum",
+        *IDENTITY_PERSON_COLUMNS,
+        "first_purchase_s",
+        "spend_nu",
+        "pref_cum",
         F.posexplode(F.col("purchase_offsets")).alias("purchase_no", "purchase_offset"),
     )
 
@@ -242,9 +312,13 @@ def orders(people: DataFrame, w: World) -> DataFrame:
     # Up to MAX_LINES distinct items, spelled out slot by slot: lambdas over arrays are
     # evaluated without code generation and were the generator's slowest part.
     slots = range(1, MAX_LINES + 1)
-    n_lines = "(1 + " + " + ".join(
-        f"CAST({u(f'line_{k}')} < {num(p)} AS INT)" for k, p in zip(slots[1:], LINE_SHARES)
-    ) + ")"
+    n_lines = (
+        "(1 + "
+        + " + ".join(
+            f"CAST({u(f'line_{k}')} < {num(p)} AS INT)" for k, p in zip(slots[1:], LINE_SHARES)
+        )
+        + ")"
+    )
     drawn = keyed.select(
         "*",
         *exprs(
@@ -270,12 +344,16 @@ def orders(people: DataFrame, w: World) -> DataFrame:
 
     def price(k: int) -> str:
         item = f"_item_{k}"
-        discount = f"IF({u('discount', item)} < 0.3D, 0.8D + 0.15D * {u('discount_depth', item)}, 1.0D)"
+        discount = (
+            f"IF({u('discount', item)} < 0.3D, 0.8D + 0.15D * {u('discount_depth', item)}, 1.0D)"
+        )
         return f"IF({item} IS NOT NULL, round({draw.price(item)} * {discount}, 2), NULL)"
 
     def quantity(k: int) -> str:
         # Quantities fill the order value with the chosen items.
-        return f"CAST(least(greatest(round(order_value / _n_items / _price_{k}), 1.0D), 5.0D) AS INT)"
+        return (
+            f"CAST(least(greatest(round(order_value / _n_items / _price_{k}), 1.0D), 5.0D) AS INT)"
+        )
 
     def line(k: int) -> str:
         fields = f"'item_id', {draw.item_id(f'_item_{k}')}, 'quantity', _qty_{k}, 'unit_price', _price_{k}"
@@ -303,12 +381,18 @@ def orders(people: DataFrame, w: World) -> DataFrame:
             *exprs(
                 {
                     "lines": "array_compact(array(" + ", ".join(line(k) for k in slots) + "))",
-                    "amount": "round(" + " + ".join(f"coalesce(_qty_{k} * _price_{k}, 0.0D)" for k in slots) + ", 2)",
+                    "amount": "round("
+                    + " + ".join(f"coalesce(_qty_{k} * _price_{k}, 0.0D)" for k in slots)
+                    + ", 2)",
                     "status": status,
                 }
             ),
         )
-        .drop("_n_lines", "_n_items", *[f"_{x}_{k}" for x in ("ucat", "pick", "item", "price", "qty") for k in slots])
+        .drop(
+            "_n_lines",
+            "_n_items",
+            *[f"_{x}_{k}" for x in ("ucat", "pick", "item", "price", "qty") for k in slots],
+        )
     )
     checkout = priced.select(
         "*",
@@ -332,7 +416,9 @@ def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
         return w.u(salt, "order_id")
 
     store = bucket(w.seed, "store", store_count(g.people), "order_id")
-    own_phone = phone_variant(phone_at("order_time_s"), u("phone_variant"), u("phone_style"), g.variant_rate)
+    own_phone = phone_variant(
+        phone_at("order_time_s"), u("phone_variant"), u("phone_style"), g.variant_rate
+    )
     own_or_junk = placeholder_or(own_phone, PHONE_PLACEHOLDERS, u("phone_junk"), g.placeholder_rate)
     typed = f"IF({u('hotline')} < {num(g.hotline_rate)}, {hotline(store)}, {own_or_junk})"
     till = orders_df.select(
@@ -356,7 +442,12 @@ def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
 
 def order_lines(orders_df: DataFrame) -> DataFrame:
     return orders_df.select(
-        "person_id", "order_id", "order_time_s", "session_id", "sales_channel", "id_main",
+        "person_id",
+        "order_id",
+        "order_time_s",
+        "session_id",
+        "sales_channel",
+        "id_main",
         F.posexplode(F.col("lines")).alias("line_no", "line"),
     )
 
@@ -364,9 +455,17 @@ def order_lines(orders_df: DataFrame) -> DataFrame:
 # ----------------------------------------------------------------------- events
 def browse_events(sessions: DataFrame, w: World) -> DataFrame:
     g = w.g
-    n = poisson(num(g.events_per_session - 1.0), w.u("events", "session_id"), w.u("events_2", "session_id"))
+    n = poisson(
+        num(g.events_per_session - 1.0), w.u("events", "session_id"), w.u("events_2", "session_id")
+    )
     counted = sessions.select(
-        "session_id", "person_id", "start_s", "source", "id_main", "entry_channel", "pref_cum",
+        "session_id",
+        "person_id",
+        "start_s",
+        "source",
+        "id_main",
+        "entry_channel",
+        "pref_cum",
         _explode_count(f"1 + {n}").alias("step"),
     )
 
@@ -376,9 +475,16 @@ def browse_events(sessions: DataFrame, w: World) -> DataFrame:
     committed = ", ".join(text(e) for e in COMMITTED_EVENTS)
     typed = counted.select(
         "*",
-        *exprs({"event_type": choice(EVENT_TYPES, EVENT_WEIGHTS, u("event_type")), "_u_category": u("category")}),
+        *exprs(
+            {
+                "event_type": choice(EVENT_TYPES, EVENT_WEIGHTS, u("event_type")),
+                "_u_category": u("category"),
+            }
+        ),
     )
-    explore_rate = f"IF(event_type IN ({committed}), {num(g.explore_share / 4)}, {num(g.explore_share)})"
+    explore_rate = (
+        f"IF(event_type IN ({committed}), {num(g.explore_share / 4)}, {num(g.explore_share)})"
+    )
     category = preferred_category(u("explore"), "_u_category", explore_rate, w.draw.n_categories)
     with_item = typed.select("*", *exprs({"_item": w.draw.item_index(category, u("rank"))}))
     properties = (
@@ -460,13 +566,18 @@ def _touch_details(frame: DataFrame, w: World) -> DataFrame:
         "phone": id_struct("phone", phone_at("touch_time_s")),
     }
     identity = " ".join(
-        f"WHEN {text(c.name)} THEN coalesce({', '.join(f'_by_{k}' for k in c.id_types)}, _by_phone)" for c in CHANNELS
+        f"WHEN {text(c.name)} THEN coalesce({', '.join(f'_by_{k}' for k in c.id_types)}, _by_phone)"
+        for c in CHANNELS
     )
     interactions = []
     costs = []
     for c in CHANNELS:
         first, *rest = c.interactions
-        picked = f"IF({u('interaction')} < 0.75D, {text(first)}, {text(rest[0])})" if rest else text(first)
+        picked = (
+            f"IF({u('interaction')} < 0.75D, {text(first)}, {text(rest[0])})"
+            if rest
+            else text(first)
+        )
         interactions.append(f"WHEN {text(c.name)} THEN {picked}")
         if c.cost_per_click is not None:
             per_touch = f"IF(interaction IN ('click', 'visit'), {num(c.cost_per_click)}, {num(c.cost_per_click / 50)})"
@@ -499,17 +610,27 @@ def _touch_details(frame: DataFrame, w: World) -> DataFrame:
 
 def touches(people: DataFrame, orders_df: DataFrame, w: World) -> DataFrame:
     """Background touches plus touches before purchases, with their details."""
-    return _touch_details(background_touches(people, w).unionByName(conversion_touches(orders_df, w)), w)
+    return _touch_details(
+        background_touches(people, w).unionByName(conversion_touches(orders_df, w)), w
+    )
 
 
 def background_touches(people: DataFrame, w: World) -> DataFrame:
     """Touches everybody gets, buyers or not, in proportion to channel exposure."""
     windowed = people.select(
         "*",
-        *exprs({"touch_from_s": f"greatest({w.period.start_s}L, first_seen_s - {14 * SECONDS_PER_DAY}L)"}),
+        *exprs(
+            {
+                "touch_from_s": f"greatest({w.period.start_s}L, first_seen_s - {14 * SECONDS_PER_DAY}L)"
+            }
+        ),
     ).select(
         "*",
-        *exprs({"_touch_mean": f"{num(w.g.touch_rate / SECONDS_PER_DAY)} * (active_end_s - touch_from_s)"}),
+        *exprs(
+            {
+                "_touch_mean": f"{num(w.g.touch_rate / SECONDS_PER_DAY)} * (active_end_s - touch_from_s)"
+            }
+        ),
     )
     n = poisson("_touch_mean", w.u("touches", "person_id"), w.u("touches_2", "person_id"))
     slots = windowed.select(*TOUCH_PERSON_COLUMNS, "touch_from_s", _explode_count(n).alias("slot"))
@@ -523,7 +644,9 @@ def background_touches(people: DataFrame, w: World) -> DataFrame:
                     "* (active_end_s - touch_from_s)) AS BIGINT)"
                 ),
                 "channel": choice(
-                    channel_names(), [c.exposure for c in CHANNELS], w.u("touch_channel", "person_id", "slot")
+                    channel_names(),
+                    [c.exposure for c in CHANNELS],
+                    w.u("touch_channel", "person_id", "slot"),
                 ),
             }
         ),
@@ -540,7 +663,9 @@ def conversion_touches(orders_df: DataFrame, w: World) -> DataFrame:
         f"IF({u('attributed')} < {num(w.g.attributed_share)}, "
         f"1 + CAST({u('touch_2')} < 0.5D AS INT) + CAST({u('touch_3')} < 0.2D AS INT), 0)"
     )
-    slots = orders_df.select(*TOUCH_PERSON_COLUMNS, "order_id", "order_time_s", _explode_count(n).alias("slot"))
+    slots = orders_df.select(
+        *TOUCH_PERSON_COLUMNS, "order_id", "order_time_s", _explode_count(n).alias("slot")
+    )
     wait = exponential(w.u("touch_lead", "order_id", "slot"), num(2.0 * SECONDS_PER_DAY))
     lead = f"CAST(floor(300.0D + {wait}) AS BIGINT)"
     return slots.select(
@@ -549,7 +674,9 @@ def conversion_touches(orders_df: DataFrame, w: World) -> DataFrame:
             {
                 "touch_id": f"concat('T', {hex_id(w.seed, 'conversion_touch', 'order_id', 'slot', length=19)})",
                 "touch_time_s": f"greatest(order_time_s - {lead}, {w.period.start_s}L)",
-                "channel": choice(channel_names(), conversion_weights(), w.u("touch_channel", "order_id", "slot")),
+                "channel": choice(
+                    channel_names(), conversion_weights(), w.u("touch_channel", "order_id", "slot")
+                ),
             }
         ),
     )

@@ -10,8 +10,8 @@ every later query would otherwise re-analyze and re-plan the whole generation.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,7 +19,12 @@ from pyspark.sql import functions as F
 from precis.config import GenerateConfig
 from precis.generate import activity, landing, truth
 from precis.generate.activity import World
-from precis.generate.catalog import ItemDraw, campaign_spend_frame, channel_effects_frame, items_frame
+from precis.generate.catalog import (
+    ItemDraw,
+    campaign_spend_frame,
+    channel_effects_frame,
+    items_frame,
+)
 from precis.generate.corrupt import CORRUPTED_DATASETS, CORRUPTION_SCHEMA, corrupt
 from precis.generate.people import people_frame
 from precis.generate.period import Period
@@ -81,13 +86,18 @@ def build(
     people = persist(people_frame(spark, g, period, draw, parts), "people")
     orders = persist(activity.orders(people, w), "orders")
     browse = persist(
-        activity.browse_sessions(people, w).select("person_id", *activity.SESSION_COLUMNS, "pref_cum"), "sessions"
+        activity.browse_sessions(people, w).select(
+            "person_id", *activity.SESSION_COLUMNS, "pref_cum"
+        ),
+        "sessions",
     )
     lines = activity.order_lines(orders)
     checkout = orders.filter(F.col("session_id").isNotNull())
 
     # Each of these feeds a landing dataset and truth/record_person.
-    events = persist(activity.browse_events(browse, w).unionByName(activity.checkout_events(lines, w)), "events")
+    events = persist(
+        activity.browse_events(browse, w).unionByName(activity.checkout_events(lines, w)), "events"
+    )
     touches = persist(activity.touches(people, orders, w), "touches")
     records = persist(
         landing.session_records(browse)
@@ -148,8 +158,12 @@ def build(
         ),
         "items": items_frame(spark, draw),
         "customers": landing.conform(customers, "customers", {"signup_time": ts("signup_time_s")}),
-        "campaign_spend": campaign_spend_frame(spark, g.seed, g.people, period.start_date, period.days),
-        "forget_requests": landing.conform(forgets, "forget_requests", {"requested_at": ts("requested_s")}),
+        "campaign_spend": campaign_spend_frame(
+            spark, g.seed, g.people, period.start_date, period.days
+        ),
+        "forget_requests": landing.conform(
+            forgets, "forget_requests", {"requested_at": ts("requested_s")}
+        ),
     }
 
     corrupted: tuple[str, ...] = CORRUPTED_DATASETS if g.corrupt_fraction > 0 else ()
@@ -192,4 +206,6 @@ def arrange(df: DataFrame, order: tuple[str, ...], partitions: int) -> DataFrame
 def landing_order(dataset: str) -> tuple[str, ...]:
     """Time first where the dataset has a time column, then the dedup key."""
     spec = SPECS[dataset]
-    return ((spec.order_by,) if spec.order_by else ()) + tuple(k for k in spec.keys if k != spec.order_by)
+    return ((spec.order_by,) if spec.order_by else ()) + tuple(
+        k for k in spec.keys if k != spec.order_by
+    )

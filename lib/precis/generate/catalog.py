@@ -10,7 +10,16 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
-from precis.generate.draws import array_of, bijective_digits, bucket, exprs, hex_id, normal, uniform, zipf_rank
+from precis.generate.draws import (
+    array_of,
+    bijective_digits,
+    bucket,
+    exprs,
+    hex_id,
+    normal,
+    uniform,
+    zipf_rank,
+)
 
 # (category, typical price in CNY): prices differ by category so spend depends on taste.
 CATEGORIES: tuple[tuple[str, float], ...] = (
@@ -29,14 +38,37 @@ CATEGORIES: tuple[tuple[str, float], ...] = (
 )
 
 BRANDS = (
-    "Aurora", "Beacon", "Cobalt", "Dune", "Ember", "Fjord", "Garnet", "Harbor",
-    "Iris", "Jade", "Kestrel", "Lumen", "Maple", "Nova", "Orchid", "Pioneer",
+    "Aurora",
+    "Beacon",
+    "Cobalt",
+    "Dune",
+    "Ember",
+    "Fjord",
+    "Garnet",
+    "Harbor",
+    "Iris",
+    "Jade",
+    "Kestrel",
+    "Lumen",
+    "Maple",
+    "Nova",
+    "Orchid",
+    "Pioneer",
 )
 
 NOUNS = {
-    "apparel": "shirt", "shoes": "sneaker", "beauty": "serum", "electronics": "earbuds",
-    "home": "lamp", "kitchen": "pan", "sports": "yoga mat", "toys": "puzzle",
-    "books": "novel", "grocery": "tea", "jewelry": "necklace", "pet": "pet bed",
+    "apparel": "shirt",
+    "shoes": "sneaker",
+    "beauty": "serum",
+    "electronics": "earbuds",
+    "home": "lamp",
+    "kitchen": "pan",
+    "sports": "yoga mat",
+    "toys": "puzzle",
+    "books": "novel",
+    "grocery": "tea",
+    "jewelry": "necklace",
+    "pet": "pet bed",
 }
 
 
@@ -53,7 +85,15 @@ class Channel:
 
 CHANNELS: tuple[Channel, ...] = (
     Channel("search", 0.22, 3.0, 1.20, ("impression", "click"), ("cookie_id", "device_id"), 9.0),
-    Channel("social", 0.24, 1.0, 0.40, ("impression", "click"), ("open_id", "device_id", "cookie_id"), 7.0),
+    Channel(
+        "social",
+        0.24,
+        1.0,
+        0.40,
+        ("impression", "click"),
+        ("open_id", "device_id", "cookie_id"),
+        7.0,
+    ),
     Channel("display", 0.28, 0.3, 0.15, ("impression", "click"), ("cookie_id", "device_id"), 6.0),
     Channel("email", 0.10, 2.0, 0.02, ("email_open", "click"), ("email",), 0.5),
     Channel("affiliate", 0.06, 1.5, 1.50, ("click", "visit"), ("cookie_id",), 3.0),
@@ -63,14 +103,29 @@ CHANNELS: tuple[Channel, ...] = (
 CAMPAIGNS_PER_CHANNEL = 3
 
 CITIES: tuple[tuple[str, float], ...] = (
-    ("Shanghai", 14), ("Beijing", 13), ("Guangzhou", 10), ("Shenzhen", 10), ("Chengdu", 9),
-    ("Hangzhou", 8), ("Wuhan", 7), ("Nanjing", 6), ("Chongqing", 7), ("Xi'an", 5),
-    ("Suzhou", 6), ("Tianjin", 5),
+    ("Shanghai", 14),
+    ("Beijing", 13),
+    ("Guangzhou", 10),
+    ("Shenzhen", 10),
+    ("Chengdu", 9),
+    ("Hangzhou", 8),
+    ("Wuhan", 7),
+    ("Nanjing", 6),
+    ("Chongqing", 7),
+    ("Xi'an", 5),
+    ("Suzhou", 6),
+    ("Tianjin", 5),
 )
 
 EMAIL_DOMAINS: tuple[tuple[str, float], ...] = (
-    ("qq.com", 35), ("163.com", 20), ("126.com", 8), ("gmail.com", 10),
-    ("outlook.com", 8), ("sina.com", 5), ("foxmail.com", 6), ("hotmail.com", 8),
+    ("qq.com", 35),
+    ("163.com", 20),
+    ("126.com", 8),
+    ("gmail.com", 10),
+    ("outlook.com", 8),
+    ("sina.com", 5),
+    ("foxmail.com", 6),
+    ("hotmail.com", 8),
 )
 
 # No surname is a prefix of another, so "<surname><separator><digits>" never collides.
@@ -79,9 +134,35 @@ SURNAMES = ("wang", "li", "zhang", "chen", "yang", "huang", "zhao", "wu", "zhou"
 # Mobile prefixes for people. 138 and 199 are left out so no person's number can equal
 # the placeholder 13800000000 or a store hotline (199...).
 PHONE_PREFIXES = (
-    "130", "131", "132", "133", "134", "135", "136", "137", "139", "150", "151", "152",
-    "155", "156", "157", "158", "159", "176", "177", "178", "180", "181", "182", "183",
-    "185", "186", "187", "188", "189",
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
 )
 
 PLACEHOLDER_DEVICE = "00000000-0000-0000-0000-000000000000"
@@ -166,10 +247,7 @@ class ItemDraw:
 
 
 def items_frame(spark: SparkSession, draw: ItemDraw) -> DataFrame:
-    brand = (
-        f"element_at({array_of(BRANDS)}, "
-        f"{bucket(draw.seed, 'brand', len(BRANDS), 'id')} + 1)"
-    )
+    brand = f"element_at({array_of(BRANDS)}, {bucket(draw.seed, 'brand', len(BRANDS), 'id')} + 1)"
     noun = f"element_at({array_of(NOUNS[n] for n, _ in categories(draw.items))}, {draw.category_of('id')} + 1)"
     model = f"upper({hex_id(draw.seed, 'model', 'id', length=4)})"
     return spark.range(draw.items, numPartitions=1).select(
@@ -198,7 +276,14 @@ def conversion_weights() -> list[float]:
 def channel_effects_frame(spark: SparkSession) -> DataFrame:
     total = sum(conversion_weights())
     rows = [
-        (c.name, c.exposure, c.effect, c.exposure * c.effect / total, c.cost_per_click, c.cost_per_click is not None)
+        (
+            c.name,
+            c.exposure,
+            c.effect,
+            c.exposure * c.effect / total,
+            c.cost_per_click,
+            c.cost_per_click is not None,
+        )
         for c in CHANNELS
     ]
     schema = (
@@ -219,7 +304,9 @@ def campaign_id(channel: str, day: str, days: int) -> str:
     return f"concat('cmp-', {channel}, '-', CAST({k} + 1 AS STRING))"
 
 
-def campaign_spend_frame(spark: SparkSession, seed: int, people: int, start_day: dt.date, days: int) -> DataFrame:
+def campaign_spend_frame(
+    spark: SparkSession, seed: int, people: int, start_day: dt.date, days: int
+) -> DataFrame:
     paid = [c for c in CHANNELS if c.cost_per_click is not None]
     channels = spark.createDataFrame(
         [(c.name, c.daily_budget_per_1k_people * max(people, 1000) / 1000.0) for c in paid],

@@ -48,7 +48,9 @@ def _pick(values: tuple[str, ...], u: str) -> str:
     return f"element_at({array_of(values)}, CAST(least(floor({u} * {n}), {n - 1}) AS INT) + 1)"
 
 
-def corrupt(text_rows: DataFrame, dataset: str, seed: int, fraction: float) -> tuple[DataFrame, DataFrame]:
+def corrupt(
+    text_rows: DataFrame, dataset: str, seed: int, fraction: float
+) -> tuple[DataFrame, DataFrame]:
     """Corrupt ``fraction`` of the rows of an all-string landing frame.
 
     Returns the landed rows (duplicates included) and the corruption truth rows.
@@ -67,7 +69,14 @@ def corrupt(text_rows: DataFrame, dataset: str, seed: int, fraction: float) -> t
     )
     marked = (
         text_rows.select("*", *exprs({"_record_key": record_key(dataset)}))
-        .select("*", *exprs({"_kind": f"IF({u('pick')} < {num(fraction)}, {_pick(kinds(dataset), u('kind'))}, NULL)"}))
+        .select(
+            "*",
+            *exprs(
+                {
+                    "_kind": f"IF({u('pick')} < {num(fraction)}, {_pick(kinds(dataset), u('kind'))}, NULL)"
+                }
+            ),
+        )
         .select("*", *exprs({"_column": target}))
     )
 
@@ -80,10 +89,16 @@ def corrupt(text_rows: DataFrame, dataset: str, seed: int, fraction: float) -> t
             f"WHEN _kind = 'wrong_type' THEN {_pick(NOT_NUMBERS, u('number'))} ELSE {name} END"
         )
 
-    landed = marked.select(*exprs({n: damaged(n) for n in names}), "_record_key", "_kind", "_column")
+    landed = marked.select(
+        *exprs({n: damaged(n) for n in names}), "_record_key", "_kind", "_column"
+    )
     rows = landed.select(*names)
     duplicates = landed.filter(F.col("_kind") == "duplicate").select(*names)
-    raw = "to_json(named_struct(" + ", ".join(f"{text(n)}, {n}" for n in names) + "), map('ignoreNullFields', 'false'))"
+    raw = (
+        "to_json(named_struct("
+        + ", ".join(f"{text(n)}, {n}" for n in names)
+        + "), map('ignoreNullFields', 'false'))"
+    )
     truth = landed.filter(F.col("_kind").isNotNull()).select(
         *exprs(
             {

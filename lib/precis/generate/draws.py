@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -135,7 +135,11 @@ def choice(values: Sequence[str], weights: Sequence[float], u: str) -> str:
 
 def count_below(values: str, u: str, n: int) -> str:
     """How many of the ``n`` ascending array elements are below ``u`` (inverse CDF lookup)."""
-    return "(" + " + ".join(f"CAST(element_at({values}, {i}) < {u} AS INT)" for i in range(1, n + 1)) + ")"
+    return (
+        "("
+        + " + ".join(f"CAST(element_at({values}, {i}) < {u} AS INT)" for i in range(1, n + 1))
+        + ")"
+    )
 
 
 def zipf_rank(n: str, exponent: float, u: str) -> str:

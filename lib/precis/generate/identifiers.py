@@ -7,9 +7,14 @@ system and ``13912345678`` in another, which is what identity resolution has to 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from precis.generate.catalog import PLACEHOLDER_DEVICE, PLACEHOLDER_EMAIL, PLACEHOLDER_PHONE, PLACEHOLDER_TEXT
+from precis.generate.catalog import (
+    PLACEHOLDER_DEVICE,
+    PLACEHOLDER_EMAIL,
+    PLACEHOLDER_PHONE,
+    PLACEHOLDER_TEXT,
+)
 from precis.generate.draws import choice, num, text
 
 # Placeholders by identifier type: what trackers and clerks write when the value is unknown.
@@ -29,10 +34,14 @@ def id_struct(id_type: str, id_value: str) -> str:
 
 def maybe_id(condition: str, id_type: str, id_value: str) -> str:
     """The identifier when ``condition`` holds and it has a value, else a null struct."""
-    return f"IF(({condition}) AND ({id_value}) IS NOT NULL, {id_struct(id_type, id_value)}, {NO_ID})"
+    return (
+        f"IF(({condition}) AND ({id_value}) IS NOT NULL, {id_struct(id_type, id_value)}, {NO_ID})"
+    )
 
 
-def _variant(canonical: str, styles: Sequence[str], u_variant: str, u_style: str, rate: float) -> str:
+def _variant(
+    canonical: str, styles: Sequence[str], u_variant: str, u_style: str, rate: float
+) -> str:
     n = len(styles)
     styled = f"element_at(array({', '.join(styles)}), CAST(least(floor({u_style} * {n}), {n - 1}) AS INT) + 1)"
     return f"IF({u_variant} < {num(rate)}, {styled}, {canonical})"
@@ -75,7 +84,9 @@ def device_case(device: str, u: str, upper_share: float) -> str:
     return f"IF({u} < {num(upper_share)}, upper({device}), {device})"
 
 
-def placeholder_or(value: str, placeholders: Sequence[str], u: str, rate: float, u_kind: str | None = None) -> str:
+def placeholder_or(
+    value: str, placeholders: Sequence[str], u: str, rate: float, u_kind: str | None = None
+) -> str:
     """Replace ``value`` by one of ``placeholders`` (the first most often) in ``rate`` of rows."""
     if len(placeholders) == 1 or u_kind is None:
         junk = text(placeholders[0])

@@ -8,7 +8,7 @@ turns them into the landing schema of ``precis.schemas.SPECS``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -17,9 +17,9 @@ from pyspark.sql.types import DateType, TimestampType
 from precis.generate.activity import World
 from precis.generate.draws import SECONDS_PER_DAY, choice, exprs, hex_id, num, text
 from precis.generate.identifiers import (
-    device_case,
     EMAIL_PLACEHOLDERS,
     PHONE_PLACEHOLDERS,
+    device_case,
     email_variant,
     id_struct,
     phone_variant,
@@ -30,6 +30,7 @@ from precis.schemas import SPECS
 
 ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ssXXX"
 ISO_DATE = "yyyy-MM-dd"
+
 
 def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids: str) -> DataFrame:
     """One row per source record: ``person_id``, ``source``, ``record_id``, ``observed_s`` and
@@ -50,8 +51,14 @@ def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids
 
 def id_rows(records: DataFrame) -> DataFrame:
     """One row per identifier of each record (the grain of ``id_observations``)."""
-    return records.select("person_id", "source", "record_id", "observed_s", F.explode(F.col("ids")).alias("id")).select(
-        "person_id", "source", "record_id", *exprs({"id_type": "id.id_type", "id_value": "id.id_value"}), "observed_s"
+    return records.select(
+        "person_id", "source", "record_id", "observed_s", F.explode(F.col("ids")).alias("id")
+    ).select(
+        "person_id",
+        "source",
+        "record_id",
+        *exprs({"id_type": "id.id_type", "id_value": "id.id_value"}),
+        "observed_s",
     )
 
 
@@ -70,11 +77,15 @@ def crm_records(people: DataFrame, w: World) -> DataFrame:
     members = people.filter(F.col("is_member"))
     phone = placeholder_or(
         phone_variant("phone_0", u("crm_phone_variant"), u("crm_phone_style"), g.variant_rate / 2),
-        PHONE_PLACEHOLDERS, u("crm_phone_junk"), g.placeholder_rate,
+        PHONE_PLACEHOLDERS,
+        u("crm_phone_junk"),
+        g.placeholder_rate,
     )
     email = placeholder_or(
         email_variant("email", u("crm_email_variant"), u("crm_email_style"), g.variant_rate / 2),
-        EMAIL_PLACEHOLDERS, u("crm_email_junk"), g.placeholder_rate,
+        EMAIL_PLACEHOLDERS,
+        u("crm_email_junk"),
+        g.placeholder_rate,
     )
     signup = _records(
         members,
@@ -115,7 +126,10 @@ def wechat_records(people: DataFrame, w: World) -> DataFrame:
     )
     # People type their own number into WeChat: more variety than a CRM form allows.
     bound = phone_variant(
-        phone_at("_followed_s"), u("wechat_phone_variant"), u("wechat_phone_style"), min(1.0, 2 * g.variant_rate)
+        phone_at("_followed_s"),
+        u("wechat_phone_variant"),
+        u("wechat_phone_style"),
+        min(1.0, 2 * g.variant_rate),
     )
     return _records(
         followers,
@@ -145,7 +159,9 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
     phone = phone_variant(
         phone_at("signin_s"), u("signin_phone_variant"), u("signin_phone_style"), g.variant_rate
     )
-    email = email_variant("email", u("signin_email_variant"), u("signin_email_style"), g.variant_rate)
+    email = email_variant(
+        "email", u("signin_email_variant"), u("signin_email_style"), g.variant_rate
+    )
     account = (
         f"IF(is_member, {id_struct('member_id', 'member_id')}, NULL), "
         f"IF(has_email, {id_struct('email', email)}, NULL), {id_struct('phone', phone)}"
@@ -167,7 +183,9 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
         .select("*", *exprs({"signin_s": cookie_start("k")})),
         "web",
     )
-    app_devices = people.filter(F.col("app_user")).select("*", F.posexplode("devices").alias("k", "device"))
+    app_devices = people.filter(F.col("app_user")).select(
+        "*", F.posexplode("devices").alias("k", "device")
+    )
     devices = kept(at_random(app_devices, "app"), "app")
     wechat_accounts = people.filter(F.col("wechat_user")).select("*", F.lit(0).alias("k"))
     followers = kept(at_random(wechat_accounts, "wechat"), "wechat")
@@ -182,7 +200,10 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
         .unionByName(signed_in(devices, "app", "SIA", id_struct("device_id", device)))
         .unionByName(
             signed_in(
-                followers, "wechat", "SIX", f"{id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}"
+                followers,
+                "wechat",
+                "SIX",
+                f"{id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}",
             )
         )
     )
@@ -218,7 +239,10 @@ def forget_requests(people: DataFrame, w: World) -> DataFrame:
     asking = people.filter(F.expr(f"{u('forget')} < {num(g.forget_share)} OR person_id = {always}"))
     kind = choice(("email", "member_id", "phone"), (1.0, 1.0, 1.0), u("forget_by"))
     latest_phone = phone_variant(
-        "IF(phone_changes, phone_1, phone_0)", u("forget_variant"), u("forget_style"), g.variant_rate
+        "IF(phone_changes, phone_1, phone_0)",
+        u("forget_variant"),
+        u("forget_style"),
+        g.variant_rate,
     )
     identifier = (
         f"CASE WHEN has_email AND {kind} = 'email' THEN "

@@ -22,8 +22,8 @@ from precis.generate.catalog import (
     SOURCE_WEIGHTS,
     SURNAMES,
     ItemDraw,
-    cafe_count,
     cafe_cookie,
+    cafe_count,
 )
 from precis.generate.draws import (
     SECONDS_PER_DAY,
@@ -50,13 +50,45 @@ DAY = num(float(SECONDS_PER_DAY))
 
 #: Columns of the person frame, in order.
 PERSON_COLUMNS = (
-    "person_id", "first_seen_s", "active_end_s",
-    "is_member", "member_id", "phone_0", "phone_1", "phone_changes", "phone_change_s",
-    "has_email", "email", "app_user", "devices", "household_id", "family", "family_device",
-    "web_user", "n_cookies", "cafe_user", "cafe_cookie", "wechat_user", "open_id", "union_id",
-    "gender", "birth_date", "city", "signup_s", "consent_marketing",
-    "is_buyer", "lam", "p_drop", "dropout_after", "spend_nu", "first_purchase_s",
-    "purchase_offsets", "dropout_s", "session_rate", "pref_weights", "pref_cum",
+    "person_id",
+    "first_seen_s",
+    "active_end_s",
+    "is_member",
+    "member_id",
+    "phone_0",
+    "phone_1",
+    "phone_changes",
+    "phone_change_s",
+    "has_email",
+    "email",
+    "app_user",
+    "devices",
+    "household_id",
+    "family",
+    "family_device",
+    "web_user",
+    "n_cookies",
+    "cafe_user",
+    "cafe_cookie",
+    "wechat_user",
+    "open_id",
+    "union_id",
+    "gender",
+    "birth_date",
+    "city",
+    "signup_s",
+    "consent_marketing",
+    "is_buyer",
+    "lam",
+    "p_drop",
+    "dropout_after",
+    "spend_nu",
+    "first_purchase_s",
+    "purchase_offsets",
+    "dropout_s",
+    "session_rate",
+    "pref_weights",
+    "pref_cum",
 )
 
 
@@ -72,7 +104,9 @@ def people_frame(
     def share(salt: str, value: float) -> str:
         return f"{u(salt)} < {num(value)}"
 
-    early = f"least({u('first_seen')} * {num(30.0 * SECONDS_PER_DAY)}, {num(float(end - start - 1))})"
+    early = (
+        f"least({u('first_seen')} * {num(30.0 * SECONDS_PER_DAY)}, {num(float(end - start - 1))})"
+    )
     anytime = f"{u('first_seen')} * {num(float(end - start - 1))}"
     identity = spark.range(g.people, numPartitions=num_partitions).select(
         F.col("id").alias("person_id"),
@@ -94,7 +128,9 @@ def people_frame(
     )
 
     uniform_prefix = [1.0] * len(PHONE_PREFIXES)
-    email_digits = f"CAST(pmod(person_id * {EMAIL_MULTIPLIER}L + {seed % 10**8}L, 100000000L) AS STRING)"
+    email_digits = (
+        f"CAST(pmod(person_id * {EMAIL_MULTIPLIER}L + {seed % 10**8}L, 100000000L) AS STRING)"
+    )
     email = (
         f"concat({choice(SURNAMES, [1.0] * len(SURNAMES), u('surname'))}, "
         f"{choice(('', '.', '_'), (3.0, 2.0, 1.0), u('email_sep'))}, {email_digits}, '@', "
@@ -112,9 +148,7 @@ def people_frame(
     cafe = bucket(seed, "cafe_pick", cafe_count(g.people, g.cafe_share), "person_id")
     age_days = f"CAST(floor((18.0D + {u('age')} * 52.0D) * 365.25D) AS INT)"
     member_digits = bijective_digits("person_id", MEMBER_MULTIPLIER, seed, 10**8, 8)
-    first_purchase = (
-        f"first_seen_s + CAST(floor({exponential(u('first_buy'), num(10.0 * SECONDS_PER_DAY))}) AS BIGINT)"
-    )
+    first_purchase = f"first_seen_s + CAST(floor({exponential(u('first_buy'), num(10.0 * SECONDS_PER_DAY))}) AS BIGINT)"
     tenure = (
         f"IF(first_seen_s < {start + 30 * SECONDS_PER_DAY}L AND {share('old_member', 0.6)}, "
         f"{exponential(u('tenure'), num(500.0 * SECONDS_PER_DAY))}, 0.0D)"
@@ -163,7 +197,9 @@ def people_frame(
     dropout = traits.select(
         "*",
         *exprs({"p_drop": "least(greatest(_ga / (_ga + _gb), 1.0E-4D), 1.0D)"}),
-    ).select("*", *exprs({"dropout_after": geometric("p_drop", u("dropout"), MAX_REPEAT_PURCHASES)}))
+    ).select(
+        "*", *exprs({"dropout_after": geometric("p_drop", u("dropout"), MAX_REPEAT_PURCHASES)})
+    )
 
     # Given their number, the arrival times of a Poisson process in a window are sorted
     # uniforms: draw the count of repeat purchases the rate allows before the period
@@ -179,10 +215,17 @@ def people_frame(
         .select(
             "*",
             *exprs(
-                {"_n_window": f"least({poisson('_expected', u('repeats'), u('repeats_2'))}, {MAX_REPEAT_PURCHASES})"}
+                {
+                    "_n_window": f"least({poisson('_expected', u('repeats'), u('repeats_2'))}, {MAX_REPEAT_PURCHASES})"
+                }
             ),
         )
-        .select("*", *exprs({"_times": f"IF(_buys AND _n_window > 0, {times}, CAST(array() AS array<double>))"}))
+        .select(
+            "*",
+            *exprs(
+                {"_times": f"IF(_buys AND _n_window > 0, {times}, CAST(array() AS array<double>))"}
+            ),
+        )
         .select(
             "*",
             *exprs(
@@ -206,7 +249,8 @@ def people_frame(
         f"least({end}L, first_seen_s + {browse}))"
     )
     active = histories.select(
-        "*", *exprs({"active_end_s": f"least(greatest({active_end}, first_seen_s + 3600L), {end}L)"})
+        "*",
+        *exprs({"active_end_s": f"least(greatest({active_end}, first_seen_s + 3600L), {end}L)"}),
     )
 
     # Tastes ~ Dirichlet(pref_alpha): normalized Gamma(pref_alpha) weights, each drawn as
@@ -251,7 +295,9 @@ def people_frame(
             "*",
             *exprs(
                 {
-                    "pref_weights": "array(" + ", ".join(f"_w{c} / _total" for c in range(n_cat)) + ")",
+                    "pref_weights": "array("
+                    + ", ".join(f"_w{c} / _total" for c in range(n_cat))
+                    + ")",
                     "pref_cum": "array(" + ", ".join(f"({s}) / _total" for s in cumulative) + ")",
                 }
             ),
@@ -301,7 +347,9 @@ def online_source(u: str) -> str:
     )
 
 
-def preferred_category(u_explore: str, u_category: str, explore_share: str, n_categories: int) -> str:
+def preferred_category(
+    u_explore: str, u_category: str, explore_share: str, n_categories: int
+) -> str:
     """A category from the person's preferences, or any category when exploring.
 
     ``explore_share`` is SQL: a literal or an expression (exploration can depend on the event).

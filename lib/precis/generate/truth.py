@@ -56,16 +56,30 @@ def record_person(
         .unionByName(keyed(events, "events", "events", "event_id"))
         .unionByName(keyed(orders, "orders", "orders", "order_id"))
         .unionByName(keyed(touches, "touchpoints", "touchpoints", "touch_id"))
-        .unionByName(keyed(customers.select("person_id", by_identifier.alias("key")), "customers", "customers", "key"))
         .unionByName(
-            keyed(forgets.select("person_id", by_identifier.alias("key")), "forget_requests", "forget_requests", "key")
+            keyed(
+                customers.select("person_id", by_identifier.alias("key")),
+                "customers",
+                "customers",
+                "key",
+            )
+        )
+        .unionByName(
+            keyed(
+                forgets.select("person_id", by_identifier.alias("key")),
+                "forget_requests",
+                "forget_requests",
+                "key",
+            )
         )
     )
 
 
 def person_preferences(people: DataFrame, w: World) -> DataFrame:
     names = F.array(*[F.lit(n) for n, _ in categories(w.g.items)])
-    return people.select("person_id", F.posexplode(F.col("pref_weights")).alias("pos", "weight")).select(
+    return people.select(
+        "person_id", F.posexplode(F.col("pref_weights")).alias("pos", "weight")
+    ).select(
         "person_id",
         F.element_at(names, F.col("pos") + 1).alias("category"),
         F.col("weight"),
@@ -92,9 +106,17 @@ def person_purchase_params(people: DataFrame, g: GenerateConfig) -> DataFrame:
 
 def people_truth(people: DataFrame) -> DataFrame:
     return people.select(
-        "person_id", "is_member", "has_email", "app_user", "web_user", "wechat_user",
-        "phone_changes", "family", F.when(F.col("family"), F.col("household_id")).alias("household_id"),
-        "cafe_user", "consent_marketing",
+        "person_id",
+        "is_member",
+        "has_email",
+        "app_user",
+        "web_user",
+        "wechat_user",
+        "phone_changes",
+        "family",
+        F.when(F.col("family"), F.col("household_id")).alias("household_id"),
+        "cafe_user",
+        "consent_marketing",
         F.timestamp_seconds(F.col("first_seen_s")).alias("first_seen"),
         F.timestamp_seconds(F.col("active_end_s")).alias("active_until"),
     )
@@ -106,14 +128,23 @@ def traps(spark: SparkSession, people: DataFrame, g: GenerateConfig) -> DataFram
         [("placeholder", "device_id", PLACEHOLDER_DEVICE)]
         + [("placeholder", "device_id", v) for v in PLACEHOLDER_TEXT]
         + [("placeholder", "cookie_id", v) for v in COOKIE_PLACEHOLDERS]
-        + [("placeholder", "phone", PLACEHOLDER_PHONE), ("placeholder", "email", PLACEHOLDER_EMAIL)],
+        + [
+            ("placeholder", "phone", PLACEHOLDER_PHONE),
+            ("placeholder", "email", PLACEHOLDER_EMAIL),
+        ],
         TRAP_SCHEMA,
     )
     hotlines = spark.range(store_count(g.people), numPartitions=1).select(
         *exprs({"kind": "'hotline'", "id_type": "'phone'", "id_value": hotline("id")})
     )
     cafes = spark.range(cafe_count(g.people, g.cafe_share), numPartitions=1).select(
-        *exprs({"kind": "'cafe_cookie'", "id_type": "'cookie_id'", "id_value": cafe_cookie(g.seed, "id")})
+        *exprs(
+            {
+                "kind": "'cafe_cookie'",
+                "id_type": "'cookie_id'",
+                "id_value": cafe_cookie(g.seed, "id"),
+            }
+        )
     )
     families = (
         people.filter(F.col("family"))

@@ -26,8 +26,9 @@ adjacency list, without another pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -77,7 +78,9 @@ def connected_components(
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
 
     reliable = checkpoint_dir is not None
-    current = _observed_round(_initial_adjacency(edges, vertices), checkpoint=True, reliable=reliable)
+    current = _observed_round(
+        _initial_adjacency(edges, vertices), checkpoint=True, reliable=reliable
+    )
     finished: list[DataFrame] = []
     iteration = 0
     while current.unsettled > 0:
@@ -94,7 +97,9 @@ def connected_components(
         # that its notices would cost more than the stars it could remove.
         test = current.notices <= NOTICE_BUDGET * current.edges
         following = _adjacency(_small_star(_large_star(current.adjacency, test_finished=test)))
-        following = _observed_round(following, checkpoint=iteration % checkpoint_interval == 0, reliable=reliable)
+        following = _observed_round(
+            following, checkpoint=iteration % checkpoint_interval == 0, reliable=reliable
+        )
         current.adjacency.unpersist()
         current = following
         if on_iteration is not None:
@@ -209,9 +214,9 @@ def _small_star(large: DataFrame) -> DataFrame:
     others = F.concat(F.array_remove(smalls, smallest), F.array(big))
     finished = F.array(F.lit(None).cast("bigint"))
     far = F.when(centre, F.when(~F.col("warned"), finished).otherwise(_no_ids())).otherwise(others)
-    pairs = grouped.select(F.when(centre, big).otherwise(smallest).alias(SRC), far.alias("far")).select(
-        SRC, F.explode("far").alias(DST)
-    )
+    pairs = grouped.select(
+        F.when(centre, big).otherwise(smallest).alias(SRC), far.alias("far")
+    ).select(SRC, F.explode("far").alias(DST))
     return _both_ends(pairs)
 
 
@@ -259,12 +264,19 @@ def _observed_round(adjacency: DataFrame, *, checkpoint: bool, reliable: bool) -
             F.count_if(_unsettled(node, nbrs)).alias("unsettled"),
             F.count_if(done).alias("done"),
             F.count_if(_centre(node, nbrs) & ~done).alias("centres"),
-            F.sum(F.when(_unsettled(node, nbrs), F.size(F.filter(nbrs, lambda x: x < node)))).alias("warnings"),
+            F.sum(F.when(_unsettled(node, nbrs), F.size(F.filter(nbrs, lambda x: x < node)))).alias(
+                "warnings"
+            ),
         ],
     )
     counts = {key: int(value or 0) for key, value in counts.items()}
     return _Round(
-        frame, durable, counts["edges"], counts["unsettled"], counts["done"], counts["centres"] + counts["warnings"]
+        frame,
+        durable,
+        counts["edges"],
+        counts["unsettled"],
+        counts["done"],
+        counts["centres"] + counts["warnings"],
     )
 
 

@@ -25,8 +25,8 @@ report what they removed as audit rows (:data:`AUDIT_SCHEMA`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -37,9 +37,7 @@ from precis.config import IdentityConfig
 from precis.frames import materialize
 from precis.identity.components import connected_components
 
-AUDIT_SCHEMA = (
-    "guard string, id_type string, id_key string, other_type string, other_key string, detail string, records long"
-)
+AUDIT_SCHEMA = "guard string, id_type string, id_key string, other_type string, other_key string, detail string, records long"
 
 # Persisted frames: reused by several later steps; spill rather than fail.
 _KEEP = StorageLevel.MEMORY_AND_DISK
@@ -57,8 +55,10 @@ def _type_map(cfg: IdentityConfig, value: Callable[[str], object], default: obje
     for id_type in sorted(cfg.types):
         v = value(id_type)
         branch = F.lit(v)
-        expr = F.when(F.col("id_type") == id_type, branch) if expr is None else expr.when(
-            F.col("id_type") == id_type, branch
+        expr = (
+            F.when(F.col("id_type") == id_type, branch)
+            if expr is None
+            else expr.when(F.col("id_type") == id_type, branch)
         )
     return expr.otherwise(F.lit(default)) if expr is not None else F.lit(default)
 
@@ -84,14 +84,26 @@ def record_links(records: DataFrame, max_ids: int) -> tuple[DataFrame, DataFrame
     links: src < dst node ids with their types, ``weight`` (records that saw both) and
     ``last_seen``. Records carrying more than ``max_ids`` identifiers link nothing.
     """
-    observed = records.filter(F.col("dataset") == "id_observations").select(
-        "source", "record_id", "node", "id_type", "seen_at"
-    ).dropDuplicates(["source", "record_id", "node"])
+    observed = (
+        records.filter(F.col("dataset") == "id_observations")
+        .select("source", "record_id", "node", "id_type", "seen_at")
+        .dropDuplicates(["source", "record_id", "node"])
+    )
     sizes = observed.groupBy("source", "record_id").agg(F.count(F.lit(1)).alias("ids"))
     oversized = sizes.filter(F.col("ids") > max_ids)
-    kept = observed.join(oversized.select("source", "record_id"), ["source", "record_id"], "left_anti")
-    a = kept.select("source", "record_id", F.col("node").alias("src"), F.col("id_type").alias("src_type"), "seen_at")
-    b = kept.select("source", "record_id", F.col("node").alias("dst"), F.col("id_type").alias("dst_type"))
+    kept = observed.join(
+        oversized.select("source", "record_id"), ["source", "record_id"], "left_anti"
+    )
+    a = kept.select(
+        "source",
+        "record_id",
+        F.col("node").alias("src"),
+        F.col("id_type").alias("src_type"),
+        "seen_at",
+    )
+    b = kept.select(
+        "source", "record_id", F.col("node").alias("dst"), F.col("id_type").alias("dst_type")
+    )
     links = (
         a.join(b, ["source", "record_id"])
         .filter(F.col("src") < F.col("dst"))
@@ -105,12 +117,18 @@ def _both_ways(links: DataFrame) -> DataFrame:
     """node, id_type, other, other_type, weight, last_seen: each link from both ends."""
     cols = ["weight", "last_seen"]
     return links.select(
-        F.col("src").alias("node"), F.col("src_type").alias("id_type"),
-        F.col("dst").alias("other"), F.col("dst_type").alias("other_type"), *cols,
+        F.col("src").alias("node"),
+        F.col("src_type").alias("id_type"),
+        F.col("dst").alias("other"),
+        F.col("dst_type").alias("other_type"),
+        *cols,
     ).unionByName(
         links.select(
-            F.col("dst").alias("node"), F.col("dst_type").alias("id_type"),
-            F.col("src").alias("other"), F.col("src_type").alias("other_type"), *cols,
+            F.col("dst").alias("node"),
+            F.col("dst_type").alias("id_type"),
+            F.col("src").alias("other"),
+            F.col("src_type").alias("other_type"),
+            *cols,
         )
     )
 
@@ -164,8 +182,15 @@ def resolve(
         .join(blocked_ids.withColumnRenamed("node", "dst"), "dst", "left_anti")
         .join(typed.withColumnsRenamed({"node": "src", "id_type": "src_type"}), "src")
         .join(typed.withColumnsRenamed({"node": "dst", "id_type": "dst_type"}), "dst")
-        .select("src", "dst", "src_type", "dst_type", F.lit(0).cast("long").alias("weight"),
-                F.lit(None).cast("timestamp").alias("last_seen"), F.lit(True).alias("forced"))
+        .select(
+            "src",
+            "dst",
+            "src_type",
+            "dst_type",
+            F.lit(0).cast("long").alias("weight"),
+            F.lit(None).cast("timestamp").alias("last_seen"),
+            F.lit(True).alias("forced"),
+        )
     )
     audits.append(_audit(force, "force_link", "link added by rule"))
 
@@ -179,9 +204,14 @@ def resolve(
         .unionByName(force.withColumn("bridge", F.lit(False)))
     )
     # In the strong graph: every strong identifier, and the bridging and forced ones linked into it.
-    linked_in = strong_links.select(F.col("src").alias("node")).union(strong_links.select(F.col("dst").alias("node")))
+    linked_in = strong_links.select(F.col("src").alias("node")).union(
+        strong_links.select(F.col("dst").alias("node"))
+    )
     strong_nodes = (
-        nodes.filter(is_strong(cfg)).select("node").union(linked_in).distinct()
+        nodes.filter(is_strong(cfg))
+        .select("node")
+        .union(linked_in)
+        .distinct()
         .join(blocked_ids, "node", "left_anti")
         .persist(_KEEP)
     )
@@ -203,10 +233,9 @@ def resolve(
         .join(attached.select("node"), "node", "left_anti")
         .join(isolated.select("node"), "node", "left_anti")
     )
-    anonymous_links = (
-        weak_links.join(remaining.withColumnRenamed("node", "src"), "src", "left_semi")
-        .join(remaining.withColumnRenamed("node", "dst"), "dst", "left_semi")
-    )
+    anonymous_links = weak_links.join(
+        remaining.withColumnRenamed("node", "src"), "src", "left_semi"
+    ).join(remaining.withColumnRenamed("node", "dst"), "dst", "left_semi")
     anonymous = _clusters_of(anonymous_links, remaining, cfg, on_iteration, checkpoint_dir)
 
     alone = blocked_ids.union(isolated.select("node")).distinct()
@@ -214,13 +243,17 @@ def resolve(
         strong.select("node", "cluster", F.lit(False).alias("isolated"))
         .unionByName(attached.select("node", "cluster", F.lit(False).alias("isolated")))
         .unionByName(anonymous.select("node", "cluster", F.lit(False).alias("isolated")))
-        .unionByName(alone.select("node", F.col("node").alias("cluster"), F.lit(True).alias("isolated")))
+        .unionByName(
+            alone.select("node", F.col("node").alias("cluster"), F.lit(True).alias("isolated"))
+        )
     )
     audit = audits[0]
     for part in audits[1:]:
         audit = audit.unionByName(part)
     audit = audit.unionByName(
-        blocked.select("guard", "node", F.lit(None).cast("long").alias("other"), "detail", "records")
+        blocked.select(
+            "guard", "node", F.lit(None).cast("long").alias("other"), "detail", "records"
+        )
     )
     return clusters, audit
 
@@ -245,21 +278,29 @@ def _clusters_of(
 
 def _audit(links: DataFrame, guard: str, detail: str) -> DataFrame:
     return links.select(
-        F.lit(guard).alias("guard"), F.col("src").alias("node"), F.col("dst").alias("other"),
-        F.lit(detail).alias("detail"), F.col("weight").cast("long").alias("records"),
+        F.lit(guard).alias("guard"),
+        F.col("src").alias("node"),
+        F.col("dst").alias("other"),
+        F.lit(detail).alias("detail"),
+        F.col("weight").cast("long").alias("records"),
     )
 
 
 # ---------------------------------------------------------------- per-person limits
 def _enforce_limits(
-    components: DataFrame, strong_links: DataFrame, typed: DataFrame, never: DataFrame, cfg: IdentityConfig
+    components: DataFrame,
+    strong_links: DataFrame,
+    typed: DataFrame,
+    never: DataFrame,
+    cfg: IdentityConfig,
 ) -> tuple[DataFrame, DataFrame]:
     """(node, cluster) within the limits, and audit rows of the links refused."""
     limits = {t: c.max_per_person for t, c in cfg.types.items() if c.max_per_person is not None}
     with_type = components.join(typed, "node")
     limit = _type_map(cfg, lambda t: cfg.types[t].max_per_person, None)
     over = (
-        with_type.groupBy("cluster", "id_type").count()
+        with_type.groupBy("cluster", "id_type")
+        .count()
         .filter(F.col("count") > limit)
         .select("cluster")
     )
@@ -272,30 +313,53 @@ def _enforce_limits(
     bad = bad.persist(_KEEP)
     if bad.isEmpty():
         bad.unpersist()
-        empty = components.sparkSession.createDataFrame([], "guard string, node long, other long, detail string, records long")
+        empty = components.sparkSession.createDataFrame(
+            [], "guard string, node long, other long, detail string, records long"
+        )
         return components, empty
 
     in_bad = components.join(bad, "cluster", "left_semi")
-    edges = (
-        strong_links.join(in_bad.withColumnRenamed("node", "src"), "src")
-        .select("cluster", "src", "dst", "src_type", "dst_type", "weight",
-                F.coalesce(F.unix_seconds("last_seen"), F.lit(0)).alias("last_seen"), "forced", "bridge",
-                F.lit("link").alias("kind"))
+    edges = strong_links.join(in_bad.withColumnRenamed("node", "src"), "src").select(
+        "cluster",
+        "src",
+        "dst",
+        "src_type",
+        "dst_type",
+        "weight",
+        F.coalesce(F.unix_seconds("last_seen"), F.lit(0)).alias("last_seen"),
+        "forced",
+        "bridge",
+        F.lit("link").alias("kind"),
     )
     pairs = never_inside.select(
-        F.col("c1").alias("cluster"), "src", "dst", F.lit(None).cast("string").alias("src_type"),
-        F.lit(None).cast("string").alias("dst_type"), F.lit(0).cast("long").alias("weight"),
-        F.lit(0).cast("long").alias("last_seen"), F.lit(False).alias("forced"), F.lit(False).alias("bridge"),
+        F.col("c1").alias("cluster"),
+        "src",
+        "dst",
+        F.lit(None).cast("string").alias("src_type"),
+        F.lit(None).cast("string").alias("dst_type"),
+        F.lit(0).cast("long").alias("weight"),
+        F.lit(0).cast("long").alias("last_seen"),
+        F.lit(False).alias("forced"),
+        F.lit(False).alias("bridge"),
         F.lit("never").alias("kind"),
     )
     # No built-in does order-dependent merging under constraints; only the few
     # components that break a limit go through Python, one component per call.
-    rebuilt = edges.unionByName(pairs).groupBy("cluster").applyInPandas(
-        _greedy_merge(limits), "kind string, node long, cluster long, other long, detail string"
-    ).persist(_KEEP)
+    rebuilt = (
+        edges.unionByName(pairs)
+        .groupBy("cluster")
+        .applyInPandas(
+            _greedy_merge(limits), "kind string, node long, cluster long, other long, detail string"
+        )
+        .persist(_KEEP)
+    )
     fixed = rebuilt.filter(F.col("kind") == "node").select("node", "cluster")
     refused = rebuilt.filter(F.col("kind") != "node").select(
-        F.col("kind").alias("guard"), "node", "other", "detail", F.lit(None).cast("long").alias("records")
+        F.col("kind").alias("guard"),
+        "node",
+        "other",
+        "detail",
+        F.lit(None).cast("long").alias("records"),
     )
     kept = components.join(bad, "cluster", "left_anti").unionByName(fixed)
     return kept, refused
@@ -303,8 +367,10 @@ def _enforce_limits(
 
 def _greedy_merge(limits: dict[str, int]) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def merge(group: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(list(greedy_clusters(group, limits)),
-                            columns=["kind", "node", "cluster", "other", "detail"])
+        return pd.DataFrame(
+            list(greedy_clusters(group, limits)),
+            columns=["kind", "node", "cluster", "other", "detail"],
+        )
 
     return merge
 
@@ -319,7 +385,8 @@ def greedy_clusters(group: pd.DataFrame, limits: dict[str, int]) -> Iterator[tup
     # Forced links first, then strong-to-strong links, then bridging weak identifiers'
     # links; within each, most records, then most recent.
     links = group[group["kind"] == "link"].sort_values(
-        ["forced", "bridge", "weight", "last_seen", "src", "dst"], ascending=[False, True, False, False, True, True]
+        ["forced", "bridge", "weight", "last_seen", "src", "dst"],
+        ascending=[False, True, False, False, True, True],
     )
     never: dict[int, set[int]] = {}
     for a, b in group.loc[group["kind"] == "never", ["src", "dst"]].itertuples(index=False):
@@ -346,9 +413,9 @@ def greedy_clusters(group: pd.DataFrame, limits: dict[str, int]) -> Iterator[tup
             parent[node], node = root, parent[node]
         return root
 
-    for src, dst, src_type, dst_type, forced in links[["src", "dst", "src_type", "dst_type", "forced"]].itertuples(
-        index=False
-    ):
+    for src, dst, src_type, dst_type, forced in links[
+        ["src", "dst", "src_type", "dst_type", "forced"]
+    ].itertuples(index=False):
         src, dst = int(src), int(dst)
         add(src, src_type)
         add(dst, dst_type)
@@ -360,12 +427,19 @@ def greedy_clusters(group: pd.DataFrame, limits: dict[str, int]) -> Iterator[tup
                 yield ("never_link", src, None, dst, "clusters hold a never-linked pair")
                 continue
             broken = [
-                t for t in set(counts[ra]) | set(counts[rb])
+                t
+                for t in set(counts[ra]) | set(counts[rb])
                 if t in limits and counts[ra].get(t, 0) + counts[rb].get(t, 0) > limits[t]
             ]
             if broken:
                 t = sorted(broken)[0]
-                yield ("type_limit", src, None, dst, f"would give a person more than {limits[t]} {t}")
+                yield (
+                    "type_limit",
+                    src,
+                    None,
+                    dst,
+                    f"would give a person more than {limits[t]} {t}",
+                )
                 continue
         if len(members[ra]) < len(members[rb]):
             ra, rb = rb, ra
@@ -375,7 +449,7 @@ def greedy_clusters(group: pd.DataFrame, limits: dict[str, int]) -> Iterator[tup
             counts[ra][t] = counts[ra].get(t, 0) + n
         forbidden[ra] |= forbidden.pop(rb)
 
-    for root, nodes in members.items():
+    for nodes in members.values():
         cluster = min(nodes)
         for node in nodes:
             yield ("node", node, cluster, None, None)
@@ -392,12 +466,16 @@ def _attach_weak(
     Each round's decisions are materialized once (one Spark job per round).
     """
     spark = strong.sparkSession
-    attached = spark.createDataFrame([], "node long, id_type string, cluster long, records long, last_seen timestamp")
+    attached = spark.createDataFrame(
+        [], "node long, id_type string, cluster long, records long, last_seen timestamp"
+    )
     settled = spark.createDataFrame([], "node long")
     audits: list[DataFrame] = []
     anchors = strong.select(F.col("node").alias("other"), "cluster")
     for round_no in range(cfg.weak_rounds + 1):
-        candidates = weak_edges if round_no == 0 else weak_edges.filter(~is_strong(cfg, "other_type"))
+        candidates = (
+            weak_edges if round_no == 0 else weak_edges.filter(~is_strong(cfg, "other_type"))
+        )
         evidence = (
             candidates.join(anchors, "other")
             .join(settled, "node", "left_anti")
@@ -405,11 +483,18 @@ def _attach_weak(
             .agg(F.sum("weight").alias("records"), F.max("last_seen").alias("last_seen"))
         )
         decisions, counter = materialize(
-            _decide(evidence, attached, cfg), [F.count_if(F.col("status") == "attached").alias("attached")]
+            _decide(evidence, attached, cfg),
+            [F.count_if(F.col("status") == "attached").alias("attached")],
         )
-        audits.append(decisions.filter(F.col("status") != "attached").select(
-            F.col("status").alias("guard"), "node", F.lit(None).cast("long").alias("other"), "detail", "records"
-        ))
+        audits.append(
+            decisions.filter(F.col("status") != "attached").select(
+                F.col("status").alias("guard"),
+                "node",
+                F.lit(None).cast("long").alias("other"),
+                "detail",
+                "records",
+            )
+        )
         attached = attached.unionByName(
             decisions.filter(F.col("status") == "attached").select(*attached.columns)
         )
@@ -428,37 +513,61 @@ def _decide(evidence: DataFrame, attached: DataFrame, cfg: IdentityConfig) -> Da
     chosen, ambiguous = _choose(evidence, cfg.weak_min_share)
     kept, over = _weak_limits(chosen, attached, cfg)
     return (
-        kept.select("*", F.lit("attached").alias("status"), F.lit(None).cast("string").alias("detail"))
-        .unionByName(over.select(
-            "*", F.lit("type_limit").alias("status"),
-            F.lit("its person already has the most values of this type").alias("detail"),
-        ))
-        .unionByName(ambiguous.select(
-            "node", "id_type", F.lit(None).cast("long").alias("cluster"), "records",
-            F.lit(None).cast("timestamp").alias("last_seen"), F.lit("weak_ambiguous").alias("status"),
-            F.format_string("seen with %d people; the top one holds %.2f of its records", "people", "top_share")
-            .alias("detail"),
-        ))
+        kept.select(
+            "*", F.lit("attached").alias("status"), F.lit(None).cast("string").alias("detail")
+        )
+        .unionByName(
+            over.select(
+                "*",
+                F.lit("type_limit").alias("status"),
+                F.lit("its person already has the most values of this type").alias("detail"),
+            )
+        )
+        .unionByName(
+            ambiguous.select(
+                "node",
+                "id_type",
+                F.lit(None).cast("long").alias("cluster"),
+                "records",
+                F.lit(None).cast("timestamp").alias("last_seen"),
+                F.lit("weak_ambiguous").alias("status"),
+                F.format_string(
+                    "seen with %d people; the top one holds %.2f of its records",
+                    "people",
+                    "top_share",
+                ).alias("detail"),
+            )
+        )
     )
 
 
 def _choose(evidence: DataFrame, min_share: float) -> tuple[DataFrame, DataFrame]:
     """The cluster holding at least ``min_share`` of a weak node's records, else ambiguous."""
     by_node = Window.partitionBy("node")
-    ranked = evidence.select(
-        "*",
-        F.sum("records").over(by_node).alias("total"),
-        F.count(F.lit(1)).over(by_node).alias("people"),
-        F.row_number().over(by_node.orderBy(F.desc("records"), F.desc("last_seen"), "cluster")).alias("rank"),
-    ).filter(F.col("rank") == 1).withColumn("top_share", F.col("records") / F.col("total"))
-    chosen = ranked.filter(F.col("top_share") >= min_share).select("node", "id_type", "cluster", "records", "last_seen")
+    ranked = (
+        evidence.select(
+            "*",
+            F.sum("records").over(by_node).alias("total"),
+            F.count(F.lit(1)).over(by_node).alias("people"),
+            F.row_number()
+            .over(by_node.orderBy(F.desc("records"), F.desc("last_seen"), "cluster"))
+            .alias("rank"),
+        )
+        .filter(F.col("rank") == 1)
+        .withColumn("top_share", F.col("records") / F.col("total"))
+    )
+    chosen = ranked.filter(F.col("top_share") >= min_share).select(
+        "node", "id_type", "cluster", "records", "last_seen"
+    )
     ambiguous = ranked.filter(F.col("top_share") < min_share).select(
         "node", "id_type", "people", "top_share", F.col("total").alias("records")
     )
     return chosen, ambiguous
 
 
-def _weak_limits(chosen: DataFrame, attached: DataFrame, cfg: IdentityConfig) -> tuple[DataFrame, DataFrame]:
+def _weak_limits(
+    chosen: DataFrame, attached: DataFrame, cfg: IdentityConfig
+) -> tuple[DataFrame, DataFrame]:
     """Per-person caps on weak types: beyond the cap, the values with least evidence go.
 
     Values attached in earlier rounds hold their places.
@@ -471,6 +580,10 @@ def _weak_limits(chosen: DataFrame, attached: DataFrame, cfg: IdentityConfig) ->
     order = Window.partitionBy("cluster", "id_type").orderBy(
         F.desc("earlier"), F.desc("records"), F.desc("last_seen"), "node"
     )
-    ranked = both.withColumn("rank", F.row_number().over(order)).withColumn("limit", limit).filter(~F.col("earlier"))
+    ranked = (
+        both.withColumn("rank", F.row_number().over(order))
+        .withColumn("limit", limit)
+        .filter(~F.col("earlier"))
+    )
     within = F.col("limit").isNull() | (F.col("rank") <= F.col("limit"))
     return ranked.filter(within).select(*cols), ranked.filter(~within).select(*cols)

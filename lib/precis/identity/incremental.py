@@ -40,8 +40,12 @@ RECORDS_SCHEMA = "dataset string, source string, record_id string, nodes array<b
 def fingerprint(cfg: IdentityConfig, rule_nodes: list[tuple]) -> str:
     """What the clustering depends on besides the records: the identity settings (without
     the components step's tuning, which does not change its result) and the rules."""
-    settings = cfg.model_dump(mode="json", exclude={"checkpoint_interval", "max_iterations", "incremental"})
-    text = json.dumps({"settings": settings, "rules": sorted(map(list, rule_nodes))}, sort_keys=True, default=str)
+    settings = cfg.model_dump(
+        mode="json", exclude={"checkpoint_interval", "max_iterations", "incremental"}
+    )
+    text = json.dumps(
+        {"settings": settings, "rules": sorted(map(list, rule_nodes))}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -54,12 +58,16 @@ def changed_nodes(current: DataFrame, previous: DataFrame) -> DataFrame:
     """node: identifiers of records that are new, gone, or carry other identifiers."""
     old = previous.select(*RECORD_KEYS, F.col("nodes").alias("old"))
     new = current.select(*RECORD_KEYS, F.col("nodes").alias("new"))
-    changed = old.join(new, list(RECORD_KEYS), "full_outer").filter(~F.col("old").eqNullSafe(F.col("new")))
+    changed = old.join(new, list(RECORD_KEYS), "full_outer").filter(
+        ~F.col("old").eqNullSafe(F.col("new"))
+    )
     both = F.array_union(F.coalesce("old", F.array()), F.coalesce("new", F.array()))
     return changed.select(F.explode(both).alias("node")).distinct()
 
 
-def affected_nodes(state: DataFrame, changed: DataFrame, blocked: DataFrame, links: DataFrame) -> DataFrame:
+def affected_nodes(
+    state: DataFrame, changed: DataFrame, blocked: DataFrame, links: DataFrame
+) -> DataFrame:
     """node: every identifier to recluster (the whole previous components of the seeds,
     and the seeds, which include identifiers not seen before).
 
@@ -68,10 +76,16 @@ def affected_nodes(state: DataFrame, changed: DataFrame, blocked: DataFrame, lin
     """
     now = blocked.select("node").distinct().withColumn("now", F.lit(True))
     before = state.filter("blocked").select("node", F.lit(True).alias("before"))
-    flipped = now.join(before, "node", "full_outer").filter(F.col("now").isNull() | F.col("before").isNull())
+    flipped = now.join(before, "node", "full_outer").filter(
+        F.col("now").isNull() | F.col("before").isNull()
+    )
     unblocked = flipped.filter(F.col("now").isNull()).select("node")
-    from_src = links.join(unblocked.withColumnRenamed("node", "src"), "src", "left_semi").select(F.col("dst").alias("node"))
-    from_dst = links.join(unblocked.withColumnRenamed("node", "dst"), "dst", "left_semi").select(F.col("src").alias("node"))
+    from_src = links.join(unblocked.withColumnRenamed("node", "src"), "src", "left_semi").select(
+        F.col("dst").alias("node")
+    )
+    from_dst = links.join(unblocked.withColumnRenamed("node", "dst"), "dst", "left_semi").select(
+        F.col("src").alias("node")
+    )
     neighbours = from_src.union(from_dst)
     seeds = changed.select("node").union(flipped.select("node")).union(neighbours).distinct()
     components = state.join(seeds, "node", "left_semi").select("component").distinct()
@@ -90,7 +104,8 @@ def raw_components(
     cuts, forced links included; a blocked identifier is a component on its own."""
     blocked_ids = blocked.select("node").distinct()
     usable = (
-        links.select("src", "dst").unionByName(force.select("src", "dst"))
+        links.select("src", "dst")
+        .unionByName(force.select("src", "dst"))
         .join(blocked_ids.withColumnRenamed("node", "src"), "src", "left_anti")
         .join(blocked_ids.withColumnRenamed("node", "dst"), "dst", "left_anti")
     )

@@ -35,7 +35,9 @@ def _pairs(n: F.Column) -> F.Column:
 KEYS = ["dataset", "source", "record_id"]
 
 
-def evidence_groups(records: DataFrame, truth: DataFrame, checkpoint_dir: str | None = None) -> DataFrame:
+def evidence_groups(
+    records: DataFrame, truth: DataFrame, checkpoint_dir: str | None = None
+) -> DataFrame:
     """dataset, source, record_id, person_id, group: records of one person connected by
     shared identifiers (``group`` is the same for linkable records of one person).
 
@@ -49,19 +51,28 @@ def evidence_groups(records: DataFrame, truth: DataFrame, checkpoint_dir: str | 
     edges = owned.select(record_vertex.alias("src"), F.xxhash64("person_id", "node").alias("dst"))
     components = connected_components(edges, checkpoint_dir=checkpoint_dir)
     return (
-        owned.select(*KEYS, "person_id", record_vertex.alias("id")).dropDuplicates(KEYS)
+        owned.select(*KEYS, "person_id", record_vertex.alias("id"))
+        .dropDuplicates(KEYS)
         .join(components, "id")
-        .select(*KEYS, "person_id", F.concat_ws("/", "person_id", F.col("component").cast("string")).alias("group"))
+        .select(
+            *KEYS,
+            "person_id",
+            F.concat_ws("/", "person_id", F.col("component").cast("string")).alias("group"),
+        )
     )
 
 
-def pairwise_scores(predicted: DataFrame, truth: DataFrame, groups: DataFrame | None = None) -> dict[str, float]:
+def pairwise_scores(
+    predicted: DataFrame, truth: DataFrame, groups: DataFrame | None = None
+) -> dict[str, float]:
     """predicted: dataset, source, record_id, one_id; truth: dataset, source, record_id,
     person_id. Scored over records present in both (records without a valid identifier
     have no one_id and are not counted). With ``groups`` (:func:`evidence_groups`) the
     linkable recall and the recall ceiling are scored too."""
-    both = predicted.filter(F.col("dataset").isin(*SCORED_DATASETS)).select(*KEYS, "one_id").join(
-        truth.select(*KEYS, "person_id"), KEYS
+    both = (
+        predicted.filter(F.col("dataset").isin(*SCORED_DATASETS))
+        .select(*KEYS, "one_id")
+        .join(truth.select(*KEYS, "person_id"), KEYS)
     )
     if groups is not None:
         both = both.join(groups.select(*KEYS, "group"), KEYS, "left")
@@ -71,14 +82,26 @@ def pairwise_scores(predicted: DataFrame, truth: DataFrame, groups: DataFrame | 
     try:
         by_person = cells.groupBy("one_id", "person_id").agg(F.sum("n").alias("n"))
         agreed = by_person.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
-        per_id = by_person.groupBy("one_id").agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("people"))
+        per_id = by_person.groupBy("one_id").agg(
+            F.sum("n").alias("n"), F.count(F.lit(1)).alias("people")
+        )
         predicted_pairs, records, most_people = per_id.agg(
             F.sum(_pairs(F.col("n"))), F.sum("n"), F.max("people")
         ).first()
-        true_pairs = by_person.groupBy("person_id").agg(F.sum("n").alias("n")).agg(F.sum(_pairs(F.col("n")))).first()[0]
+        true_pairs = (
+            by_person.groupBy("person_id")
+            .agg(F.sum("n").alias("n"))
+            .agg(F.sum(_pairs(F.col("n"))))
+            .first()[0]
+        )
         linked = cells.filter(F.col("group").isNotNull())
         agreed_linkable = linked.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
-        linkable_pairs = linked.groupBy("group").agg(F.sum("n").alias("n")).agg(F.sum(_pairs(F.col("n")))).first()[0]
+        linkable_pairs = (
+            linked.groupBy("group")
+            .agg(F.sum("n").alias("n"))
+            .agg(F.sum(_pairs(F.col("n"))))
+            .first()[0]
+        )
     finally:
         cells.unpersist()
     precision = agreed / predicted_pairs if predicted_pairs else 1.0
@@ -92,7 +115,9 @@ def pairwise_scores(predicted: DataFrame, truth: DataFrame, groups: DataFrame | 
         "max_people_in_one_id": float(most_people or 0),
     }
     if groups is not None:
-        scores["linkable_recall"] = float(agreed_linkable / linkable_pairs) if linkable_pairs else 1.0
+        scores["linkable_recall"] = (
+            float(agreed_linkable / linkable_pairs) if linkable_pairs else 1.0
+        )
         scores["recall_ceiling"] = float(linkable_pairs / true_pairs) if true_pairs else 1.0
     return scores
 
@@ -110,5 +135,8 @@ def size_histogram(identity_map: DataFrame) -> dict[str, int]:
         bucket = F.when(cond, F.lit(label)) if bucket is None else bucket.when(cond, F.lit(label))
         lower = upper + 1
     over = f">{SIZE_BUCKETS[-1]}"
-    counts = {r[0]: r[1] for r in sizes.groupBy(bucket.otherwise(F.lit(over)).alias("b")).count().collect()}
+    counts = {
+        r[0]: r[1]
+        for r in sizes.groupBy(bucket.otherwise(F.lit(over)).alias("b")).count().collect()
+    }
     return {label: int(counts.get(label, 0)) for label in [*labels, over]}

@@ -9,7 +9,7 @@ at ingest.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -31,8 +31,10 @@ def node_id(id_type: Column | str = "id_type", id_key: Column | str = "id_key") 
 
     Collisions are checked by the job (``check_node_ids``), not assumed away.
     """
-    return F.xxhash64(F.col(id_type) if isinstance(id_type, str) else id_type,
-                      F.col(id_key) if isinstance(id_key, str) else id_key)
+    return F.xxhash64(
+        F.col(id_type) if isinstance(id_type, str) else id_type,
+        F.col(id_key) if isinstance(id_key, str) else id_key,
+    )
 
 
 def identified_records(silver: Mapping[str, DataFrame]) -> DataFrame:
@@ -49,7 +51,9 @@ def identified_records(silver: Mapping[str, DataFrame]) -> DataFrame:
             df.filter((F.col("id_status") == "ok") & F.col("id_key").isNotNull()).select(
                 F.lit(dataset).alias("dataset"),
                 (F.col(source) if source else F.lit(dataset)).alias("source"),
-                F.col(record_id).alias("record_id") if isinstance(record_id, str) else record_id.alias("record_id"),
+                F.col(record_id).alias("record_id")
+                if isinstance(record_id, str)
+                else record_id.alias("record_id"),
                 "id_type",
                 "id_key",
                 F.col(seen_at).cast("timestamp").alias("seen_at"),
@@ -66,7 +70,10 @@ def identified_records(silver: Mapping[str, DataFrame]) -> DataFrame:
 def blocked_counts(silver: Mapping[str, DataFrame]) -> DataFrame:
     """Rows per dataset and identifier type whose identifier ingest blocked as a placeholder."""
     parts = [
-        df.filter(F.col("id_status") == "blocked").groupBy("id_type").count().withColumn("dataset", F.lit(name))
+        df.filter(F.col("id_status") == "blocked")
+        .groupBy("id_type")
+        .count()
+        .withColumn("dataset", F.lit(name))
         for name, df in silver.items()
         if name in SOURCES
     ]

@@ -14,7 +14,9 @@ def isolated_identifiers(guards: DataFrame) -> DataFrame:
     """``id_type``, ``id_key`` isolated by the latest identity run's guards."""
     latest = guards.agg(F.max("run_date")).first()[0]
     return guards.filter(
-        (F.col("run_date") == F.lit(latest)) & F.col("guard").isin(*ISOLATING_GUARDS) & F.col("other_key").isNull()
+        (F.col("run_date") == F.lit(latest))
+        & F.col("guard").isin(*ISOLATING_GUARDS)
+        & F.col("other_key").isNull()
     ).select("id_type", "id_key")
 
 
@@ -22,5 +24,9 @@ def resolve(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None =
     """Rows of ``df`` with a valid identifier, plus their ``one_id`` (isolated ones dropped)."""
     keyed = df.filter(F.col("id_key").isNotNull())
     if isolated is not None:
-        keyed = keyed.join(F.broadcast(isolated.select("id_type", "id_key").distinct()), ["id_type", "id_key"], "left_anti")
+        keyed = keyed.join(
+            F.broadcast(isolated.select("id_type", "id_key").distinct()),
+            ["id_type", "id_key"],
+            "left_anti",
+        )
     return keyed.join(identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"])

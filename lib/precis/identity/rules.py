@@ -21,9 +21,9 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from precis.errors import ConfigError
+from precis.identity.records import node_id
 from precis.ingest import conform
 from precis.ingest.identifiers import STATUS_OK
-from precis.identity.records import node_id
 
 RULE_KINDS = ("force_link", "never_link", "block")
 REQUIRED = ("rule", "id_type", "id_value", "other_type", "other_value")
@@ -39,7 +39,12 @@ class Rules:
 
 def empty(spark: SparkSession) -> Rules:
     pairs = spark.createDataFrame([], "src long, dst long")
-    return Rules(spark.createDataFrame([], "node long, guard string, detail string, records long"), pairs, pairs, 0)
+    return Rules(
+        spark.createDataFrame([], "node long, guard string, detail string, records long"),
+        pairs,
+        pairs,
+        0,
+    )
 
 
 def read_rules(spark: SparkSession, path: str, fmt: str) -> list[Row]:
@@ -58,26 +63,41 @@ def validate(rows: list[Row], known_types: set[str], path: str) -> None:
     for i, row in enumerate(rows, start=1):
         where = f"identity rules {path}, row {i}"
         if row["rule"] not in RULE_KINDS:
-            raise ConfigError(f"{where}: rule '{row['rule']}' is not one of {', '.join(RULE_KINDS)}")
-        sides = [("id_type", "id_value")] + ([] if row["rule"] == "block" else [("other_type", "other_value")])
+            raise ConfigError(
+                f"{where}: rule '{row['rule']}' is not one of {', '.join(RULE_KINDS)}"
+            )
+        sides = [("id_type", "id_value")] + (
+            [] if row["rule"] == "block" else [("other_type", "other_value")]
+        )
         for type_col, value_col in sides:
             if row[type_col] not in known_types:
-                raise ConfigError(f"{where}: {type_col} '{row[type_col]}' is not an identifier type "
-                                  f"({', '.join(sorted(known_types))})")
+                raise ConfigError(
+                    f"{where}: {type_col} '{row[type_col]}' is not an identifier type "
+                    f"({', '.join(sorted(known_types))})"
+                )
             if not (row[value_col] or "").strip():
                 raise ConfigError(f"{where}: {value_col} is empty")
 
 
-def hashed(spark: SparkSession, rows: list[Row], settings: conform.IdentifierSettings, path: str) -> Rules:
+def hashed(
+    spark: SparkSession, rows: list[Row], settings: conform.IdentifierSettings, path: str
+) -> Rules:
     """Rules as node pairs; an identifier that ingest would reject is an error."""
     sides = []
     for i, row in enumerate(rows, start=1):
         sides.append((i, "a", row["rule"], row["id_type"], row["id_value"]))
         if row["rule"] != "block":
             sides.append((i, "b", row["rule"], row["other_type"], row["other_value"]))
-    frame = spark.createDataFrame(sides, "row long, side string, rule string, id_type string, id_value string")
+    frame = spark.createDataFrame(
+        sides, "row long, side string, rule string, id_type string, id_value string"
+    )
     resolved = conform.resolve_identifiers(frame, settings).withColumn("node", node_id())
-    bad = resolved.filter(F.col("id_status") != STATUS_OK).orderBy("row").select("row", "id_type", "id_status").first()
+    bad = (
+        resolved.filter(F.col("id_status") != STATUS_OK)
+        .orderBy("row")
+        .select("row", "id_type", "id_status")
+        .first()
+    )
     if bad is not None:
         raise ConfigError(
             f"identity rules {path}, row {bad['row']}: the {bad['id_type']} value is {bad['id_status']} "
@@ -85,14 +105,24 @@ def hashed(spark: SparkSession, rows: list[Row], settings: conform.IdentifierSet
         )
     a = resolved.filter(F.col("side") == "a").select("row", "rule", F.col("node").alias("a"))
     b = resolved.filter(F.col("side") == "b").select("row", F.col("node").alias("b"))
-    pairs = a.join(b, "row").select("rule", F.least("a", "b").alias("src"), F.greatest("a", "b").alias("dst"))
+    pairs = a.join(b, "row").select(
+        "rule", F.least("a", "b").alias("src"), F.greatest("a", "b").alias("dst")
+    )
     blocked = a.filter(F.col("rule") == "block").select(
-        F.col("a").alias("node"), F.lit("rule_block").alias("guard"), F.lit("blocked by rule").alias("detail"),
+        F.col("a").alias("node"),
+        F.lit("rule_block").alias("guard"),
+        F.lit("blocked by rule").alias("detail"),
         F.lit(None).cast("long").alias("records"),
     )
     return Rules(
         blocked=blocked.localCheckpoint(eager=True),
-        never=pairs.filter(F.col("rule") == "never_link").select("src", "dst").distinct().localCheckpoint(eager=True),
-        force=pairs.filter(F.col("rule") == "force_link").select("src", "dst").distinct().localCheckpoint(eager=True),
+        never=pairs.filter(F.col("rule") == "never_link")
+        .select("src", "dst")
+        .distinct()
+        .localCheckpoint(eager=True),
+        force=pairs.filter(F.col("rule") == "force_link")
+        .select("src", "dst")
+        .distinct()
+        .localCheckpoint(eager=True),
         count=len(rows),
     )

@@ -27,7 +27,9 @@ CHANGE_SCHEMA = "change string, one_id string, related_one_id string, identifier
 
 
 def new_id(run_date: dt.date, salt: int = 0) -> F.Column:
-    text = F.concat_ws("|", F.lit(run_date.isoformat()), F.lit(str(salt)), F.col("cluster").cast("string"))
+    text = F.concat_ws(
+        "|", F.lit(run_date.isoformat()), F.lit(str(salt)), F.col("cluster").cast("string")
+    )
     return F.concat(F.lit("p"), F.substring(F.sha2(text, 256), 1, 20))
 
 
@@ -45,14 +47,22 @@ def assign(
     issued, so none is reused).
     """
     spark = current.sparkSession
-    info = current.groupBy("cluster").agg(F.count(F.lit(1)).alias("size"), F.min("first_seen").alias("first_seen"))
+    info = current.groupBy("cluster").agg(
+        F.count(F.lit(1)).alias("size"), F.min("first_seen").alias("first_seen")
+    )
     if previous is None:
         previous = spark.createDataFrame([], "node long, one_id string")
     if created is None:
         created = spark.createDataFrame([], "one_id string, created_at timestamp")
 
-    overlap = current.join(previous, "node").groupBy("cluster", "one_id").agg(F.count(F.lit(1)).alias("shared"))
-    heir_order = Window.partitionBy("one_id").orderBy(F.desc("shared"), F.asc_nulls_last("first_seen"), "cluster")
+    overlap = (
+        current.join(previous, "node")
+        .groupBy("cluster", "one_id")
+        .agg(F.count(F.lit(1)).alias("shared"))
+    )
+    heir_order = Window.partitionBy("one_id").orderBy(
+        F.desc("shared"), F.asc_nulls_last("first_seen"), "cluster"
+    )
     heirs = (
         overlap.join(info, "cluster")
         .withColumn("rank", F.row_number().over(heir_order))
@@ -60,12 +70,21 @@ def assign(
         .select("cluster", "one_id", "shared")
         .join(created, "one_id", "left")
     )
-    keep_order = Window.partitionBy("cluster").orderBy(F.desc("shared"), F.asc_nulls_last("created_at"), "one_id")
+    keep_order = Window.partitionBy("cluster").orderBy(
+        F.desc("shared"), F.asc_nulls_last("created_at"), "one_id"
+    )
     ranked = heirs.withColumn("rank", F.row_number().over(keep_order)).localCheckpoint(eager=True)
     kept = ranked.filter(F.col("rank") == 1).select("cluster", "one_id")
     survivors = kept.withColumnRenamed("one_id", "related_one_id")
-    merged = ranked.filter(F.col("rank") > 1).join(survivors, "cluster").select(
-        F.lit("merged").alias("change"), "one_id", "related_one_id", F.col("shared").alias("identifiers")
+    merged = (
+        ranked.filter(F.col("rank") > 1)
+        .join(survivors, "cluster")
+        .select(
+            F.lit("merged").alias("change"),
+            "one_id",
+            "related_one_id",
+            F.col("shared").alias("identifiers"),
+        )
     )
 
     fresh = _new_ids(info.join(kept, "cluster", "left_anti"), issued, run_date)
@@ -77,13 +96,23 @@ def assign(
         .select("cluster", F.col("one_id").alias("related_one_id"))
     )
     born = fresh.join(origin, "cluster", "left").select(
-        F.when(F.col("related_one_id").isNull(), F.lit("created")).otherwise(F.lit("split")).alias("change"),
-        "one_id", "related_one_id", F.col("size").alias("identifiers"),
+        F.when(F.col("related_one_id").isNull(), F.lit("created"))
+        .otherwise(F.lit("split"))
+        .alias("change"),
+        "one_id",
+        "related_one_id",
+        F.col("size").alias("identifiers"),
     )
     gone = (
-        previous.select("one_id").distinct().join(overlap.select("one_id"), "one_id", "left_anti")
-        .select(F.lit("deleted").alias("change"), "one_id", F.lit(None).cast("string").alias("related_one_id"),
-                F.lit(0).cast("long").alias("identifiers"))
+        previous.select("one_id")
+        .distinct()
+        .join(overlap.select("one_id"), "one_id", "left_anti")
+        .select(
+            F.lit("deleted").alias("change"),
+            "one_id",
+            F.lit(None).cast("string").alias("related_one_id"),
+            F.lit(0).cast("long").alias("identifiers"),
+        )
     )
     names = kept.unionByName(fresh.select("cluster", "one_id"))
     mapping = current.join(names, "cluster").select("node", "cluster", "one_id")
@@ -100,6 +129,10 @@ def _new_ids(clusters: DataFrame, issued: DataFrame | None, run_date: dt.date) -
         clash = named.join(issued, "one_id", "left_semi").select("cluster")
         if clash.isEmpty():
             return named
-        fixed = named.join(clash, "cluster", "left_semi").withColumn("one_id", new_id(run_date, salt))
-        named = named.join(clash, "cluster", "left_anti").unionByName(fixed).localCheckpoint(eager=True)
+        fixed = named.join(clash, "cluster", "left_semi").withColumn(
+            "one_id", new_id(run_date, salt)
+        )
+        named = (
+            named.join(clash, "cluster", "left_anti").unionByName(fixed).localCheckpoint(eager=True)
+        )
     raise RuntimeError("could not find unused one_ids after 10 attempts")

@@ -7,8 +7,9 @@ duplicates (a later or identical row with the same key won).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
 
 # Lineage columns that bronze adds to every landed row.
 SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT = (
-    "_source_file", "_row_hash", "_dup_ordinal", "_run_id", "_ingested_at",
+    "_source_file",
+    "_row_hash",
+    "_dup_ordinal",
+    "_run_id",
+    "_ingested_at",
 )
 BRONZE_META = (SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT)
 REASONS = "_reasons"
@@ -62,7 +67,9 @@ def missing_required_columns(columns: Sequence[str], spec: DatasetSpec) -> list[
     return [c for c in spec.required if c not in columns]
 
 
-def with_lineage(df: DataFrame, landed_columns: Sequence[str], run_id: str, ingested_at: Column) -> DataFrame:
+def with_lineage(
+    df: DataFrame, landed_columns: Sequence[str], run_id: str, ingested_at: Column
+) -> DataFrame:
     """Bronze rows: as landed plus a content hash and an ordinal among identical rows.
 
     ``(_source_file, _row_hash, _dup_ordinal)`` identifies a landed row without relying
@@ -110,7 +117,10 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
         domain = _DOMAINS.get((spec.name, name))
         if domain:
             reasons.append(
-                F.when(values[name].isNotNull() & ~values[name].isin(*domain), F.lit(f"bad_value:{name}"))
+                F.when(
+                    values[name].isNotNull() & ~values[name].isin(*domain),
+                    F.lit(f"bad_value:{name}"),
+                )
             )
     if spec.identified:
         id_type = F.lower(F.trim(F.col("id_type")))
@@ -170,7 +180,9 @@ def quarantine_rows(rejected: DataFrame, dataset: str) -> DataFrame:
 
 def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataFrame:
     """Replace ``id_value`` by ``id_key`` (keyed hash for PII types) and ``id_status``."""
-    normalized = ids.normalize_by_type(F.col("id_type"), F.col("id_value"), settings.rules, settings.country_code)
+    normalized = ids.normalize_by_type(
+        F.col("id_type"), F.col("id_value"), settings.rules, settings.country_code
+    )
     status = ids.status_by_type(
         F.col("id_type"),
         F.col("_id_norm"),
@@ -183,7 +195,9 @@ def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataF
     from precis.privacy import hmac_sha256_hex
 
     is_pii = F.col("id_type").isin(*settings.pii_types) if settings.pii_types else F.lit(False)
-    key = F.when(is_pii, hmac_sha256_hex(F.col("_id_norm"), settings.key)).otherwise(F.col("_id_norm"))
+    key = F.when(is_pii, hmac_sha256_hex(F.col("_id_norm"), settings.key)).otherwise(
+        F.col("_id_norm")
+    )
     with_key = (
         valid.withColumn("_id_norm", normalized)
         .withColumn("id_status", status)
@@ -209,11 +223,15 @@ def silver_keys(spec: DatasetSpec) -> list[str]:
     return keys
 
 
-def deduplicate(valid: DataFrame, keys: Sequence[str], order_by: str | None) -> tuple[DataFrame, DataFrame]:
+def deduplicate(
+    valid: DataFrame, keys: Sequence[str], order_by: str | None
+) -> tuple[DataFrame, DataFrame]:
     """(one row per key, the rows that lost). The latest ``order_by`` wins; ties break
     on the row hash so reruns keep the same row."""
     order = [F.col(order_by).desc_nulls_last()] if order_by else []
-    window = Window.partitionBy(*keys).orderBy(*order, F.col(ROW_HASH).desc(), F.col(SOURCE_FILE), F.col(DUP_ORDINAL))
+    window = Window.partitionBy(*keys).orderBy(
+        *order, F.col(ROW_HASH).desc(), F.col(SOURCE_FILE), F.col(DUP_ORDINAL)
+    )
     ranked = valid.withColumn("_rank", F.row_number().over(window))
     return ranked.filter("_rank = 1").drop("_rank"), ranked.filter("_rank > 1").drop("_rank")
 

@@ -15,7 +15,7 @@ kept, but its identifier is not used for identity and is counted.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -86,7 +86,11 @@ def normalize_by_type(
     expr = None
     for type_name, rule in sorted(rules.items()):
         branch = normalize(id_value, rule, country_code)
-        expr = (F.when(id_type == type_name, branch) if expr is None else expr.when(id_type == type_name, branch))
+        expr = (
+            F.when(id_type == type_name, branch)
+            if expr is None
+            else expr.when(id_type == type_name, branch)
+        )
     return expr.otherwise(F.lit(None)) if expr is not None else F.lit(None)
 
 
@@ -110,7 +114,9 @@ def status_by_type(
     invalid = F.lit(False)
     for type_name, rule in sorted(rules.items()):
         is_type = id_type == type_name
-        exact = [normalize(F.lit(v), rule, country_code) for v in placeholder_values.get(type_name, ())]
+        exact = [
+            normalize(F.lit(v), rule, country_code) for v in placeholder_values.get(type_name, ())
+        ]
         own = _matches(normalized, exact, placeholder_patterns.get(type_name, ()))
         blocked = blocked | (is_type & own)
         invalid = invalid | (is_type & ~is_valid(normalized, rule))

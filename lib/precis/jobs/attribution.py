@@ -12,7 +12,8 @@ a comparison plot and every number go to MLflow.
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -45,14 +46,22 @@ def _inputs(
         ("gold", "identity_map", "identity"),
     ):
         if not lake.exists(layer, table):
-            raise MissingDatasetError(f"{layer}/{table} not found under {lake.root}: run the {job} job first")
+            raise MissingDatasetError(
+                f"{layer}/{table} not found under {lake.root}: run the {job} job first"
+            )
     identity_map = lake.read("gold", "identity_map")
-    isolated = isolated_identifiers(lake.read("gold", "identity_guards")) if lake.exists("gold", "identity_guards") else None
-    touches = journeys.touches(resolve(lake.read("silver", "touchpoints"), identity_map, isolated), ac.granularity)
+    isolated = (
+        isolated_identifiers(lake.read("gold", "identity_guards"))
+        if lake.exists("gold", "identity_guards")
+        else None
+    )
+    touches = journeys.touches(
+        resolve(lake.read("silver", "touchpoints"), identity_map, isolated), ac.granularity
+    )
     orders = resolve(lake.read("silver", "orders"), identity_map, isolated)
     try:
         conversions = journeys.conversions(orders, ac.revenue, ac.conversion_filter)
-        conversions.schema  # analysis happens here: a bad expression fails before any work
+        _ = conversions.schema  # analysis happens here: a bad expression fails before any work
     except Exception as exc:  # AnalysisException or ParseException, both name the column
         raise ConfigError(
             f"attribution.revenue ({ac.revenue!r}) or attribution.conversion_filter "
@@ -60,7 +69,9 @@ def _inputs(
         ) from exc
     spend = None
     if lake.exists("silver", "campaign_spend"):
-        spend = report.spend_by_channel(lake.read("silver", "campaign_spend"), window.start, window.end, ac.granularity)
+        spend = report.spend_by_channel(
+            lake.read("silver", "campaign_spend"), window.start, window.end, ac.granularity
+        )
     return touches, conversions, spend
 
 
@@ -71,7 +82,10 @@ def _credits(cfg: Config, rows: DataFrame, tracker: JobRun) -> tuple[pd.DataFram
     rule_models = tuple(m for m in ac.models if m in rules.RULE_MODELS)
     if rule_models:
         settings = rules.RuleSettings(
-            ac.time_decay_half_life_days, ac.position_based.first, ac.position_based.middle, ac.position_based.last
+            ac.time_decay_half_life_days,
+            ac.position_based.first,
+            ac.position_based.middle,
+            ac.position_based.last,
         )
         parts.append(rules.rule_credits(rows, rule_models, settings).toPandas())
     if "markov" in ac.models:
@@ -87,7 +101,12 @@ def _credits(cfg: Config, rows: DataFrame, tracker: JobRun) -> tuple[pd.DataFram
             "conversion_probability": result.conversion_probability,
             "removal_effects": result.removal_effects,
         }
-        tracker.log_metrics({"markov_conversion_probability": result.conversion_probability, "markov_states": result.states})
+        tracker.log_metrics(
+            {
+                "markov_conversion_probability": result.conversion_probability,
+                "markov_states": result.states,
+            }
+        )
     if "shapley" in ac.models:
         sets = shapley.channel_sets(rows).toPandas()
         sh = ac.shapley
@@ -104,7 +123,12 @@ def _credits(cfg: Config, rows: DataFrame, tracker: JobRun) -> tuple[pd.DataFram
             found["conversions_low"] = [result.low[c] for c in result.channels]
             found["conversions_high"] = [result.high[c] for c in result.channels]
         parts.append(found)
-        info["shapley"] = {"worth": sh.worth, "exact": result.exact, "samples": result.samples, "channel_sets": len(sets)}
+        info["shapley"] = {
+            "worth": sh.worth,
+            "exact": result.exact,
+            "samples": result.samples,
+            "channel_sets": len(sets),
+        }
     return pd.concat(parts, ignore_index=True), info
 
 
@@ -118,16 +142,21 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             touches, conversions, spend = _inputs(lake, cfg, window)
             conversions = conversions.persist(_KEEP)
             rows = journeys.journey_touches(touches, conversions, window).persist(_KEEP)
-            summary = rows.groupBy("journey_id").agg(
-                F.first("converted").alias("converted"), F.first("revenue").alias("revenue")
-            ).agg(
-                F.count(F.lit(1)).alias("journeys"),
-                F.sum(F.col("converted").cast("long")).alias("converting"),
-                F.sum("revenue").alias("revenue"),
-            ).first()
-            untouched = journeys.untouched_conversions(conversions, rows, window).agg(
-                F.count(F.lit(1)).alias("n"), F.sum("revenue").alias("revenue")
-            ).first()
+            summary = (
+                rows.groupBy("journey_id")
+                .agg(F.first("converted").alias("converted"), F.first("revenue").alias("revenue"))
+                .agg(
+                    F.count(F.lit(1)).alias("journeys"),
+                    F.sum(F.col("converted").cast("long")).alias("converting"),
+                    F.sum("revenue").alias("revenue"),
+                )
+                .first()
+            )
+            untouched = (
+                journeys.untouched_conversions(conversions, rows, window)
+                .agg(F.count(F.lit(1)).alias("n"), F.sum("revenue").alias("revenue"))
+                .first()
+            )
             counts = {
                 "journeys": int(summary["journeys"] or 0),
                 "converting_journeys": int(summary["converting"] or 0),
@@ -155,13 +184,29 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         with progress.step("spend and ROI") as step:
             table = report.complete(credits, ac.models, channels)
             frame = spark.createDataFrame(
-                table[["model", "channel", "conversions", "revenue", "share", "revenue_share", "conversions_low", "conversions_high"]],
+                table[
+                    [
+                        "model",
+                        "channel",
+                        "conversions",
+                        "revenue",
+                        "share",
+                        "revenue_share",
+                        "conversions_low",
+                        "conversions_high",
+                    ]
+                ],
                 "model string, channel string, conversions double, revenue double, share double, "
                 "revenue_share double, conversions_low double, conversions_high double",
             )
             # pandas NaN (no interval) becomes a null in the table, never a NaN.
             frame = frame.select(
-                *(F.when(~F.isnan(c), F.col(c)).alias(c) if c.startswith("conversions_") else F.col(c) for c in frame.columns)
+                *(
+                    F.when(~F.isnan(c), F.col(c)).alias(c)
+                    if c.startswith("conversions_")
+                    else F.col(c)
+                    for c in frame.columns
+                )
             )
             frame = report.with_spend(frame, spend)
             out = frame.select(
@@ -176,28 +221,47 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             final = out.toPandas()
             step.detail = "spend known for " + (
                 f"{int(final.loc[final.model == ac.models[0], 'spend'].notna().sum())} of {len(channels)} channels"
-                if spend is not None else "no channel (silver/campaign_spend absent)"
+                if spend is not None
+                else "no channel (silver/campaign_spend absent)"
             )
         with progress.step("write gold") as step:
             when = f"run_date = '{cfg.run_date.isoformat()}'"
             written = lake.merge_upsert(
                 out,
-                "gold", TABLE, ["run_date", "model", "channel"], ignore=("run_id",), unique=True,
-                delete_missing=True, scope=f"t.{when}",
+                "gold",
+                TABLE,
+                ["run_date", "model", "channel"],
+                ignore=("run_id",),
+                unique=True,
+                delete_missing=True,
+                scope=f"t.{when}",
             )
             step.detail = f"{written['inserted']:,} inserted, {written['updated']:,} updated, {written['deleted']:,} deleted"
         with progress.step("report") as step:
-            tracker.log_metrics({f"{r.model}_{_metric_name(r.channel)}_share": float(r.share) for r in final.itertuples()})
-            tracker.log_dict({"counts": counts, **info, "credits": final.astype(str).to_dict("records")}, "attribution.json")
+            tracker.log_metrics(
+                {
+                    f"{r.model}_{_metric_name(r.channel)}_share": float(r.share)
+                    for r in final.itertuples()
+                }
+            )
+            tracker.log_dict(
+                {"counts": counts, **info, "credits": final.astype(str).to_dict("records")},
+                "attribution.json",
+            )
             if ac.log_plot:
                 tracker.log_figure(
-                    report.comparison_figure(final, f"Attribution {window.start} to {window.end}"), "attribution.png"
+                    report.comparison_figure(final, f"Attribution {window.start} to {window.end}"),
+                    "attribution.png",
                 )
-            step.detail = "metrics, credits and plot logged" if ac.log_plot else "metrics and credits logged"
+            step.detail = (
+                "metrics, credits and plot logged" if ac.log_plot else "metrics and credits logged"
+            )
         rows.unpersist()
         conversions.unpersist()
     _print(final, ac.models)
-    progress.finish(f"{counts['converting_journeys']:,} conversions credited by {len(ac.models)} models")
+    progress.finish(
+        f"{counts['converting_journeys']:,} conversions credited by {len(ac.models)} models"
+    )
     return {"counts": counts, "models": info, "written": written, "credits": final}
 
 

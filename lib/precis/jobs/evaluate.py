@@ -21,13 +21,13 @@ For each product present it prints the scores, logs them to MLflow (experiment
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from precis.attribution import quality as attribution_quality
 from precis import session
+from precis.attribution import quality as attribution_quality
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.identity import quality, records
@@ -45,7 +45,9 @@ def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     if not (lake.exists("gold", "record_identity") and lake.exists("truth", "record_person")):
         return None
     truth = lake.read("truth", "record_person")
-    silver = {name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)}
+    silver = {
+        name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)
+    }
     groups = quality.evidence_groups(
         records.identified_records(silver), truth, checkpoint_dir=session.checkpoint_dir(lake.spark)
     ).localCheckpoint(eager=True)
@@ -53,18 +55,26 @@ def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
 
 
 def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
-    needed = [("gold", "clv_model_params"), ("gold", "customer_value"), ("truth", "person_purchase_params")]
+    needed = [
+        ("gold", "clv_model_params"),
+        ("gold", "customer_value"),
+        ("truth", "person_purchase_params"),
+    ]
     if not all(lake.exists(layer, table) for layer, table in needed):
         return None
     params = lake.read("gold", "clv_model_params")
     latest = params.agg(F.max("run_date")).first()[0]
-    rows = params.filter((F.col("run_date") == F.lit(latest)) & (F.col("model") == "bg_nbd")).collect()
+    rows = params.filter(
+        (F.col("run_date") == F.lit(latest)) & (F.col("model") == "bg_nbd")
+    ).collect()
     unit = rows[0]["time_unit"]
     fitted = lifecycle_quality.in_days({r["param"]: r["value"] for r in rows}, unit)
     g = cfg.generate
     truth = lifecycle_quality.true_params(g.btyd_r, g.btyd_alpha, g.btyd_a, g.btyd_b, g.refund_rate)
     record_person = lake.read("truth", "record_person")
-    oracle = lifecycle_quality.oracle_fit(lake.read("silver", "orders"), record_person, latest, unit)
+    oracle = lifecycle_quality.oracle_fit(
+        lake.read("silver", "orders"), record_person, latest, unit
+    )
     scores = {f"true_{k}": v for k, v in truth.items()}
     scores.update({f"fitted_{k}": v for k, v in fitted.items()})
     scores.update({f"oracle_{k}": v for k, v in oracle.items()})
@@ -84,11 +94,19 @@ def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | Non
     latest = table.agg(F.max("run_date")).first()[0]
     if latest is None:
         return None
-    credits = table.filter(F.col("run_date") == F.lit(latest)).select("model", "channel", "share").toPandas()
+    credits = (
+        table.filter(F.col("run_date") == F.lit(latest))
+        .select("model", "channel", "share")
+        .toPandas()
+    )
     return attribution_quality.recovery(credits, lake.read("truth", "channel_effects").toPandas())
 
 
-TARGETS = {"identity": evaluate_identity, "lifecycle": evaluate_lifecycle, "attribution": evaluate_attribution}
+TARGETS = {
+    "identity": evaluate_identity,
+    "lifecycle": evaluate_lifecycle,
+    "attribution": evaluate_attribution,
+}
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
@@ -115,7 +133,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
                     rows, "run_date date, run_id string, target string, metric string, value double"
                 )
                 lake.replace_where(
-                    frame, "meta", TABLE, f"run_date = '{cfg.run_date.isoformat()}' AND target = '{target}'"
+                    frame,
+                    "meta",
+                    TABLE,
+                    f"run_date = '{cfg.run_date.isoformat()}' AND target = '{target}'",
                 )
     for target, scores in results.items():
         print(f"{target}: " + "  ".join(f"{k}={v:.4f}" for k, v in scores.items()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -70,8 +70,15 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     end_date = g.end_date or cfg.run_date
     lake = Lakehouse.from_config(spark, cfg)
     progress = Progress(JOB, len(STAGES) + len(DATASETS) + len(TRUTH_TABLES))
-    log.info("[%s] %s people, %s items, %s days to %s, seed %s", JOB, f"{g.people:,}", f"{g.items:,}", g.days,
-             end_date, g.seed)
+    log.info(
+        "[%s] %s people, %s items, %s days to %s, seed %s",
+        JOB,
+        f"{g.people:,}",
+        f"{g.items:,}",
+        g.days,
+        end_date,
+        g.seed,
+    )
 
     def persist(df: DataFrame, name: str) -> DataFrame:
         # Materialize once and cut the lineage: later queries then plan against a small
@@ -87,7 +94,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         fmt = cfg.landing_format(name)
         shaped = for_format(generated.landing[name], name, fmt, name in generated.corrupted)
         observed, observation = _observed(shaped, name)
-        write_landing(arrange(observed, landing_order(name), g.partitions), cfg.landing_path(name), fmt)
+        write_landing(
+            arrange(observed, landing_order(name), g.partitions), cfg.landing_path(name), fmt
+        )
         return int(observation.get["rows"])
 
     def write_truth(table: str) -> int:
@@ -98,11 +107,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         return int(observation.get["rows"])
 
     counts: dict[str, int] = {}
-    with generator_conf(spark), job_run(cfg, JOB, tags={"precis.generate.end_date": end_date.isoformat()}) as tracker:
+    with (
+        generator_conf(spark),
+        job_run(cfg, JOB, tags={"precis.generate.end_date": end_date.isoformat()}) as tracker,
+    ):
         generated = build(spark, g, end_date, persist=persist)
         if generated.corrupted:
-            log.info("[%s] corrupting %.1f%% of %s (landed as all-string columns)", JOB, 100 * g.corrupt_fraction,
-                     ", ".join(generated.corrupted))
+            log.info(
+                "[%s] corrupting %.1f%% of %s (landed as all-string columns)",
+                JOB,
+                100 * g.corrupt_fraction,
+                ", ".join(generated.corrupted),
+            )
         for name in DATASETS:
             with progress.step(f"write landing/{name} ({cfg.landing_format(name)})") as step:
                 step.rows = counts[f"landing.{name}"] = write_dataset(name)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -38,7 +38,13 @@ from precis.storage import Lakehouse
 from precis.tracking import job_run
 
 JOB = "identity"
-MAP, RECORDS, CHANGES, GUARDS, RUNS = "identity_map", "record_identity", "identity_changes", "identity_guards", "identity_runs"
+MAP, RECORDS, CHANGES, GUARDS, RUNS = (
+    "identity_map",
+    "record_identity",
+    "identity_changes",
+    "identity_guards",
+    "identity_runs",
+)
 STATE, RECORD_STATE = "identity_state", "identity_records"
 STEPS = 7
 _KEEP = StorageLevel.MEMORY_AND_DISK
@@ -67,7 +73,9 @@ class Stats:
 
 
 def _silver(lake: Lakehouse) -> dict[str, DataFrame]:
-    tables = {name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)}
+    tables = {
+        name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)
+    }
     if "id_observations" not in tables:
         raise MissingDatasetError(
             f"silver/id_observations not found under {lake.root}: land id_observations and run ingest first"
@@ -97,11 +105,20 @@ class Plan:
     state: DataFrame | None = None
 
 
-def _plan(lake: Lakehouse, cfg: Config, recs: DataFrame, links: DataFrame, blocked: DataFrame,
-          fingerprint: str) -> Plan:
+def _plan(
+    lake: Lakehouse,
+    cfg: Config,
+    recs: DataFrame,
+    links: DataFrame,
+    blocked: DataFrame,
+    fingerprint: str,
+) -> Plan:
     if not cfg.identity.incremental:
         return Plan(None, "identity.incremental is false")
-    if not all(lake.exists(layer, t) for layer, t in (("meta", STATE), ("meta", RECORD_STATE), ("gold", MAP))):
+    if not all(
+        lake.exists(layer, t)
+        for layer, t in (("meta", STATE), ("meta", RECORD_STATE), ("gold", MAP))
+    ):
         return Plan(None, "first run: no state from a previous run")
     # Pinned: the state tables are rewritten at the end of this run.
     state = lake.read("meta", STATE).localCheckpoint(eager=True)
@@ -112,7 +129,9 @@ def _plan(lake: Lakehouse, cfg: Config, recs: DataFrame, links: DataFrame, block
         return Plan(None, "identity settings or operators' rules changed")
     if head["map_version"] != lake.version("gold", MAP):
         return Plan(None, "gold/identity_map was written since the state was saved")
-    changed = incremental.changed_nodes(incremental.record_nodes(recs), lake.read("meta", RECORD_STATE))
+    changed = incremental.changed_nodes(
+        incremental.record_nodes(recs), lake.read("meta", RECORD_STATE)
+    )
     nodes = incremental.affected_nodes(state, changed, blocked, links).localCheckpoint(eager=True)
     return Plan(nodes, "incremental", state)
 
@@ -149,7 +168,7 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
     operator_rules = _rules(spark, cfg, lake)
     progress = Progress(JOB, STEPS)
     stats = Stats()
-    changed_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    changed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     with job_run(cfg, JOB) as tracker:
         run_id = tracker.key
@@ -161,7 +180,9 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
             stats.identifiers = int(counted["rows"])
             clashes = records.check_node_ids(ids)
             if clashes:
-                raise IdentityError(f"64-bit node id collision for {clashes}; rename an identifier type to re-seed")
+                raise IdentityError(
+                    f"64-bit node id collision for {clashes}; rename an identifier type to re-seed"
+                )
             links, oversized = graph.record_links(recs, cfg.identity.max_ids_per_record)
             links, counted = materialize(links, [row_count()], storage_level=_KEEP)
             stats.links = int(counted["rows"])
@@ -170,14 +191,24 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
 
         with progress.step("guards") as step:
             over, _ = materialize(graph.over_linked(links, cfg.identity), [], storage_level=_KEEP)
-            blocked = over.groupBy("node").agg(
-                F.concat_ws("; ", F.collect_list(F.format_string("linked to %d %s values", "linked", "other_type")))
-                .alias("detail"),
-                F.sum("records").alias("records"),
-            ).select("node", F.lit("over_linked").alias("guard"), "detail", "records")
+            blocked = (
+                over.groupBy("node")
+                .agg(
+                    F.concat_ws(
+                        "; ",
+                        F.collect_list(
+                            F.format_string("linked to %d %s values", "linked", "other_type")
+                        ),
+                    ).alias("detail"),
+                    F.sum("records").alias("records"),
+                )
+                .select("node", F.lit("over_linked").alias("guard"), "detail", "records")
+            )
             blocked = blocked.unionByName(operator_rules.blocked)
             step.rows = over.select("node").distinct().count()
-            step.detail = f"{step.rows:,} over-linked identifiers, {operator_rules.count} operator rule(s)"
+            step.detail = (
+                f"{step.rows:,} over-linked identifiers, {operator_rules.count} operator rule(s)"
+            )
 
         with progress.step("affected components") as step:
             fingerprint = incremental.fingerprint(cfg.identity, _rule_nodes(operator_rules))
@@ -197,18 +228,34 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
             step.detail = f"{plan.reason}: {stats.reclustered:,} of {stats.identifiers:,} identifiers to recluster"
 
         with progress.step("clusters") as step:
+
             def report(iteration: int, remaining: int) -> None:
-                log.info("[%s]   components iteration %d: %s links left", JOB, iteration, f"{remaining:,}")
+                log.info(
+                    "[%s]   components iteration %d: %s links left",
+                    JOB,
+                    iteration,
+                    f"{remaining:,}",
+                )
 
             clusters, audit = graph.resolve(
-                part_ids, part_links, cfg.identity, blocked=part_blocked, never=operator_rules.never,
-                force=force, on_iteration=report, checkpoint_dir=checkpoints,
+                part_ids,
+                part_links,
+                cfg.identity,
+                blocked=part_blocked,
+                never=operator_rules.never,
+                force=force,
+                on_iteration=report,
+                checkpoint_dir=checkpoints,
             )
-            clusters = clusters.join(part_ids.select("node", "first_seen"), "node").localCheckpoint(eager=True)
+            clusters = clusters.join(part_ids.select("node", "first_seen"), "node").localCheckpoint(
+                eager=True
+            )
             components = incremental.raw_components(
                 part_ids, part_links, part_blocked, force, cfg.identity, checkpoint_dir=checkpoints
             )
-            components = components.join(clusters.select("node", "isolated"), "node").localCheckpoint(eager=True)
+            components = components.join(
+                clusters.select("node", "isolated"), "node"
+            ).localCheckpoint(eager=True)
             step.rows = clusters.select("cluster").distinct().count()
 
         with progress.step("stable one_ids") as step:
@@ -222,47 +269,93 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
                 inside = previous.join(plan.nodes, "node", "left_semi")
                 mapping, changes = stable.assign(clusters, inside, created, issued, cfg.run_date)
                 untouched = plan.state.join(plan.nodes, "node", "left_anti")
-                mapping = mapping.join(clusters.select("node", "isolated"), "node").select("node", "one_id", "isolated")
+                mapping = mapping.join(clusters.select("node", "isolated"), "node").select(
+                    "node", "one_id", "isolated"
+                )
                 mapping = mapping.unionByName(
-                    previous.join(untouched.select("node", "isolated"), "node").select("node", "one_id", "isolated")
+                    previous.join(untouched.select("node", "isolated"), "node").select(
+                        "node", "one_id", "isolated"
+                    )
                 )
                 state = components.unionByName(untouched.select(*components.columns))
             mapping = mapping.localCheckpoint(eager=True)
             state = state.localCheckpoint(eager=True)
             changes = changes.localCheckpoint(eager=True)
-            stats.changes = {r["change"]: r["count"] for r in changes.groupBy("change").count().collect()}
-            step.detail = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.changes.items())) or "no changes"
+            stats.changes = {
+                r["change"]: r["count"] for r in changes.groupBy("change").count().collect()
+            }
+            step.detail = (
+                ", ".join(f"{k} {v:,}" for k, v in sorted(stats.changes.items())) or "no changes"
+            )
 
         with progress.step("write gold") as step:
-            identity_map = mapping.join(ids, "node").select("id_type", "id_key", "one_id", "first_seen", "last_seen")
-            counts = lake.merge_upsert(identity_map, "gold", MAP, keys=["id_type", "id_key"], unique=True,
-                                       delete_missing=True)
+            identity_map = mapping.join(ids, "node").select(
+                "id_type", "id_key", "one_id", "first_seen", "last_seen"
+            )
+            counts = lake.merge_upsert(
+                identity_map,
+                "gold",
+                MAP,
+                keys=["id_type", "id_key"],
+                unique=True,
+                delete_missing=True,
+            )
             stats.map_inserted, stats.map_updated, stats.map_deleted = (
-                counts["inserted"], counts["updated"], counts["deleted"]
+                counts["inserted"],
+                counts["updated"],
+                counts["deleted"],
             )
             per_record = record_one_ids(recs, mapping, cfg)
-            counts = lake.merge_upsert(per_record, "gold", RECORDS, keys=list(records.RECORD_KEYS), unique=True,
-                                       delete_missing=True)
+            counts = lake.merge_upsert(
+                per_record,
+                "gold",
+                RECORDS,
+                keys=list(records.RECORD_KEYS),
+                unique=True,
+                delete_missing=True,
+            )
             stats.records_changed = sum(counts.values())
             lake.append_log(
                 changes.select(
-                    F.lit(run_id).alias("run_id"), F.lit(cfg.run_date).alias("run_date"),
-                    F.lit(changed_at).alias("changed_at"), "*",
+                    F.lit(run_id).alias("run_id"),
+                    F.lit(cfg.run_date).alias("run_date"),
+                    F.lit(changed_at).alias("changed_at"),
+                    "*",
                 ),
-                "gold", CHANGES, keys=["run_date", "change", "one_id"],
+                "gold",
+                CHANGES,
+                keys=["run_date", "change", "one_id"],
             )
             guard_rows = _guard_rows(audit, oversized, ids, silver, cfg, run_id)
             if plan.nodes is not None:
                 guard_rows = guard_rows.unionByName(_carried_guards(lake, plan.nodes, cfg, run_id))
-            lake.replace_where(guard_rows, "gold", GUARDS, f"run_date = '{cfg.run_date.isoformat()}'")
+            lake.replace_where(
+                guard_rows, "gold", GUARDS, f"run_date = '{cfg.run_date.isoformat()}'"
+            )
             map_version = lake.version("gold", MAP)
             lake.merge_upsert(
-                state.select("node", "component", "blocked", "isolated", F.lit(fingerprint).alias("fingerprint"),
-                             F.lit(map_version).alias("map_version")),
-                "meta", STATE, keys=["node"], unique=True, delete_missing=True,
+                state.select(
+                    "node",
+                    "component",
+                    "blocked",
+                    "isolated",
+                    F.lit(fingerprint).alias("fingerprint"),
+                    F.lit(map_version).alias("map_version"),
+                ),
+                "meta",
+                STATE,
+                keys=["node"],
+                unique=True,
+                delete_missing=True,
             )
-            lake.merge_upsert(incremental.record_nodes(recs), "meta", RECORD_STATE, keys=list(records.RECORD_KEYS),
-                              unique=True, delete_missing=True)
+            lake.merge_upsert(
+                incremental.record_nodes(recs),
+                "meta",
+                RECORD_STATE,
+                keys=list(records.RECORD_KEYS),
+                unique=True,
+                delete_missing=True,
+            )
             # Placeholders are counted in rows; every other guard in identifiers or links.
             stats.guards = {
                 r["guard"]: int(r["rows"] if r["guard"] == "placeholder" else r["n"])
@@ -270,13 +363,17 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
                 .agg(F.count(F.lit(1)).alias("n"), F.sum("records").alias("rows"))
                 .collect()
             }
-            step.detail = (f"map +{stats.map_inserted:,} ~{stats.map_updated:,} -{stats.map_deleted:,}, "
-                           f"records changed {stats.records_changed:,}")
+            step.detail = (
+                f"map +{stats.map_inserted:,} ~{stats.map_updated:,} -{stats.map_deleted:,}, "
+                f"records changed {stats.records_changed:,}"
+            )
 
         with progress.step("statistics") as step:
             final = lake.read("gold", MAP)
             sizes = final.groupBy("one_id").count()
-            stats.one_ids, stats.largest_one_id = sizes.agg(F.count(F.lit(1)), F.max("count")).first()
+            stats.one_ids, stats.largest_one_id = sizes.agg(
+                F.count(F.lit(1)), F.max("count")
+            ).first()
             stats.largest_one_id = int(stats.largest_one_id or 0)
             stats.records = lake.read("gold", RECORDS).count()
             stats.sizes = quality.size_histogram(final)
@@ -314,7 +411,10 @@ def _carried_guards(lake: Lakehouse, reclustered: DataFrame, cfg: Config, run_id
     latest = table.agg(F.max("run_date")).first()[0]
     # Placeholders and oversized records are counted afresh on every run.
     carried = (
-        table.filter((F.col("run_date") == F.lit(latest)) & ~F.col("guard").isin("placeholder", "record_too_large"))
+        table.filter(
+            (F.col("run_date") == F.lit(latest))
+            & ~F.col("guard").isin("placeholder", "record_too_large")
+        )
         .withColumn("node", records.node_id())
         .join(reclustered, "node", "left_anti")
         .select(F.lit(cfg.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *columns)
@@ -324,29 +424,51 @@ def _carried_guards(lake: Lakehouse, reclustered: DataFrame, cfg: Config, run_id
 
 
 def _guard_rows(
-    audit: DataFrame, oversized: DataFrame, ids: DataFrame, silver: dict[str, DataFrame], cfg: Config, run_id: str
+    audit: DataFrame,
+    oversized: DataFrame,
+    ids: DataFrame,
+    silver: dict[str, DataFrame],
+    cfg: Config,
+    run_id: str,
 ) -> DataFrame:
     keyed = ids.select("node", "id_type", "id_key")
     described = (
         audit.join(keyed, "node", "left")
-        .join(keyed.withColumnsRenamed({"node": "other", "id_type": "other_type", "id_key": "other_key"}), "other", "left")
+        .join(
+            keyed.withColumnsRenamed(
+                {"node": "other", "id_type": "other_type", "id_key": "other_key"}
+            ),
+            "other",
+            "left",
+        )
         .select("guard", "id_type", "id_key", "other_type", "other_key", "detail", "records")
     )
     big = oversized.select(
-        F.lit("record_too_large").alias("guard"), F.lit(None).cast("string").alias("id_type"),
-        F.lit(None).cast("string").alias("id_key"), F.lit(None).cast("string").alias("other_type"),
+        F.lit("record_too_large").alias("guard"),
+        F.lit(None).cast("string").alias("id_type"),
+        F.lit(None).cast("string").alias("id_key"),
+        F.lit(None).cast("string").alias("other_type"),
         F.lit(None).cast("string").alias("other_key"),
-        F.format_string("%s record %s carries %d identifiers", "source", "record_id", "ids").alias("detail"),
+        F.format_string("%s record %s carries %d identifiers", "source", "record_id", "ids").alias(
+            "detail"
+        ),
         F.lit(1).cast("long").alias("records"),
     )
     placeholders = records.blocked_counts(silver).select(
-        F.lit("placeholder").alias("guard"), "id_type", F.lit(None).cast("string").alias("id_key"),
-        F.lit(None).cast("string").alias("other_type"), F.lit(None).cast("string").alias("other_key"),
-        F.format_string("%s rows with a placeholder value (blocked at ingest)", "dataset").alias("detail"),
+        F.lit("placeholder").alias("guard"),
+        "id_type",
+        F.lit(None).cast("string").alias("id_key"),
+        F.lit(None).cast("string").alias("other_type"),
+        F.lit(None).cast("string").alias("other_key"),
+        F.format_string("%s rows with a placeholder value (blocked at ingest)", "dataset").alias(
+            "detail"
+        ),
         F.col("count").alias("records"),
     )
-    return described.unionByName(big).unionByName(placeholders).select(
-        F.lit(cfg.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"
+    return (
+        described.unionByName(big)
+        .unionByName(placeholders)
+        .select(F.lit(cfg.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*")
     )
 
 
@@ -355,7 +477,8 @@ def _record(spark, lake, cfg, tracker, run_id, changed_at, stats: Stats) -> None
     row = {k: v for k, v in asdict(stats).items() if isinstance(v, int) and k != "reclustered"}
     df = spark.createDataFrame(
         [(run_id, cfg.run_date, changed_at, *row.values())],
-        "run_id string, run_date date, finished_at timestamp, " + ", ".join(f"{k} long" for k in row),
+        "run_id string, run_date date, finished_at timestamp, "
+        + ", ".join(f"{k} long" for k in row),
     )
     lake.append_log(df, "meta", RUNS, keys=["run_id"])
     metrics = dict(row, reclustered=stats.reclustered)
@@ -368,8 +491,10 @@ def _record(spark, lake, cfg, tracker, run_id, changed_at, stats: Stats) -> None
 
 def render(stats: Stats) -> str:
     lines = [
-        f"identifiers {stats.identifiers:,}  links {stats.links:,}  one_ids {stats.one_ids:,}  "
-        f"largest one_id {stats.largest_one_id:,} identifiers  records resolved {stats.records:,}",
+        (
+            f"identifiers {stats.identifiers:,}  links {stats.links:,}  one_ids {stats.one_ids:,}  "
+            f"largest one_id {stats.largest_one_id:,} identifiers  records resolved {stats.records:,}"
+        ),
         f"{stats.mode} run: {stats.reclustered:,} identifiers reclustered",
         "changes: " + (", ".join(f"{k} {v:,}" for k, v in sorted(stats.changes.items())) or "none"),
         "guards:  " + (", ".join(f"{k} {v:,}" for k, v in sorted(stats.guards.items())) or "none"),

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
@@ -114,7 +114,10 @@ def ingest_dataset(
         valid, rejected = conform.split(typed)
         summary.reasons = {
             r["reason"]: int(r["count"])
-            for r in rejected.select(F.explode(conform.REASONS).alias("reason")).groupBy("reason").count().collect()
+            for r in rejected.select(F.explode(conform.REASONS).alias("reason"))
+            .groupBy("reason")
+            .count()
+            .collect()
         }
         summary.quarantined = rejected.count() if summary.reasons else 0
         # Rewriting a file must also drop its old quarantine rows, so write even when
@@ -159,15 +162,24 @@ def ingest_dataset(
 
 
 def record_files(
-    spark: SparkSession, lake: Lakehouse, done: dict[str, list[LandingFile]], run_id: str, ingested_at: dt.datetime
+    spark: SparkSession,
+    lake: Lakehouse,
+    done: dict[str, list[LandingFile]],
+    run_id: str,
+    ingested_at: dt.datetime,
 ) -> None:
     """Mark files as ingested, once per run. Written last: if a run dies before this,
     the rerun redoes those files, which every step above makes harmless."""
-    rows = [(d, f.path, f.size, f.modified, run_id, ingested_at) for d, files in done.items() for f in files]
+    rows = [
+        (d, f.path, f.size, f.modified, run_id, ingested_at)
+        for d, files in done.items()
+        for f in files
+    ]
     if not rows:
         return
     registry = spark.createDataFrame(
-        rows, "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp"
+        rows,
+        "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp",
     )
     lake.append_log(registry, "meta", FILES_TABLE, keys=["dataset", "path", "size", "modified"])
 
@@ -176,7 +188,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
     lake = Lakehouse.from_config(spark, cfg)
     wanted = cfg.ingest.datasets or DATASETS
     settings = conform.IdentifierSettings.from_config(cfg)
-    landing = {d: list_landing_files(spark, cfg.landing_path(d), cfg.landing_format(d)) for d in wanted}
+    landing = {
+        d: list_landing_files(spark, cfg.landing_path(d), cfg.landing_format(d)) for d in wanted
+    }
     absent = [d for d, files in landing.items() if not files]
     if absent and cfg.ingest.datasets:
         raise MissingDatasetError(
@@ -186,12 +200,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
         log.info("[%s] %s: no landing data at %s, skipped", JOB, d, cfg.landing_path(d))
     present = [d for d in wanted if landing[d]]
     if not present:
-        raise MissingDatasetError(f"no landing data under {cfg.root}/landing; run the generate job or land files first")
+        raise MissingDatasetError(
+            f"no landing data under {cfg.root}/landing; run the generate job or land files first"
+        )
 
     summaries: dict[str, Summary] = {}
     done: dict[str, list[LandingFile]] = {}
     progress = Progress(JOB, len(present))
-    ingested_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with job_run(cfg, JOB) as tracker:
         run_id = tracker.key
         for dataset in present:
@@ -202,7 +218,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
                     step.detail = "up to date, no new files"
                     continue
                 try:
-                    summary = ingest_dataset(spark, cfg, lake, dataset, todo, settings, run_id, ingested_at)
+                    summary = ingest_dataset(
+                        spark, cfg, lake, dataset, todo, settings, run_id, ingested_at
+                    )
                     done[dataset] = todo
                 except DatasetFailed as exc:
                     summary = Summary(dataset, files=len(todo), error=str(exc))
@@ -226,8 +244,21 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
 
 def _record(spark, lake, cfg, tracker, run_id, ingested_at, summaries) -> None:
     rows = [
-        (run_id, cfg.run_date, s.dataset, s.files, s.rows_in, s.silver_inserted, s.silver_updated,
-         s.duplicates, s.quarantined, s.ids_blocked, s.ids_invalid, s.error, ingested_at)
+        (
+            run_id,
+            cfg.run_date,
+            s.dataset,
+            s.files,
+            s.rows_in,
+            s.silver_inserted,
+            s.silver_updated,
+            s.duplicates,
+            s.quarantined,
+            s.ids_blocked,
+            s.ids_invalid,
+            s.error,
+            ingested_at,
+        )
         for s in summaries.values()
     ]
     df = spark.createDataFrame(
@@ -250,13 +281,33 @@ def _record(spark, lake, cfg, tracker, run_id, ingested_at, summaries) -> None:
 
 
 def render(summaries: dict[str, Summary]) -> str:
-    header = ("dataset", "files", "rows_in", "silver_new", "silver_upd", "duplicates", "quarantined",
-              "ids_blocked", "ids_invalid")
+    header = (
+        "dataset",
+        "files",
+        "rows_in",
+        "silver_new",
+        "silver_upd",
+        "duplicates",
+        "quarantined",
+        "ids_blocked",
+        "ids_invalid",
+    )
     lines = ["  ".join(f"{h:>12}" for h in header)]
     for s in summaries.values():
-        values = (s.dataset, s.files, s.rows_in, s.silver_inserted, s.silver_updated, s.duplicates,
-                  s.quarantined, s.ids_blocked, s.ids_invalid)
-        lines.append("  ".join(f"{v:>12}" for v in values) + ("  FAILED: " + s.error if s.error else ""))
+        values = (
+            s.dataset,
+            s.files,
+            s.rows_in,
+            s.silver_inserted,
+            s.silver_updated,
+            s.duplicates,
+            s.quarantined,
+            s.ids_blocked,
+            s.ids_invalid,
+        )
+        lines.append(
+            "  ".join(f"{v:>12}" for v in values) + ("  FAILED: " + s.error if s.error else "")
+        )
     return "\n".join(lines)
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -37,19 +38,45 @@ _KEEP = StorageLevel.MEMORY_AND_DISK
 MODEL_EXAMPLE_ROWS = 5
 
 VALUE_COLUMNS = (
-    "one_id", "lifecycle_stage", "rfm_segment", "rfm_score", "r_score", "f_score", "m_score",
-    "recency_days", "frequency", "recency", "T", "monetary_value", "orders", "total_spend",
-    "first_purchase", "last_purchase", "p_alive", "expected_purchases", "expected_spend", "clv",
-    "churn_risk", "time_unit", "horizon_days", "run_date",
+    "one_id",
+    "lifecycle_stage",
+    "rfm_segment",
+    "rfm_score",
+    "r_score",
+    "f_score",
+    "m_score",
+    "recency_days",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "orders",
+    "total_spend",
+    "first_purchase",
+    "last_purchase",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "clv",
+    "churn_risk",
+    "time_unit",
+    "horizon_days",
+    "run_date",
 )
 
 
 def _inputs(lake: Lakehouse) -> tuple[DataFrame, DataFrame, DataFrame | None]:
     for layer, table, job in (("silver", "orders", "ingest"), ("gold", "identity_map", "identity")):
         if not lake.exists(layer, table):
-            raise MissingDatasetError(f"{layer}/{table} not found under {lake.root}: run the {job} job first")
+            raise MissingDatasetError(
+                f"{layer}/{table} not found under {lake.root}: run the {job} job first"
+            )
     identity_map = lake.read("gold", "identity_map")
-    isolated = isolated_identifiers(lake.read("gold", "identity_guards")) if lake.exists("gold", "identity_guards") else None
+    isolated = (
+        isolated_identifiers(lake.read("gold", "identity_guards"))
+        if lake.exists("gold", "identity_guards")
+        else None
+    )
     orders = summary.resolve_orders(lake.read("silver", "orders"), identity_map, isolated)
     events = None
     if lake.exists("silver", "events"):
@@ -70,7 +97,9 @@ def _holdout(
     if lc.holdout_days == 0:
         return {}, None
     end = cfg.run_date - dt.timedelta(days=lc.holdout_days)
-    calibration = summary.person_summary(summary.transactions(orders, end), end, lc.time_unit).persist(_KEEP)
+    calibration = summary.person_summary(
+        summary.transactions(orders, end), end, lc.time_unit
+    ).persist(_KEEP)
     try:
         models, _ = value.fit(calibration, lc.time_unit, lc.penalizer)
     except btyd.FitError as exc:
@@ -103,7 +132,9 @@ def _holdout(
         "holdout/holdout.json",
     )
     tracker.log_figure(
-        value.holdout_figure(by_frequency, curve, f"BG/NBD holdout: calibration to {end}, {lc.holdout_days} days"),
+        value.holdout_figure(
+            by_frequency, curve, f"BG/NBD holdout: calibration to {end}, {lc.holdout_days} days"
+        ),
         "holdout/holdout.png",
     )
     return errors, end
@@ -123,17 +154,24 @@ def _churn(
     h = settings.horizon_days
     train_at, test_at = cfg.run_date - dt.timedelta(days=2 * h), cfg.run_date - dt.timedelta(days=h)
     training = churn.labelled(orders, events, train_at, h).persist(_KEEP)
-    classes = {r["label"]: r["n"] for r in training.groupBy("label").agg(F.count(F.lit(1)).alias("n")).collect()}
+    classes = {
+        r["label"]: r["n"]
+        for r in training.groupBy("label").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
     if len(classes) < 2 or min(classes.values()) < 10:
         log.warning(
             "[%s] churn model skipped: buyers up to %s give %s (need at least 10 of each class)",
-            JOB, train_at, {("churned" if k else "retained"): v for k, v in classes.items()} or "none",
+            JOB,
+            train_at,
+            {("churned" if k else "retained"): v for k, v in classes.items()} or "none",
         )
         training.unpersist()
         return None, {}
     model = churn.train(
         training,
-        churn.ChurnSettings(h, settings.max_iter, settings.max_depth, settings.step_size, settings.seed),
+        churn.ChurnSettings(
+            h, settings.max_iter, settings.max_depth, settings.step_size, settings.seed
+        ),
     )
     if settings.log_model:
         # The input example is a few training rows' FEATURES: numbers, never the one_id.
@@ -160,12 +198,20 @@ def _churn(
         )
         for name in ("p_alive", "expected"):
             found = churn.binary_metrics(baseline, f"{name}_churn")
-            metrics.update({f"churn_baseline_{name}_{k}": v for k, v in found.items() if k not in ("people", "base_rate")})
+            metrics.update(
+                {
+                    f"churn_baseline_{name}_{k}": v
+                    for k, v in found.items()
+                    if k not in ("people", "base_rate")
+                }
+            )
     except btyd.FitError as exc:
         log.warning("[%s] churn baselines skipped: %s", JOB, exc)
     test.unpersist()
     tracker.log_metrics(metrics)
-    current = churn.churn_probability(model, churn.features(orders, events, cfg.run_date)).select("one_id", "churn_risk")
+    current = churn.churn_probability(model, churn.features(orders, events, cfg.run_date)).select(
+        "one_id", "churn_risk"
+    )
     return current, metrics
 
 
@@ -179,7 +225,9 @@ def customer_value(
         frame = frame.join(churn_scores, "one_id", "left")
     else:
         frame = frame.withColumn("churn_risk", F.lit(None).cast("double"))
-    stage = segments.lifecycle_stage(lc.stages.new_days, lc.stages.active_days, lc.stages.churn_days)
+    stage = segments.lifecycle_stage(
+        lc.stages.new_days, lc.stages.active_days, lc.stages.churn_days
+    )
     return frame.select(
         "one_id",
         stage.alias("lifecycle_stage"),
@@ -224,20 +272,31 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         with progress.step("fit BG/NBD and Gamma-Gamma") as step:
             models, triples = value.fit(person, lc.time_unit, lc.penalizer)
             fits = [models.bg_nbd] + ([models.gamma_gamma] if models.gamma_gamma else [])
-            step.detail = "; ".join(
-                f"{f.model} " + " ".join(f"{k}={v:.4g}" for k, v in f.params.items()) for f in fits
-            ) + f" ({len(triples):,} distinct summaries)"
+            step.detail = (
+                "; ".join(
+                    f"{f.model} " + " ".join(f"{k}={v:.4g}" for k, v in f.params.items())
+                    for f in fits
+                )
+                + f" ({len(triples):,} distinct summaries)"
+            )
             for f in fits:
                 tracker.log_metrics({f"{f.model}_{k}": v for k, v in f.params.items()})
-                tracker.log_metrics({f"{f.model}_log_likelihood": f.log_likelihood, f"{f.model}_people": f.people})
+                tracker.log_metrics(
+                    {f"{f.model}_log_likelihood": f.log_likelihood, f"{f.model}_people": f.people}
+                )
                 if not f.converged:
-                    log.warning("[%s] %s: the optimizer reported no convergence; check the parameters", JOB, f.model)
+                    log.warning(
+                        "[%s] %s: the optimizer reported no convergence; check the parameters",
+                        JOB,
+                        f.model,
+                    )
         with progress.step("holdout validation") as step:
             holdout, end = _holdout(cfg, orders, daily, tracker)
             step.detail = (
                 f"calibration to {end}: predicted {holdout['holdout_predicted']:,.0f} vs actual "
                 f"{holdout['holdout_actual']:,.0f} repeat transactions, per-person MAE {holdout['holdout_mae']:.3f}"
-                if holdout else "skipped"
+                if holdout
+                else "skipped"
             )
         with progress.step("churn model") as step:
             churn_scores, churn_metrics = _churn(spark, cfg, orders, events, tracker)
@@ -245,21 +304,31 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 f"AUC {churn_metrics['churn_auc']:.3f}; BG/NBD baselines: 1 - P(alive) "
                 f"{churn_metrics.get('churn_baseline_p_alive_auc', float('nan')):.3f}, "
                 f"expected purchases {churn_metrics.get('churn_baseline_expected_auc', float('nan')):.3f}"
-                if churn_metrics else "skipped"
+                if churn_metrics
+                else "skipped"
             )
         with progress.step("score people") as step:
-            scores = value.score_triples(spark, triples, models, lc.horizon_days, lc.clv_step_days, lc.discount_rate)
+            scores = value.score_triples(
+                spark, triples, models, lc.horizon_days, lc.clv_step_days, lc.discount_rate
+            )
             predicted = value.with_predictions(person, scores, models)
             cuts = segments.quintile_cuts(person, ["recency_days", "orders", "total_spend"])
             rules = [(r.name, r.r, r.f) for r in lc.rfm_segments]
             scored = segments.with_rfm(predicted, cuts, rules)
             people = identity_map.select("one_id").distinct()
             table = customer_value(people, scored, churn_scores, cfg).persist(_KEEP)
-            stages = {r["lifecycle_stage"]: r["n"] for r in table.groupBy("lifecycle_stage").agg(F.count(F.lit(1)).alias("n")).collect()}
+            stages = {
+                r["lifecycle_stage"]: r["n"]
+                for r in table.groupBy("lifecycle_stage")
+                .agg(F.count(F.lit(1)).alias("n"))
+                .collect()
+            }
             step.rows = sum(stages.values())
             step.detail = ", ".join(f"{k} {v:,}" for k, v in sorted(stages.items()))
         with progress.step("write gold") as step:
-            counts = lake.merge_upsert(table, "gold", VALUE, ["one_id"], unique=True, delete_missing=True)
+            counts = lake.merge_upsert(
+                table, "gold", VALUE, ["one_id"], unique=True, delete_missing=True
+            )
             params = spark.createDataFrame(
                 [(m, p, v, run_id, cfg.run_date, lc.time_unit) for m, p, v in models.rows()],
                 "model string, param string, value double, run_id string, run_date date, time_unit string",

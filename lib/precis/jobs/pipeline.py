@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 from pyspark.sql import SparkSession
 
@@ -39,12 +39,16 @@ def run(spark: SparkSession, cfg: Config) -> None:
         log.info("[pipeline] job %d/%d: %s (run date %s)", i, len(modules), name, cfg.run_date)
         t0 = time.monotonic()
         module.run(spark, cfg)
-        log.info("[pipeline] job %d/%d: %s done in %.1fs", i, len(modules), name, time.monotonic() - t0)
+        log.info(
+            "[pipeline] job %d/%d: %s done in %.1fs", i, len(modules), name, time.monotonic() - t0
+        )
     log.info("[pipeline] all %d jobs done in %.1fs", len(modules), time.monotonic() - started)
     print(f"Tables:      {cfg.root}/<layer>/<table>  (landing, bronze, silver, gold)")
     if cfg.mlflow.enabled:
         print(f"MLflow runs: {tracking_uri(cfg)}")
-        print(f"             browse with: {sys.executable} -m mlflow ui --backend-store-uri {tracking_uri(cfg)}")
+        print(
+            f"             browse with: {sys.executable} -m mlflow ui --backend-store-uri {tracking_uri(cfg)}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from itertools import product
-from typing import Any, Sequence
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -47,15 +48,25 @@ def _inputs(lake: Lakehouse, cfg: Config) -> tuple[DataFrame, DataFrame, DataFra
     """(evidence, identity_map, bought pairs or None)."""
     rc = cfg.recommend
     if not lake.exists("gold", "identity_map"):
-        raise MissingDatasetError(f"gold/identity_map not found under {lake.root}: run the identity job first")
+        raise MissingDatasetError(
+            f"gold/identity_map not found under {lake.root}: run the identity job first"
+        )
     identity_map = lake.read("gold", "identity_map")
     parts, bought = [], None
     if lake.exists("silver", "events"):
-        parts.append(interactions.event_evidence(lake.read("silver", "events"), identity_map, rc.event_weights, cfg.run_date))
+        parts.append(
+            interactions.event_evidence(
+                lake.read("silver", "events"), identity_map, rc.event_weights, cfg.run_date
+            )
+        )
     if lake.exists("silver", "orders") and lake.exists("silver", "order_items"):
         orders, items = lake.read("silver", "orders"), lake.read("silver", "order_items")
         if rc.order_weight > 0:
-            parts.append(interactions.purchase_evidence(orders, items, identity_map, rc.order_weight, cfg.run_date))
+            parts.append(
+                interactions.purchase_evidence(
+                    orders, items, identity_map, rc.order_weight, cfg.run_date
+                )
+            )
         bought = interactions.bought(orders, items, identity_map, cfg.run_date)
     if not parts:
         raise MissingDatasetError(
@@ -65,7 +76,9 @@ def _inputs(lake: Lakehouse, cfg: Config) -> tuple[DataFrame, DataFrame, DataFra
     for part in parts[1:]:
         evidence = evidence.unionByName(part)
     if rc.lookback_days:
-        since = dt.datetime.combine(cfg.run_date - dt.timedelta(days=rc.lookback_days - 1), dt.time())
+        since = dt.datetime.combine(
+            cfg.run_date - dt.timedelta(days=rc.lookback_days - 1), dt.time()
+        )
         evidence = evidence.filter(F.col("at") >= F.lit(since))
     return evidence, identity_map, bought
 
@@ -89,14 +102,20 @@ def _tune(
     cutoff = dt.datetime.combine(cutoff_date, dt.time())
     train_ev, held = model.time_split(evidence, cutoff)
     train = _indexed(
-        interactions.confidence(train_ev, cutoff_date - dt.timedelta(days=1), rc.half_life_days), users, items
+        interactions.confidence(train_ev, cutoff_date - dt.timedelta(days=1), rc.half_life_days),
+        users,
+        items,
     ).persist(_KEEP)
     seen = train.select("user", "item").distinct().persist(_KEEP)
     train_users = seen.select("user").distinct()
     relevant = (
-        held.select("one_id", "item_id").distinct().join(users, "one_id").join(items, "item_id")
+        held.select("one_id", "item_id")
+        .distinct()
+        .join(users, "one_id")
+        .join(items, "item_id")
         .join(train_users, "user", "left_semi")
-        .groupBy("user").agg(F.collect_set("item").alias("items"))
+        .groupBy("user")
+        .agg(F.collect_set("item").alias("items"))
         .persist(_KEEP)
     )
     eval_users = relevant.select("user")
@@ -106,7 +125,13 @@ def _tune(
             f"nothing to tune on: no pair first seen after {cutoff_date} by a person seen before it "
             f"(recommend.validation_days = {rc.validation_days})"
         )
-    most_seen = seen.join(eval_users, "user", "left_semi").groupBy("user").count().agg(F.max("count")).first()[0]
+    most_seen = (
+        seen.join(eval_users, "user", "left_semi")
+        .groupBy("user")
+        .count()
+        .agg(F.max("count"))
+        .first()[0]
+    )
     depth = k + min(int(most_seen or 0), MAX_EXCLUDED)
     catalogue = items.count()
 
@@ -150,7 +175,9 @@ def _fmt(metrics: dict[str, float]) -> str:
 def _consent(lake: Lakehouse, identity_map: DataFrame) -> DataFrame:
     """one_id, consent_marketing: true only if the person's customer rows say so and none says no."""
     customers = (
-        resolve(lake.read("silver", "customers"), identity_map) if lake.exists("silver", "customers") else None
+        resolve(lake.read("silver", "customers"), identity_map)
+        if lake.exists("silver", "customers")
+        else None
     )
     return marketing_consent(customers, identity_map)
 
@@ -172,20 +199,31 @@ def _top_n(
     if exclude is not None:
         most = exclude.groupBy("one_id").count().agg(F.max("count")).first()[0] or 0
         extra = min(int(most), MAX_EXCLUDED)
-    recs = model.recommend_all(final, None, n + extra).join(users, "user").join(items, "item").select(
-        "one_id", "item_id", "score"
+    recs = (
+        model.recommend_all(final, None, n + extra)
+        .join(users, "user")
+        .join(items, "item")
+        .select("one_id", "item_id", "score")
     )
     if exclude is not None:
         recs = recs.join(exclude, ["one_id", "item_id"], "left_anti")
-    als = evaluation.top_lists(recs, n, user="one_id", item="item_id").select(
-        "one_id", F.posexplode("items").alias("pos", "item_id")
-    ).join(recs, ["one_id", "item_id"]).select(
-        "one_id", (F.col("pos") + 1).alias("rank"), "item_id", "score", F.lit("als").alias("source")
+    als = (
+        evaluation.top_lists(recs, n, user="one_id", item="item_id")
+        .select("one_id", F.posexplode("items").alias("pos", "item_id"))
+        .join(recs, ["one_id", "item_id"])
+        .select(
+            "one_id",
+            (F.col("pos") + 1).alias("rank"),
+            "item_id",
+            "score",
+            F.lit("als").alias("source"),
+        )
     )
     # Popularity: people with interactions on the item over all people with any.
     total = ratings.select("user").distinct().count()
     popular = (
-        evaluation.popularity_scores(ratings).join(items, "item")
+        evaluation.popularity_scores(ratings)
+        .join(items, "item")
         .select("item_id", (F.col("score") / F.lit(float(total))).alias("score"))
     )
     have = als.groupBy("one_id").agg(F.count(F.lit(1)).alias("_have"))
@@ -197,13 +235,24 @@ def _top_n(
     )
     if exclude is not None:
         candidates = candidates.join(exclude, ["one_id", "item_id"], "left_anti")
-    fill = evaluation.top_lists(
-        candidates.select("one_id", "item_id", "score", "_have"), n, user="one_id", item="item_id"
-    ).join(short.select("one_id", "_have"), "one_id").select(
-        "one_id", "_have", F.posexplode("items").alias("pos", "item_id")
-    ).filter(F.col("_have") + F.col("pos") < n).join(popular, "item_id").select(
-        "one_id", (F.col("_have") + F.col("pos") + 1).alias("rank"), "item_id", "score",
-        F.lit("popularity").alias("source"),
+    fill = (
+        evaluation.top_lists(
+            candidates.select("one_id", "item_id", "score", "_have"),
+            n,
+            user="one_id",
+            item="item_id",
+        )
+        .join(short.select("one_id", "_have"), "one_id")
+        .select("one_id", "_have", F.posexplode("items").alias("pos", "item_id"))
+        .filter(F.col("_have") + F.col("pos") < n)
+        .join(popular, "item_id")
+        .select(
+            "one_id",
+            (F.col("_have") + F.col("pos") + 1).alias("rank"),
+            "item_id",
+            "score",
+            F.lit("popularity").alias("source"),
+        )
     )
     return als.unionByName(fill)
 
@@ -239,19 +288,39 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             people = identity_map.select("one_id").distinct()
             lists = _top_n(cfg, final, users, items, people, bought, ratings)
             consent = _consent(lake, identity_map)
-            table = lists.join(consent, "one_id", "left").fillna(False, ["consent_marketing"]).select(
-                "one_id", F.col("rank").cast("int").alias("rank"), "item_id",
-                F.round("score", 6).alias("score"), "source", "consent_marketing",
-                F.lit(version).alias("model_version"), F.lit(run_id).alias("run_id"),
-                F.lit(cfg.run_date).alias("run_date"), F.current_timestamp().alias("generated_at"),
-            ).filter(~F.isnan("score")).persist(_KEEP)
-            sources = {r["source"]: r["n"] for r in table.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+            table = (
+                lists.join(consent, "one_id", "left")
+                .fillna(False, ["consent_marketing"])
+                .select(
+                    "one_id",
+                    F.col("rank").cast("int").alias("rank"),
+                    "item_id",
+                    F.round("score", 6).alias("score"),
+                    "source",
+                    "consent_marketing",
+                    F.lit(version).alias("model_version"),
+                    F.lit(run_id).alias("run_id"),
+                    F.lit(cfg.run_date).alias("run_date"),
+                    F.current_timestamp().alias("generated_at"),
+                )
+                .filter(~F.isnan("score"))
+                .persist(_KEEP)
+            )
+            sources = {
+                r["source"]: r["n"]
+                for r in table.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()
+            }
             step.rows = sum(sources.values())
             step.detail = ", ".join(f"{k} {v:,}" for k, v in sorted(sources.items()))
         with progress.step("write gold and export") as step:
             # Lineage columns do not count as a change: an unchanged rerun rewrites nothing.
             counts = lake.merge_upsert(
-                table, "gold", TABLE, ["one_id", "rank"], unique=True, delete_missing=True,
+                table,
+                "gold",
+                TABLE,
+                ["one_id", "rank"],
+                unique=True,
+                delete_missing=True,
                 ignore=["model_version", "run_id", "generated_at"],
             )
             exported = _export(lake, cfg, table) if rc.export else 0
@@ -263,10 +332,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         ratings.unpersist()
         evidence.unpersist()
         result = {
-            "people": n_users, "items": n_items, "interactions": step.rows, "tuning": tuning,
-            "sources": sources, "written": counts, "exported": exported, "model_version": version,
+            "people": n_users,
+            "items": n_items,
+            "interactions": step.rows,
+            "tuning": tuning,
+            "sources": sources,
+            "written": counts,
+            "exported": exported,
+            "model_version": version,
         }
-        tracker.log_metrics({"exported_rows": exported, **{f"rows_{k}": v for k, v in sources.items()}})
+        tracker.log_metrics(
+            {"exported_rows": exported, **{f"rows_{k}": v for k, v in sources.items()}}
+        )
         tracker.log_dict(result, "recommend.json")
     k = rc.eval_k
     print(
@@ -293,7 +370,9 @@ def _log_model(cfg: Config, final: Any, ratings: DataFrame, tracker: JobRun) -> 
 
 def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:
     """Consented people's lists to <root>/exports/recommendations/run_date=<date> (replaced)."""
-    consented = table.filter(F.col("consent_marketing")).select("one_id", "rank", "item_id", "score", "source", "model_version")
+    consented = table.filter(F.col("consent_marketing")).select(
+        "one_id", "rank", "item_id", "score", "source", "model_version"
+    )
     path = f"{lake.root}/exports/{TABLE}/run_date={cfg.run_date.isoformat()}"
     writer = consented.orderBy("one_id", "rank").write.mode("overwrite")
     if cfg.recommend.export_format == "csv":

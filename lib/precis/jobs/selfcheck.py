@@ -7,7 +7,7 @@ and prints where tables and runs land. Safe to rerun: the table is overwritten f
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F

@@ -15,8 +15,8 @@ model of monetary value" (2013).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 from scipy import optimize, special
@@ -63,7 +63,9 @@ def bg_nbd_log_likelihood(
     # - betaln(a, b+x) = log(a / (b+x-1)).
     repeat = x > 0
     dropped = np.full_like(x, -np.inf)
-    dropped[repeat] = np.log(a) - np.log(b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    dropped[repeat] = (
+        np.log(a) - np.log(b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    )
     return common + np.logaddexp(alive, dropped)
 
 
@@ -82,13 +84,19 @@ def _odds_dropped(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     xr = x[repeat]
     # a/(b+x-1) * ((alpha+T)/(alpha+t_x))^(r+x), in logs: the power overflows for heavy buyers.
     odds[repeat] = np.exp(
-        np.log(a) - np.log(b + xr - 1) + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat]))
+        np.log(a)
+        - np.log(b + xr - 1)
+        + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat]))
     )
     return odds
 
 
 def expected_purchases(
-    params: Mapping[str, float], t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    params: Mapping[str, float],
+    t: float | np.ndarray,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
 ) -> np.ndarray:
     """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, equation 10)."""
     r, alpha, a, b = (params[k] for k in PARAMS[BG_NBD])
@@ -110,7 +118,9 @@ def expected_purchases_new(params: Mapping[str, float], t: float | np.ndarray) -
 
 
 # ---------------------------------------------------------------------- Gamma-Gamma
-def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+def gamma_gamma_log_likelihood(
+    p: float, q: float, gamma: float, x: np.ndarray, m: np.ndarray
+) -> np.ndarray:
     """Per-person log density of the mean repeat spend m over x > 0 purchases."""
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
     px = p * x
@@ -141,7 +151,9 @@ def bg_nbd_gradient(
     repeat = x > 0
     alive = -(r + x) * np.log(alpha + T)
     dropped = np.full_like(x, -np.inf)
-    dropped[repeat] = np.log(a) - np.log(b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    dropped[repeat] = (
+        np.log(a) - np.log(b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    )
     # Posterior weights of "still alive" and "dropped after the last purchase".
     top = np.maximum(alive, dropped)
     w_alive, w_dropped = np.exp(alive - top), np.exp(dropped - top)
@@ -150,14 +162,22 @@ def bg_nbd_gradient(
     psi = special.digamma
     t_x_safe = np.where(repeat, t_x, 0.0)
     b_x = np.where(repeat, b + x - 1, 1.0)
-    d_r = psi(r + x) - psi(r) + np.log(alpha) - p_alive * np.log(alpha + T) - p_dropped * np.log(alpha + t_x_safe)
+    d_r = (
+        psi(r + x)
+        - psi(r)
+        + np.log(alpha)
+        - p_alive * np.log(alpha + T)
+        - p_dropped * np.log(alpha + t_x_safe)
+    )
     d_alpha = r / alpha - p_alive * (r + x) / (alpha + T) - p_dropped * (r + x) / (alpha + t_x_safe)
     d_a = psi(a + b) - psi(a + b + x) + p_dropped / a
     d_b = psi(b + x) - psi(a + b + x) - psi(b) + psi(a + b) - p_dropped / b_x
     return np.stack([d_r, d_alpha, d_a, d_b])
 
 
-def gamma_gamma_gradient(p: float, q: float, gamma: float, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+def gamma_gamma_gradient(
+    p: float, q: float, gamma: float, x: np.ndarray, m: np.ndarray
+) -> np.ndarray:
     """d(per-person log density)/d(p, q, gamma), shape (3, n)."""
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
     psi = special.digamma
@@ -182,15 +202,28 @@ def _fit(
     stopped and BFGS polishes, so a hard likelihood surface costs time, not accuracy.
     """
     with np.errstate(all="ignore"):
-        best = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
-                                 options={"maxiter": 5_000, "ftol": 1e-15, "gtol": 1e-10})
+        best = optimize.minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 5_000, "ftol": 1e-15, "gtol": 1e-10},
+        )
         iterations = int(best.nit)
         if not (best.success and np.isfinite(best.fun)):
-            value_only = lambda z: objective(z)[0]  # noqa: E731
-            coarse = optimize.minimize(value_only, best.x if np.all(np.isfinite(best.x)) else start,
-                                       method="Nelder-Mead",
-                                       options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000})
-            fine = optimize.minimize(objective, coarse.x, jac=True, method="BFGS", options={"gtol": 1e-9})
+
+            def value_only(z: np.ndarray) -> float:
+                return objective(z)[0]
+
+            coarse = optimize.minimize(
+                value_only,
+                best.x if np.all(np.isfinite(best.x)) else start,
+                method="Nelder-Mead",
+                options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000},
+            )
+            fine = optimize.minimize(
+                objective, coarse.x, jac=True, method="BFGS", options={"gtol": 1e-9}
+            )
             iterations += int(coarse.nit + fine.nit)
             candidates = [c for c in (best, coarse, fine) if np.isfinite(c.fun)]
             best = min(candidates, key=lambda c: c.fun) if candidates else best
@@ -198,7 +231,9 @@ def _fit(
         raise FitError(f"{model}: the likelihood is not finite at any tried parameters")
     params = dict(zip(PARAMS[model], (float(v) for v in np.exp(best.x))))
     if not all(np.isfinite(v) and 0 < v < 1e12 for v in params.values()):
-        raise FitError(f"{model}: the fit diverged ({params}); the data may hold too few repeat buyers")
+        raise FitError(
+            f"{model}: the fit diverged ({params}); the data may hold too few repeat buyers"
+        )
     gradient = objective(best.x)[1]
     return Fit(
         model=model,
@@ -211,7 +246,11 @@ def _fit(
 
 
 def fit_bg_nbd(
-    x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weight: np.ndarray | None = None, penalizer: float = 0.0
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    weight: np.ndarray | None = None,
+    penalizer: float = 0.0,
 ) -> Fit:
     """Weighted maximum-likelihood BG/NBD fit; ``weight`` counts people per summary row."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
@@ -220,7 +259,9 @@ def fit_bg_nbd(
     if people <= 0:
         raise FitError(f"{BG_NBD}: no purchasers to fit")
     if not (x > 0).any():
-        raise FitError(f"{BG_NBD}: nobody made a repeat purchase, so the purchase rate cannot be fitted")
+        raise FitError(
+            f"{BG_NBD}: nobody made a repeat purchase, so the purchase rate cannot be fitted"
+        )
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(log_params)

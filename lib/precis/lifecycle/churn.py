@@ -55,19 +55,29 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
     ``orders``: ``one_id``, ``order_date``, ``amount``, ``refunded``;
     ``events``: ``one_id``, ``event_date``, ``event_type`` (None: no browsing data).
     """
-    past = orders.filter(F.col("order_date") <= F.lit(as_of)).withColumn("_age", _age("order_date", as_of))
+    past = orders.filter(F.col("order_date") <= F.lit(as_of)).withColumn(
+        "_age", _age("order_date", as_of)
+    )
     paid = ~F.col("refunded")
-    buying = past.groupBy("one_id").agg(
-        F.max(F.when(paid, F.col("order_date"))).alias("_last"),
-        F.min(F.when(paid, F.col("order_date"))).alias("_first"),
-        _count_if(paid).alias("orders_total"),
-        F.sum(F.when(paid, F.col("amount")).otherwise(0.0)).alias("spend_total"),
-        _count_if(paid & (F.col("_age") < 30)).alias("orders_30d"),
-        _count_if(paid & (F.col("_age") < 90)).alias("orders_90d"),
-        _count_if(paid & (F.col("_age") >= 90) & (F.col("_age") < 180)).alias("orders_prev_90d"),
-        F.sum(F.when(paid & (F.col("_age") < 90), F.col("amount")).otherwise(0.0)).alias("spend_90d"),
-        _count_if(F.col("refunded")).alias("refunds_total"),
-    ).filter(F.col("orders_total") > 0)
+    buying = (
+        past.groupBy("one_id")
+        .agg(
+            F.max(F.when(paid, F.col("order_date"))).alias("_last"),
+            F.min(F.when(paid, F.col("order_date"))).alias("_first"),
+            _count_if(paid).alias("orders_total"),
+            F.sum(F.when(paid, F.col("amount")).otherwise(0.0)).alias("spend_total"),
+            _count_if(paid & (F.col("_age") < 30)).alias("orders_30d"),
+            _count_if(paid & (F.col("_age") < 90)).alias("orders_90d"),
+            _count_if(paid & (F.col("_age") >= 90) & (F.col("_age") < 180)).alias(
+                "orders_prev_90d"
+            ),
+            F.sum(F.when(paid & (F.col("_age") < 90), F.col("amount")).otherwise(0.0)).alias(
+                "spend_90d"
+            ),
+            _count_if(F.col("refunded")).alias("refunds_total"),
+        )
+        .filter(F.col("orders_total") > 0)
+    )
     frame = buying.select(
         "one_id",
         _age("_last", as_of).alias("recency_days"),
@@ -81,20 +91,31 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
         (F.col("orders_90d") - F.col("orders_prev_90d")).alias("order_trend"),
         "spend_90d",
         "refunds_total",
-        (F.col("refunds_total") / (F.col("refunds_total") + F.col("orders_total"))).alias("refund_share"),
+        (F.col("refunds_total") / (F.col("refunds_total") + F.col("orders_total"))).alias(
+            "refund_share"
+        ),
     )
     visit_columns = ("visit_days_30d", "visit_days_90d", "visit_days_prev_90d", "carts_90d")
     if events is None:
         visits = None
     else:
         recent = events.filter(
-            (F.col("event_date") <= F.lit(as_of)) & (F.col("event_date") > F.lit(as_of - dt.timedelta(days=180)))
+            (F.col("event_date") <= F.lit(as_of))
+            & (F.col("event_date") > F.lit(as_of - dt.timedelta(days=180)))
         ).withColumn("_age", _age("event_date", as_of))
         visits = recent.groupBy("one_id").agg(
-            F.count_distinct(F.when(F.col("_age") < 30, F.col("event_date"))).alias("visit_days_30d"),
-            F.count_distinct(F.when(F.col("_age") < 90, F.col("event_date"))).alias("visit_days_90d"),
-            F.count_distinct(F.when(F.col("_age") >= 90, F.col("event_date"))).alias("visit_days_prev_90d"),
-            _count_if((F.col("event_type") == "add_to_cart") & (F.col("_age") < 90)).alias("carts_90d"),
+            F.count_distinct(F.when(F.col("_age") < 30, F.col("event_date"))).alias(
+                "visit_days_30d"
+            ),
+            F.count_distinct(F.when(F.col("_age") < 90, F.col("event_date"))).alias(
+                "visit_days_90d"
+            ),
+            F.count_distinct(F.when(F.col("_age") >= 90, F.col("event_date"))).alias(
+                "visit_days_prev_90d"
+            ),
+            _count_if((F.col("event_type") == "add_to_cart") & (F.col("_age") < 90)).alias(
+                "carts_90d"
+            ),
         )
     if visits is None:
         joined = frame.select("*", *[F.lit(0).alias(c) for c in visit_columns])
@@ -108,7 +129,11 @@ def future_buyers(orders: DataFrame, as_of: dt.date, horizon_days: int) -> DataF
     """``one_id`` of everyone with a paid order in (as_of, as_of + horizon], ``_bought`` = true."""
     end = as_of + dt.timedelta(days=horizon_days)
     future = (
-        orders.filter(~F.col("refunded") & (F.col("order_date") > F.lit(as_of)) & (F.col("order_date") <= F.lit(end)))
+        orders.filter(
+            ~F.col("refunded")
+            & (F.col("order_date") > F.lit(as_of))
+            & (F.col("order_date") <= F.lit(end))
+        )
         .select("one_id")
         .distinct()
         .withColumn("_bought", F.lit(True))
@@ -116,7 +141,9 @@ def future_buyers(orders: DataFrame, as_of: dt.date, horizon_days: int) -> DataF
     return future
 
 
-def labelled(orders: DataFrame, events: DataFrame | None, as_of: dt.date, horizon_days: int) -> DataFrame:
+def labelled(
+    orders: DataFrame, events: DataFrame | None, as_of: dt.date, horizon_days: int
+) -> DataFrame:
     """``features`` at ``as_of`` + ``label``: 1.0 when the buyer makes no paid order in the horizon."""
     bought = future_buyers(orders, as_of, horizon_days)
     return (

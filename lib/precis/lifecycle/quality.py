@@ -21,7 +21,9 @@ from pyspark.sql import functions as F
 from precis.lifecycle import summary, value
 
 
-def true_params(r: float, alpha_days: float, a: float, b: float, refund_rate: float) -> dict[str, float]:
+def true_params(
+    r: float, alpha_days: float, a: float, b: float, refund_rate: float
+) -> dict[str, float]:
     """The paid-order process the generator's settings imply, alpha in days."""
     return {"r": r, "alpha_days": alpha_days / (1.0 - refund_rate), "a": a, "b": b}
 
@@ -46,28 +48,41 @@ def oracle_orders(silver_orders: DataFrame, truth: DataFrame) -> DataFrame:
     )
 
 
-def oracle_fit(silver_orders: DataFrame, truth: DataFrame, as_of: dt.date, time_unit: str) -> dict[str, float]:
+def oracle_fit(
+    silver_orders: DataFrame, truth: DataFrame, as_of: dt.date, time_unit: str
+) -> dict[str, float]:
     orders = oracle_orders(silver_orders, truth)
     person = summary.person_summary(summary.transactions(orders, as_of), as_of, time_unit)
     models, _ = value.fit(person, time_unit)
     return in_days(models.bg_nbd.params, time_unit)
 
 
-def p_alive_auc(customer_value: DataFrame, record_identity: DataFrame, truth: DataFrame, people: DataFrame) -> float:
+def p_alive_auc(
+    customer_value: DataFrame, record_identity: DataFrame, truth: DataFrame, people: DataFrame
+) -> float:
     """AUC of ``p_alive`` for the truth's ``alive_at_end``, each buyer one_id standing for
     the true person behind most of its orders."""
     keys = ["dataset", "source", "record_id"]
-    orders = record_identity.filter(F.col("dataset") == "orders").select(*keys, "one_id").join(
-        truth.filter(F.col("dataset") == "orders").select(*keys, "person_id"), keys
+    orders = (
+        record_identity.filter(F.col("dataset") == "orders")
+        .select(*keys, "one_id")
+        .join(truth.filter(F.col("dataset") == "orders").select(*keys, "person_id"), keys)
     )
     counted = orders.groupBy("one_id", "person_id").agg(F.count(F.lit(1)).alias("n"))
     top = Window.partitionBy("one_id").orderBy(F.desc("n"), "person_id")
-    owner = counted.withColumn("_rank", F.row_number().over(top)).filter("_rank = 1").select("one_id", "person_id")
+    owner = (
+        counted.withColumn("_rank", F.row_number().over(top))
+        .filter("_rank = 1")
+        .select("one_id", "person_id")
+    )
     scored = (
         customer_value.filter(F.col("p_alive").isNotNull())
         .select("one_id", "p_alive")
         .join(owner, "one_id")
-        .join(people.select("person_id", F.col("alive_at_end").cast("double").alias("label")), "person_id")
+        .join(
+            people.select("person_id", F.col("alive_at_end").cast("double").alias("label")),
+            "person_id",
+        )
     )
     evaluator = BinaryClassificationEvaluator(labelCol="label", rawPredictionCol="p_alive")
     return float(evaluator.evaluate(scored))

@@ -19,7 +19,7 @@ named segment is the first rule whose recency and frequency score ranges hold.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -42,7 +42,9 @@ def lifecycle_stage(new_days: int, active_days: int, churn_days: int) -> Column:
     )
 
 
-def quintile_cuts(df: DataFrame, columns: Sequence[str], bins: int = 5, error: float = 0.001) -> dict[str, list[float]]:
+def quintile_cuts(
+    df: DataFrame, columns: Sequence[str], bins: int = 5, error: float = 0.001
+) -> dict[str, list[float]]:
     """Inner cut points (bins - 1 quantiles) of each column, from one pass of approxQuantile."""
     probabilities = [k / bins for k in range(1, bins)]
     cuts = df.approxQuantile(list(columns), probabilities, error)
@@ -79,5 +81,10 @@ def with_rfm(buyers: DataFrame, cuts: dict[str, list[float]], rules) -> DataFram
         score("total_spend", cuts["total_spend"]).alias("m_score"),
     )
     return scored.withColumn(
-        "rfm_score", F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"), F.col("m_score").cast("string"))
+        "rfm_score",
+        F.concat(
+            F.col("r_score").cast("string"),
+            F.col("f_score").cast("string"),
+            F.col("m_score").cast("string"),
+        ),
     ).withColumn("rfm_segment", rfm_segment(rules))

@@ -24,7 +24,9 @@ from precis.identity.resolve import resolve
 UNIT_DAYS = {"day": 1, "week": 7}
 
 
-def resolve_orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None) -> DataFrame:
+def resolve_orders(
+    orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None
+) -> DataFrame:
     """Silver orders -> ``one_id``, ``order_id``, ``order_date``, ``amount``, ``refunded``.
 
     ``isolated`` (``id_type``, ``id_key``) lists identifiers a guard isolated (a store
@@ -102,13 +104,16 @@ def gamma_gamma_counts(summary: DataFrame) -> DataFrame:
     """Repeat buyers binned by (x, mean repeat spend): ``x``, ``m`` (bin mean), ``people``."""
     repeat = summary.filter((F.col("x") > 0) & (F.col("monetary_value") > 0))
     spend_bin = F.round(F.log("monetary_value") / F.lit(SPEND_RELATIVE_PRECISION)).cast("long")
-    return repeat.groupBy("x", spend_bin.alias("_bin")).agg(
-        F.avg("monetary_value").alias("m"), F.count(F.lit(1)).alias("people")
-    ).drop("_bin")
+    return (
+        repeat.groupBy("x", spend_bin.alias("_bin"))
+        .agg(F.avg("monetary_value").alias("m"), F.count(F.lit(1)).alias("people"))
+        .drop("_bin")
+    )
 
 
 def repeat_transactions_between(daily: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     """Per person: transaction days in (start, end]: ``one_id``, ``actual``."""
-    window = daily.filter((F.col("order_date") > F.lit(start)) & (F.col("order_date") <= F.lit(end)))
+    window = daily.filter(
+        (F.col("order_date") > F.lit(start)) & (F.col("order_date") <= F.lit(end))
+    )
     return window.groupBy("one_id").agg(F.count(F.lit(1)).alias("actual"))
-

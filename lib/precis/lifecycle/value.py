@@ -36,17 +36,27 @@ def _triples(person_summary: DataFrame) -> pd.DataFrame:
     return summary.bg_nbd_counts(person_summary).toPandas().sort_values(TRIPLE, ignore_index=True)
 
 
-def fit(person_summary: DataFrame, time_unit: str, penalizer: float = 0.0) -> tuple[Models, pd.DataFrame]:
+def fit(
+    person_summary: DataFrame, time_unit: str, penalizer: float = 0.0
+) -> tuple[Models, pd.DataFrame]:
     """Both models from one summary; also returns the distinct triples (for scoring)."""
     unit = float(summary.UNIT_DAYS[time_unit])
     triples = _triples(person_summary)
     if triples.empty:
         raise btyd.FitError("bg_nbd: no paid orders up to this date")
-    bg = btyd.fit_bg_nbd(triples.x, triples.t_x_days / unit, triples.T_days / unit, triples.people, penalizer)
-    spend = summary.gamma_gamma_counts(person_summary).toPandas().sort_values(["x", "m"], ignore_index=True)
+    bg = btyd.fit_bg_nbd(
+        triples.x, triples.t_x_days / unit, triples.T_days / unit, triples.people, penalizer
+    )
+    spend = (
+        summary.gamma_gamma_counts(person_summary)
+        .toPandas()
+        .sort_values(["x", "m"], ignore_index=True)
+    )
     gg = None
     if spend.empty:
-        log.warning("gamma_gamma: no repeat buyer with a positive amount; expected spend = mean order value")
+        log.warning(
+            "gamma_gamma: no repeat buyer with a positive amount; expected spend = mean order value"
+        )
     else:
         try:
             gg = btyd.fit_gamma_gamma(spend.x, spend.m, spend.people, penalizer)
@@ -80,13 +90,24 @@ def score_triples(
                 "t_x_days": triples.t_x_days.astype("int32"),
                 "T_days": triples.T_days.astype("int32"),
                 "p_alive": btyd.probability_alive(params, x, t_x, T),
-                "expected_purchases": btyd.expected_purchases(params, horizon_days / unit, x, t_x, T),
+                "expected_purchases": btyd.expected_purchases(
+                    params, horizon_days / unit, x, t_x, T
+                ),
                 "discounted_purchases": btyd.discounted_value(
-                    params, np.ones_like(x), x, t_x, T, horizon_days / unit, step_days / unit, per_unit
+                    params,
+                    np.ones_like(x),
+                    x,
+                    t_x,
+                    T,
+                    horizon_days / unit,
+                    step_days / unit,
+                    per_unit,
                 ),
             }
         )
-    bad = ~np.isfinite(scored[["p_alive", "expected_purchases", "discounted_purchases"]]).all(axis=1)
+    bad = ~np.isfinite(scored[["p_alive", "expected_purchases", "discounted_purchases"]]).all(
+        axis=1
+    )
     if bad.any():
         row = scored[bad].iloc[0]
         raise btyd.FitError(
@@ -99,7 +120,9 @@ def score_triples(
 
 def with_predictions(person_summary: DataFrame, scores: DataFrame, models: Models) -> DataFrame:
     """Summary + ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv``."""
-    joined = person_summary.join(F.broadcast(scores) if scores.count() < 200_000 else scores, TRIPLE, "left")
+    joined = person_summary.join(
+        F.broadcast(scores) if scores.count() < 200_000 else scores, TRIPLE, "left"
+    )
     if models.gamma_gamma is None:
         spend = F.col("total_spend") / F.col("orders")
     else:
@@ -108,9 +131,11 @@ def with_predictions(person_summary: DataFrame, scores: DataFrame, models: Model
         m = F.coalesce(F.col("monetary_value"), F.lit(0.0))
         # Gamma-Gamma's conditional mean: the population mean shrunk toward the person's.
         spend = F.lit(p) * (F.lit(gamma) + x * m) / (F.lit(p) * x + F.lit(q - 1.0))
-    return joined.withColumn("expected_spend", spend).withColumn(
-        "clv", F.col("expected_spend") * F.col("discounted_purchases")
-    ).drop("discounted_purchases")
+    return (
+        joined.withColumn("expected_spend", spend)
+        .withColumn("clv", F.col("expected_spend") * F.col("discounted_purchases"))
+        .drop("discounted_purchases")
+    )
 
 
 # ---------------------------------------------------------------------- validation
@@ -137,7 +162,10 @@ def holdout_table(
         days = np.append(days, holdout_days)
     with np.errstate(all="ignore"):
         predicted = btyd.expected_purchases(params, holdout_days / unit, x, t_x, T)
-        cumulative = [float(np.dot(people, btyd.expected_purchases(params, d / unit, x, t_x, T))) for d in days]
+        cumulative = [
+            float(np.dot(people, btyd.expected_purchases(params, d / unit, x, t_x, T)))
+            for d in days
+        ]
     total = people.sum()
     errors = {
         "holdout_people": float(total),
@@ -146,7 +174,11 @@ def holdout_table(
         "holdout_mae": float(np.dot(people, np.abs(predicted - actual)) / total),
         "holdout_rmse": float(np.sqrt(np.dot(people, (predicted - actual) ** 2) / total)),
     }
-    errors["holdout_ratio"] = errors["holdout_predicted"] / errors["holdout_actual"] if errors["holdout_actual"] else float("nan")
+    errors["holdout_ratio"] = (
+        errors["holdout_predicted"] / errors["holdout_actual"]
+        if errors["holdout_actual"]
+        else float("nan")
+    )
     frame = pd.DataFrame(
         {
             "frequency": np.minimum(x, 7).astype(int),

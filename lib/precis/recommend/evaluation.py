@@ -14,21 +14,32 @@ from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "ndcg": "ndcgAtK", "map": "meanAveragePrecisionAtK"}
+METRICS = {
+    "precision": "precisionAtK",
+    "recall": "recallAtK",
+    "ndcg": "ndcgAtK",
+    "map": "meanAveragePrecisionAtK",
+}
 
 
-def ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int, user: str = "user") -> dict[str, float]:
+def ranking_metrics(
+    recommended: DataFrame, relevant: DataFrame, k: int, user: str = "user"
+) -> dict[str, float]:
     """``recommended``: user, items (array, best first); ``relevant``: user, items."""
     joined = relevant.select(user, F.col("items").alias("label")).join(
         recommended.select(user, F.col("items").alias("prediction")), user, "left"
     )
     frame = joined.select(
-        F.transform(F.coalesce("prediction", F.array()), lambda x: x.cast("double")).alias("prediction"),
+        F.transform(F.coalesce("prediction", F.array()), lambda x: x.cast("double")).alias(
+            "prediction"
+        ),
         F.transform("label", lambda x: x.cast("double")).alias("label"),
     ).cache()
     out = {}
     for name, metric in METRICS.items():
-        evaluator = RankingEvaluator(predictionCol="prediction", labelCol="label", metricName=metric, k=k)
+        evaluator = RankingEvaluator(
+            predictionCol="prediction", labelCol="label", metricName=metric, k=k
+        )
         out[f"{name}_at_{k}"] = float(evaluator.evaluate(frame))
     frame.unpersist()
     return out
@@ -42,12 +53,16 @@ def coverage(recommended: DataFrame, catalogue_size: int) -> float:
     return shown / catalogue_size
 
 
-def top_lists(scored: DataFrame, k: int, user: str = "user", item: str = "item", score: str = "score") -> DataFrame:
+def top_lists(
+    scored: DataFrame, k: int, user: str = "user", item: str = "item", score: str = "score"
+) -> DataFrame:
     """user, items: the k best-scored items per user (ties: lower item index first)."""
     best = Window.partitionBy(user).orderBy(F.desc(score), item)
     ranked = scored.withColumn("_rank", F.row_number().over(best)).filter(F.col("_rank") <= k)
-    return ranked.groupBy(user).agg(F.array_sort(F.collect_list(F.struct("_rank", item))).alias("_s")).select(
-        user, F.col(f"_s.{item}").alias("items")
+    return (
+        ranked.groupBy(user)
+        .agg(F.array_sort(F.collect_list(F.struct("_rank", item))).alias("_s"))
+        .select(user, F.col(f"_s.{item}").alias("items"))
     )
 
 
@@ -57,7 +72,12 @@ def popularity_scores(train: DataFrame, user: str = "user", item: str = "item") 
 
 
 def popularity_lists(
-    train: DataFrame, users: DataFrame, k: int, exclude_seen: bool = True, user: str = "user", item: str = "item"
+    train: DataFrame,
+    users: DataFrame,
+    k: int,
+    exclude_seen: bool = True,
+    user: str = "user",
+    item: str = "item",
 ) -> DataFrame:
     """Most popular items per user, skipping the user's own training items if asked.
 
@@ -68,7 +88,10 @@ def popularity_lists(
     seen = train.select(user, item).distinct()
     depth = k
     if exclude_seen:
-        most = seen.join(users, user, "left_semi").groupBy(user).count().agg(F.max("count")).first()[0] or 0
+        most = (
+            seen.join(users, user, "left_semi").groupBy(user).count().agg(F.max("count")).first()[0]
+            or 0
+        )
         depth = k + int(most)
     top = popular.orderBy(F.desc("score"), item).limit(depth)
     candidates = users.select(user).crossJoin(F.broadcast(top))

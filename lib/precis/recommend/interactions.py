@@ -9,7 +9,7 @@ confidence of a pair is the sum. Only evidence on or before the as-of date count
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -33,25 +33,42 @@ def event_evidence(
     """Events on items with a positive weight: one_id, item_id, weight, at."""
     positive = {k: float(v) for k, v in weights.items() if v > 0}
     if not positive:
-        return events.sparkSession.createDataFrame([], "one_id string, item_id string, weight double, at timestamp")
-    weight = F.element_at(F.create_map(*[F.lit(x) for kv in positive.items() for x in kv]), F.col("event_type"))
-    kept = events.filter(
-        F.col("item_id").isNotNull() & F.col("event_type").isin(*positive) & (F.col("event_time") < _day_end(as_of))
+        return events.sparkSession.createDataFrame(
+            [], "one_id string, item_id string, weight double, at timestamp"
+        )
+    weight = F.element_at(
+        F.create_map(*[F.lit(x) for kv in positive.items() for x in kv]), F.col("event_type")
     )
-    return _resolve(kept, identity_map).select("one_id", "item_id", weight.alias("weight"), F.col("event_time").alias("at"))
+    kept = events.filter(
+        F.col("item_id").isNotNull()
+        & F.col("event_type").isin(*positive)
+        & (F.col("event_time") < _day_end(as_of))
+    )
+    return _resolve(kept, identity_map).select(
+        "one_id", "item_id", weight.alias("weight"), F.col("event_time").alias("at")
+    )
 
 
 def purchase_evidence(
-    orders: DataFrame, order_items: DataFrame, identity_map: DataFrame, weight: float, as_of: dt.date
+    orders: DataFrame,
+    order_items: DataFrame,
+    identity_map: DataFrame,
+    weight: float,
+    as_of: dt.date,
 ) -> DataFrame:
     """Lines of paid orders: one_id, item_id, weight, at (refunded orders are no evidence)."""
     paid = orders.filter(
-        (F.lower(F.coalesce(F.col("status"), F.lit("paid"))) != "refunded") & (F.col("order_time") < _day_end(as_of))
+        (F.lower(F.coalesce(F.col("status"), F.lit("paid"))) != "refunded")
+        & (F.col("order_time") < _day_end(as_of))
     )
-    lines = _resolve(paid, identity_map).select("order_id", "one_id", "order_time").join(
-        order_items.select("order_id", "item_id"), "order_id"
+    lines = (
+        _resolve(paid, identity_map)
+        .select("order_id", "one_id", "order_time")
+        .join(order_items.select("order_id", "item_id"), "order_id")
     )
-    return lines.select("one_id", "item_id", F.lit(float(weight)).alias("weight"), F.col("order_time").alias("at"))
+    return lines.select(
+        "one_id", "item_id", F.lit(float(weight)).alias("weight"), F.col("order_time").alias("at")
+    )
 
 
 def confidence(evidence: DataFrame, as_of: dt.date, half_life_days: float | None) -> DataFrame:
@@ -60,11 +77,19 @@ def confidence(evidence: DataFrame, as_of: dt.date, half_life_days: float | None
     if half_life_days:
         age_days = (F.unix_timestamp(_day_end(as_of)) - F.unix_timestamp("at")) / F.lit(86400.0)
         weight = weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
-    return evidence.groupBy("one_id", "item_id").agg(
-        F.sum(weight).alias("confidence"), F.max("at").alias("last_at")
-    ).filter(F.col("confidence") > 0)
+    return (
+        evidence.groupBy("one_id", "item_id")
+        .agg(F.sum(weight).alias("confidence"), F.max("at").alias("last_at"))
+        .filter(F.col("confidence") > 0)
+    )
 
 
-def bought(orders: DataFrame, order_items: DataFrame, identity_map: DataFrame, as_of: dt.date) -> DataFrame:
+def bought(
+    orders: DataFrame, order_items: DataFrame, identity_map: DataFrame, as_of: dt.date
+) -> DataFrame:
     """Distinct (one_id, item_id) a person bought in a paid order on or before the date."""
-    return purchase_evidence(orders, order_items, identity_map, 1.0, as_of).select("one_id", "item_id").distinct()
+    return (
+        purchase_evidence(orders, order_items, identity_map, 1.0, as_of)
+        .select("one_id", "item_id")
+        .distinct()
+    )

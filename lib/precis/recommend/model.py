@@ -30,7 +30,10 @@ def dense_index(ids: DataFrame, column: str, index: str) -> DataFrame:
     partitions before it: only one count per partition reaches the driver.
     """
     ordered = (
-        ids.select(column).distinct().repartitionByRange(column).sortWithinPartitions(column)
+        ids.select(column)
+        .distinct()
+        .repartitionByRange(column)
+        .sortWithinPartitions(column)
         .withColumn("_part", F.spark_partition_id())
         # Pinned, so the partition numbers the offsets are computed from are the ones used.
         .localCheckpoint(eager=True)
@@ -42,9 +45,17 @@ def dense_index(ids: DataFrame, column: str, index: str) -> DataFrame:
     for part, n in sizes:
         offsets[part] = running
         running += n
-    offset = F.element_at(F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]), F.col("_part")) if offsets else F.lit(0)
+    offset = (
+        F.element_at(
+            F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]), F.col("_part")
+        )
+        if offsets
+        else F.lit(0)
+    )
     within = Window.partitionBy("_part").orderBy(column)
-    return ordered.select(column, (F.row_number().over(within) - 1 + offset).cast("int").alias(index))
+    return ordered.select(
+        column, (F.row_number().over(within) - 1 + offset).cast("int").alias(index)
+    )
 
 
 def check_int32(n: int, what: str) -> None:
@@ -62,7 +73,12 @@ class AlsParams:
     block_size: int = 4096
 
     def as_dict(self) -> dict[str, float]:
-        return {"rank": self.rank, "reg_param": self.reg_param, "alpha": self.alpha, "max_iter": self.max_iter}
+        return {
+            "rank": self.rank,
+            "reg_param": self.reg_param,
+            "alpha": self.alpha,
+            "max_iter": self.max_iter,
+        }
 
 
 def train(ratings: DataFrame, params: AlsParams) -> ALSModel:
@@ -88,7 +104,9 @@ def train(ratings: DataFrame, params: AlsParams) -> ALSModel:
 
 def recommend_all(model: ALSModel, users: DataFrame | None, n: int) -> DataFrame:
     """user, item, score for the model's top n per user (all users, or those listed)."""
-    recs = model.recommendForAllUsers(n) if users is None else model.recommendForUserSubset(users, n)
+    recs = (
+        model.recommendForAllUsers(n) if users is None else model.recommendForUserSubset(users, n)
+    )
     return recs.select("user", F.explode("recommendations").alias("r")).select(
         "user", F.col("r.item").alias("item"), F.col("r.rating").cast("double").alias("score")
     )
@@ -98,5 +116,7 @@ def time_split(ratings_evidence: DataFrame, cutoff: dt.datetime) -> tuple[DataFr
     """Evidence before ``cutoff`` trains; pairs first seen from it on are held out."""
     train = ratings_evidence.filter(F.col("at") < F.lit(cutoff))
     later = ratings_evidence.filter(F.col("at") >= F.lit(cutoff))
-    held = later.join(train.select("one_id", "item_id").distinct(), ["one_id", "item_id"], "left_anti")
+    held = later.join(
+        train.select("one_id", "item_id").distinct(), ["one_id", "item_id"], "left_anti"
+    )
     return train, held

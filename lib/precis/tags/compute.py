@@ -10,13 +10,21 @@ Spark happens to sum a person's rows never shows up as a changed value.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from precis.tags.definitions import AttributeDef, BucketDef, ExpressionDef, KMeansDef, ModelDef, Tag, WindowDef
+from precis.tags.definitions import (
+    AttributeDef,
+    BucketDef,
+    ExpressionDef,
+    KMeansDef,
+    ModelDef,
+    Tag,
+    WindowDef,
+)
 
 DOUBLE_DIGITS = 6
 TALL_COLUMNS = ("one_id", "tag", "value", "type", "rule_version", "computed_at", "run_date")
@@ -52,12 +60,16 @@ def in_window(df: DataFrame, spec: WindowDef, as_of: dt.date) -> DataFrame:
 
 def _most_frequent(df: DataFrame, field: str, name: str) -> DataFrame:
     # Ties go to the smallest value, so the same rows always give the same answer.
-    counts = df.filter(F.col(field).isNotNull()).groupBy("one_id", F.col(field).cast("string").alias("_v")).agg(
-        F.count(F.lit(1)).alias("_n")
+    counts = (
+        df.filter(F.col(field).isNotNull())
+        .groupBy("one_id", F.col(field).cast("string").alias("_v"))
+        .agg(F.count(F.lit(1)).alias("_n"))
     )
     ranked = Window.partitionBy("one_id").orderBy(F.col("_n").desc(), F.col("_v").asc())
-    return counts.withColumn("_r", F.row_number().over(ranked)).filter(F.col("_r") == 1).select(
-        "one_id", F.col("_v").alias(name)
+    return (
+        counts.withColumn("_r", F.row_number().over(ranked))
+        .filter(F.col("_r") == 1)
+        .select("one_id", F.col("_v").alias(name))
     )
 
 
@@ -114,7 +126,9 @@ def attribute_tag(df: DataFrame, tag: Tag) -> DataFrame:
 
 def model_tag(source: DataFrame, tag: Tag) -> DataFrame:
     spec: ModelDef = tag.spec
-    return source.filter(F.col(spec.field).isNotNull()).select("one_id", _typed(F.col(spec.field), tag.type).alias(tag.name))
+    return source.filter(F.col(spec.field).isNotNull()).select(
+        "one_id", _typed(F.col(spec.field), tag.type).alias(tag.name)
+    )
 
 
 @dataclass(frozen=True)
@@ -122,7 +136,9 @@ class KMeansResult:
     frame: DataFrame  # one_id, <tag>
     k: int
     silhouettes: dict[int, float]
-    centers: list[dict[str, float]]  # in label order, in the original feature units (log1p where logged)
+    centers: list[
+        dict[str, float]
+    ]  # in label order, in the original feature units (log1p where logged)
 
 
 def kmeans_tag(
@@ -137,21 +153,28 @@ def kmeans_tag(
     spec: KMeansDef = tag.spec
     feats = list(spec.features)
     cols = [
-        (F.log1p(F.col(f).cast("double")) if f in spec.log_features else F.col(f).cast("double")).alias(f) for f in feats
+        (
+            F.log1p(F.col(f).cast("double")) if f in spec.log_features else F.col(f).cast("double")
+        ).alias(f)
+        for f in feats
     ]
     data = source.select("one_id", *cols).dropna(subset=feats)
     n = data.count()
     if n < max(k_min * 5, 10):
         return None
-    prep = Pipeline(stages=[
-        VectorAssembler(inputCols=feats, outputCol="_raw"),
-        StandardScaler(inputCol="_raw", outputCol="_features", withMean=True, withStd=True),
-    ]).fit(data)
+    prep = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=feats, outputCol="_raw"),
+            StandardScaler(inputCol="_raw", outputCol="_features", withMean=True, withStd=True),
+        ]
+    ).fit(data)
     scaled = prep.transform(data).select("one_id", *feats, "_features").cache()
     evaluator = ClusteringEvaluator(featuresCol="_features", predictionCol="_cluster")
     best, silhouettes = None, {}
     for k in range(k_min, min(k_max, n - 1) + 1):
-        model = KMeans(k=k, seed=seed, maxIter=max_iter, featuresCol="_features", predictionCol="_cluster").fit(scaled)
+        model = KMeans(
+            k=k, seed=seed, maxIter=max_iter, featuresCol="_features", predictionCol="_cluster"
+        ).fit(scaled)
         score = evaluator.evaluate(model.transform(scaled))
         silhouettes[k] = round(float(score), 6)
         if best is None or score > best[1]:
@@ -189,7 +212,9 @@ def derived_column(tag: Tag) -> Column:
     raise AssertionError(tag.template)
 
 
-def check_expressions(spark, tags: Sequence[Tag], conditions: Mapping[str, str]) -> list[tuple[str, str]]:
+def check_expressions(
+    spark, tags: Sequence[Tag], conditions: Mapping[str, str]
+) -> list[tuple[str, str]]:
     """Analyse every expression and segment condition on an empty frame of the tag columns.
 
     Returns (name, reason) for each that Spark cannot parse or resolve, so a typo fails
@@ -197,11 +222,13 @@ def check_expressions(spark, tags: Sequence[Tag], conditions: Mapping[str, str])
     """
     empty = spark.createDataFrame([], ", ".join(f"`{t.name}` {spark_type(t.type)}" for t in tags))
     problems = []
-    checks = [(t.name, t.spec.expr) for t in tags if isinstance(t.spec, ExpressionDef)] + list(conditions.items())
+    checks = [(t.name, t.spec.expr) for t in tags if isinstance(t.spec, ExpressionDef)] + list(
+        conditions.items()
+    )
     for name, expr in checks:
         try:
-            empty.select(F.expr(expr)).schema  # noqa: B018 - analysis is the check
-        except Exception as exc:  # noqa: BLE001 - Spark's parse and analysis errors have no common base
+            _ = empty.select(F.expr(expr)).schema  # analysis only
+        except Exception as exc:
             problems.append((name, str(exc).strip().splitlines()[0]))
     return problems
 
@@ -223,7 +250,9 @@ def profile(population: DataFrame, base: Mapping[str, DataFrame], tags: Sequence
             wide = wide.withColumn(tag.name, derived_column(tag))
         else:
             wide = wide.withColumn(tag.name, F.lit(None).cast(spark_type(tag.type)))
-    return wide.select("one_id", *[F.col(t.name).cast(spark_type(t.type)).alias(t.name) for t in tags])
+    return wide.select(
+        "one_id", *[F.col(t.name).cast(spark_type(t.type)).alias(t.name) for t in tags]
+    )
 
 
 def _outer_join_all(frames: Sequence[DataFrame]) -> DataFrame:
@@ -238,7 +267,9 @@ def _outer_join_all(frames: Sequence[DataFrame]) -> DataFrame:
     return level[0]
 
 
-def tall(wide: DataFrame, tags: Sequence[Tag], computed_at: dt.datetime, run_date: dt.date) -> DataFrame:
+def tall(
+    wide: DataFrame, tags: Sequence[Tag], computed_at: dt.datetime, run_date: dt.date
+) -> DataFrame:
     """``gold/profile_tags`` rows: one per person and tag with a value (nulls are no row)."""
     names = [t.name for t in tags]
     as_text = wide.select("one_id", *[F.col(n).cast("string").alias(n) for n in names])
@@ -247,6 +278,11 @@ def tall(wide: DataFrame, tags: Sequence[Tag], computed_at: dt.datetime, run_dat
         [(t.name, t.type, t.version) for t in tags], "tag string, type string, rule_version string"
     )
     return long.join(F.broadcast(meta), "tag", "inner").select(
-        "one_id", "tag", "value", "type", "rule_version",
-        F.lit(computed_at).cast("timestamp").alias("computed_at"), F.lit(run_date).cast("date").alias("run_date"),
+        "one_id",
+        "tag",
+        "value",
+        "type",
+        "rule_version",
+        F.lit(computed_at).cast("timestamp").alias("computed_at"),
+        F.lit(run_date).cast("date").alias("run_date"),
     )

@@ -12,12 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from precis.config import read_yaml_mapping
 from precis.errors import ConfigError
@@ -53,26 +62,49 @@ DATASETS: dict[str, Dataset] = {
     ),
     "order_lines": Dataset(
         "order_time",
-        {"order_id": "string", "quantity": "long", "unit_price": "double", "line_amount": "double", **_ITEM_FIELDS},
+        {
+            "order_id": "string",
+            "quantity": "long",
+            "unit_price": "double",
+            "line_amount": "double",
+            **_ITEM_FIELDS,
+        },
         ("orders", "order_items"),
         "lines of paid orders with the item's category and brand (line_amount = quantity x unit_price)",
     ),
     "events": Dataset(
         "event_time",
-        {"event_id": "string", "event_type": "string", "channel": "string", "source": "string", **_ITEM_FIELDS},
+        {
+            "event_id": "string",
+            "event_type": "string",
+            "channel": "string",
+            "source": "string",
+            **_ITEM_FIELDS,
+        },
         ("events",),
         "behaviour events with the item's category and brand when the event is on an item",
     ),
     "touchpoints": Dataset(
         "touch_time",
-        {"touch_id": "string", "channel": "string", "campaign_id": "string", "interaction": "string", "cost": "double"},
+        {
+            "touch_id": "string",
+            "channel": "string",
+            "campaign_id": "string",
+            "interaction": "string",
+            "cost": "double",
+        },
         ("touchpoints",),
         "marketing touchpoints",
     ),
     "customers": Dataset(
         None,
-        {"gender": "string", "city": "string", "birth_date": "date", "signup_time": "timestamp",
-         "consent_marketing": "boolean"},
+        {
+            "gender": "string",
+            "city": "string",
+            "birth_date": "date",
+            "signup_time": "timestamp",
+            "consent_marketing": "boolean",
+        },
         ("customers",),
         "CRM customer rows (several rows of one person are combined by the tag's `combine`)",
     ),
@@ -81,14 +113,37 @@ DATASETS: dict[str, Dataset] = {
 #: Outputs of other jobs that ``model`` and ``kmeans`` tags copy, one row per one_id.
 MODEL_SOURCES: dict[str, dict[str, str]] = {
     "customer_value": {
-        "lifecycle_stage": "string", "rfm_segment": "string", "rfm_score": "string", "r_score": "long",
-        "f_score": "long", "m_score": "long", "recency_days": "long", "frequency": "long", "orders": "long",
-        "total_spend": "double", "monetary_value": "double", "p_alive": "double",
-        "expected_purchases": "double", "expected_spend": "double", "clv": "double", "churn_risk": "double",
+        "lifecycle_stage": "string",
+        "rfm_segment": "string",
+        "rfm_score": "string",
+        "r_score": "long",
+        "f_score": "long",
+        "m_score": "long",
+        "recency_days": "long",
+        "frequency": "long",
+        "orders": "long",
+        "total_spend": "double",
+        "monetary_value": "double",
+        "p_alive": "double",
+        "expected_purchases": "double",
+        "expected_spend": "double",
+        "clv": "double",
+        "churn_risk": "double",
     },
 }
 
-WINDOWED = ("count", "sum", "avg", "min", "max", "most_frequent", "first", "last", "unique_count", "days_since")
+WINDOWED = (
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "most_frequent",
+    "first",
+    "last",
+    "unique_count",
+    "days_since",
+)
 _NAME = r"^[a-z][a-z0-9_]*$"
 
 
@@ -107,13 +162,17 @@ class WindowDef(_Def):
     # null: all history up to the run date; 30: the run date and the 29 days before it.
     window_days: int | None = None
     # Equality (a value) or membership (a list) on dataset fields, e.g. {event_type: view}.
-    where: dict[str, Union[str, int, float, bool, list[Union[str, int, float, bool]]]] = Field(default_factory=dict)
+    where: dict[str, str | int | float | bool | list[str | int | float | bool]] = Field(
+        default_factory=dict
+    )
 
     @field_validator("window_days")
     @classmethod
     def _positive(cls, value: int | None) -> int | None:
         if value is not None and value < 1:
-            raise ValueError(f"window_days must be a whole number of days >= 1 (or null for all history), got {value}")
+            raise ValueError(
+                f"window_days must be a whole number of days >= 1 (or null for all history), got {value}"
+            )
         return value
 
 
@@ -173,7 +232,7 @@ class BucketDef(_Def):
     buckets: tuple[Bucket, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _ranges(self) -> "BucketDef":
+    def _ranges(self) -> BucketDef:
         for b in self.buckets:
             if b.min is not None and b.max is not None and b.min >= b.max:
                 raise ValueError(f"bucket '{b.label}': min {b.min} must be below max {b.max}")
@@ -181,7 +240,8 @@ class BucketDef(_Def):
 
 
 TagDef = Annotated[
-    Union[WindowDef, AttributeDef, ModelDef, KMeansDef, ExpressionDef, BucketDef], Field(discriminator="template")
+    WindowDef | AttributeDef | ModelDef | KMeansDef | ExpressionDef | BucketDef,
+    Field(discriminator="template"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(TagDef)
 
@@ -229,7 +289,9 @@ class TagSet:
         for tag in self.tags:
             if tag.name == name:
                 return tag
-        raise ConfigError(f"unknown tag '{name}' (defined in {self.source}: {', '.join(self.names)})")
+        raise ConfigError(
+            f"unknown tag '{name}' (defined in {self.source}: {', '.join(self.names)})"
+        )
 
     @property
     def names(self) -> list[str]:
@@ -241,12 +303,53 @@ class TagSet:
 
 # --------------------------------------------------------------------------- parsing
 _SQL_WORDS = frozenset(
-    """and or not in is null true false between like rlike ilike case when then else end as
-    cast interval date timestamp distinct exists any all some div""".split()
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "between",
+        "like",
+        "rlike",
+        "ilike",
+        "case",
+        "when",
+        "then",
+        "else",
+        "end",
+        "as",
+        "cast",
+        "interval",
+        "date",
+        "timestamp",
+        "distinct",
+        "exists",
+        "any",
+        "all",
+        "some",
+        "div",
+    ]
 )
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _IDENT = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*)\b(\s*\()?")
-_TYPE_WORDS = frozenset("string long int bigint double float boolean date timestamp decimal".split())
+_TYPE_WORDS = frozenset(
+    [
+        "string",
+        "long",
+        "int",
+        "bigint",
+        "double",
+        "float",
+        "boolean",
+        "date",
+        "timestamp",
+        "decimal",
+    ]
+)
 
 
 def references(expr: str) -> list[str]:
@@ -257,9 +360,12 @@ def references(expr: str) -> list[str]:
         quoted, word, call = match.groups()
         if quoted:
             name = quoted
-        elif call or word.lower() in _SQL_WORDS or word.lower() in _TYPE_WORDS:
-            continue
-        elif re.match(r"\d", word):
+        elif (
+            call
+            or word.lower() in _SQL_WORDS
+            or word.lower() in _TYPE_WORDS
+            or re.match(r"\d", word)
+        ):
             continue
         else:
             name = word
@@ -268,24 +374,34 @@ def references(expr: str) -> list[str]:
     return found
 
 
-def _field_type(tag: str, spec: Any, field: str | None, fields: Mapping[str, str], where: str) -> str:
+def _field_type(
+    tag: str, spec: Any, field: str | None, fields: Mapping[str, str], where: str
+) -> str:
     if field is None:
         raise ConfigError(f"tag '{tag}': template {spec.template} needs a field of {where}")
     if field not in fields:
-        raise ConfigError(f"tag '{tag}': unknown field '{field}' of {where} (fields: {', '.join(sorted(fields))})")
+        raise ConfigError(
+            f"tag '{tag}': unknown field '{field}' of {where} (fields: {', '.join(sorted(fields))})"
+        )
     return fields[field]
 
 
 def _window_type(name: str, spec: WindowDef) -> str:
     if spec.dataset not in DATASETS:
-        raise ConfigError(f"tag '{name}': unknown dataset '{spec.dataset}' (datasets: {', '.join(DATASETS)})")
+        raise ConfigError(
+            f"tag '{name}': unknown dataset '{spec.dataset}' (datasets: {', '.join(DATASETS)})"
+        )
     ds = DATASETS[spec.dataset]
     where = f"dataset '{spec.dataset}'"
     if ds.time is None:
-        raise ConfigError(f"tag '{name}': dataset '{spec.dataset}' has no time column; use template attribute")
+        raise ConfigError(
+            f"tag '{name}': dataset '{spec.dataset}' has no time column; use template attribute"
+        )
     for key in spec.where:
         if key not in ds.fields:
-            raise ConfigError(f"tag '{name}': where on unknown field '{key}' of {where} (fields: {', '.join(sorted(ds.fields))})")
+            raise ConfigError(
+                f"tag '{name}': where on unknown field '{key}' of {where} (fields: {', '.join(sorted(ds.fields))})"
+            )
     if spec.template in ("count", "days_since"):
         if spec.field is not None:
             raise ConfigError(f"tag '{name}': template {spec.template} takes no field")
@@ -293,7 +409,9 @@ def _window_type(name: str, spec: WindowDef) -> str:
     kind = _field_type(name, spec, spec.field, ds.fields, where)
     if spec.template in ("sum", "avg"):
         if kind not in NUMERIC:
-            raise ConfigError(f"tag '{name}': {spec.template} needs a numeric field; '{spec.field}' is {kind}")
+            raise ConfigError(
+                f"tag '{name}': {spec.template} needs a numeric field; '{spec.field}' is {kind}"
+            )
         return "double" if spec.template == "avg" else kind
     if spec.template == "unique_count":
         return "long"
@@ -309,16 +427,22 @@ def _base_type(name: str, spec: Any, kmeans_source_ok: bool = True) -> str:
         ds = DATASETS.get(spec.dataset)
         if ds is None or ds.time is not None:
             static = [d for d, v in DATASETS.items() if v.time is None]
-            raise ConfigError(f"tag '{name}': attribute tags read a dataset without time ({', '.join(static)}), got '{spec.dataset}'")
+            raise ConfigError(
+                f"tag '{name}': attribute tags read a dataset without time ({', '.join(static)}), got '{spec.dataset}'"
+            )
         kind = _field_type(name, spec, spec.field, ds.fields, f"dataset '{spec.dataset}'")
         if spec.combine in ("all", "any"):
             if kind != "boolean":
-                raise ConfigError(f"tag '{name}': combine {spec.combine} needs a boolean field; '{spec.field}' is {kind}")
+                raise ConfigError(
+                    f"tag '{name}': combine {spec.combine} needs a boolean field; '{spec.field}' is {kind}"
+                )
             return "boolean"
         return "string" if spec.combine == "most_frequent" else kind
     if isinstance(spec, (ModelDef, KMeansDef)):
         if spec.source not in MODEL_SOURCES:
-            raise ConfigError(f"tag '{name}': unknown model source '{spec.source}' (sources: {', '.join(MODEL_SOURCES)})")
+            raise ConfigError(
+                f"tag '{name}': unknown model source '{spec.source}' (sources: {', '.join(MODEL_SOURCES)})"
+            )
         fields = MODEL_SOURCES[spec.source]
         where = f"model source '{spec.source}'"
         if isinstance(spec, ModelDef):
@@ -330,7 +454,9 @@ def _base_type(name: str, spec: Any, kmeans_source_ok: bool = True) -> str:
                 raise ConfigError(f"tag '{name}': kmeans feature '{feature}' is not numeric")
         for feature in (*spec.log_features, spec.order_by):
             if feature not in spec.features:
-                raise ConfigError(f"tag '{name}': '{feature}' is not one of the features {list(spec.features)}")
+                raise ConfigError(
+                    f"tag '{name}': '{feature}' is not one of the features {list(spec.features)}"
+                )
         return "string"
     raise AssertionError(spec)
 
@@ -344,8 +470,10 @@ def _order(name_deps: Mapping[str, tuple[str, ...]], source: str) -> list[str]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = path[path.index(name):] + [name]
-            raise ConfigError(f"tags in {source}: cycle between expression tags: {' -> '.join(cycle)}")
+            cycle = path[path.index(name) :] + [name]
+            raise ConfigError(
+                f"tags in {source}: cycle between expression tags: {' -> '.join(cycle)}"
+            )
         state[name] = 1
         for dep in name_deps[name]:
             visit(dep, path + [name])
@@ -362,7 +490,9 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def build_tags(raw: Mapping[str, Any], source: str = "tags.yaml", extra: Mapping[str, Any] | None = None) -> TagSet:
+def build_tags(
+    raw: Mapping[str, Any], source: str = "tags.yaml", extra: Mapping[str, Any] | None = None
+) -> TagSet:
     """Validate raw definitions (the ``tags`` mapping of tags.yaml) into a TagSet.
 
     ``extra`` is hashed into the version of kmeans tags (their k range and seed come from
@@ -373,7 +503,9 @@ def build_tags(raw: Mapping[str, Any], source: str = "tags.yaml", extra: Mapping
     specs: dict[str, Any] = {}
     for name, body in raw.items():
         if not isinstance(name, str) or not re.match(_NAME, name):
-            raise ConfigError(f"{source}: tag name {name!r} must be lower-case letters, digits and _, starting with a letter")
+            raise ConfigError(
+                f"{source}: tag name {name!r} must be lower-case letters, digits and _, starting with a letter"
+            )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: tag '{name}' must be a mapping with a template")
         try:
@@ -405,14 +537,18 @@ def build_tags(raw: Mapping[str, Any], source: str = "tags.yaml", extra: Mapping
             types[name] = spec.type
         elif isinstance(spec, BucketDef):
             if types[spec.source] not in NUMERIC:
-                raise ConfigError(f"tag '{name}': bucket source '{spec.source}' is {types[spec.source]}, not numeric")
+                raise ConfigError(
+                    f"tag '{name}': bucket source '{spec.source}' is {types[spec.source]}, not numeric"
+                )
             types[name] = "string"
     versions: dict[str, str] = {}
     tags = []
     for name in order:
         spec = specs[name]
-        payload: dict[str, Any] = {"definition": spec.model_dump(mode="json", exclude={"description"}),
-                                   "depends": {d: versions[d] for d in deps[name]}}
+        payload: dict[str, Any] = {
+            "definition": spec.model_dump(mode="json", exclude={"description"}),
+            "depends": {d: versions[d] for d in deps[name]},
+        }
         if isinstance(spec, KMeansDef) and extra:
             payload["settings"] = dict(extra)
         versions[name] = _hash(payload)
@@ -420,14 +556,18 @@ def build_tags(raw: Mapping[str, Any], source: str = "tags.yaml", extra: Mapping
     return TagSet(tuple(tags), source)
 
 
-def build_segments(raw: Mapping[str, Any], tags: TagSet, source: str = "segments.yaml") -> tuple[Segment, ...]:
+def build_segments(
+    raw: Mapping[str, Any], tags: TagSet, source: str = "segments.yaml"
+) -> tuple[Segment, ...]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: 'segments' must be a mapping of segment name -> definition")
     known = set(tags.names)
     out = []
     for name, body in raw.items():
         if not isinstance(name, str) or not re.match(_NAME, name):
-            raise ConfigError(f"{source}: segment name {name!r} must be lower-case letters, digits and _")
+            raise ConfigError(
+                f"{source}: segment name {name!r} must be lower-case letters, digits and _"
+            )
         try:
             spec = SegmentDef.model_validate(dict(body) if isinstance(body, Mapping) else body)
         except ValidationError as exc:
@@ -444,8 +584,13 @@ def build_segments(raw: Mapping[str, Any], tags: TagSet, source: str = "segments
 def _describe(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"] if not str(p).endswith("Def") and p not in WINDOWED
-                       and p not in ("attribute", "model", "kmeans", "expression", "bucket"))
+        key = ".".join(
+            str(p)
+            for p in err["loc"]
+            if not str(p).endswith("Def")
+            and p not in WINDOWED
+            and p not in ("attribute", "model", "kmeans", "expression", "bucket")
+        )
         if err["type"] == "extra_forbidden":
             problems.append(f"unknown key '{key}'")
         elif err["type"] == "missing":
@@ -467,13 +612,21 @@ def read_yaml(path: Path | Traversable, key: str) -> Mapping[str, Any]:
     """The mapping under the file's single top-level ``key`` (``tags`` or ``segments``)."""
     loaded = read_yaml_mapping(path, key)
     if set(loaded) - {key}:
-        raise ConfigError(f"{path}: expected one top-level key '{key}', got unknown key(s) {sorted(set(loaded) - {key})}")
+        raise ConfigError(
+            f"{path}: expected one top-level key '{key}', got unknown key(s) {sorted(set(loaded) - {key})}"
+        )
     return loaded.get(key) or {}
 
 
 def load(
-    tags_path: Path | Traversable, segments_path: Path | Traversable | None, extra: Mapping[str, Any] | None = None
+    tags_path: Path | Traversable,
+    segments_path: Path | Traversable | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[TagSet, tuple[Segment, ...]]:
     tags = build_tags(read_yaml(tags_path, "tags"), str(tags_path), extra)
-    segments = build_segments(read_yaml(segments_path, "segments"), tags, str(segments_path)) if segments_path else ()
+    segments = (
+        build_segments(read_yaml(segments_path, "segments"), tags, str(segments_path))
+        if segments_path
+        else ()
+    )
     return tags, segments

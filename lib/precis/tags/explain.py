@@ -28,7 +28,9 @@ def input_rows(tag: Tag, data: DataFrame, as_of: dt.date) -> DataFrame:
         ds = DATASETS[spec.dataset]
         shown = [c for c in (*spec.where, spec.field) if c]
         key = [c for c in ds.fields if c.endswith("_id") and c not in shown][:1]
-        return rows.select(F.col("_ts").alias(ds.time), *key, *dict.fromkeys(shown)).orderBy(ds.time, *key)
+        return rows.select(F.col("_ts").alias(ds.time), *key, *dict.fromkeys(shown)).orderBy(
+            ds.time, *key
+        )
     if isinstance(spec, AttributeDef):
         # Identifier type only: the key of a PII identifier is a hash, but it says nothing here.
         return data.select("id_type", spec.field).orderBy("id_type", spec.field)

@@ -8,7 +8,7 @@ no, means no consent).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -19,7 +19,11 @@ SEGMENT_COLUMNS = ("segment", "one_id", "segment_version", "run_date", "computed
 
 
 def members(
-    profiles: DataFrame, segments: Sequence[Segment], consent: DataFrame, run_date: dt.date, computed_at: dt.datetime
+    profiles: DataFrame,
+    segments: Sequence[Segment],
+    consent: DataFrame,
+    run_date: dt.date,
+    computed_at: dt.datetime,
 ) -> DataFrame:
     """``segment``, ``one_id`` and metadata for every consented person meeting a condition.
 
@@ -27,7 +31,9 @@ def members(
     have no consent.
     """
     consented = profiles.join(
-        consent.filter(F.col("consent_marketing") == F.lit(True)).select("one_id"), "one_id", "left_semi"
+        consent.filter(F.col("consent_marketing") == F.lit(True)).select("one_id"),
+        "one_id",
+        "left_semi",
     )
     frames = [
         consented.filter(F.coalesce(F.expr(s.spec.where).cast("boolean"), F.lit(False))).select(
@@ -37,13 +43,14 @@ def members(
     ]
     if not frames:
         return profiles.sparkSession.createDataFrame(
-            [], "segment string, one_id string, segment_version string, run_date date, computed_at timestamp"
+            [],
+            "segment string, one_id string, segment_version string, run_date date, computed_at timestamp",
         )
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
     return union.select(
-        *SEGMENT_COLUMNS[:3], F.lit(run_date).cast("date").alias("run_date"),
+        *SEGMENT_COLUMNS[:3],
+        F.lit(run_date).cast("date").alias("run_date"),
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
     )
-

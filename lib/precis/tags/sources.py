@@ -15,18 +15,29 @@ from precis.identity.resolve import resolve
 from precis.lifecycle.summary import resolve_orders
 
 
-def _orders(orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None, refunded: bool) -> DataFrame:
-    resolved = resolve_orders(orders, identity_map, isolated).filter(F.col("refunded") == F.lit(refunded))
+def _orders(
+    orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None, refunded: bool
+) -> DataFrame:
+    resolved = resolve_orders(orders, identity_map, isolated).filter(
+        F.col("refunded") == F.lit(refunded)
+    )
     extra = orders.select("order_id", "order_time", "channel", "currency")
     return resolved.join(extra, "order_id", "inner").select(
-        "one_id", F.col("order_date").alias("_date"), F.col("order_time").alias("_ts"),
-        "order_id", "amount", "channel", "currency",
+        "one_id",
+        F.col("order_date").alias("_date"),
+        F.col("order_time").alias("_ts"),
+        "order_id",
+        "amount",
+        "channel",
+        "currency",
     )
 
 
 def _with_items(df: DataFrame, items: DataFrame | None) -> DataFrame:
     if items is None:
-        return df.withColumn("category", F.lit(None).cast("string")).withColumn("brand", F.lit(None).cast("string"))
+        return df.withColumn("category", F.lit(None).cast("string")).withColumn(
+            "brand", F.lit(None).cast("string")
+        )
     return df.join(F.broadcast(items.select("item_id", "category", "brand")), "item_id", "left")
 
 
@@ -35,26 +46,48 @@ def order_lines(paid: DataFrame, order_items: DataFrame, items: DataFrame | None
         order_items.select("order_id", "item_id", "quantity", "unit_price"), "order_id", "inner"
     )
     return _with_items(lines, items).select(
-        "one_id", "_date", "_ts", "order_id", "item_id",
+        "one_id",
+        "_date",
+        "_ts",
+        "order_id",
+        "item_id",
         F.col("quantity").cast("long").alias("quantity"),
         F.col("unit_price").cast("double").alias("unit_price"),
         (F.col("quantity") * F.col("unit_price")).cast("double").alias("line_amount"),
-        "category", "brand",
+        "category",
+        "brand",
     )
 
 
-def events(events_df: DataFrame, identity_map: DataFrame, items: DataFrame | None, isolated: DataFrame | None) -> DataFrame:
+def events(
+    events_df: DataFrame,
+    identity_map: DataFrame,
+    items: DataFrame | None,
+    isolated: DataFrame | None,
+) -> DataFrame:
     resolved = resolve(events_df, identity_map, isolated).select(
-        "one_id", F.to_date("event_time").alias("_date"), F.col("event_time").alias("_ts"),
-        "event_id", "event_type", "channel", "source", "item_id",
+        "one_id",
+        F.to_date("event_time").alias("_date"),
+        F.col("event_time").alias("_ts"),
+        "event_id",
+        "event_type",
+        "channel",
+        "source",
+        "item_id",
     )
     return _with_items(resolved, items)
 
 
 def touchpoints(touch: DataFrame, identity_map: DataFrame, isolated: DataFrame | None) -> DataFrame:
     return resolve(touch, identity_map, isolated).select(
-        "one_id", F.to_date("touch_time").alias("_date"), F.col("touch_time").alias("_ts"),
-        "touch_id", "channel", "campaign_id", "interaction", F.col("cost").cast("double").alias("cost"),
+        "one_id",
+        F.to_date("touch_time").alias("_date"),
+        F.col("touch_time").alias("_ts"),
+        "touch_id",
+        "channel",
+        "campaign_id",
+        "interaction",
+        F.col("cost").cast("double").alias("cost"),
     )
 
 
@@ -62,7 +95,14 @@ def customers(cust: DataFrame, identity_map: DataFrame) -> DataFrame:
     # Consent is a person's own statement: isolation guards (shared hotlines) do not apply
     # to CRM rows, which carry the member's own identifiers.
     return resolve(cust, identity_map).select(
-        "one_id", "id_type", "id_key", "gender", "city", "birth_date", "signup_time", "consent_marketing"
+        "one_id",
+        "id_type",
+        "id_key",
+        "gender",
+        "city",
+        "birth_date",
+        "signup_time",
+        "consent_marketing",
     )
 
 
