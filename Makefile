@@ -1,11 +1,11 @@
 # Two entry points, both safe on a fresh machine with Python 3.11 and Java 17:
 #   make demo   set up, generate demo data and run the pipeline locally
-#   make test   set up and run the test suite
+#   make test   set up, check lint, formatting and types, and run the test suite
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo lint test test-fast clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	./spark-submit.sh pipeline
 
-test: $(STAMP)
+# Zero findings or the build fails: lint, formatting, and types of the library.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(VENV)/bin/python -m pytest
 
 test-fast: $(STAMP)

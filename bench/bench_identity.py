@@ -24,13 +24,23 @@ import tempfile
 import time
 from pathlib import Path
 
+from precis import tables as T
 from precis.config import load_config
 from precis.jobs import evaluate, generate, identity, ingest
 from precis.session import get_spark
 from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
-GOLD = (identity.MAP, identity.RECORDS, identity.CHANGES, identity.GUARDS)
+# What the identity job writes: removed before each first run.
+WRITTEN = (
+    T.IDENTITY_MAP,
+    T.RECORD_IDENTITY,
+    T.IDENTITY_CHANGES,
+    T.IDENTITY_GUARDS,
+    T.IDENTITY_RUNS,
+    T.IDENTITY_STATE,
+    T.IDENTITY_RECORDS,
+)
 
 
 def main() -> None:
@@ -55,7 +65,7 @@ def main() -> None:
     spark = get_spark(cfg)
     try:
         lake = Lakehouse.from_config(spark, cfg)
-        if not lake.exists("silver", "id_observations"):
+        if not lake.exists(T.ID_OBSERVATIONS):
             generate.run(spark, cfg)
             ingest.run(spark, cfg)
 
@@ -64,10 +74,8 @@ def main() -> None:
         )
         first, rerun, full_rerun, stats = [], [], [], None
         for _ in range(args.repeats):
-            for table in GOLD:
-                shutil.rmtree(root / "gold" / table, ignore_errors=True)
-            for table in (identity.RUNS, identity.STATE, identity.RECORD_STATE):
-                shutil.rmtree(root / "meta" / table, ignore_errors=True)
+            for table in WRITTEN:
+                shutil.rmtree(root / table.layer / table.name, ignore_errors=True)
             t0 = time.perf_counter()
             stats = identity.run(spark, cfg)
             first.append(time.perf_counter() - t0)

@@ -15,6 +15,7 @@ dbutils.widgets.text("overrides", "", "overrides (key=value;...)")
 
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import load_config
 from precis.session import get_spark
 from precis.storage import Lakehouse
@@ -30,7 +31,7 @@ lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # COMMAND ----------
 
-display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at"), "dataset"))
+display(lake.read(T.INGEST_RUNS).orderBy(F.desc("ingested_at"), "dataset"))
 
 # COMMAND ----------
 
@@ -42,9 +43,9 @@ display(lake.read("meta", "ingest_runs").orderBy(F.desc("ingested_at"), "dataset
 # A rejected row lists all its reasons (`;`-separated): count each reason on its own, as
 # the ingest summary does, so one frequent problem is not spread over many combinations.
 # The quarantine table appears with the first rejected row.
-if lake.exists("bronze", "quarantine"):
+if lake.exists(T.QUARANTINE):
     display(
-        lake.read("bronze", "quarantine")
+        lake.read(T.QUARANTINE)
         .select("dataset", F.explode(F.split("reason", ";")).alias("reason"))
         .groupBy("dataset", "reason")
         .count()
@@ -61,7 +62,7 @@ else:
 # COMMAND ----------
 
 display(
-    lake.read("silver", "id_observations")
+    lake.read(T.ID_OBSERVATIONS)
     .groupBy("id_type", "id_status")
     .count()
     .orderBy("id_type", "id_status")

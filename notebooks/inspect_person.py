@@ -23,6 +23,7 @@ dbutils.widgets.text("overrides", "", "overrides (key=value;...)")
 # COMMAND ----------
 
 from precis import person
+from precis import tables as T
 from precis.config import load_config
 from precis.ingest.conform import IdentifierSettings
 from precis.session import get_spark
@@ -33,7 +34,7 @@ cfg = load_config(overrides=overrides, env=dbutils.widgets.get("env") or None)
 lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # Without the identity map there is nobody to look up: reading it fails naming the table.
-identity_map = lake.read("gold", "identity_map")
+identity_map = lake.read(T.IDENTITY_MAP)
 tables = {
     t: lake.read("gold", t) if lake.exists("gold", t) else None for t in person.SECTIONS.values()
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import ATTRIBUTION_MODELS
 from precis.errors import ConfigError
 from precis.jobs import attribution, evaluate, identity
@@ -16,10 +17,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def attributed(spark, world):
     cfg, lake, _ = world
-    if not lake.exists("gold", "identity_map"):  # other end-to-end tests may have run it
+    if not lake.exists(T.IDENTITY_MAP):  # other end-to-end tests may have run it
         identity.run(spark, cfg)
     first = attribution.run(spark, cfg)
-    table = lake.read("gold", "attribution").localCheckpoint()
+    table = lake.read(T.ATTRIBUTION).localCheckpoint()
     second = attribution.run(spark, cfg)
     return cfg, lake, first, second, table
 
@@ -27,7 +28,7 @@ def attributed(spark, world):
 def test_every_model_credits_every_channel(attributed):
     _, lake, first, _, table = attributed
     channels = sorted(
-        r[0] for r in lake.read("silver", "touchpoints").select("channel").distinct().collect()
+        r[0] for r in lake.read(T.TOUCHPOINTS).select("channel").distinct().collect()
     )
     got = {(r["model"], r["channel"]) for r in table.select("model", "channel").collect()}
     assert got == {(m, c) for m in ATTRIBUTION_MODELS for c in channels}
@@ -75,9 +76,9 @@ def test_evaluation_against_planted_effects(attributed):
     assert all(scores[f"{m}_rank_corr"] >= 0.7 for m in ATTRIBUTION_MODELS), scores
     assert scores["markov_rank_corr"] >= 0.9, scores
     exposure = {
-        r["channel"]: r["exposure_share"] for r in lake.read("truth", "channel_effects").collect()
+        r["channel"]: r["exposure_share"] for r in lake.read(T.CHANNEL_EFFECTS).collect()
     }
-    table = lake.read("gold", "attribution").toPandas()
+    table = lake.read(T.ATTRIBUTION).toPandas()
     for model, rows in table.groupby("model"):
         per_exposure = {c: v / exposure[c] for c, v in zip(rows["channel"], rows["conversions"])}
         # display, planted effect 0.3 against 1.0 to 3.0 for the others, comes last everywhere.

@@ -30,6 +30,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from precis import jobs
+from precis import tables as T
 from precis.config import DATASETS, load_config
 from precis.storage import Lakehouse
 from services import connect_server, standalone_cluster
@@ -124,7 +125,7 @@ def local_run(installed, spark, tmp_path_factory) -> tuple[Path, str]:
     # The acceptance command runs for today (UTC): the other modes take the date it used.
     run_date = (
         Lakehouse(spark, str(tmp / "lakehouse"))
-        .read("meta", "identity_runs")
+        .read(T.IDENTITY_RUNS)
         .agg(F.max("run_date"))
         .first()[0]
     )
@@ -181,17 +182,17 @@ def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
     lake = Lakehouse(spark, str(root))
     # Every job of the default pipeline left its product behind.
     for layer, table in [
-        ("silver", "orders"),
-        ("gold", "identity_map"),
-        ("gold", "customer_value"),
-        ("gold", "profiles"),
-        ("gold", "recommendations"),
-        ("gold", "attribution"),
+        (T.ORDERS),
+        (T.IDENTITY_MAP),
+        (T.CUSTOMER_VALUE),
+        (T.PROFILES),
+        (T.RECOMMENDATIONS),
+        (T.ATTRIBUTION),
     ]:
         assert lake.exists(layer, table), f"{layer}/{table} missing"
     scores = {
         r["metric"]: r["value"]
-        for r in lake.read("meta", "evaluations")
+        for r in lake.read(T.EVALUATIONS)
         .filter((F.col("target") == "identity") & (F.col("run_date") == run_date))
         .collect()
     }
@@ -205,7 +206,7 @@ def assert_same_world(spark, expected: Path, actual: Path) -> None:
     """Silver tables and gold/identity_map of two lakehouses hold the same rows."""
     want, got = Lakehouse(spark, str(expected)), Lakehouse(spark, str(actual))
     tables = [("silver", d) for d in DATASETS if want.exists("silver", d)] + [
-        ("gold", "identity_map")
+        (T.IDENTITY_MAP)
     ]
     assert len(tables) > 5
     for layer, table in tables:

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from conftest import assert_no_plain
+from precis import tables as T
 from precis.config import DATASETS
 from precis.generate.corrupt import CORRUPTED_DATASETS
 from precis.jobs import ingest
@@ -33,8 +34,8 @@ def test_every_dataset_is_ingested_and_balances(world):
 
 def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
     _, lake, summaries = world
-    truth = lake.read("truth", "corruptions")
-    quarantine = lake.read("bronze", "quarantine")
+    truth = lake.read(T.TRUTH["corruptions"])
+    quarantine = lake.read(T.QUARANTINE)
     for dataset in CORRUPTED_DATASETS:
         schema = _string_schema(dataset)
         cols = [f"r.{c}" for c in SPECS[dataset].column_names]
@@ -64,7 +65,7 @@ def test_reasons_name_the_corruption(world):
     _, lake, _ = world
     reasons = {
         r[0].split(":")[0]
-        for r in lake.read("bronze", "quarantine").select("reason").distinct().collect()
+        for r in lake.read(T.QUARANTINE).select("reason").distinct().collect()
     }
     assert reasons == {"missing", "unparsable", "unknown_id_type"}
 

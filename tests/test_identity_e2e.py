@@ -11,6 +11,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
+from precis import tables as T
 from precis.identity import records
 from precis.jobs import evaluate, identity, ingest
 from precis.storage import Lakehouse
@@ -27,13 +28,13 @@ def resolved(spark, world, tmp_path_factory):
     (incremental), and the same second day reclustered in full on a copy."""
     cfg, lake, _ = world
     identity.run(spark, cfg)
-    first = lake.read("gold", "identity_map").localCheckpoint()
+    first = lake.read(T.IDENTITY_MAP).localCheckpoint()
     scores = evaluate.evaluate_identity(lake, cfg)
 
     # New records: a new phone for three members (CRM updates), and a person never seen.
     members = [
         r["id_value"]
-        for r in lake.read("bronze", "id_observations")
+        for r in lake.read(T.BRONZE["id_observations"])
         .filter((F.col("source") == "crm") & (F.col("id_type") == "member_id"))
         .select(F.trim("id_value").alias("id_value"))
         .distinct()
@@ -84,7 +85,7 @@ def _valid_identifiers(lake):
 def test_every_valid_identifier_has_exactly_one_map_row(resolved):
     _, lake, _, _, _, _, _ = resolved
     expected = _valid_identifiers(lake).select("id_type", "id_key").distinct()
-    actual = lake.read("gold", "identity_map")
+    actual = lake.read(T.IDENTITY_MAP)
     assert actual.count() == actual.select("id_type", "id_key").distinct().count()
     assert_df_equality(
         actual.select("id_type", "id_key"), expected, ignore_row_order=True, ignore_nullable=True
@@ -94,7 +95,7 @@ def test_every_valid_identifier_has_exactly_one_map_row(resolved):
 def test_every_identified_record_has_exactly_one_one_id(resolved):
     _, lake, _, _, _, _, _ = resolved
     expected = _valid_identifiers(lake).select(*records.RECORD_KEYS).distinct()
-    actual = lake.read("gold", "record_identity")
+    actual = lake.read(T.RECORD_IDENTITY)
     assert actual.filter(F.col("one_id").isNull()).count() == 0
     assert_df_equality(
         actual.select(*records.RECORD_KEYS), expected, ignore_row_order=True, ignore_nullable=True
@@ -117,7 +118,7 @@ def test_no_plain_email_or_phone_in_gold(resolved, plain_identifiers):
 
 def test_new_records_leave_untouched_people_alone(resolved):
     _, lake, first, _, members, stats, _ = resolved
-    second = lake.read("gold", "identity_map")
+    second = lake.read(T.IDENTITY_MAP)
     touched = first.filter(
         (F.col("id_type") == "member_id") & F.col("id_key").isin(*members)
     ).select("one_id")

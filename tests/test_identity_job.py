@@ -11,6 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import load_config
 from precis.jobs import identity
 from precis.storage import Lakehouse
@@ -51,15 +52,15 @@ def _config(root, run_date: str, *extra: str):
 
 
 def _land_silver(spark, lake: Lakehouse, observations) -> None:
-    lake.overwrite(spark.createDataFrame(observations, OBS), "silver", "id_observations")
-    lake.overwrite(spark.createDataFrame(EVENT_ROWS, EVENTS), "silver", "events")
+    lake.overwrite(spark.createDataFrame(observations, OBS), T.ID_OBSERVATIONS)
+    lake.overwrite(spark.createDataFrame(EVENT_ROWS, EVENTS), T.EVENTS)
 
 
 def _people(lake: Lakehouse) -> dict[str, str]:
     """identifier "type:key" -> one_id."""
     return {
         f"{r['id_type']}:{r['id_key']}": r["one_id"]
-        for r in lake.read("gold", "identity_map").collect()
+        for r in lake.read(T.IDENTITY_MAP).collect()
     }
 
 
@@ -72,16 +73,16 @@ def runs(spark, tmp_path_factory):
     out = {}
     out["first_stats"] = identity.run(spark, _config(root, "2026-03-01"))
     out["first"] = _people(lake)
-    out["first_records"] = lake.read("gold", "record_identity").localCheckpoint()
+    out["first_records"] = lake.read(T.RECORD_IDENTITY).localCheckpoint()
     out["first_versions"] = {
         t: lake.version("gold", t) for t in ("identity_map", "record_identity")
     }
-    out["first_changes"] = lake.read("gold", "identity_changes").count()
+    out["first_changes"] = lake.read(T.IDENTITY_CHANGES).count()
 
     out["rerun_stats"] = identity.run(spark, _config(root, "2026-03-01"))
     out["rerun"] = _people(lake)
-    out["rerun_records"] = lake.read("gold", "record_identity").localCheckpoint()
-    out["rerun_changes"] = lake.read("gold", "identity_changes").count()
+    out["rerun_records"] = lake.read(T.RECORD_IDENTITY).localCheckpoint()
+    out["rerun_changes"] = lake.read(T.IDENTITY_CHANGES).count()
 
     # The same second day reclustered in full, on a copy of the lakehouse.
     full_root = root.parent / "full"
@@ -96,8 +97,8 @@ def runs(spark, tmp_path_factory):
     _land_silver(spark, lake, FIRST + SECOND)
     out["second_stats"] = identity.run(spark, _config(root, "2026-03-02"))
     out["second"] = _people(lake)
-    out["changes"] = lake.read("gold", "identity_changes")
-    out["guards"] = lake.read("gold", "identity_guards")
+    out["changes"] = lake.read(T.IDENTITY_CHANGES)
+    out["guards"] = lake.read(T.IDENTITY_GUARDS)
     out["lake"] = lake
     return out
 
@@ -237,7 +238,7 @@ def test_operator_rules_table_blocks_and_forbids(spark, tmp_path):
     assert people["union_id:u1"] != people["member_id:m1"]
     guards = {
         (r["guard"], r["id_type"], r["id_key"])
-        for r in lake.read("gold", "identity_guards").collect()
+        for r in lake.read(T.IDENTITY_GUARDS).collect()
     }
     assert ("rule_block", "cookie_id", "c1") in guards
     assert {("never_link", "member_id", "m1"), ("never_link", "union_id", "u1")} & guards

@@ -10,6 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import load_config
 from precis.errors import MissingDatasetError
 from precis.ingest import conform
@@ -222,7 +223,7 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
     assert (obs.rows_in, obs.silver_inserted, obs.duplicates, obs.quarantined) == (8, 4, 1, 3)
     assert obs.balanced()
     lake = Lakehouse.from_config(spark, csv_cfg)
-    silver = lake.read("silver", "id_observations").select(
+    silver = lake.read(T.ID_OBSERVATIONS).select(
         "source", "record_id", "id_type", "id_key", "id_status"
     )
     phone = _key("+8613812345678")
@@ -237,7 +238,7 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
     )
     assert_df_equality(silver, expected, ignore_row_order=True, ignore_nullable=True)
 
-    quarantine = lake.read("bronze", "quarantine").select("dataset", "reason")
+    quarantine = lake.read(T.QUARANTINE).select("dataset", "reason")
     expected_q = spark.createDataFrame(
         [
             ("id_observations", "unknown_id_type"),
@@ -248,7 +249,7 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
     )
     assert_df_equality(quarantine, expected_q, ignore_row_order=True, ignore_nullable=True)
 
-    orders = lake.read("silver", "orders").select(
+    orders = lake.read(T.ORDERS).select(
         "order_id", "id_key", "amount", "currency", "status"
     )
     expected_o = spark.createDataFrame(
@@ -269,15 +270,15 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
     _land(root, "orders", "o.csv", ORDERS_1)
     ingest.run(spark, csv_cfg)
     lake = Lakehouse.from_config(spark, csv_cfg)
-    before = lake.read("silver", "orders")
+    before = lake.read(T.ORDERS)
     before_rows = before.collect()
-    versions = {t: lake.version(*t) for t in (("bronze", "orders"), ("silver", "orders"))}
+    versions = {t: lake.version(*t) for t in ((T.BRONZE["orders"]), (T.ORDERS))}
 
     again = ingest.run(spark, csv_cfg)["orders"]
     assert (again.files, again.rows_in) == (0, 0)
     assert {t: lake.version(*t) for t in versions} == versions
     assert_df_equality(
-        lake.read("silver", "orders"), spark.createDataFrame(before_rows, before.schema)
+        lake.read(T.ORDERS), spark.createDataFrame(before_rows, before.schema)
     )
 
     # A later file: a new order, a corrected o2 (newer time), and a stale copy of o1
@@ -299,7 +300,7 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
         step.silver_updated,
         step.duplicates,
     ) == (1, 3, 1, 1, 1)
-    got = lake.read("silver", "orders").select("order_id", "amount", "status")
+    got = lake.read(T.ORDERS).select("order_id", "amount", "status")
     expected = spark.createDataFrame(
         [("o1", 100.5, "paid"), ("o2", 20.0, "refunded"), ("o3", 7.0, "paid")],
         "order_id string, amount double, status string",
@@ -307,10 +308,10 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     bronze_files = {
         r[0].rsplit("/", 1)[-1]
-        for r in lake.read("bronze", "orders").select("_source_file").distinct().collect()
+        for r in lake.read(T.BRONZE["orders"]).select("_source_file").distinct().collect()
     }
     assert bronze_files == {"o.csv", "o2.csv"}
-    assert lake.read("bronze", "orders").count() == 5
+    assert lake.read(T.BRONZE["orders"]).count() == 5
 
 
 def test_missing_required_column_names_dataset_and_column(spark, csv_cfg):

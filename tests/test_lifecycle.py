@@ -10,6 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import load_config
 from precis.jobs import lifecycle
 from precis.lifecycle import churn, segments, summary
@@ -280,14 +281,14 @@ def job_runs(spark, tmp_path_factory):
         ("x1", dt.datetime(2026, 3, 1), "phone", "hotline", "ok", 500.0, "CNY", "pos", "paid"),
         ("x2", dt.datetime(2026, 3, 2), "phone", "hotline", "ok", 500.0, "CNY", "pos", "paid"),
     ]
-    lake.overwrite(spark.createDataFrame(orders, SILVER_ORDERS), "silver", "orders")
+    lake.overwrite(spark.createDataFrame(orders, SILVER_ORDERS), T.ORDERS)
     members = sorted({r[3] for r in orders if r[2] == "member_id"})
     ids = [("member_id", m, f"p_{m}", seen, seen) for m in members]
     ids += [
         ("phone", "hotline", "p_hotline", seen, seen),
         ("email", "prospect", "p_prospect", seen, seen),
     ]
-    lake.overwrite(spark.createDataFrame(ids, IDENTITY), "gold", "identity_map")
+    lake.overwrite(spark.createDataFrame(ids, IDENTITY), T.IDENTITY_MAP)
     guards = spark.createDataFrame(
         [
             (
@@ -305,15 +306,15 @@ def job_runs(spark, tmp_path_factory):
         "run_date date, run_id string, guard string, id_type string, id_key string, other_type string, "
         "other_key string, detail string, records long",
     )
-    lake.overwrite(guards, "gold", "identity_guards")
+    lake.overwrite(guards, T.IDENTITY_GUARDS)
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
         [f"storage.root={root}", "lifecycle.churn.max_iter=5", "lifecycle.churn.log_model=false"],
         run_date=RUN_DATE.isoformat(),
     )
     first = lifecycle.run(spark, cfg)
-    table = lake.read("gold", "customer_value").localCheckpoint()
-    params = lake.read("gold", "clv_model_params").localCheckpoint()
+    table = lake.read(T.CUSTOMER_VALUE).localCheckpoint()
+    params = lake.read(T.CLV_MODEL_PARAMS).localCheckpoint()
     second = lifecycle.run(spark, cfg)
     return {
         "cfg": cfg,
@@ -400,9 +401,9 @@ def test_job_rerun_changes_nothing(job_runs):
     assert job_runs["second"]["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
     lake = job_runs["lake"]
     assert_df_equality(
-        lake.read("gold", "customer_value"), job_runs["table"], ignore_row_order=True
+        lake.read(T.CUSTOMER_VALUE), job_runs["table"], ignore_row_order=True
     )
-    params = lake.read("gold", "clv_model_params").drop("run_id")
+    params = lake.read(T.CLV_MODEL_PARAMS).drop("run_id")
     assert_df_equality(params, job_runs["params"].drop("run_id"), ignore_row_order=True)
 
 
@@ -429,7 +430,7 @@ def test_job_without_identity_map_names_the_missing_table(spark, tmp_path):
         run_date="2026-03-31",
     )
     lake = Lakehouse(spark, str(tmp_path))
-    lake.overwrite(spark.createDataFrame([], SILVER_ORDERS), "silver", "orders")
+    lake.overwrite(spark.createDataFrame([], SILVER_ORDERS), T.ORDERS)
     with pytest.raises(Exception, match="gold/identity_map not found.*run the identity job"):
         lifecycle.run(spark, cfg)
 

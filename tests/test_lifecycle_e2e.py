@@ -7,6 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
+from precis import tables as T
 from precis.jobs import evaluate, identity, lifecycle
 
 pytestmark = pytest.mark.slow
@@ -15,17 +16,17 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def valued(spark, world):
     cfg, lake, _ = world
-    if not lake.exists("gold", "identity_map"):  # the identity end-to-end tests may have run it
+    if not lake.exists(T.IDENTITY_MAP):  # the identity end-to-end tests may have run it
         identity.run(spark, cfg)
     first = lifecycle.run(spark, cfg)
-    table = lake.read("gold", "customer_value").localCheckpoint()
+    table = lake.read(T.CUSTOMER_VALUE).localCheckpoint()
     second = lifecycle.run(spark, cfg)
     return cfg, lake, first, second, table
 
 
 def test_one_row_per_one_id(valued):
     _, lake, _, _, table = valued
-    one_ids = lake.read("gold", "identity_map").select("one_id").distinct()
+    one_ids = lake.read(T.IDENTITY_MAP).select("one_id").distinct()
     assert table.count() == one_ids.count()
     assert table.select("one_id").subtract(one_ids).count() == 0
 
@@ -33,11 +34,11 @@ def test_one_row_per_one_id(valued):
 def test_buyers_match_the_resolved_paid_orders(valued):
     _, lake, first, _, table = valued
     buyers = table.filter(F.col("orders") > 0)
-    orders = lake.read("silver", "orders").filter(
+    orders = lake.read(T.ORDERS).filter(
         F.coalesce(F.col("status"), F.lit("paid")) != "refunded"
     )
     paid = (
-        orders.join(lake.read("gold", "identity_map"), ["id_type", "id_key"])
+        orders.join(lake.read(T.IDENTITY_MAP), ["id_type", "id_key"])
         .select("one_id")
         .distinct()
     )

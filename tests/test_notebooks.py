@@ -26,6 +26,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from precis import jobs, person, privacy
+from precis import tables as T
 from precis.config import load_config
 from precis.errors import ConfigError
 from precis.ingest.conform import IdentifierSettings
@@ -221,7 +222,7 @@ def test_run_job_lists_the_library_jobs_and_runs_selfcheck(spark, tmp_path):
     )
     assert run.widgets.choices["job"] == list(jobs.JOBS)
     assert run.namespace["result"] == {"rows_now": 5, "rows_first_version": 3}
-    table = Lakehouse.from_config(spark, run.namespace["cfg"]).read("meta", "selfcheck")
+    table = Lakehouse.from_config(spark, run.namespace["cfg"]).read(T.SELFCHECK)
     assert sorted((r["id"], r["value"]) for r in table.collect()) == [
         (0, "v0"),
         (1, "v0"),
@@ -251,7 +252,7 @@ def test_explore_silver_shows_the_world_quarantine_reasons(spark, world):
     got = {(r.dataset, r.reason): r.count for r in shown.itertuples()}
     expected = {
         (r["dataset"], r["reason"]): r["count"]
-        for r in lake.read("bronze", "quarantine")
+        for r in lake.read(T.QUARANTINE)
         .select("dataset", F.explode(F.split("reason", ";")).alias("reason"))
         .groupBy("dataset", "reason")
         .count()
@@ -295,7 +296,7 @@ def daily(spark, world, tmp_path_factory):
     cfg, world_lake, _ = world
     root = tmp_path_factory.mktemp("notebooks") / "lakehouse"
     shutil.copytree(cfg.root, root)
-    run_date = world_lake.read("meta", "ingest_runs").agg(F.max("run_date")).first()[0]
+    run_date = world_lake.read(T.INGEST_RUNS).agg(F.max("run_date")).first()[0]
     run = run_notebook(
         NOTEBOOKS / "daily_pipeline.py",
         spark,
@@ -330,7 +331,7 @@ def test_daily_pipeline_runs_the_chosen_jobs_and_shows_health(daily):
     )
     identity_runs = run.shown("Identity runs of the run date")
     assert set(identity_runs["run_date"]) == {run_date}
-    latest = lake.read("meta", "identity_runs").orderBy(F.desc("finished_at")).first()
+    latest = lake.read(T.IDENTITY_RUNS).orderBy(F.desc("finished_at")).first()
     assert identity_runs.iloc[0]["run_id"] == latest["run_id"]
     # evaluate did not run: its section says so instead of failing.
     assert "Evaluations of the run date" not in [d.heading for d in run.displayed]
@@ -392,8 +393,8 @@ def _inspect(spark, lake: Lakehouse, **widgets: str) -> Run:
 @pytest.mark.slow
 def test_inspect_person_by_one_id_shows_only_that_person(spark, daily, plain_identifiers):
     _, lake, _ = daily
-    identity_map = lake.read("gold", "identity_map")
-    tags, recs = lake.read("gold", "profile_tags"), lake.read("gold", "recommendations")
+    identity_map = lake.read(T.IDENTITY_MAP)
+    tags, recs = lake.read(T.PROFILE_TAGS), lake.read(T.RECOMMENDATIONS)
     # Someone with an email (a hashed identifier), tags and recommendations.
     one_id = (
         identity_map.filter(F.col("id_type") == "email")
@@ -422,7 +423,7 @@ def test_inspect_person_by_one_id_shows_only_that_person(spark, daily, plain_ide
     }
 
     value = run.shown("Value and lifecycle stage")
-    stored_value = lake.read("gold", "customer_value").filter(F.col("one_id") == one_id).collect()
+    stored_value = lake.read(T.CUSTOMER_VALUE).filter(F.col("one_id") == one_id).collect()
     assert _rows(value, ["one_id", "lifecycle_stage", "rfm_segment"]) == {
         (r["one_id"], r["lifecycle_stage"], r["rfm_segment"]) for r in stored_value
     }
@@ -442,9 +443,9 @@ def test_inspect_person_by_one_id_shows_only_that_person(spark, daily, plain_ide
 @pytest.mark.slow
 def test_inspect_person_by_member_id_as_landed(spark, daily, plain_identifiers):
     _, lake, _ = daily
-    identity_map = lake.read("gold", "identity_map")
+    identity_map = lake.read(T.IDENTITY_MAP)
     landed = (
-        lake.read("bronze", "id_observations")
+        lake.read(T.BRONZE["id_observations"])
         .filter(F.lower(F.trim("id_type")) == "member_id")
         .select(F.col("id_value").alias("raw"), F.trim("id_value").alias("id_key"))
         .join(identity_map.filter(F.col("id_type") == "member_id"), "id_key")
@@ -481,8 +482,7 @@ def test_inspect_person_says_which_tables_are_absent(spark, tmp_path):
             ],
             "id_type string, id_key string, one_id string, first_seen timestamp, last_seen timestamp",
         ),
-        "gold",
-        "identity_map",
+        T.IDENTITY_MAP,
     )
     run = _inspect(spark, lake, member_id="  M1 ")
     assert _rows(run.shown("Identifiers"), ["one_id", "id_type", "id_key"]) == {

@@ -13,6 +13,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from precis import tables
 from precis.config import load_config
 from precis.jobs import recommend
 from precis.recommend import evaluation, interactions, model
@@ -179,9 +180,9 @@ def job_runs(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("recommend_job") / "lakehouse"
     lake = Lakehouse(spark, str(root))
     events, orders, lines = _world()
-    lake.overwrite(spark.createDataFrame(events, EVENTS), "silver", "events")
-    lake.overwrite(spark.createDataFrame(orders, ORDERS), "silver", "orders")
-    lake.overwrite(spark.createDataFrame(lines, LINES), "silver", "order_items")
+    lake.overwrite(spark.createDataFrame(events, EVENTS), tables.EVENTS)
+    lake.overwrite(spark.createDataFrame(orders, ORDERS), tables.ORDERS)
+    lake.overwrite(spark.createDataFrame(lines, LINES), tables.ORDER_ITEMS)
     seen = dt.datetime(2026, 1, 1)
     ids = [("member_id", f"m{p}", f"p{p:02d}", seen, seen) for p in range(60)]
     ids.append(("email", "never-seen", "p_new", seen, seen))
@@ -190,8 +191,7 @@ def job_runs(spark, tmp_path_factory):
             ids,
             "id_type string, id_key string, one_id string, first_seen timestamp, last_seen timestamp",
         ),
-        "gold",
-        "identity_map",
+        tables.IDENTITY_MAP,
     )
     # Consent: even people yes, odd people no, p_new unknown (so no).
     customers = [("member_id", f"m{p}", p % 2 == 0) for p in range(60)]
@@ -199,8 +199,7 @@ def job_runs(spark, tmp_path_factory):
         spark.createDataFrame(
             customers, "id_type string, id_key string, consent_marketing boolean"
         ),
-        "silver",
-        "customers",
+        tables.CUSTOMERS,
     )
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
@@ -218,7 +217,7 @@ def job_runs(spark, tmp_path_factory):
         run_date=AS_OF.isoformat(),
     )
     first = recommend.run(spark, cfg)
-    table = lake.read("gold", "recommendations").localCheckpoint()
+    table = lake.read(tables.RECOMMENDATIONS).localCheckpoint()
     second = recommend.run(spark, cfg)
     return {
         "cfg": cfg,
@@ -287,6 +286,6 @@ def test_job_consent_flag_and_export(job_runs, spark):
 
 def test_job_rerun_changes_nothing(job_runs):
     assert job_runs["second"]["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
-    again = job_runs["lake"].read("gold", "recommendations")
+    again = job_runs["lake"].read(tables.RECOMMENDATIONS)
     cols = ["one_id", "rank", "item_id", "score", "source", "consent_marketing"]
     assert_df_equality(again.select(cols), job_runs["table"].select(cols), ignore_row_order=True)

@@ -16,6 +16,7 @@ import pytest
 from chispa import assert_df_equality
 
 from precis import jvm
+from precis import tables as T
 from precis.errors import ConfigError, MissingDatasetError
 from precis.runner import job_main
 from precis.storage import Lakehouse
@@ -56,7 +57,7 @@ def test_selfcheck_through_spark_submit_then_python_m(spark, tmp_path):
 
     lake = Lakehouse(spark, str(root))
     assert_df_equality(
-        lake.read("meta", "selfcheck"),
+        lake.read(T.SELFCHECK),
         spark.createDataFrame(
             [(0, "v0"), (1, "v0"), (2, "v1"), (3, "v1"), (4, "v1")], "id bigint, value string"
         ),
@@ -64,7 +65,7 @@ def test_selfcheck_through_spark_submit_then_python_m(spark, tmp_path):
         ignore_nullable=True,
     )
     assert_df_equality(
-        lake.read("meta", "selfcheck", version=0),
+        lake.read(T.SELFCHECK, version=0),
         spark.createDataFrame([(0, "v0"), (1, "v0"), (2, "v0")], "id bigint, value string"),
         ignore_row_order=True,
         ignore_nullable=True,

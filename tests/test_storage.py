@@ -9,9 +9,11 @@ from chispa import assert_df_equality
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import load_config
 from precis.errors import MissingDatasetError, SchemaDriftError
 from precis.storage import Lakehouse, check_schema
+from precis.tables import Table
 
 SCHEMA = "id bigint, name string, amount double"
 
@@ -37,83 +39,81 @@ def assert_sorted_content(actual, expected, key="one_id"):
     assert actual.orderBy(key).collect() == expected.orderBy(key).collect()
 
 
-def last_commit(lake: Lakehouse, layer: str, table: str):
-    return DeltaTable.forPath(lake.spark, lake.path(layer, table)).history(1).first()
+def last_commit(lake: Lakehouse, table: Table):
+    return DeltaTable.forPath(lake.spark, lake.path(table)).history(1).first()
 
 
 def test_overwrite_round_trip_and_replace(spark, lake):
     first = frame(spark, [(1, "a", 1.5), (2, "b", None)])
-    lake.overwrite(first, "silver", "t")
-    assert lake.exists("silver", "t")
-    assert lake.path("silver", "t") == f"{lake.root}/silver/t"
-    assert_content(lake.read("silver", "t"), first)
-    assert lake.version("silver", "t") == 0
+    lake.overwrite(first, Table("silver", "t"))
+    assert lake.exists(Table("silver", "t"))
+    assert lake.path(Table("silver", "t")) == f"{lake.root}/silver/t"
+    assert_content(lake.read(Table("silver", "t")), first)
+    assert lake.version(Table("silver", "t")) == 0
 
     second = frame(spark, [(3, "c", 3.0)])
-    lake.overwrite(second, "silver", "t")
-    assert_content(lake.read("silver", "t"), second)  # replaced, not appended
-    assert lake.version("silver", "t") == 1
-    assert_content(lake.read("silver", "t", version=0), first)
+    lake.overwrite(second, Table("silver", "t"))
+    assert_content(lake.read(Table("silver", "t")), second)  # replaced, not appended
+    assert lake.version(Table("silver", "t")) == 1
+    assert_content(lake.read(Table("silver", "t"), version=0), first)
 
-    lake.overwrite(second, "silver", "t")  # rerun: same content
-    assert_content(lake.read("silver", "t"), second)
+    lake.overwrite(second, Table("silver", "t"))  # rerun: same content
+    assert_content(lake.read(Table("silver", "t")), second)
 
-    lake.delete_where("silver", "t", "id = 3")
-    assert_content(lake.read("silver", "t"), frame(spark, [], SCHEMA))
+    lake.delete_where(Table("silver", "t"), "id = 3")
+    assert_content(lake.read(Table("silver", "t")), frame(spark, [], SCHEMA))
 
 
 def test_merge_upsert_inserts_updates_and_reruns_as_a_no_op(spark, lake):
     initial = frame(spark, [(1, "a", 10.0), (2, "b", 20.0), (3, "c", None)])
-    lake.merge_upsert(initial, "gold", "m", keys=["id"])  # creates the table
-    assert_content(lake.read("gold", "m"), initial)
+    lake.merge_upsert(initial, Table("gold", "m"), keys=["id"])  # creates the table
+    assert_content(lake.read(Table("gold", "m")), initial)
 
     # id 1 absent (kept), id 2 changed, id 3 unchanged (null compared null-safely), id 4 new.
     upsert = frame(spark, [(2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
-    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {
+    assert lake.merge_upsert(upsert, Table("gold", "m"), keys=["id"]) == {
         "inserted": 1,
         "updated": 1,
         "deleted": 0,
     }
     expected = frame(spark, [(1, "a", 10.0), (2, "b", 25.0), (3, "c", None), (4, "d", 40.0)])
-    assert_content(lake.read("gold", "m"), expected)
-    commit = last_commit(lake, "gold", "m")
+    assert_content(lake.read(Table("gold", "m")), expected)
+    commit = last_commit(lake, Table("gold", "m"))
     assert commit.operation == "MERGE"
     assert commit.operationMetrics["numTargetRowsInserted"] == "1"
     assert commit.operationMetrics["numTargetRowsUpdated"] == "1"  # only the changed row
 
     # The same upsert again.
-    assert lake.merge_upsert(upsert, "gold", "m", keys=["id"]) == {
+    assert lake.merge_upsert(upsert, Table("gold", "m"), keys=["id"]) == {
         "inserted": 0,
         "updated": 0,
         "deleted": 0,
     }
-    assert_content(lake.read("gold", "m"), expected)
-    commit = last_commit(lake, "gold", "m")
+    assert_content(lake.read(Table("gold", "m")), expected)
+    commit = last_commit(lake, Table("gold", "m"))
     assert commit.operation == "MERGE"
     assert commit.operationMetrics["numTargetRowsInserted"] == "0"
     assert commit.operationMetrics["numTargetRowsUpdated"] == "0"
 
     # Time travel after MERGE: every earlier state is still readable.
-    assert_content(lake.read("gold", "m", version=0), initial)
-    assert_content(lake.read("gold", "m", version=1), expected)
+    assert_content(lake.read(Table("gold", "m"), version=0), initial)
+    assert_content(lake.read(Table("gold", "m"), version=1), expected)
 
 
 def test_merge_upsert_on_composite_keys(spark, lake):
     schema = "source string, record_id string, value bigint"
     lake.merge_upsert(
         frame(spark, [("crm", "1", 1), ("web", "1", 2)], schema),
-        "silver",
-        "c",
+        Table("silver", "c"),
         keys=["source", "record_id"],
     )
     lake.merge_upsert(
         frame(spark, [("crm", "1", 9), ("crm", "2", 3)], schema),
-        "silver",
-        "c",
+        Table("silver", "c"),
         keys=["source", "record_id"],
     )
     assert_content(
-        lake.read("silver", "c"),
+        lake.read(Table("silver", "c")),
         frame(spark, [("crm", "1", 9), ("web", "1", 2), ("crm", "2", 3)], schema),
     )
 
@@ -122,95 +122,91 @@ def test_merge_deletes_missing_rows_only_inside_the_scope(spark, lake):
     schema = "day string, k string, v long"
     lake.merge_upsert(
         spark.createDataFrame([("d1", "a", 1), ("d1", "b", 2), ("d2", "a", 3)], schema),
-        "gold",
-        "t",
+        Table("gold", "t"),
         ["day", "k"],
     )
     # The new content of day d1 drops b and changes a; day d2 is outside the scope.
     counts = lake.merge_upsert(
         spark.createDataFrame([("d1", "a", 10)], schema),
-        "gold",
-        "t",
+        Table("gold", "t"),
         ["day", "k"],
         delete_missing=True,
         scope="t.day = 'd1'",
     )
     assert counts == {"inserted": 0, "updated": 1, "deleted": 1}
-    got = sorted(tuple(r) for r in lake.read("gold", "t").collect())
+    got = sorted(tuple(r) for r in lake.read(Table("gold", "t")).collect())
     assert got == [("d1", "a", 10), ("d2", "a", 3)]
 
 
 def test_merge_with_duplicate_source_keys_is_a_clear_error(spark, lake):
     dupes = frame(spark, [(1, "a", 1.0), (1, "b", 2.0), (2, "c", 3.0)])
     with pytest.raises(ValueError, match=r"source has duplicate keys \['id'\], e\.g\. \{'id': 1\}"):
-        lake.merge_upsert(dupes, "gold", "d", keys=["id"])
-    assert not lake.exists("gold", "d")  # nothing written
+        lake.merge_upsert(dupes, Table("gold", "d"), keys=["id"])
+    assert not lake.exists(Table("gold", "d"))  # nothing written
 
-    lake.merge_upsert(frame(spark, [(1, "a", 1.0)]), "gold", "d", keys=["id"])
+    lake.merge_upsert(frame(spark, [(1, "a", 1.0)]), Table("gold", "d"), keys=["id"])
     with pytest.raises(ValueError, match="MERGE into gold/d: source has duplicate keys"):
-        lake.merge_upsert(dupes, "gold", "d", keys=["id"])
-    assert_content(lake.read("gold", "d"), frame(spark, [(1, "a", 1.0)]))
+        lake.merge_upsert(dupes, Table("gold", "d"), keys=["id"])
+    assert_content(lake.read(Table("gold", "d")), frame(spark, [(1, "a", 1.0)]))
 
 
 def test_merge_key_missing_from_source_names_it(spark, lake):
     with pytest.raises(SchemaDriftError, match="merge keys: missing columns customer_id"):
-        lake.merge_upsert(frame(spark, [(1, "a", 1.0)]), "gold", "k", keys=["customer_id"])
+        lake.merge_upsert(frame(spark, [(1, "a", 1.0)]), Table("gold", "k"), keys=["customer_id"])
 
 
 def test_overwrite_partitions_replaces_only_partitions_present(spark, lake):
     schema = "day string, id bigint, value string"
     lake.overwrite_partitions(
         frame(spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 3, "c")], schema),
-        "silver",
-        "p",
+        Table("silver", "p"),
         partition_by=["day"],
     )
     new = frame(spark, [("d2", 4, "x"), ("d3", 5, "y")], schema)
-    lake.overwrite_partitions(new, "silver", "p", partition_by=["day"])
+    lake.overwrite_partitions(new, Table("silver", "p"), partition_by=["day"])
     expected = frame(
         spark, [("d1", 1, "a"), ("d1", 2, "b"), ("d2", 4, "x"), ("d3", 5, "y")], schema
     )
-    assert_content(lake.read("silver", "p"), expected)
+    assert_content(lake.read(Table("silver", "p")), expected)
 
-    lake.overwrite_partitions(new, "silver", "p", partition_by=["day"])  # rerun
-    assert_content(lake.read("silver", "p"), expected)
-    detail = DeltaTable.forPath(spark, lake.path("silver", "p")).detail().first()
+    lake.overwrite_partitions(new, Table("silver", "p"), partition_by=["day"])  # rerun
+    assert_content(lake.read(Table("silver", "p")), expected)
+    detail = DeltaTable.forPath(spark, lake.path(Table("silver", "p"))).detail().first()
     assert list(detail.partitionColumns) == ["day"]
 
     with pytest.raises(ValueError, match="needs partition columns"):
-        lake.overwrite_partitions(new, "silver", "p", partition_by=[])
+        lake.overwrite_partitions(new, Table("silver", "p"), partition_by=[])
 
 
 def test_append_log_inserts_only_new_keys(spark, lake):
     schema = "change_id string, one_id string, kind string"
     lake.append_log(
         frame(spark, [("c1", "p1", "created"), ("c2", "p2", "created")], schema),
-        "gold",
-        "log",
+        Table("gold", "log"),
         keys=["change_id"],
     )
     batch = frame(spark, [("c2", "p2", "merged"), ("c3", "p3", "created")], schema)
-    lake.append_log(batch, "gold", "log", keys=["change_id"])
+    lake.append_log(batch, Table("gold", "log"), keys=["change_id"])
     expected = frame(
         spark, [("c1", "p1", "created"), ("c2", "p2", "created"), ("c3", "p3", "created")], schema
     )  # c2 keeps its first entry: the log never rewrites history
-    assert_content(lake.read("gold", "log"), expected)
+    assert_content(lake.read(Table("gold", "log")), expected)
 
-    version = lake.version("gold", "log")
+    version = lake.version(Table("gold", "log"))
     # Rerun inserts nothing: Delta does not even commit an insert-only MERGE with no
     # new rows, so the counts must not be read off the previous commit.
-    assert lake.append_log(batch, "gold", "log", keys=["change_id"]) == {
+    assert lake.append_log(batch, Table("gold", "log"), keys=["change_id"]) == {
         "inserted": 0,
         "updated": 0,
         "deleted": 0,
     }
-    assert_content(lake.read("gold", "log"), expected)
-    assert lake.version("gold", "log") == version
+    assert_content(lake.read(Table("gold", "log")), expected)
+    assert lake.version(Table("gold", "log")) == version
 
 
 def test_schema_drift_names_the_column(spark, lake):
     original = frame(spark, [(1, "a", 1.0)])
-    lake.overwrite(original, "silver", "s")
+    lake.overwrite(original, Table("silver", "s"))
     cases = {
         "missing columns: amount": frame(spark, [(2, "b")], "id bigint, name string"),
         "unexpected columns: colour": frame(
@@ -221,11 +217,11 @@ def test_schema_drift_names_the_column(spark, lake):
         ),
     }
     writers = {
-        "overwrite": lambda df: lake.overwrite(df, "silver", "s"),
-        "merge_upsert": lambda df: lake.merge_upsert(df, "silver", "s", keys=["id"]),
-        "append_log": lambda df: lake.append_log(df, "silver", "s", keys=["id"]),
+        "overwrite": lambda df: lake.overwrite(df, Table("silver", "s")),
+        "merge_upsert": lambda df: lake.merge_upsert(df, Table("silver", "s"), keys=["id"]),
+        "append_log": lambda df: lake.append_log(df, Table("silver", "s"), keys=["id"]),
         "overwrite_partitions": lambda df: lake.overwrite_partitions(
-            df, "silver", "s", partition_by=["id"]
+            df, Table("silver", "s"), partition_by=["id"]
         ),
     }
     for message, df in cases.items():
@@ -233,17 +229,17 @@ def test_schema_drift_names_the_column(spark, lake):
             with pytest.raises(SchemaDriftError, match=f"schema drift writing silver/s.*{message}"):
                 write(df)
                 pytest.fail(f"{name} accepted a drifted frame")
-    assert_content(lake.read("silver", "s"), original)  # no failed write touched the table
+    assert_content(lake.read(Table("silver", "s")), original)  # no failed write touched the table
 
     # An explicit expected schema is checked even before the table exists.
     with pytest.raises(SchemaDriftError, match="missing columns: name, amount"):
-        lake.overwrite(frame(spark, [(1,)], "id bigint"), "silver", "new", schema=original.schema)
-    assert not lake.exists("silver", "new")
+        lake.overwrite(frame(spark, [(1,)], "id bigint"), Table("silver", "new"), schema=original.schema)
+    assert not lake.exists(Table("silver", "new"))
 
     # evolve=True is the deliberate way to change a table's schema.
     evolved = frame(spark, [(2, "b", "2")], "id bigint, name string, amount string")
-    lake.overwrite(evolved, "silver", "s", evolve=True)
-    assert_content(lake.read("silver", "s"), evolved)
+    lake.overwrite(evolved, Table("silver", "s"), evolve=True)
+    assert_content(lake.read(Table("silver", "s")), evolved)
 
 
 def test_nested_types_rerun_without_drift_or_churn(spark, lake):
@@ -255,15 +251,15 @@ def test_nested_types_rerun_without_drift_or_churn(spark, lake):
         F.struct(F.lit(1).alias("v")).alias("meta"),
         F.create_map(F.lit("k"), F.lit("v")).alias("attrs"),
     )
-    lake.overwrite(tags, "gold", "nested")
-    lake.overwrite(tags, "gold", "nested")
+    lake.overwrite(tags, Table("gold", "nested"))
+    lake.overwrite(tags, Table("gold", "nested"))
     # MERGE compares maps too (<=> alone cannot): unchanged rows are not rewritten...
-    assert lake.merge_upsert(tags, "gold", "nested", keys=["one_id"]) == {
+    assert lake.merge_upsert(tags, Table("gold", "nested"), keys=["one_id"]) == {
         "inserted": 0,
         "updated": 0,
         "deleted": 0,
     }
-    assert_sorted_content(lake.read("gold", "nested"), tags)
+    assert_sorted_content(lake.read(Table("gold", "nested")), tags)
     # ...and a changed map value is an update.
     changed = tags.withColumn(
         "attrs",
@@ -271,12 +267,12 @@ def test_nested_types_rerun_without_drift_or_churn(spark, lake):
             F.col("attrs")
         ),
     )
-    assert lake.merge_upsert(changed, "gold", "nested", keys=["one_id"]) == {
+    assert lake.merge_upsert(changed, Table("gold", "nested"), keys=["one_id"]) == {
         "inserted": 0,
         "updated": 1,
         "deleted": 0,
     }
-    assert_sorted_content(lake.read("gold", "nested"), changed)
+    assert_sorted_content(lake.read(Table("gold", "nested")), changed)
 
     # A real change of element type inside an array is still drift.
     with pytest.raises(SchemaDriftError, match=r"tags \(array<string> -> array<bigint>\)"):
@@ -289,13 +285,15 @@ def test_nested_types_rerun_without_drift_or_churn(spark, lake):
 
 def test_missing_table_names_path(lake):
     with pytest.raises(MissingDatasetError, match="table silver/orders does not exist") as err:
-        lake.read("silver", "orders")
+        lake.read(T.ORDERS)
     assert f"{lake.root}/silver/orders" in str(err.value)
     assert err.value.exit_code == 3
-    assert not lake.exists("silver", "orders")
-    lake.delete_where("silver", "orders", "id = 1")  # deleting from nothing is a no-op
+    assert not lake.exists(T.ORDERS)
+    lake.delete_where(T.ORDERS, "id = 1")  # deleting from nothing is a no-op
     with pytest.raises(ValueError, match="unknown layer 'platinum'"):
-        lake.path("platinum", "x")
+        Table("platinum", "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="gold/log: a merge table needs keys"):
+        Table("gold", "log", "merge")
 
 
 def test_register_tables_in_session_catalog(spark, tmp_path):
@@ -311,12 +309,12 @@ def test_register_tables_in_session_catalog(spark, tmp_path):
     lake = Lakehouse.from_config(spark, cfg)
     try:
         first = frame(spark, [(1, "a", 1.0)])
-        lake.overwrite(first, "gold", "x")
-        assert lake.table_name("gold", "x") == f"{prefix}gold.x"
+        lake.overwrite(first, Table("gold", "x"))
+        assert lake.table_name(Table("gold", "x")) == f"{prefix}gold.x"
         assert_content(spark.table(f"{prefix}gold.x"), first)
 
         # The registration points at the Delta directory: later writes are visible.
-        lake.merge_upsert(frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]), "gold", "x", keys=["id"])
+        lake.merge_upsert(frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]), Table("gold", "x"), keys=["id"])
         assert_content(spark.table(f"{prefix}gold.x"), frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]))
         location = spark.sql(f"DESCRIBE DETAIL {prefix}gold.x").first().location
         assert location.rstrip("/").endswith(f"{tmp_path}/lakehouse/gold/x")

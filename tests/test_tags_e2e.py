@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import assert_no_plain
+from precis import tables as T
 from precis.errors import ConfigError
 from precis.jobs import identity, lifecycle
 from precis.jobs import tags as tags_job
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.slow
 
 def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     cfg, lake, _ = world
-    if not lake.exists("gold", "identity_map"):  # other end-to-end tests may have run it
+    if not lake.exists(T.IDENTITY_MAP):  # other end-to-end tests may have run it
         identity.run(spark, cfg)
-    if not lake.exists("gold", "customer_value"):
+    if not lake.exists(T.CUSTOMER_VALUE):
         lifecycle.run(spark, cfg)
     first = tags_job.run(spark, cfg)
     second = tags_job.run(spark, cfg)
@@ -29,7 +30,7 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     report = compare(lake, cfg.run_date)
     assert {t: r for t, r in report.items() if r["missing"] or r["extra"] or r["different"]} == {}
     assert report["order_count_365d"]["people"] > 50 and report["consent_marketing"]["people"] > 50
-    clusters = lake.read("gold", "profile_tags").filter(F.col("tag") == "rfm_cluster")
+    clusters = lake.read(T.PROFILE_TAGS).filter(F.col("tag") == "rfm_cluster")
     assert clusters.count() == report["rfm_segment"]["people"]  # every buyer is clustered
     assert first["models"]["rfm_cluster"]["k"] in range(
         cfg.tags.kmeans.k_min, cfg.tags.kmeans.k_max + 1
@@ -41,15 +42,15 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
         "updated": 0,
         "deleted": 0,
     }
-    stats = {r["tag"]: r for r in lake.read("gold", "tag_stats").collect()}
+    stats = {r["tag"]: r for r in lake.read(T.TAG_STATS).collect()}
     assert (
         stats["spend_365d"]["changes"] == 0
         and stats["spend_365d"]["covered"] == report["spend_365d"]["people"]
     )
 
     # Nobody without explicit consent is in a segment or an export.
-    consent = lake.read("gold", "profiles").select("one_id", "consent_marketing")
-    members = lake.read("gold", "segments")
+    consent = lake.read(T.PROFILES).select("one_id", "consent_marketing")
+    members = lake.read(T.SEGMENTS)
     assert (
         members.join(consent.filter(F.col("consent_marketing")), "one_id", "left_anti").count() == 0
     )
@@ -61,14 +62,14 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     # Explain from a plain email: found through its keyed hash, never printed.
     emails = [
         r[0]
-        for r in lake.read("bronze", "customers")
+        for r in lake.read(T.BRONZE["customers"])
         .filter(F.col("id_type") == "email")
         .select("id_value")
         .limit(20)
         .collect()
     ] or [
         r[0]
-        for r in lake.read("bronze", "id_observations")
+        for r in lake.read(T.BRONZE["id_observations"])
         .filter(F.col("id_type") == "email")
         .select("id_value")
         .limit(20)
@@ -94,7 +95,7 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     )
     tall = {
         r["tag"]: r["value"]
-        for r in lake.read("gold", "profile_tags")
+        for r in lake.read(T.PROFILE_TAGS)
         .filter(F.col("one_id") == out["one_id"])
         .collect()
     }

@@ -427,7 +427,7 @@ def check_model_name(value: str | None) -> str | None:
 
 
 def is_unity_catalog(registry_uri: str | None) -> bool:
-    return bool(registry_uri) and (
+    return registry_uri is not None and (
         registry_uri == "databricks-uc" or registry_uri.startswith("databricks-uc://")
     )
 

@@ -8,7 +8,8 @@ from the checkpointed rows: a pass over data already computed, not a recomputati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pyspark import StorageLevel
@@ -16,6 +17,27 @@ from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 How = Literal["local", "reliable", "persist"]
+
+# Frames read more than once within a step: in memory while it fits, spilled to local
+# disk beyond (a recomputation would reread and rejoin the inputs).
+KEEP = StorageLevel.MEMORY_AND_DISK
+
+
+@contextmanager
+def kept(*frames: DataFrame, level: StorageLevel = KEEP) -> Iterator[tuple[DataFrame, ...]]:
+    """Persist ``frames`` for the block, and release them when it ends, error or not.
+
+        with kept(orders, daily) as (orders, daily):
+            ...
+
+    Persisting is lazy: the first action inside the block computes and keeps them.
+    """
+    persisted = tuple(frame.persist(level) for frame in frames)
+    try:
+        yield persisted
+    finally:
+        for frame in persisted:
+            frame.unpersist()
 
 
 def materialize(
@@ -45,7 +67,7 @@ def materialize(
     values = observation.get
     if not values:
         # Spark Connect: the checkpoint's job reported no metrics.
-        values = kept.agg(*metrics).first().asDict()
+        values = kept.agg(*metrics).collect()[0].asDict()
     return kept, values
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pyspark.sql import SparkSession
 
@@ -51,7 +51,7 @@ def build_parser(job: str) -> argparse.ArgumentParser:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 with usage; keep one line
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 with usage; keep one line
         raise ConfigError(f"{self.prog}: {message}")
 
 

@@ -1,6 +1,8 @@
 """Delta table I/O: the only module that reads or writes lakehouse tables.
 
-Every table lives at ``<storage.root>/<layer>/<table>``. Writers are idempotent by
+Every table is declared once in ``precis.tables`` (layer, name, keys, write mode,
+columns ignored when comparing reruns) and lives at ``<storage.root>/<layer>/<name>``;
+the methods here take those declarations. Writers are idempotent by
 construction: full overwrite, overwrite of the partitions present in the new data,
 MERGE-upsert on keys, or insert-only MERGE for append-only logs (a rerun inserts
 nothing twice). None of them blindly appends.
@@ -13,6 +15,7 @@ would need Delta's Connect plugin on the server.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +27,7 @@ from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructT
 
 from precis.config import Config
 from precis.errors import MissingDatasetError, SchemaDriftError
-
-LAYERS = ("landing", "bronze", "silver", "gold", "truth", "meta")
+from precis.tables import Table
 
 
 @dataclass(frozen=True)
@@ -40,62 +42,68 @@ class Lakehouse:
         return cls(spark, cfg.root, cfg.storage.register_tables, cfg.storage.database_prefix)
 
     # ------------------------------------------------------------------ locations
-    def path(self, layer: str, table: str) -> str:
-        if layer not in LAYERS:
-            raise ValueError(f"unknown layer '{layer}'; expected one of {', '.join(LAYERS)}")
-        return f"{self.root}/{layer}/{table}"
+    def path(self, table: Table) -> str:
+        return f"{self.root}/{table.layer}/{table.name}"
 
-    def exists(self, layer: str, table: str) -> bool:
-        return last_commit(self.spark, self.path(layer, table)) is not None
+    def exists(self, table: Table) -> bool:
+        return last_commit(self.spark, self.path(table)) is not None
 
     # ---------------------------------------------------------------------- reads
-    def read(self, layer: str, table: str, version: int | None = None) -> DataFrame:
-        if not self.exists(layer, table):
+    def read(self, table: Table, version: int | None = None) -> DataFrame:
+        if not self.exists(table):
             raise MissingDatasetError(
-                f"table {layer}/{table} does not exist at {self.path(layer, table)}; "
+                f"table {table.ref} does not exist at {self.path(table)}; "
                 "run the job that writes it first"
             )
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        return reader.load(self.path(layer, table))
+        return reader.load(self.path(table))
 
-    def version(self, layer: str, table: str) -> int:
-        return int(self._last_commit(layer, table)["version"])
+    def require(self, *tables: Table, job: str) -> None:
+        """Fail, naming the table and the job that writes it, unless every table exists."""
+        for table in tables:
+            if not self.exists(table):
+                raise MissingDatasetError(
+                    f"{table.ref} not found under {self.root}: run the {job} job first"
+                )
 
-    def _last_commit(self, layer: str, table: str) -> Row:
-        commit = last_commit(self.spark, self.path(layer, table))
+    def read_if_exists(self, table: Table) -> DataFrame | None:
+        """The table, or ``None`` where no run has written it yet."""
+        return self.read(table) if self.exists(table) else None
+
+    def version(self, table: Table) -> int:
+        return int(self._last_commit(table)["version"])
+
+    def _last_commit(self, table: Table) -> Row:
+        commit = last_commit(self.spark, self.path(table))
         if commit is None:
-            raise MissingDatasetError(
-                f"table {layer}/{table} does not exist at {self.path(layer, table)}"
-            )
+            raise MissingDatasetError(f"table {table.ref} does not exist at {self.path(table)}")
         return commit
 
     # --------------------------------------------------------------------- writes
     def overwrite(
         self,
         df: DataFrame,
-        layer: str,
-        table: str,
+        table: Table,
         partition_by: Sequence[str] = (),
         schema: StructType | None = None,
         evolve: bool = False,
     ) -> None:
         """Replace the whole table (schema changes only with ``evolve=True``)."""
-        self._check(df, layer, table, schema, evolve)
+        self._check(df, table, schema, evolve)
         writer = df.write.format("delta").mode("overwrite")
         if evolve:
             writer = writer.option("overwriteSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.path(layer, table))
-        self._register(layer, table)
+        writer.save(self.path(table))
+        self._register(table)
 
     def overwrite_partitions(
         self,
         df: DataFrame,
-        layer: str,
-        table: str,
+        table: Table,
         partition_by: Sequence[str],
         schema: StructType | None = None,
         evolve: bool = False,
@@ -106,20 +114,19 @@ class Lakehouse:
         """
         if not partition_by:
             raise ValueError("overwrite_partitions needs partition columns")
-        self._check(df, layer, table, schema, evolve=evolve)
+        self._check(df, table, schema, evolve=evolve)
         writer = (
             df.write.format("delta")
             .mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy(*partition_by)
         )
-        self._save(writer, layer, table, evolve)
+        self._save(writer, table, evolve)
 
     def replace_where(
         self,
         df: DataFrame,
-        layer: str,
-        table: str,
+        table: Table,
         condition: str,
         evolve: bool = False,
     ) -> None:
@@ -128,29 +135,28 @@ class Lakehouse:
         Rerunning with the same batch replaces the same rows, so nothing doubles.
         ``evolve=True`` lets new columns join the table.
         """
-        if not self.exists(layer, table):
-            self.overwrite(df, layer, table)
+        if not self.exists(table):
+            self.overwrite(df, table)
             return
-        self._check(df, layer, table, None, evolve=evolve)
+        self._check(df, table, None, evolve=evolve)
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
-        self._save(writer, layer, table, evolve)
+        self._save(writer, table, evolve)
 
-    def _save(self, writer: DataFrameWriter, layer: str, table: str, evolve: bool) -> None:
+    def _save(self, writer: DataFrameWriter, table: Table, evolve: bool) -> None:
         if evolve:
             writer = writer.option("mergeSchema", "true")
-        writer.save(self.path(layer, table))
-        self._register(layer, table)
+        writer.save(self.path(table))
+        self._register(table)
 
     def merge_upsert(
         self,
         df: DataFrame,
-        layer: str,
-        table: str,
-        keys: Sequence[str],
+        table: Table,
+        keys: Sequence[str] | None = None,
         partition_by: Sequence[str] = (),
         schema: StructType | None = None,
         update: bool = True,
-        ignore: Sequence[str] = (),
+        ignore: Sequence[str] | None = None,
         newer: str | None = None,
         unique: bool = False,
         delete_missing: bool = False,
@@ -168,14 +174,20 @@ class Lakehouse:
         ``delete_missing=True`` also deletes target rows whose keys are not in ``df``
         (the frame is then the table's whole new content); with ``scope`` (a SQL
         condition on the target's columns) only the rows inside it, e.g. one run date.
+        ``keys``, ``ignore`` and ``newer`` default to the table's declaration.
         """
-        _require_columns(df, keys, f"{layer}/{table} merge keys")
-        self._check(df, layer, table, schema, evolve=False)
+        keys = table.keys if keys is None else tuple(keys)
+        ignore = table.ignore if ignore is None else tuple(ignore)
+        newer = newer or table.newer
+        if not keys:
+            raise ValueError(f"{table.ref}: MERGE needs keys (declare them in precis.tables)")
+        _require_columns(df, keys, f"{table.ref} merge keys")
+        self._check(df, table, schema, evolve=False)
         if not unique:
-            _require_unique(df, keys, f"{layer}/{table}")
-        if not self.exists(layer, table):
-            self.overwrite(df, layer, table, partition_by=partition_by, schema=schema)
-            return {"inserted": self.last_write_rows(layer, table), "updated": 0, "deleted": 0}
+            _require_unique(df, keys, table.ref)
+        if not self.exists(table):
+            self.overwrite(df, table, partition_by=partition_by, schema=schema)
+            return {"inserted": self.last_write_rows(table), "updated": 0, "deleted": 0}
         clauses = []
         if update:
             value_cols = [c for c in df.columns if c not in keys and c not in ignore]
@@ -197,11 +209,11 @@ class Lakehouse:
         result = self._sql_with(
             df,
             lambda source: (
-                f"MERGE INTO {delta_table(self.path(layer, table))} t USING {source} s "
+                f"MERGE INTO {delta_table(self.path(table))} t USING {source} s "
                 f"ON {condition} " + " ".join(clauses)
             ),
         )
-        self._register(layer, table)
+        self._register(table)
         return {
             "inserted": int(result["num_inserted_rows"] or 0),
             "updated": int(result["num_updated_rows"] or 0),
@@ -213,52 +225,86 @@ class Lakehouse:
         view = f"precis_source_{uuid.uuid4().hex}"
         df.createOrReplaceTempView(view)
         try:
-            return self.spark.sql(statement(f"`{view}`")).first()
+            return self.spark.sql(statement(f"`{view}`")).collect()[0]
         finally:
             self.spark.catalog.dropTempView(view)
 
-    def last_write_rows(self, layer: str, table: str) -> int:
+    def last_write_rows(self, table: Table) -> int:
         """Rows written by the table's last commit (from Delta's operation metrics)."""
-        metrics = self._last_commit(layer, table)["operationMetrics"] or {}
+        metrics = self._last_commit(table)["operationMetrics"] or {}
         return int(metrics.get("numOutputRows", 0))
 
     def append_log(
         self,
         df: DataFrame,
-        layer: str,
-        table: str,
-        keys: Sequence[str],
+        table: Table,
+        keys: Sequence[str] | None = None,
         schema: StructType | None = None,
     ) -> dict[str, int]:
         """Append-only log: insert rows whose keys are new, never touch existing rows."""
-        return self.merge_upsert(df, layer, table, keys, schema=schema, update=False)
+        return self.merge_upsert(df, table, keys, schema=schema, update=False)
 
-    def delete_where(self, layer: str, table: str, condition: str) -> None:
+    def delete_where(self, table: Table, condition: str) -> None:
         """Delete the rows matching the SQL ``condition`` (nothing if the table is absent)."""
-        if self.exists(layer, table):
-            self.spark.sql(f"DELETE FROM {delta_table(self.path(layer, table))} WHERE {condition}")
+        if self.exists(table):
+            self.spark.sql(f"DELETE FROM {delta_table(self.path(table))} WHERE {condition}")
+
+    # ------------------------------------------------------------------- files
+    def export_path(self, name: str, run_date: dt.date) -> str:
+        return f"{self.root}/exports/{name}/run_date={run_date.isoformat()}"
+
+    def export(
+        self,
+        df: DataFrame,
+        name: str,
+        run_date: dt.date,
+        fmt: str,
+        partition_by: Sequence[str] = (),
+        subdir: str = "",
+    ) -> str:
+        """Files for activation tools at ``<root>/exports/<name>/run_date=<date>[/<subdir>]``,
+        replaced on rerun; ``fmt`` is ``csv`` (with a header) or ``parquet``. Returns the path."""
+        path = self.export_path(name, run_date) + (f"/{subdir}" if subdir else "")
+        writer = df.write.mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if fmt == "csv":
+            writer.option("header", True).csv(path)
+        else:
+            writer.parquet(path)
+        return path
+
+    def write_landing(self, df: DataFrame, path: str, fmt: str) -> None:
+        """Replace a landing dataset (the generator's output) in ``fmt``."""
+        writer = df.write.mode("overwrite").format(fmt)
+        if fmt == "csv":
+            writer = writer.option("header", "true")
+        if fmt == "delta":
+            # Corruption switches datasets between typed and all-string columns.
+            writer = writer.option("overwriteSchema", "true")
+        writer.save(path)
 
     # ------------------------------------------------------------------- helpers
     def _check(
-        self, df: DataFrame, layer: str, table: str, schema: StructType | None, evolve: bool
+        self, df: DataFrame, table: Table, schema: StructType | None, evolve: bool
     ) -> None:
         if schema is not None:
-            check_schema(df.schema, schema, f"{layer}/{table}")
-        if not evolve and self.exists(layer, table):
-            existing = self.spark.read.format("delta").load(self.path(layer, table)).schema
-            check_schema(df.schema, existing, f"{layer}/{table} (existing table)")
+            check_schema(df.schema, schema, table.ref)
+        if not evolve and self.exists(table):
+            existing = self.spark.read.format("delta").load(self.path(table)).schema
+            check_schema(df.schema, existing, f"{table.ref} (existing table)")
 
-    def table_name(self, layer: str, table: str) -> str:
-        return f"{self.database_prefix}{layer}.{table}"
+    def table_name(self, table: Table) -> str:
+        return f"{self.database_prefix}{table.layer}.{table.name}"
 
-    def _register(self, layer: str, table: str) -> None:
+    def _register(self, table: Table) -> None:
         if not self.register_tables:
             return
-        database = f"{self.database_prefix}{layer}"
+        database = f"{self.database_prefix}{table.layer}"
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         self.spark.sql(
-            f"CREATE TABLE IF NOT EXISTS `{database}`.`{table}` USING DELTA "
-            f"LOCATION '{self.path(layer, table)}'"
+            f"CREATE TABLE IF NOT EXISTS `{database}`.`{table.name}` USING DELTA "
+            f"LOCATION '{self.path(table)}'"
         )
 
 

@@ -117,7 +117,7 @@ class _Chain:
     """Transient states indexed 0..n-1 (0 is the start) with their one-step vectors."""
 
     def __init__(self, rows: pd.DataFrame):
-        keys = {(): 0}
+        keys: dict[tuple[str, ...], int] = {(): 0}
         for column in ("source", "target"):
             for value in rows[column]:
                 if value is not None:
@@ -162,7 +162,8 @@ def solve(rows: pd.DataFrame) -> MarkovResult:
     total_revenue = float(rows.loc[rows["kind"] == CONVERSION, "revenue"].sum())
     everything = np.ones(len(chain.states), dtype=bool)
     p, v = chain.solve(everything)
-    effects, value_effects = {}, {}
+    effects: dict[str, float] = {}
+    value_effects: dict[str, float] = {}
     for channel in channels:
         keep = np.array([channel not in state for state in chain.states], dtype=bool)
         p_without, v_without = chain.solve(keep)

@@ -29,6 +29,7 @@ from precis.generate.corrupt import CORRUPTED_DATASETS, CORRUPTION_SCHEMA, corru
 from precis.generate.people import people_frame
 from precis.generate.period import Period
 from precis.schemas import SPECS
+from precis.tables import TRUTH_NAMES
 
 Persist = Callable[[DataFrame, str], DataFrame]
 
@@ -38,16 +39,8 @@ STAGES = ("people", "orders", "sessions", "events", "touches", "records")
 # A person fans out into ~50 landing rows: 25k people make a task of about a million rows.
 PEOPLE_PER_PARTITION = 25_000
 
-#: Truth tables, in the order the job writes them.
-TRUTH_TABLES = (
-    "record_person",
-    "person_preferences",
-    "person_purchase_params",
-    "channel_effects",
-    "people",
-    "traps",
-    "corruptions",
-)
+#: Truth tables, in the order the job writes them (declared in precis.tables).
+TRUTH_TABLES = TRUTH_NAMES
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -96,9 +96,9 @@ def connected_components(
         # The finished-star test pays for itself once few nodes are unsettled; before
         # that its notices would cost more than the stars it could remove.
         test = current.notices <= NOTICE_BUDGET * current.edges
-        following = _adjacency(_small_star(_large_star(current.adjacency, test_finished=test)))
+        adjacency = _adjacency(_small_star(_large_star(current.adjacency, test_finished=test)))
         following = _observed_round(
-            following, checkpoint=iteration % checkpoint_interval == 0, reliable=reliable
+            adjacency, checkpoint=iteration % checkpoint_interval == 0, reliable=reliable
         )
         current.adjacency.unpersist()
         current = following
@@ -288,6 +288,8 @@ def _materialize(
     Returns the frame, whether it was checkpointed reliably (to the checkpoint
     directory), and the ``metrics`` observed on it.
     """
-    how = "persist" if not checkpoint else "reliable" if reliable else "local"
+    how: Literal["local", "reliable", "persist"] = (
+        "persist" if not checkpoint else "reliable" if reliable else "local"
+    )
     kept, values = materialize(frame, metrics, how=how)
     return kept, how == "reliable", values

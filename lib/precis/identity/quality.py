@@ -15,7 +15,7 @@ that are linkable.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis.identity.components import connected_components
@@ -81,26 +81,26 @@ def pairwise_scores(
     cells = both.groupBy("one_id", "person_id", "group").agg(F.count(F.lit(1)).alias("n")).cache()
     try:
         by_person = cells.groupBy("one_id", "person_id").agg(F.sum("n").alias("n"))
-        agreed = by_person.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
+        agreed = by_person.agg(F.sum(_pairs(F.col("n")))).collect()[0][0] or 0.0
         per_id = by_person.groupBy("one_id").agg(
             F.sum("n").alias("n"), F.count(F.lit(1)).alias("people")
         )
         predicted_pairs, records, most_people = per_id.agg(
             F.sum(_pairs(F.col("n"))), F.sum("n"), F.max("people")
-        ).first()
+        ).collect()[0]
         true_pairs = (
             by_person.groupBy("person_id")
             .agg(F.sum("n").alias("n"))
             .agg(F.sum(_pairs(F.col("n"))))
-            .first()[0]
+            .collect()[0][0]
         )
         linked = cells.filter(F.col("group").isNotNull())
-        agreed_linkable = linked.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
+        agreed_linkable = linked.agg(F.sum(_pairs(F.col("n")))).collect()[0][0] or 0.0
         linkable_pairs = (
             linked.groupBy("group")
             .agg(F.sum("n").alias("n"))
             .agg(F.sum(_pairs(F.col("n"))))
-            .first()[0]
+            .collect()[0][0]
         )
     finally:
         cells.unpersist()
@@ -125,7 +125,7 @@ def pairwise_scores(
 def size_histogram(identity_map: DataFrame) -> dict[str, int]:
     """Number of one_ids by identifiers per one_id: {"1": n, "2": n, "3-3": ...}."""
     sizes = identity_map.groupBy("one_id").agg(F.count(F.lit(1)).alias("size"))
-    bucket = None
+    bucket: Column | None = None
     lower = 1
     labels = []
     for upper in SIZE_BUCKETS:
@@ -135,6 +135,7 @@ def size_histogram(identity_map: DataFrame) -> dict[str, int]:
         bucket = F.when(cond, F.lit(label)) if bucket is None else bucket.when(cond, F.lit(label))
         lower = upper + 1
     over = f">{SIZE_BUCKETS[-1]}"
+    assert bucket is not None  # SIZE_BUCKETS is not empty
     counts = {
         r[0]: r[1]
         for r in sizes.groupBy(bucket.otherwise(F.lit(over)).alias("b")).count().collect()

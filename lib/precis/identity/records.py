@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-RECORD_KEYS = ("dataset", "source", "record_id")
+# A record's key, declared with the tables keyed by it.
+from precis.tables import RECORD_KEYS as RECORD_KEYS
 
 # dataset -> (source column or None for the dataset's name, record id, time column)
 SOURCES: dict[str, tuple[str | None, Column | str, str]] = {

@@ -12,7 +12,7 @@ ISOLATING_GUARDS = ("over_linked", "rule_block")
 
 def isolated_identifiers(guards: DataFrame) -> DataFrame:
     """``id_type``, ``id_key`` isolated by the latest identity run's guards."""
-    latest = guards.agg(F.max("run_date")).first()[0]
+    latest = guards.agg(F.max("run_date")).collect()[0][0]
     return guards.filter(
         (F.col("run_date") == F.lit(latest))
         & F.col("guard").isin(*ISOLATING_GUARDS)

@@ -213,16 +213,6 @@ def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataF
     return with_key.select(*ordered)
 
 
-def silver_keys(spec: DatasetSpec) -> list[str]:
-    """Dedup keys in silver: identifier keys are the hashed ``id_key`` (plus status)."""
-    if "id_value" not in spec.keys:
-        return list(spec.keys)
-    keys = []
-    for k in spec.keys:
-        keys += ["id_key", "id_status"] if k == "id_value" else [k]
-    return keys
-
-
 def deduplicate(
     valid: DataFrame, keys: Sequence[str], order_by: str | None
 ) -> tuple[DataFrame, DataFrame]:

@@ -20,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.attribution import journeys, markov, report, rules, shapley
 from precis.config import Config
 from precis.errors import ConfigError, MissingDatasetError
@@ -30,7 +31,6 @@ from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
 
 JOB = "attribution"
-TABLE = "attribution"
 STEPS = 5
 _KEEP = StorageLevel.MEMORY_AND_DISK
 
@@ -40,25 +40,18 @@ def _inputs(
 ) -> tuple[DataFrame, DataFrame, DataFrame | None]:
     """(touch rows, conversion rows, spend per channel label or None)."""
     ac = cfg.attribution
-    for layer, table, job in (
-        ("silver", "touchpoints", "ingest"),
-        ("silver", "orders", "ingest"),
-        ("gold", "identity_map", "identity"),
-    ):
-        if not lake.exists(layer, table):
-            raise MissingDatasetError(
-                f"{layer}/{table} not found under {lake.root}: run the {job} job first"
-            )
-    identity_map = lake.read("gold", "identity_map")
+    lake.require(T.TOUCHPOINTS, T.ORDERS, job="ingest")
+    lake.require(T.IDENTITY_MAP, job="identity")
+    identity_map = lake.read(T.IDENTITY_MAP)
     isolated = (
-        isolated_identifiers(lake.read("gold", "identity_guards"))
-        if lake.exists("gold", "identity_guards")
+        isolated_identifiers(lake.read(T.IDENTITY_GUARDS))
+        if lake.exists(T.IDENTITY_GUARDS)
         else None
     )
     touches = journeys.touches(
-        resolve(lake.read("silver", "touchpoints"), identity_map, isolated), ac.granularity
+        resolve(lake.read(T.TOUCHPOINTS), identity_map, isolated), ac.granularity
     )
-    orders = resolve(lake.read("silver", "orders"), identity_map, isolated)
+    orders = resolve(lake.read(T.ORDERS), identity_map, isolated)
     try:
         conversions = journeys.conversions(orders, ac.revenue, ac.conversion_filter)
         _ = conversions.schema  # analysis happens here: a bad expression fails before any work
@@ -68,9 +61,9 @@ def _inputs(
             f"({ac.conversion_filter!r}) is not valid over silver/orders: {str(exc).splitlines()[0]}"
         ) from exc
     spend = None
-    if lake.exists("silver", "campaign_spend"):
+    if lake.exists(T.CAMPAIGN_SPEND):
         spend = report.spend_by_channel(
-            lake.read("silver", "campaign_spend"), window.start, window.end, ac.granularity
+            lake.read(T.CAMPAIGN_SPEND), window.start, window.end, ac.granularity
         )
     return touches, conversions, spend
 
@@ -110,23 +103,23 @@ def _credits(cfg: Config, rows: DataFrame, tracker: JobRun) -> tuple[pd.DataFram
     if "shapley" in ac.models:
         sets = shapley.channel_sets(rows).toPandas()
         sh = ac.shapley
-        result = shapley.solve(sets, sh.worth, sh.max_exact_channels, sh.samples, sh.seed)
+        game = shapley.solve(sets, sh.worth, sh.max_exact_channels, sh.samples, sh.seed)
         found = pd.DataFrame(
             {
                 "model": "shapley",
-                "channel": result.channels,
-                "conversions": [result.conversions[c] for c in result.channels],
-                "revenue": [result.revenue[c] for c in result.channels],
+                "channel": game.channels,
+                "conversions": [game.conversions[c] for c in game.channels],
+                "revenue": [game.revenue[c] for c in game.channels],
             }
         )
-        if result.low is not None:
-            found["conversions_low"] = [result.low[c] for c in result.channels]
-            found["conversions_high"] = [result.high[c] for c in result.channels]
+        if game.low is not None and game.high is not None:
+            found["conversions_low"] = [game.low[c] for c in game.channels]
+            found["conversions_high"] = [game.high[c] for c in game.channels]
         parts.append(found)
         info["shapley"] = {
             "worth": sh.worth,
-            "exact": result.exact,
-            "samples": result.samples,
+            "exact": game.exact,
+            "samples": game.samples,
             "channel_sets": len(sets),
         }
     return pd.concat(parts, ignore_index=True), info
@@ -150,14 +143,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                     F.sum(F.col("converted").cast("long")).alias("converting"),
                     F.sum("revenue").alias("revenue"),
                 )
-                .first()
+                .collect()[0]
             )
             untouched = (
                 journeys.untouched_conversions(conversions, rows, window)
                 .agg(F.count(F.lit(1)).alias("n"), F.sum("revenue").alias("revenue"))
-                .first()
+                .collect()[0]
             )
-            counts = {
+            counts: dict[str, float] = {
                 "journeys": int(summary["journeys"] or 0),
                 "converting_journeys": int(summary["converting"] or 0),
                 "attributed_revenue": float(summary["revenue"] or 0.0),
@@ -170,7 +163,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                     f"{ac.lookback_days} days before it: nothing to attribute "
                     f"({counts['journeys']:,} non-converting journeys, {counts['untouched_conversions']:,} untouched conversions)"
                 )
-            step.rows = counts["journeys"]
+            step.rows = int(counts["journeys"])
             step.detail = (
                 f"{counts['converting_journeys']:,} converting, {counts['journeys'] - counts['converting_journeys']:,} "
                 f"not; {counts['untouched_conversions']:,} conversions without touches left out "
@@ -179,7 +172,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             tracker.log_metrics(counts)
         with progress.step("models") as step:
             credits, info = _credits(cfg, rows, tracker)
-            channels = sorted(rows.select("channel").distinct().toPandas()["channel"])
+            channels = sorted(r["channel"] for r in rows.select("channel").distinct().collect())
             step.detail = f"{', '.join(ac.models)} over {len(channels)} channels"
         with progress.step("spend and ROI") as step:
             table = report.complete(credits, ac.models, channels)
@@ -218,7 +211,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 F.lit(ac.granularity).alias("granularity"),
                 F.lit(tracker.key).alias("run_id"),
             ).select(*report.COLUMNS)
-            final = out.toPandas()
+            final: pd.DataFrame = out.toPandas()
             step.detail = "spend known for " + (
                 f"{int(final.loc[final.model == ac.models[0], 'spend'].notna().sum())} of {len(channels)} channels"
                 if spend is not None
@@ -228,10 +221,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             when = f"run_date = '{cfg.run_date.isoformat()}'"
             written = lake.merge_upsert(
                 out,
-                "gold",
-                TABLE,
-                ["run_date", "model", "channel"],
-                ignore=("run_id",),
+                T.ATTRIBUTION,
                 unique=True,
                 delete_missing=True,
                 scope=f"t.{when}",

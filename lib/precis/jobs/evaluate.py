@@ -27,6 +27,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from precis import session
+from precis import tables as T
 from precis.attribution import quality as attribution_quality
 from precis.config import Config
 from precis.errors import MissingDatasetError
@@ -38,32 +39,31 @@ from precis.storage import Lakehouse
 from precis.tracking import job_run
 
 JOB = "evaluate"
-TABLE = "evaluations"
 
 
 def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
-    if not (lake.exists("gold", "record_identity") and lake.exists("truth", "record_person")):
+    if not (lake.exists(T.RECORD_IDENTITY) and lake.exists(T.RECORD_PERSON)):
         return None
-    truth = lake.read("truth", "record_person")
+    truth = lake.read(T.RECORD_PERSON)
     silver = {
-        name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)
+        name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
     }
     groups = quality.evidence_groups(
         records.identified_records(silver), truth, checkpoint_dir=session.checkpoint_dir(lake.spark)
     ).localCheckpoint(eager=True)
-    return quality.pairwise_scores(lake.read("gold", "record_identity"), truth, groups)
+    return quality.pairwise_scores(lake.read(T.RECORD_IDENTITY), truth, groups)
 
 
 def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     needed = [
-        ("gold", "clv_model_params"),
-        ("gold", "customer_value"),
-        ("truth", "person_purchase_params"),
+        T.CLV_MODEL_PARAMS,
+        T.CUSTOMER_VALUE,
+        T.PERSON_PURCHASE_PARAMS,
     ]
-    if not all(lake.exists(layer, table) for layer, table in needed):
+    if not all(lake.exists(table) for table in needed):
         return None
-    params = lake.read("gold", "clv_model_params")
-    latest = params.agg(F.max("run_date")).first()[0]
+    params = lake.read(T.CLV_MODEL_PARAMS)
+    latest = params.agg(F.max("run_date")).collect()[0][0]
     rows = params.filter(
         (F.col("run_date") == F.lit(latest)) & (F.col("model") == "bg_nbd")
     ).collect()
@@ -71,27 +71,27 @@ def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     fitted = lifecycle_quality.in_days({r["param"]: r["value"] for r in rows}, unit)
     g = cfg.generate
     truth = lifecycle_quality.true_params(g.btyd_r, g.btyd_alpha, g.btyd_a, g.btyd_b, g.refund_rate)
-    record_person = lake.read("truth", "record_person")
+    record_person = lake.read(T.RECORD_PERSON)
     oracle = lifecycle_quality.oracle_fit(
-        lake.read("silver", "orders"), record_person, latest, unit
+        lake.read(T.ORDERS), record_person, latest, unit
     )
     scores = {f"true_{k}": v for k, v in truth.items()}
     scores.update({f"fitted_{k}": v for k, v in fitted.items()})
     scores.update({f"oracle_{k}": v for k, v in oracle.items()})
     scores["p_alive_auc"] = lifecycle_quality.p_alive_auc(
-        lake.read("gold", "customer_value"),
-        lake.read("gold", "record_identity"),
+        lake.read(T.CUSTOMER_VALUE),
+        lake.read(T.RECORD_IDENTITY),
         record_person,
-        lake.read("truth", "person_purchase_params"),
+        lake.read(T.PERSON_PURCHASE_PARAMS),
     )
     return scores
 
 
 def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
-    if not (lake.exists("gold", "attribution") and lake.exists("truth", "channel_effects")):
+    if not (lake.exists(T.ATTRIBUTION) and lake.exists(T.CHANNEL_EFFECTS)):
         return None
-    table = lake.read("gold", "attribution").filter(F.col("granularity") == "channel")
-    latest = table.agg(F.max("run_date")).first()[0]
+    table = lake.read(T.ATTRIBUTION).filter(F.col("granularity") == "channel")
+    latest = table.agg(F.max("run_date")).collect()[0][0]
     if latest is None:
         return None
     credits = (
@@ -99,7 +99,7 @@ def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | Non
         .select("model", "channel", "share")
         .toPandas()
     )
-    return attribution_quality.recovery(credits, lake.read("truth", "channel_effects").toPandas())
+    return attribution_quality.recovery(credits, lake.read(T.CHANNEL_EFFECTS).toPandas())
 
 
 TARGETS = {
@@ -111,7 +111,7 @@ TARGETS = {
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
     lake = Lakehouse.from_config(spark, cfg)
-    if not lake.exists("truth", "record_person"):
+    if not lake.exists(T.RECORD_PERSON):
         raise MissingDatasetError(
             f"no ground truth under {lake.root}/truth: evaluation needs data made by the generate job"
         )
@@ -134,8 +134,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
                 )
                 lake.replace_where(
                     frame,
-                    "meta",
-                    TABLE,
+                    T.EVALUATIONS,
                     f"run_date = '{cfg.run_date.isoformat()}' AND target = '{target}'",
                 )
     for target, scores in results.items():

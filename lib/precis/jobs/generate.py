@@ -15,6 +15,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import DATASETS, Config
 from precis.frames import materialize, row_count
 from precis.generate import arrange, build, for_format, landing_order
@@ -42,27 +43,18 @@ GENERATOR_SQL_CONF = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 @contextlib.contextmanager
 def generator_conf(spark: SparkSession) -> Iterator[None]:
     """Apply GENERATOR_SQL_CONF for the duration of a run, then restore the session's values."""
-    previous = {key: spark.conf.get(key, None) for key in GENERATOR_SQL_CONF}
+    previous: dict[str, str | None] = {key: spark.conf.get(key, None) for key in GENERATOR_SQL_CONF}
     for key, value in GENERATOR_SQL_CONF.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, before in previous.items():
+            if before is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, before)
 
-
-def write_landing(df: DataFrame, path: str, fmt: str) -> None:
-    writer = df.write.mode("overwrite").format(fmt)
-    if fmt == "csv":
-        writer = writer.option("header", "true")
-    if fmt == "delta":
-        # Corruption switches datasets between typed and all-string columns.
-        writer = writer.option("overwriteSchema", "true")
-    writer.save(path)
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
@@ -94,7 +86,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         fmt = cfg.landing_format(name)
         shaped = for_format(generated.landing[name], name, fmt, name in generated.corrupted)
         observed, observation = _observed(shaped, name)
-        write_landing(
+        lake.write_landing(
             arrange(observed, landing_order(name), g.partitions), cfg.landing_path(name), fmt
         )
         return int(observation.get["rows"])
@@ -103,7 +95,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         observed, observation = _observed(generated.truth[table], f"truth_{table}")
         # Truth rows come out of generation in a deterministic order already; merging
         # partitions instead of shuffling them keeps the files deterministic and cheap.
-        lake.overwrite(observed.coalesce(g.partitions), "truth", table, evolve=True)
+        lake.overwrite(observed.coalesce(g.partitions), T.TRUTH[table], evolve=True)
         return int(observation.get["rows"])
 
     counts: dict[str, int] = {}
@@ -126,7 +118,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
             with progress.step(f"write truth/{table}") as step:
                 step.rows = counts[f"truth.{table}"] = write_truth(table)
         tracker.log_metrics({f"rows.{k}": v for k, v in counts.items()})
-    log.info("[%s] truth tables in %s", JOB, lake.path("truth", "").rstrip("/"))
+    log.info("[%s] truth tables in %s/truth", JOB, lake.root)
     progress.finish(f"{counts['landing.events']:,} events, {counts['landing.orders']:,} orders")
     return counts
 

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from precis import session
+from precis import tables as T
 from precis.config import Config
 from precis.errors import MissingDatasetError, PrecisError
 from precis.frames import materialize, row_count
@@ -38,14 +39,6 @@ from precis.storage import Lakehouse
 from precis.tracking import job_run
 
 JOB = "identity"
-MAP, RECORDS, CHANGES, GUARDS, RUNS = (
-    "identity_map",
-    "record_identity",
-    "identity_changes",
-    "identity_guards",
-    "identity_runs",
-)
-STATE, RECORD_STATE = "identity_state", "identity_records"
 STEPS = 7
 _KEEP = StorageLevel.MEMORY_AND_DISK
 
@@ -74,7 +67,7 @@ class Stats:
 
 def _silver(lake: Lakehouse) -> dict[str, DataFrame]:
     tables = {
-        name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)
+        name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
     }
     if "id_observations" not in tables:
         raise MissingDatasetError(
@@ -86,9 +79,9 @@ def _silver(lake: Lakehouse) -> dict[str, DataFrame]:
 def _rules(spark: SparkSession, cfg: Config, lake: Lakehouse) -> rules.Rules:
     path, fmt = cfg.identity.rules.path, cfg.identity.rules.format
     if path is None:
-        if not lake.exists("meta", "identity_rules"):
+        if not lake.exists(T.IDENTITY_RULES):
             return rules.empty(spark)
-        path, fmt = lake.path("meta", "identity_rules"), "delta"
+        path, fmt = lake.path(T.IDENTITY_RULES), "delta"
     rows = rules.read_rules(spark, path, fmt)
     rules.validate(rows, set(cfg.ingest.id_rules), path)
     if not rows:
@@ -115,22 +108,19 @@ def _plan(
 ) -> Plan:
     if not cfg.identity.incremental:
         return Plan(None, "identity.incremental is false")
-    if not all(
-        lake.exists(layer, t)
-        for layer, t in (("meta", STATE), ("meta", RECORD_STATE), ("gold", MAP))
-    ):
+    if not all(lake.exists(t) for t in (T.IDENTITY_STATE, T.IDENTITY_RECORDS, T.IDENTITY_MAP)):
         return Plan(None, "first run: no state from a previous run")
     # Pinned: the state tables are rewritten at the end of this run.
-    state = lake.read("meta", STATE).localCheckpoint(eager=True)
+    state = lake.read(T.IDENTITY_STATE).localCheckpoint(eager=True)
     head = state.select("fingerprint", "map_version").first()
     if head is None:
         return Plan(None, "the previous run left no state")
     if head["fingerprint"] != fingerprint:
         return Plan(None, "identity settings or operators' rules changed")
-    if head["map_version"] != lake.version("gold", MAP):
+    if head["map_version"] != lake.version(T.IDENTITY_MAP):
         return Plan(None, "gold/identity_map was written since the state was saved")
     changed = incremental.changed_nodes(
-        incremental.record_nodes(recs), lake.read("meta", RECORD_STATE)
+        incremental.record_nodes(recs), lake.read(T.IDENTITY_RECORDS)
     )
     nodes = incremental.affected_nodes(state, changed, blocked, links).localCheckpoint(eager=True)
     return Plan(nodes, "incremental", state)
@@ -265,6 +255,8 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
                 mapping = mapping.join(clusters.select("node", "isolated"), "node")
                 state = components
             else:
+                # An incremental plan exists only when the previous run's map and state do.
+                assert previous is not None and plan.state is not None
                 # A previous one_id lies wholly inside or wholly outside the reclustered part.
                 inside = previous.join(plan.nodes, "node", "left_semi")
                 mapping, changes = stable.assign(clusters, inside, created, issued, cfg.run_date)
@@ -294,9 +286,7 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
             )
             counts = lake.merge_upsert(
                 identity_map,
-                "gold",
-                MAP,
-                keys=["id_type", "id_key"],
+                T.IDENTITY_MAP,
                 unique=True,
                 delete_missing=True,
             )
@@ -308,9 +298,7 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
             per_record = record_one_ids(recs, mapping, cfg)
             counts = lake.merge_upsert(
                 per_record,
-                "gold",
-                RECORDS,
-                keys=list(records.RECORD_KEYS),
+                T.RECORD_IDENTITY,
                 unique=True,
                 delete_missing=True,
             )
@@ -322,17 +310,15 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
                     F.lit(changed_at).alias("changed_at"),
                     "*",
                 ),
-                "gold",
-                CHANGES,
-                keys=["run_date", "change", "one_id"],
+                T.IDENTITY_CHANGES,
             )
             guard_rows = _guard_rows(audit, oversized, ids, silver, cfg, run_id)
             if plan.nodes is not None:
                 guard_rows = guard_rows.unionByName(_carried_guards(lake, plan.nodes, cfg, run_id))
             lake.replace_where(
-                guard_rows, "gold", GUARDS, f"run_date = '{cfg.run_date.isoformat()}'"
+                guard_rows, T.IDENTITY_GUARDS, f"run_date = '{cfg.run_date.isoformat()}'"
             )
-            map_version = lake.version("gold", MAP)
+            map_version = lake.version(T.IDENTITY_MAP)
             lake.merge_upsert(
                 state.select(
                     "node",
@@ -342,17 +328,13 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
                     F.lit(fingerprint).alias("fingerprint"),
                     F.lit(map_version).alias("map_version"),
                 ),
-                "meta",
-                STATE,
-                keys=["node"],
+                T.IDENTITY_STATE,
                 unique=True,
                 delete_missing=True,
             )
             lake.merge_upsert(
                 incremental.record_nodes(recs),
-                "meta",
-                RECORD_STATE,
-                keys=list(records.RECORD_KEYS),
+                T.IDENTITY_RECORDS,
                 unique=True,
                 delete_missing=True,
             )
@@ -369,13 +351,13 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
             )
 
         with progress.step("statistics") as step:
-            final = lake.read("gold", MAP)
+            final = lake.read(T.IDENTITY_MAP)
             sizes = final.groupBy("one_id").count()
             stats.one_ids, stats.largest_one_id = sizes.agg(
                 F.count(F.lit(1)), F.max("count")
-            ).first()
+            ).collect()[0]
             stats.largest_one_id = int(stats.largest_one_id or 0)
-            stats.records = lake.read("gold", RECORDS).count()
+            stats.records = lake.read(T.RECORD_IDENTITY).count()
             stats.sizes = quality.size_histogram(final)
             step.rows = stats.one_ids
         _record(spark, lake, cfg, tracker, run_id, changed_at, stats)
@@ -388,12 +370,12 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
 
 def _history(lake: Lakehouse) -> tuple[DataFrame | None, DataFrame | None, DataFrame | None]:
     """The previous map (node -> one_id), when each id was issued, and every id issued."""
-    if not lake.exists("gold", MAP):
+    if not lake.exists(T.IDENTITY_MAP):
         return None, None, None
-    previous = lake.read("gold", MAP).select(records.node_id().alias("node"), "one_id")
-    if not lake.exists("gold", CHANGES):
+    previous = lake.read(T.IDENTITY_MAP).select(records.node_id().alias("node"), "one_id")
+    if not lake.exists(T.IDENTITY_CHANGES):
         return previous, None, previous.select("one_id").distinct()
-    log_ = lake.read("gold", CHANGES)
+    log_ = lake.read(T.IDENTITY_CHANGES)
     born = log_.filter(F.col("change").isin("created", "split"))
     created = born.groupBy("one_id").agg(F.min("changed_at").alias("created_at"))
     issued = born.select("one_id").union(previous.select("one_id")).distinct()
@@ -405,10 +387,10 @@ def _carried_guards(lake: Lakehouse, reclustered: DataFrame, cfg: Config, run_id
     decisions stand, so this run date's audit stays complete."""
     spark = lake.spark
     columns = ["guard", "id_type", "id_key", "other_type", "other_key", "detail", "records"]
-    if not lake.exists("gold", GUARDS):
+    if not lake.exists(T.IDENTITY_GUARDS):
         return spark.createDataFrame([], f"run_date date, run_id string, {graph.AUDIT_SCHEMA}")
-    table = lake.read("gold", GUARDS)
-    latest = table.agg(F.max("run_date")).first()[0]
+    table = lake.read(T.IDENTITY_GUARDS)
+    latest = table.agg(F.max("run_date")).collect()[0][0]
     # Placeholders and oversized records are counted afresh on every run.
     carried = (
         table.filter(
@@ -480,7 +462,7 @@ def _record(spark, lake, cfg, tracker, run_id, changed_at, stats: Stats) -> None
         "run_id string, run_date date, finished_at timestamp, "
         + ", ".join(f"{k} long" for k in row),
     )
-    lake.append_log(df, "meta", RUNS, keys=["run_id"])
+    lake.append_log(df, T.IDENTITY_RUNS)
     metrics = dict(row, reclustered=stats.reclustered)
     metrics.update({f"changes.{k}": v for k, v in stats.changes.items()})
     metrics.update({f"guards.{k}": v for k, v in stats.guards.items()})

@@ -20,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import DATASETS, Config
 from precis.errors import MissingDatasetError, PrecisError
 from precis.ingest import conform
@@ -30,8 +31,6 @@ from precis.storage import Lakehouse, LandingFile, list_landing_files, read_land
 from precis.tracking import job_run
 
 JOB = "ingest"
-FILES_TABLE = "ingest_files"
-RUNS_TABLE = "ingest_runs"
 
 
 class DatasetFailed(PrecisError):
@@ -68,11 +67,11 @@ def _sql_list(values: Sequence[str]) -> str:
 
 
 def new_files(lake: Lakehouse, dataset: str, files: list[LandingFile]) -> list[LandingFile]:
-    if not files or not lake.exists("meta", FILES_TABLE):
+    if not files or not lake.exists(T.INGEST_FILES):
         return files
     seen = {
         (r["path"], r["size"], r["modified"])
-        for r in lake.read("meta", FILES_TABLE).filter(F.col("dataset") == dataset).collect()
+        for r in lake.read(T.INGEST_FILES).filter(F.col("dataset") == dataset).collect()
     }
     return [f for f in files if (f.path, f.size, f.modified) not in seen]
 
@@ -105,8 +104,8 @@ def ingest_dataset(
     else:
         batch_files = [r[0] for r in landed.select(conform.SOURCE_FILE).distinct().collect()]
         batch_condition = f"_source_file IN ({_sql_list(batch_files or [''])})"
-    lake.replace_where(bronze, "bronze", dataset, batch_condition, evolve=True)
-    batch = lake.read("bronze", dataset).filter(batch_condition)
+    lake.replace_where(bronze, T.BRONZE[dataset], batch_condition, evolve=True)
+    batch = lake.read(T.BRONZE[dataset]).filter(batch_condition)
 
     typed = conform.typed(batch, spec, settings.rules).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -122,18 +121,17 @@ def ingest_dataset(
         summary.quarantined = rejected.count() if summary.reasons else 0
         # Rewriting a file must also drop its old quarantine rows, so write even when
         # this batch has none, unless there is no quarantine table at all yet.
-        if summary.quarantined or lake.exists("bronze", "quarantine"):
+        if summary.quarantined or lake.exists(T.QUARANTINE):
             lake.replace_where(
                 conform.quarantine_rows(rejected, dataset),
-                "bronze",
-                "quarantine",
+                T.QUARANTINE,
                 f"dataset = '{dataset}' AND {batch_condition}",
             )
 
         if spec.identified:
             valid = conform.resolve_identifiers(valid, settings)
-        keys = conform.silver_keys(spec)
-        kept, _ = conform.deduplicate(valid, keys, spec.order_by)
+        silver = T.SILVER[dataset]
+        kept, _ = conform.deduplicate(valid, silver.keys, silver.newer)
         kept = kept.select(*conform.silver_columns(spec)).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             candidates = kept.count()
@@ -142,15 +140,7 @@ def ingest_dataset(
                 status_counts = {r[0]: r[1] for r in kept.groupBy("id_status").count().collect()}
                 summary.ids_blocked = int(status_counts.get("blocked", 0))
                 summary.ids_invalid = int(status_counts.get("invalid", 0))
-            counts = lake.merge_upsert(
-                kept,
-                "silver",
-                dataset,
-                keys=keys,
-                ignore=(conform.SOURCE_FILE, conform.RUN_ID, conform.INGESTED_AT),
-                newer=spec.order_by,
-                unique=True,  # deduplicated just above
-            )
+            counts = lake.merge_upsert(kept, silver, unique=True)  # deduplicated just above
         finally:
             kept.unpersist()
     finally:
@@ -181,7 +171,7 @@ def record_files(
         rows,
         "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp",
     )
-    lake.append_log(registry, "meta", FILES_TABLE, keys=["dataset", "path", "size", "modified"])
+    lake.append_log(registry, T.INGEST_FILES)
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Summary]:
@@ -267,7 +257,7 @@ def _record(spark, lake, cfg, tracker, run_id, ingested_at, summaries) -> None:
         "silver_updated long, duplicates long, quarantined long, ids_blocked long, ids_invalid long, "
         "error string, ingested_at timestamp",
     )
-    lake.append_log(df, "meta", RUNS_TABLE, keys=["run_id", "dataset"])
+    lake.append_log(df, T.INGEST_RUNS)
     metrics = {}
     for s in summaries.values():
         for name, value in asdict(s).items():

@@ -17,12 +17,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import Config
-from precis.errors import MissingDatasetError
 from precis.identity.resolve import isolated_identifiers
 from precis.lifecycle import btyd, churn, segments, summary, value
 from precis.progress import Progress, log
@@ -31,7 +32,6 @@ from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
 
 JOB = "lifecycle"
-VALUE, PARAMS = "customer_value", "clv_model_params"
 STEPS = 6
 _KEEP = StorageLevel.MEMORY_AND_DISK
 #: Rows of the training data stored with the churn model as its input example.
@@ -66,22 +66,19 @@ VALUE_COLUMNS = (
 
 
 def _inputs(lake: Lakehouse) -> tuple[DataFrame, DataFrame, DataFrame | None]:
-    for layer, table, job in (("silver", "orders", "ingest"), ("gold", "identity_map", "identity")):
-        if not lake.exists(layer, table):
-            raise MissingDatasetError(
-                f"{layer}/{table} not found under {lake.root}: run the {job} job first"
-            )
-    identity_map = lake.read("gold", "identity_map")
+    lake.require(T.ORDERS, job="ingest")
+    lake.require(T.IDENTITY_MAP, job="identity")
+    identity_map = lake.read(T.IDENTITY_MAP)
     isolated = (
-        isolated_identifiers(lake.read("gold", "identity_guards"))
-        if lake.exists("gold", "identity_guards")
+        isolated_identifiers(lake.read(T.IDENTITY_GUARDS))
+        if lake.exists(T.IDENTITY_GUARDS)
         else None
     )
-    orders = summary.resolve_orders(lake.read("silver", "orders"), identity_map, isolated)
+    orders = summary.resolve_orders(lake.read(T.ORDERS), identity_map, isolated)
     events = None
-    if lake.exists("silver", "events"):
+    if lake.exists(T.EVENTS):
         events = (
-            lake.read("silver", "events")
+            lake.read(T.EVENTS)
             .filter(F.col("id_key").isNotNull())
             .join(identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"])
             .select("one_id", F.to_date("event_time").alias("event_date"), "event_type")
@@ -116,7 +113,7 @@ def _holdout(
     )
     errors, by_frequency, curve = value.holdout_table(rows, models, lc.holdout_days)
     # The actual cumulative curve of the same cohort (calibration buyers only).
-    cohort_days = (
+    cohort_days: pd.DataFrame = (
         daily.join(calibration.select("one_id"), "one_id", "left_semi")
         .filter((F.col("order_date") > F.lit(end)) & (F.col("order_date") <= F.lit(cfg.run_date)))
         .groupBy(F.datediff("order_date", F.lit(end)).alias("day"))
@@ -327,13 +324,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             step.detail = ", ".join(f"{k} {v:,}" for k, v in sorted(stages.items()))
         with progress.step("write gold") as step:
             counts = lake.merge_upsert(
-                table, "gold", VALUE, ["one_id"], unique=True, delete_missing=True
+                table, T.CUSTOMER_VALUE, unique=True, delete_missing=True
             )
             params = spark.createDataFrame(
                 [(m, p, v, run_id, cfg.run_date, lc.time_unit) for m, p, v in models.rows()],
                 "model string, param string, value double, run_id string, run_date date, time_unit string",
             )
-            lake.replace_where(params, "gold", PARAMS, f"run_date = '{cfg.run_date.isoformat()}'")
+            lake.replace_where(params, T.CLV_MODEL_PARAMS, f"run_date = '{cfg.run_date.isoformat()}'")
             step.detail = f"customer_value {counts['inserted']:,} inserted, {counts['updated']:,} updated, {counts['deleted']:,} deleted"
         table.unpersist()
         for frame in (person, daily, orders):

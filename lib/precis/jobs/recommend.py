@@ -20,12 +20,14 @@ from itertools import product
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import Config
 from precis.consent import marketing_consent
 from precis.errors import MissingDatasetError
+from precis.frames import row_count
 from precis.identity.resolve import resolve
 from precis.progress import Progress, log
 from precis.recommend import evaluation, interactions, model
@@ -34,7 +36,6 @@ from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
 
 JOB = "recommend"
-TABLE = "recommendations"
 STEPS = 5
 _KEEP = StorageLevel.MEMORY_AND_DISK
 #: Extra candidates asked of the model per person so that dropping bought items still
@@ -47,20 +48,17 @@ MODEL_EXAMPLE_ROWS = 5
 def _inputs(lake: Lakehouse, cfg: Config) -> tuple[DataFrame, DataFrame, DataFrame | None]:
     """(evidence, identity_map, bought pairs or None)."""
     rc = cfg.recommend
-    if not lake.exists("gold", "identity_map"):
-        raise MissingDatasetError(
-            f"gold/identity_map not found under {lake.root}: run the identity job first"
-        )
-    identity_map = lake.read("gold", "identity_map")
+    lake.require(T.IDENTITY_MAP, job="identity")
+    identity_map = lake.read(T.IDENTITY_MAP)
     parts, bought = [], None
-    if lake.exists("silver", "events"):
+    if lake.exists(T.EVENTS):
         parts.append(
             interactions.event_evidence(
-                lake.read("silver", "events"), identity_map, rc.event_weights, cfg.run_date
+                lake.read(T.EVENTS), identity_map, rc.event_weights, cfg.run_date
             )
         )
-    if lake.exists("silver", "orders") and lake.exists("silver", "order_items"):
-        orders, items = lake.read("silver", "orders"), lake.read("silver", "order_items")
+    if lake.exists(T.ORDERS) and lake.exists(T.ORDER_ITEMS):
+        orders, items = lake.read(T.ORDERS), lake.read(T.ORDER_ITEMS)
         if rc.order_weight > 0:
             parts.append(
                 interactions.purchase_evidence(
@@ -130,7 +128,7 @@ def _tune(
         .groupBy("user")
         .count()
         .agg(F.max("count"))
-        .first()[0]
+        .collect()[0][0]
     )
     depth = k + min(int(most_seen or 0), MAX_EXCLUDED)
     catalogue = items.count()
@@ -175,8 +173,8 @@ def _fmt(metrics: dict[str, float]) -> str:
 def _consent(lake: Lakehouse, identity_map: DataFrame) -> DataFrame:
     """one_id, consent_marketing: true only if the person's customer rows say so and none says no."""
     customers = (
-        resolve(lake.read("silver", "customers"), identity_map)
-        if lake.exists("silver", "customers")
+        resolve(lake.read(T.CUSTOMERS), identity_map)
+        if lake.exists(T.CUSTOMERS)
         else None
     )
     return marketing_consent(customers, identity_map)
@@ -197,7 +195,7 @@ def _top_n(
     exclude = bought if (rc.exclude_purchased and bought is not None) else None
     extra = 0
     if exclude is not None:
-        most = exclude.groupBy("one_id").count().agg(F.max("count")).first()[0] or 0
+        most = exclude.groupBy("one_id").count().agg(F.max("count")).collect()[0][0] or 0
         extra = min(int(most), MAX_EXCLUDED)
     recs = (
         model.recommend_all(final, None, n + extra)
@@ -316,12 +314,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             # Lineage columns do not count as a change: an unchanged rerun rewrites nothing.
             counts = lake.merge_upsert(
                 table,
-                "gold",
-                TABLE,
-                ["one_id", "rank"],
+                T.RECOMMENDATIONS,
                 unique=True,
                 delete_missing=True,
-                ignore=["model_version", "run_id", "generated_at"],
             )
             exported = _export(lake, cfg, table) if rc.export else 0
             step.detail = (
@@ -373,13 +368,15 @@ def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:
     consented = table.filter(F.col("consent_marketing")).select(
         "one_id", "rank", "item_id", "score", "source", "model_version"
     )
-    path = f"{lake.root}/exports/{TABLE}/run_date={cfg.run_date.isoformat()}"
-    writer = consented.orderBy("one_id", "rank").write.mode("overwrite")
-    if cfg.recommend.export_format == "csv":
-        writer.option("header", True).csv(path)
-    else:
-        writer.parquet(path)
-    return consented.count()
+    # Counted while written, not by a second pass over the export.
+    observation = Observation()
+    lake.export(
+        consented.observe(observation, row_count()).orderBy("one_id", "rank"),
+        T.RECOMMENDATIONS.name,
+        cfg.run_date,
+        cfg.recommend.export_format,
+    )
+    return int(observation.get["rows"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

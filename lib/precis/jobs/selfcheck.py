@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import Config
 from precis.errors import PrecisError
 from precis.progress import Progress, log
@@ -28,15 +29,15 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     with job_run(cfg, JOB) as tracker:
         with progress.step("write meta/selfcheck") as step:
             first = spark.range(3).select(F.col("id"), F.lit("v0").alias("value"))
-            lake.overwrite(first, "meta", "selfcheck")
+            lake.overwrite(first, T.SELFCHECK)
             step.rows = 3
         with progress.step("merge into meta/selfcheck") as step:
-            v0 = lake.version("meta", "selfcheck")
+            v0 = lake.version(T.SELFCHECK)
             update = spark.range(2, 5).select(F.col("id"), F.lit("v1").alias("value"))
-            lake.merge_upsert(update, "meta", "selfcheck", keys=["id"])
-            step.rows = rows_now = lake.read("meta", "selfcheck").count()
+            lake.merge_upsert(update, T.SELFCHECK)
+            step.rows = rows_now = lake.read(T.SELFCHECK).count()
         with progress.step("time travel to the first version") as step:
-            step.rows = lake.read("meta", "selfcheck", version=v0).count()
+            step.rows = lake.read(T.SELFCHECK, version=v0).count()
         result = {"rows_now": rows_now, "rows_first_version": step.rows}
         tracker.log_metrics(result)
         expected = {"rows_now": 5, "rows_first_version": 3}

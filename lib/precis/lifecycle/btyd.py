@@ -265,8 +265,9 @@ def fit_bg_nbd(
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(log_params)
-        ll = np.dot(w, bg_nbd_log_likelihood(*theta, x, t_x, T)) / people
-        grad = bg_nbd_gradient(*theta, x, t_x, T) @ w / people
+        r, alpha, a, b = theta
+        ll = np.dot(w, bg_nbd_log_likelihood(r, alpha, a, b, x, t_x, T)) / people
+        grad = bg_nbd_gradient(r, alpha, a, b, x, t_x, T) @ w / people
         # Chain rule to the logs; the L2 penalty is on the parameters themselves.
         return float(-ll + penalizer * np.sum(theta**2)), -grad * theta + 2 * penalizer * theta**2
 
@@ -289,8 +290,9 @@ def fit_gamma_gamma(
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(log_params)
-        ll = np.dot(w, gamma_gamma_log_likelihood(*theta, x, m)) / people
-        grad = gamma_gamma_gradient(*theta, x, m) @ w / people
+        p, q, v = theta
+        ll = np.dot(w, gamma_gamma_log_likelihood(p, q, v, x, m)) / people
+        grad = gamma_gamma_gradient(p, q, v, x, m) @ w / people
         return float(-ll + penalizer * np.sum(theta**2)), -grad * theta + 2 * penalizer * theta**2
 
     start = np.log([1.0, 2.0, max(float(np.dot(w, m) / people), 1e-3)])

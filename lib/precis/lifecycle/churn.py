@@ -179,7 +179,7 @@ def train(training: DataFrame, settings: ChurnSettings) -> PipelineModel:
 def churn_probability(model: PipelineModel, frame: DataFrame) -> DataFrame:
     """``frame`` + ``churn_risk`` (the model's probability of class 1)."""
     scored = model.transform(frame)
-    return scored.withColumn("churn_risk", vector_to_array("probability")[1]).drop(
+    return scored.withColumn("churn_risk", vector_to_array(F.col("probability"))[1]).drop(
         "features", "rawPrediction", "probability", "prediction"
     )
 
@@ -193,7 +193,7 @@ def binary_metrics(scored: DataFrame, score: str, threshold: float = 0.5) -> dic
         _count_if((F.col(score) < threshold) & (F.col("label") == 1.0)).alias("fn"),
         F.count(F.lit(1)).alias("n"),
         F.avg("label").alias("base_rate"),
-    ).first()
+    ).collect()[0]
     tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
     return {
         "auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderROC"}),

@@ -33,7 +33,8 @@ class Models:
 
 
 def _triples(person_summary: DataFrame) -> pd.DataFrame:
-    return summary.bg_nbd_counts(person_summary).toPandas().sort_values(TRIPLE, ignore_index=True)
+    triples: pd.DataFrame = summary.bg_nbd_counts(person_summary).toPandas()
+    return triples.sort_values(TRIPLE, ignore_index=True)
 
 
 def fit(
@@ -47,11 +48,8 @@ def fit(
     bg = btyd.fit_bg_nbd(
         triples.x, triples.t_x_days / unit, triples.T_days / unit, triples.people, penalizer
     )
-    spend = (
-        summary.gamma_gamma_counts(person_summary)
-        .toPandas()
-        .sort_values(["x", "m"], ignore_index=True)
-    )
+    counts: pd.DataFrame = summary.gamma_gamma_counts(person_summary).toPandas()
+    spend = counts.sort_values(["x", "m"], ignore_index=True)
     gg = None
     if spend.empty:
         log.warning(

@@ -38,7 +38,10 @@ def ranking_metrics(
     out = {}
     for name, metric in METRICS.items():
         evaluator = RankingEvaluator(
-            predictionCol="prediction", labelCol="label", metricName=metric, k=k
+            predictionCol="prediction",
+            labelCol="label",
+            metricName=metric,  # type: ignore[arg-type]  # METRICS' values are the evaluator's names
+            k=k,
         )
         out[f"{name}_at_{k}"] = float(evaluator.evaluate(frame))
     frame.unpersist()
@@ -89,7 +92,11 @@ def popularity_lists(
     depth = k
     if exclude_seen:
         most = (
-            seen.join(users, user, "left_semi").groupBy(user).count().agg(F.max("count")).first()[0]
+            seen.join(users, user, "left_semi")
+            .groupBy(user)
+            .count()
+            .agg(F.max("count"))
+            .collect()[0][0]
             or 0
         )
         depth = k + int(most)

@@ -1,0 +1,154 @@
+"""The table catalog: every lakehouse table declared once.
+
+A ``Table`` names its layer and table, the keys a MERGE matches on, how the job that owns
+it writes it, and the columns that do not count as a change when a rerun compares its rows
+with the stored ones (lineage such as run ids and timestamps). ``precis.storage`` reads and
+writes tables by these declarations; no other module spells a table's name.
+
+Write modes (see docs/tables.md):
+
+- ``overwrite``: the whole table is replaced (generator output, small checks);
+- ``replace_where``: the rows of a predicate are replaced (one run date, one batch);
+- ``merge``: MERGE on ``keys``, unchanged rows untouched;
+- ``append_log``: insert-only MERGE on ``keys`` (logs; a rerun inserts nothing twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from precis.schemas import SPECS, DatasetSpec
+
+Layer = Literal["bronze", "silver", "gold", "truth", "meta"]
+Mode = Literal["overwrite", "replace_where", "merge", "append_log"]
+LAYERS: tuple[str, ...] = ("landing", "bronze", "silver", "gold", "truth", "meta")
+
+# Lineage that every silver row carries: where and when its latest version was ingested.
+SOURCE_FILE, RUN_ID, INGESTED_AT = "_source_file", "_run_id", "_ingested_at"
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: Layer
+    name: str
+    mode: Mode = "overwrite"
+    keys: tuple[str, ...] = ()
+    # Columns whose differences alone do not make a row changed (MERGE leaves it alone).
+    ignore: tuple[str, ...] = ()
+    # MERGE: a source row replaces a stored one only if this column is not older.
+    newer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"unknown layer '{self.layer}'; expected one of {', '.join(LAYERS)}")
+        if self.mode in ("merge", "append_log") and not self.keys:
+            raise ValueError(f"{self.ref}: a {self.mode} table needs keys")
+
+    @property
+    def ref(self) -> str:
+        """``layer/name``, as messages and docs write it."""
+        return f"{self.layer}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.ref
+
+
+def silver_keys(spec: DatasetSpec) -> tuple[str, ...]:
+    """Silver's key: the landed key with ``id_value`` replaced by its hash and status."""
+    keys: list[str] = []
+    for k in spec.keys:
+        keys.extend(("id_key", "id_status") if k == "id_value" else (k,))
+    return tuple(keys)
+
+
+# --------------------------------------------------------------------- bronze
+# Each landed dataset as landed, extra columns kept; a batch's rows replaced on rerun.
+BRONZE: dict[str, Table] = {
+    name: Table("bronze", name, "replace_where") for name in SPECS
+}
+QUARANTINE = Table("bronze", "quarantine", "replace_where")
+
+# --------------------------------------------------------------------- silver
+SILVER: dict[str, Table] = {
+    name: Table(
+        "silver",
+        name,
+        "merge",
+        keys=silver_keys(spec),
+        ignore=(SOURCE_FILE, RUN_ID, INGESTED_AT),
+        newer=spec.order_by,
+    )
+    for name, spec in SPECS.items()
+}
+ID_OBSERVATIONS = SILVER["id_observations"]
+EVENTS = SILVER["events"]
+ORDERS = SILVER["orders"]
+ORDER_ITEMS = SILVER["order_items"]
+TOUCHPOINTS = SILVER["touchpoints"]
+ITEMS = SILVER["items"]
+CUSTOMERS = SILVER["customers"]
+CAMPAIGN_SPEND = SILVER["campaign_spend"]
+
+# ----------------------------------------------------------------------- gold
+# identity
+RECORD_KEYS = ("dataset", "source", "record_id")
+IDENTITY_MAP = Table("gold", "identity_map", "merge", keys=("id_type", "id_key"))
+RECORD_IDENTITY = Table("gold", "record_identity", "merge", keys=RECORD_KEYS)
+IDENTITY_CHANGES = Table(
+    "gold", "identity_changes", "append_log", keys=("run_date", "change", "one_id")
+)
+IDENTITY_GUARDS = Table("gold", "identity_guards", "replace_where")
+# lifecycle
+CUSTOMER_VALUE = Table("gold", "customer_value", "merge", keys=("one_id",))
+CLV_MODEL_PARAMS = Table("gold", "clv_model_params", "replace_where")
+# tags and segments: when a value was computed is not a change of the value
+_COMPUTED = ("computed_at", "run_date")
+PROFILE_TAGS = Table("gold", "profile_tags", "merge", keys=("one_id", "tag"), ignore=_COMPUTED)
+TAG_CHANGES = Table("gold", "tag_changes", "append_log", keys=("run_id", "one_id", "tag"))
+PROFILES = Table("gold", "profiles", "merge", keys=("one_id",), ignore=_COMPUTED)
+SEGMENTS = Table("gold", "segments", "merge", keys=("segment", "one_id"), ignore=_COMPUTED)
+TAG_STATS = Table("gold", "tag_stats", "replace_where")
+# recommendations and attribution
+RECOMMENDATIONS = Table(
+    "gold",
+    "recommendations",
+    "merge",
+    keys=("one_id", "rank"),
+    ignore=("model_version", "run_id", "generated_at"),
+)
+ATTRIBUTION = Table(
+    "gold", "attribution", "merge", keys=("run_date", "model", "channel"), ignore=("run_id",)
+)
+
+# ----------------------------------------------------------------------- meta
+INGEST_FILES = Table(
+    "meta", "ingest_files", "append_log", keys=("dataset", "path", "size", "modified")
+)
+INGEST_RUNS = Table("meta", "ingest_runs", "append_log", keys=("run_id", "dataset"))
+IDENTITY_RUNS = Table("meta", "identity_runs", "append_log", keys=("run_id",))
+IDENTITY_STATE = Table("meta", "identity_state", "merge", keys=("node",))
+IDENTITY_RECORDS = Table("meta", "identity_records", "merge", keys=RECORD_KEYS)
+# Operators' force/never/block rules: written by people, read by the identity job.
+IDENTITY_RULES = Table("meta", "identity_rules")
+EVALUATIONS = Table("meta", "evaluations", "replace_where")
+SELFCHECK = Table("meta", "selfcheck", "merge", keys=("id",))
+
+# ---------------------------------------------------------------------- truth
+# The generator's ground truth, replaced with each generated world.
+# In the order the generate job writes them.
+TRUTH_NAMES = (
+    "record_person",
+    "person_preferences",
+    "person_purchase_params",
+    "channel_effects",
+    "people",
+    "traps",
+    "corruptions",
+)
+TRUTH: dict[str, Table] = {name: Table("truth", name) for name in TRUTH_NAMES}
+RECORD_PERSON = TRUTH["record_person"]
+PERSON_PURCHASE_PARAMS = TRUTH["person_purchase_params"]
+CHANNEL_EFFECTS = TRUTH["channel_effects"]
+PEOPLE = TRUTH["people"]
+
