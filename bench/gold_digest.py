@@ -1,6 +1,6 @@
 """Digests of every Delta table in a lakehouse's layers, to show that a change left outputs alone.
 
-    .venv/bin/python bench/gold_digest.py /tmp/demo/lakehouse > before.json
+    .venv/bin/python bench/gold_digest.py /tmp/demo/lakehouse --save before.json
     ... change the code, run the same pipeline into another root ...
     .venv/bin/python bench/gold_digest.py /tmp/demo2/lakehouse --compare before.json
 
@@ -23,9 +23,8 @@ from pyspark.sql import functions as F
 
 from precis.config import load_config
 from precis.session import get_spark
-from precis.tables import Table
 
-LAYERS = (Table("silver", "gold"))
+LAYERS = ("silver", "gold")
 # When and by which run a row was written: new in every run by design.
 VOLATILE = frozenset(
     {
@@ -63,7 +62,8 @@ def tables(root: Path) -> dict[str, Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="a lakehouse root (storage.root)")
-    parser.add_argument("--compare", type=Path, help="an earlier output of this script")
+    parser.add_argument("--save", type=Path, help="write the digests to this JSON file")
+    parser.add_argument("--compare", type=Path, help="a file written by --save")
     args = parser.parse_args()
     spark = get_spark(load_config(overrides=[f"storage.root={args.root}"]))
     out = {
@@ -71,9 +71,9 @@ def main() -> int:
         for name, path in tables(args.root).items()
     }
     spark.stop()
+    if args.save is not None:
+        args.save.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     if args.compare is None:
-        json.dump(out, sys.stdout, indent=1, sort_keys=True)
-        print()
         return 0
     before = json.loads(args.compare.read_text())
     differ = 0
