@@ -25,9 +25,11 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from precis import jobs
+from precis import tables as T
 from precis.config import load_config
 from precis.session import get_spark
 from precis.storage import Lakehouse
+from precis.tables import Table
 
 overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(";") if o.strip()]
 selected = [j.strip() for j in dbutils.widgets.get("jobs").split(",") if j.strip()]
@@ -53,14 +55,12 @@ lake = Lakehouse.from_config(session, cfg)
 # COMMAND ----------
 
 
-def show_run_date_rows(table: str, order_by: list, writer: str) -> None:
-    """Display this run date's rows of meta/<table>, or say why there are none."""
-    if not lake.exists("meta", table):
-        print(f"meta/{table} is absent under {cfg.root}: the {writer} job has not run here")
+def show_run_date_rows(table: Table, order_by: list, writer: str) -> None:
+    """Display this run date's rows of a meta table, or say why there are none."""
+    if not lake.exists(table):
+        print(f"{table} is absent under {cfg.root}: the {writer} job has not run here")
         return
-    rows = (
-        lake.read("meta", table).filter(F.col("run_date") == F.lit(cfg.run_date)).orderBy(*order_by)
-    )
+    rows = lake.read(table).filter(F.col("run_date") == F.lit(cfg.run_date)).orderBy(*order_by)
     if rows.isEmpty():
         print(
             f"meta/{table} has no rows for run date {cfg.run_date}: the {writer} job did not run for it"
@@ -78,7 +78,7 @@ def show_run_date_rows(table: str, order_by: list, writer: str) -> None:
 
 # COMMAND ----------
 
-show_run_date_rows("ingest_runs", [F.desc("ingested_at"), "dataset"], "ingest")
+show_run_date_rows(T.INGEST_RUNS, [F.desc("ingested_at"), "dataset"], "ingest")
 
 # COMMAND ----------
 
@@ -89,7 +89,7 @@ show_run_date_rows("ingest_runs", [F.desc("ingested_at"), "dataset"], "ingest")
 
 # COMMAND ----------
 
-show_run_date_rows("identity_runs", [F.desc("finished_at")], "identity")
+show_run_date_rows(T.IDENTITY_RUNS, [F.desc("finished_at")], "identity")
 
 # COMMAND ----------
 
@@ -99,4 +99,4 @@ show_run_date_rows("identity_runs", [F.desc("finished_at")], "identity")
 
 # COMMAND ----------
 
-show_run_date_rows("evaluations", ["target", "metric"], "evaluate")
+show_run_date_rows(T.EVALUATIONS, ["target", "metric"], "evaluate")

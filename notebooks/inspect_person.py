@@ -35,9 +35,7 @@ lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # Without the identity map there is nobody to look up: reading it fails naming the table.
 identity_map = lake.read(T.IDENTITY_MAP)
-tables = {
-    t: lake.read("gold", t) if lake.exists("gold", t) else None for t in person.SECTIONS.values()
-}
+tables = {t: lake.read_if_exists(t) for t in person.SECTIONS.values()}
 one_id = person.resolve_one_id(
     identity_map,
     IdentifierSettings.from_config(cfg),
@@ -53,7 +51,7 @@ def show(section: str) -> None:
     """Display one section of the person, or say that its table is absent."""
     if view[section] is None:
         print(
-            f"{section}: gold/{person.SECTIONS[section]} is absent under {cfg.root}; run the job that writes it"
+            f"{section}: {person.SECTIONS[section]} is absent under {cfg.root}; run the job that writes it"
         )
     else:
         display(view[section])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from precis import tables as T
 from precis.config import Config, load_config
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -130,7 +131,7 @@ def plain_identifiers(world):
     rules, cc = cfg.ingest.id_rules, cfg.ingest.default_country_code
     plain = None
     for dataset in ("id_observations", "events", "orders", "touchpoints", "customers"):
-        raw = lake.read("bronze", dataset).filter(F.col("id_type").isin("email", "phone"))
+        raw = lake.read(T.BRONZE[dataset]).filter(F.col("id_type").isin("email", "phone"))
         forms = raw.select(
             F.explode(
                 F.array(

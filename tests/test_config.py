@@ -417,3 +417,20 @@ def test_tags_section_defaults_and_pipeline_order(tmp_path, monkeypatch):
 def test_tags_section_errors_name_the_key(override, named):
     with pytest.raises(ConfigError, match=named):
         load_config(BASE, [override])
+
+
+def test_base_yaml_is_generated_from_the_models():
+    # Every default is written once, in the settings models; conf/base.yaml (shipped as
+    # the packaged defaults users read) is their text. Regenerate after changing a model:
+    #   .venv/bin/python -m precis.config > conf/base.yaml
+    from precis.config import defaults_text
+
+    assert BASE.read_text() == defaults_text(), (
+        "conf/base.yaml differs from the models' defaults: "
+        "run .venv/bin/python -m precis.config > conf/base.yaml"
+    )
+
+
+def test_packaged_defaults_equal_the_models_defaults():
+    # The generated file reads back as exactly the models' defaults.
+    assert load_config(BASE, run_date="2026-03-31") == Config(run_date=dt.date(2026, 3, 31))

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from precis import tables as T
 from precis.config import DATASETS, Config, GenerateConfig, load_config
 from precis.generate import Generated, build
 from precis.generate.build import TRUTH_TABLES
@@ -84,7 +85,7 @@ def gen(spark, generated):
     lake = Lakehouse.from_config(spark, cfg)
     # Checkpointed: a later test reruns the job over these files.
     landing = {name: _typed(_read(spark, cfg, name), name).localCheckpoint() for name in DATASETS}
-    truth = {table: lake.read("truth", table).localCheckpoint() for table in TRUTH_TABLES}
+    truth = {table: lake.read(T.TRUTH[table]).localCheckpoint() for table in TRUTH_TABLES}
     return Generated(landing=landing, truth=truth, corrupted=())
 
 
@@ -149,7 +150,7 @@ def test_job_lands_every_dataset_in_its_format(spark, generated):
     )
     lake = Lakehouse.from_config(spark, cfg)
     for table in TRUTH_TABLES:
-        assert lake.read("truth", table).count() == counts[f"truth.{table}"], table
+        assert lake.read(T.TRUTH[table]).count() == counts[f"truth.{table}"], table
 
 
 @pytest.fixture(scope="module")
@@ -696,5 +697,5 @@ def test_rerun_with_other_partitioning_rewrites_the_same_rows(spark, generated, 
     lake = Lakehouse.from_config(spark, cfg)
     for table in ("record_person", "person_purchase_params", "corruptions"):
         assert_df_equality(
-            lake.read("truth", table), gen.truth[table], ignore_row_order=True, ignore_nullable=True
+            lake.read(T.TRUTH[table]), gen.truth[table], ignore_row_order=True, ignore_nullable=True
         )

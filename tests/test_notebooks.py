@@ -323,7 +323,7 @@ def test_daily_pipeline_runs_the_chosen_jobs_and_shows_health(daily):
         "profile_tags",
         "recommendations",
     ):
-        assert lake.exists("gold", table), table
+        assert lake.exists(T.find("gold", table)), table
     assert f"pipeline: identity, lifecycle, tags, recommend; run date {run_date}" in run.printed
     ingest_runs = run.shown("Ingest runs of the run date")
     assert set(ingest_runs["run_date"]) == {run_date} and {"id_observations", "orders"} <= set(
@@ -463,7 +463,7 @@ def test_inspect_person_by_member_id_as_landed(spark, daily, plain_identifiers):
     assert _rows(identifiers, ["id_type", "id_key"]) == {tuple(r) for r in mine}
     for heading_, table in (("Tags", "profile_tags"), ("Recommendations", "recommendations")):
         shown = run.shown(heading_)
-        stored = lake.read("gold", table).filter(F.col("one_id") == pick["one_id"]).count()
+        stored = lake.read(T.find("gold", table)).filter(F.col("one_id") == pick["one_id"]).count()
         assert len(shown) == stored and set(shown["one_id"]) <= {pick["one_id"]}
     _assert_nothing_plain(run, _plain_values(plain_identifiers))
 

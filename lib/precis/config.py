@@ -36,6 +36,7 @@ from precis.settings import (
     config_file,
     deep_merge,
     defaults_dir,
+    defaults_yaml,
     environments,
     parse_override,
     read_yaml_mapping,
@@ -236,10 +237,47 @@ class IngestConfig(Section):
     default_country_code: str = Field("86", pattern=r"^[0-9]{1,3}$")
     # Placeholder identifiers, per type; each value is normalized with the type's rule
     # before comparing. Under "*": values of any type, compared case-insensitively.
-    placeholder_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Blocked values stay on their rows (id_status = blocked, id_key = null) but never
+    # link identities; ingest counts them.
+    placeholder_values: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "*": (
+                "undefined",
+                "null",
+                "none",
+                "nil",
+                "nan",
+                "unknown",
+                "n/a",
+                "na",
+                "-",
+                "0",
+                "test",
+            ),
+            "phone": ("13800000000", "13800138000", "12345678901", "10000000000"),
+            "email": (
+                "test@test.com",
+                "test@example.com",
+                "a@a.com",
+                "noreply@noreply.com",
+                "null@null.com",
+            ),
+            "device_id": (
+                "00000000-0000-0000-0000-000000000000",
+                "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                "unknown_device",
+            ),
+        }
+    )
     # Placeholder identifiers by Java regular expression on the normalized value
     # ("*": on the trimmed, lower-cased raw value of any type).
-    placeholder_patterns: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    placeholder_patterns: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "device_id": ("^[0-]+$",),
+            "phone": (r"^\+86(\d)\1{10}$", r"^\+861\d(\d)\1{8}$", r"^\+861234567"),
+            "email": ("^(test|noreply|no-reply|donotreply)@",),
+        }
+    )
 
     @field_validator("id_rules")
     @classmethod
@@ -317,6 +355,16 @@ class IdentityRulesConfig(Section):
 class IdentityConfig(Section):
     """The identity graph (the ``identity`` job)."""
 
+    # Identifier types in the graph (every type must be in ingest.id_rules; a type not
+    # listed here is weak, unlimited, priority 100). strong types form people; a weak one
+    # attaches to one person or stays on its own, never bridging two. max_per_person caps
+    # values per person (null: no cap): links beyond it are refused, weakest evidence
+    # first. max_linked: an identifier seen with more distinct values of any one strong
+    # type than this is unreliable (store hotline, internet-cafe cookie) and links nothing.
+    # priority: lower names a record that carries several identifiers. bridge (weak types
+    # only): may join the strong clusters it was seen with when the joined person stays
+    # within every limit and never-link rule (a WeChat open id is one account; a device
+    # or cookie can be a family's or a cafe's, so they do not bridge).
     types: dict[str, IdTypeConfig] = Field(default_factory=_default_id_types)
 
     @field_validator("types", mode="before")
@@ -468,8 +516,11 @@ class LifecycleConfig(Section):
     holdout_days: int = Field(90, ge=0)
     # L2 penalty on the parameters (lifetimes' penalizer_coef); 0 is plain maximum likelihood.
     penalizer: float = Field(0.0, ge=0.0)
+    # Stage thresholds in days before the run date (rules in docs/lifecycle.md).
     stages: LifecycleStagesConfig = LifecycleStagesConfig()
+    # RFM segments: the first rule whose recency (r) and frequency (f) score ranges hold.
     rfm_segments: tuple[RfmSegmentRule, ...] = Field(default_factory=_default_rfm_segments)
+    # Churn risk: gradient-boosted trees on behaviour.
     churn: ChurnConfig = ChurnConfig()
 
     @field_validator("rfm_segments")
@@ -522,6 +573,7 @@ class RecommendConfig(Section):
     # Tuning: pairs first seen in the last validation_days are held out; k of the metrics.
     validation_days: int = Field(14, ge=1)
     eval_k: int = Field(10, ge=1)
+    # ALS hyperparameters: every combination is tried; the best NDCG@k wins.
     grid: RecommendGridConfig = RecommendGridConfig()
     max_iter: int = Field(10, ge=1)
     seed: int = 17
@@ -589,7 +641,9 @@ class TagsConfig(Section):
     # Consented members of each segment to <root>/exports/segments/run_date=<date>/segment=<name>.
     export: bool = True
     export_format: Literal["csv", "parquet"] = "parquet"
+    # Cluster tags: the k with the best silhouette in k_min..k_max.
     kmeans: TagsKMeansConfig = TagsKMeansConfig()
+    # Set id and tag to explain one person's value instead of computing tags.
     explain: TagsExplainConfig = TagsExplainConfig()
 
     def definitions_path(self) -> Path | Traversable:
@@ -648,6 +702,7 @@ class AttributionConfig(Section):
     window_days: int = Field(90, ge=1)
     # A journey holds the touches at most lookback_days before its conversion.
     lookback_days: int = Field(30, ge=1)
+    # channel, or campaign (channel:campaign_id).
     granularity: Literal["channel", "campaign"] = "channel"
     # Which orders convert (Spark SQL over silver/orders; null: paid orders) and their value.
     conversion_filter: str | None = None
@@ -657,6 +712,7 @@ class AttributionConfig(Section):
     position_based: AttributionPositionConfig = AttributionPositionConfig()
     markov: AttributionMarkovConfig = AttributionMarkovConfig()
     shapley: AttributionShapleyConfig = AttributionShapleyConfig()
+    # A comparison plot of the models to MLflow.
     log_plot: bool = True
 
     @field_validator("models")
@@ -700,17 +756,30 @@ class PipelineConfig(Section):
 
 
 class Config(Section):
+    # Lakehouse root: every table is the Delta directory <root>/<layer>/<table>.
     storage: StorageConfig = StorageConfig()
+    # Where each landing dataset is read from: path (null: <storage.root>/landing/<dataset>)
+    # and format (csv with a header, json lines, parquet or delta).
     landing: LandingConfig = LandingConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    # The key that hashes PII identifiers comes from the environment, never a file.
     privacy: PrivacyConfig = PrivacyConfig()
     spark: SparkConfig = SparkConfig()
+    # Synthetic data (the generate job): landing datasets plus ground truth under
+    # <storage.root>/truth/. Same seed + config + end date => identical rows and files.
     generate: GenerateConfig = GenerateConfig()
+    # Landing -> bronze -> silver: types, quarantine, identifier normalization and hashing.
     ingest: IngestConfig = IngestConfig()
+    # The identity graph: stable one_ids, guards against over-merging (docs/identity.md).
     identity: IdentityConfig = IdentityConfig()
+    # RFM, BG/NBD + Gamma-Gamma CLV, stages and churn (docs/lifecycle.md).
     lifecycle: LifecycleConfig = LifecycleConfig()
+    # ALS recommendations on implicit feedback, tuned and evaluated offline (docs/recommend.md).
     recommend: RecommendConfig = RecommendConfig()
+    # Tag profiles and consent-safe segments (docs/tags.md).
     tags: TagsConfig = TagsConfig()
+    # Multi-touch attribution: conversions in the window_days ending on the run date are
+    # credited to the touches of their journey (docs/attribution.md).
     attribution: AttributionConfig = AttributionConfig()
     pipeline: PipelineConfig = PipelineConfig()
     # Not read from files: filled from the command line.
@@ -831,3 +900,19 @@ def load_config(
         ["defaults", *(str(layer) for layer in layers[1:] if isinstance(layer, Path))]
     )
     return validate(Config, data, source=source)
+
+
+HEADER = """precis default configuration (installed with the package as precis/conf/base.yaml).
+Generated from the settings models: python -m precis.config > conf/base.yaml
+Every key is typed and validated before Spark starts; an unknown key is an error.
+The environment overlay env/<env>.yaml is merged on top (local by default; choose with
+--env or PRECIS_ENV), then each --config FILE, then --set overrides."""
+
+
+def defaults_text() -> str:
+    """``conf/base.yaml``: every default, written once in the models above."""
+    return defaults_yaml(Config, HEADER, exclude=("env", "run_date"))
+
+
+if __name__ == "__main__":
+    print(defaults_text(), end="")

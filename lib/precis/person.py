@@ -19,17 +19,19 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis import privacy
+from precis import tables as T
 from precis.errors import ConfigError
 from precis.ingest import identifiers as ids
 from precis.ingest.conform import IdentifierSettings
+from precis.tables import Table
 
 #: Section of a person's page -> the gold table it comes from, in page order.
-SECTIONS: dict[str, str] = {
-    "identifiers": "identity_map",
-    "history": "identity_changes",
-    "tags": "profile_tags",
-    "value": "customer_value",
-    "recommendations": "recommendations",
+SECTIONS: dict[str, Table] = {
+    "identifiers": T.IDENTITY_MAP,
+    "history": T.IDENTITY_CHANGES,
+    "tags": T.PROFILE_TAGS,
+    "value": T.CUSTOMER_VALUE,
+    "recommendations": T.RECOMMENDATIONS,
 }
 
 #: Columns shown per section (docs/tables.md) and the order of their rows.
@@ -176,9 +178,11 @@ def section(name: str, table: DataFrame, one_id: str) -> DataFrame:
     return table.filter(mine).select(*COLUMNS[name]).orderBy(*ORDER[name])
 
 
-def person_view(one_id: str, tables: Mapping[str, DataFrame | None]) -> dict[str, DataFrame | None]:
-    """Every section of person ``one_id``, from ``tables`` (gold table name -> frame, or
-    None when the table does not exist); an absent table's section is None."""
+def person_view(
+    one_id: str, tables: Mapping[Table, DataFrame | None]
+) -> dict[str, DataFrame | None]:
+    """Every section of person ``one_id``, from ``tables`` (each of ``SECTIONS``' tables ->
+    its frame, or None when it does not exist); an absent table's section is None."""
     view: dict[str, DataFrame | None] = {}
     for name, table in SECTIONS.items():
         frame = tables.get(table)

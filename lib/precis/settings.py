@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import inspect
+import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from precis.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_LINE = 100
 
 
 class Section(BaseModel):
@@ -227,3 +231,120 @@ def _describe(exc: ValidationError, source: str) -> str:
         else:
             problems.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
     return f"invalid config ({source} + --set): " + "; ".join(problems)
+
+
+# ------------------------------------------------------------------ defaults as YAML
+def defaults_yaml(root: type[BaseModel], header: str = "", exclude: tuple[str, ...] = ()) -> str:
+    """The defaults of ``root`` as commented YAML: the models are the one place a default
+    is written; the packaged ``base.yaml`` is this text (a test keeps the two equal).
+
+    Comments come from the models' source: the ``#`` lines just above a field go above its
+    key, a comment at the end of the field's line goes beside its value.
+    """
+    lines = [f"# {line}".rstrip() for line in header.splitlines()] if header else []
+    for name, field in root.model_fields.items():
+        if name in exclude:
+            continue
+        lines.append("")
+        lines.extend(_field_yaml(root, name, field.get_default(call_default_factory=True), 0))
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _field_yaml(model: type[BaseModel], name: str, value: Any, indent: int) -> list[str]:
+    above, beside = _field_comments(model, name)
+    pad = " " * indent
+    out = [f"{pad}# {c}".rstrip() for c in above]
+    if isinstance(value, BaseModel) and not _is_flow(value):
+        out.append(_with_comment(f"{pad}{name}:", beside))
+        for child in type(value).model_fields:
+            out.extend(_field_yaml(type(value), child, getattr(value, child), indent + 2))
+        return out
+    if isinstance(value, Mapping) and any(isinstance(v, BaseModel) for v in value.values()):
+        out.append(_with_comment(f"{pad}{name}:", beside))
+        width = max(len(str(k)) for k in value) + 1
+        for key, entry in value.items():
+            out.append(f"{pad}  {f'{key}:':<{width}} {_flow(entry)}")
+        return out
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], BaseModel):
+        out.append(_with_comment(f"{pad}{name}:", beside))
+        out.extend(f"{pad}  - {_flow(entry)}" for entry in value)
+        return out
+    line = f"{pad}{name}: {_flow(value)}"
+    if isinstance(value, Mapping) and value and len(line) > MAX_LINE:
+        # A long mapping reads better as one entry per line.
+        out.append(_with_comment(f"{pad}{name}:", beside))
+        out.extend(f"{pad}  {_scalar(k)}: {_flow(v)}" for k, v in value.items())
+        return out
+    out.append(_with_comment(line, beside))
+    return out
+
+
+def _with_comment(line: str, comment: str) -> str:
+    # Beside-comments start at one column where the line allows, as a table reads.
+    return f"{line:<29} # {comment}" if comment else line
+
+
+def _is_flow(value: BaseModel) -> bool:
+    """Small sections of plain values without comments read best on one line."""
+    fields = type(value).model_fields
+    return all(
+        not isinstance(getattr(value, f), (BaseModel, Mapping, list, tuple))
+        and _field_comments(type(value), f) == ([], "")
+        for f in fields
+    )
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_scalar(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000).strip()
+    text = text.removesuffix("\n...").removesuffix(" ...")
+    # Inside [...] or {...} more characters are syntax; quote whatever would not read back.
+    if isinstance(value, str) and not _reads_back(f"[{text}]", [value]):
+        return json.dumps(value)
+    return text
+
+
+def _reads_back(text: str, value: Any) -> bool:
+    try:
+        return bool(yaml.safe_load(text) == value)
+    except yaml.YAMLError:
+        return False
+
+
+def _field_comments(model: type[BaseModel], name: str) -> tuple[list[str], str]:
+    """(comment lines above the field, comment beside it) in the model's class body."""
+    for klass in model.__mro__:
+        if name in getattr(klass, "__annotations__", {}):
+            return _class_comments(klass).get(name, ([], ""))
+    return [], ""
+
+
+_COMMENTS: dict[type, dict[str, tuple[list[str], str]]] = {}
+
+
+def _class_comments(klass: type) -> dict[str, tuple[list[str], str]]:
+    if klass not in _COMMENTS:
+        source = inspect.getsource(klass).splitlines()
+        found: dict[str, tuple[list[str], str]] = {}
+        above: list[str] = []
+        for line in source[1:]:
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                above.append(stripped[1:].strip())
+                continue
+            match = re.match(r"    (\w+)\s*:[^=]*(?:=.*)?$", line)
+            if match and not line.startswith("     "):
+                beside = line.split("  # ", 1)[1].strip() if "  # " in line else ""
+                found[match.group(1)] = (above, beside)
+            above = []
+        _COMMENTS[klass] = found
+    return _COMMENTS[klass]

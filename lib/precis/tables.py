@@ -64,9 +64,7 @@ def silver_keys(spec: DatasetSpec) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------- bronze
 # Each landed dataset as landed, extra columns kept; a batch's rows replaced on rerun.
-BRONZE: dict[str, Table] = {
-    name: Table("bronze", name, "replace_where") for name in SPECS
-}
+BRONZE: dict[str, Table] = {name: Table("bronze", name, "replace_where") for name in SPECS}
 QUARANTINE = Table("bronze", "quarantine", "replace_where")
 
 # --------------------------------------------------------------------- silver
@@ -152,3 +150,23 @@ PERSON_PURCHASE_PARAMS = TRUTH["person_purchase_params"]
 CHANNEL_EFFECTS = TRUTH["channel_effects"]
 PEOPLE = TRUTH["people"]
 
+
+def _declared() -> dict[tuple[str, str], Table]:
+    found: dict[tuple[str, str], Table] = {}
+    for value in globals().values():
+        tables = value.values() if isinstance(value, dict) else [value]
+        for table in tables:
+            if isinstance(table, Table):
+                found[(table.layer, table.name)] = table
+    return found
+
+
+def find(layer: str, name: str) -> Table:
+    """The declared table ``layer/name`` (for names that arrive as data, e.g. a list)."""
+    try:
+        return _DECLARED[(layer, name)]
+    except KeyError:
+        raise KeyError(f"no table {layer}/{name} in precis.tables") from None
+
+
+_DECLARED = _declared()

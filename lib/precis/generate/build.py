@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis.config import GenerateConfig
-from precis.generate import activity, landing, truth
+from precis.generate import activity, landing, purchases, touchpoints, truth
 from precis.generate.activity import World
 from precis.generate.catalog import (
     ItemDraw,
@@ -77,21 +77,21 @@ def build(
     parts = num_partitions or default_partitions(g)
 
     people = persist(people_frame(spark, g, period, draw, parts), "people")
-    orders = persist(activity.orders(people, w), "orders")
+    orders = persist(purchases.orders(people, w), "orders")
     browse = persist(
         activity.browse_sessions(people, w).select(
             "person_id", *activity.SESSION_COLUMNS, "pref_cum"
         ),
         "sessions",
     )
-    lines = activity.order_lines(orders)
+    lines = purchases.order_lines(orders)
     checkout = orders.filter(F.col("session_id").isNotNull())
 
     # Each of these feeds a landing dataset and truth/record_person.
     events = persist(
         activity.browse_events(browse, w).unionByName(activity.checkout_events(lines, w)), "events"
     )
-    touches = persist(activity.touches(people, orders, w), "touches")
+    touches = persist(touchpoints.touches(people, orders, w), "touches")
     records = persist(
         landing.session_records(browse)
         .unionByName(landing.session_records(checkout))

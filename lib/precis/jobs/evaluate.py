@@ -55,11 +55,7 @@ def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
 
 
 def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
-    needed = [
-        T.CLV_MODEL_PARAMS,
-        T.CUSTOMER_VALUE,
-        T.PERSON_PURCHASE_PARAMS,
-    ]
+    needed = (T.CLV_MODEL_PARAMS, T.CUSTOMER_VALUE, T.PERSON_PURCHASE_PARAMS)
     if not all(lake.exists(table) for table in needed):
         return None
     params = lake.read(T.CLV_MODEL_PARAMS)
@@ -72,9 +68,7 @@ def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     g = cfg.generate
     truth = lifecycle_quality.true_params(g.btyd_r, g.btyd_alpha, g.btyd_a, g.btyd_b, g.refund_rate)
     record_person = lake.read(T.RECORD_PERSON)
-    oracle = lifecycle_quality.oracle_fit(
-        lake.read(T.ORDERS), record_person, latest, unit
-    )
+    oracle = lifecycle_quality.oracle_fit(lake.read(T.ORDERS), record_person, latest, unit)
     scores = {f"true_{k}": v for k, v in truth.items()}
     scores.update({f"fitted_{k}": v for k, v in fitted.items()})
     scores.update({f"oracle_{k}": v for k, v in oracle.items()})

@@ -1,0 +1,95 @@
+"""The code keeps the shape the project chose (README, "Development"): small job modules
+that read, build, write and report; library modules of a readable size; every join
+saying how it joins; every table named by the catalog.
+
+These read the source, not Spark: they run in a second.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from precis import tables as T
+
+LIB = Path(__file__).resolve().parents[1] / "lib" / "precis"
+JOBS = LIB / "jobs"
+JOB_LINES = 150
+LIBRARY_LINES = 500
+
+
+def _modules(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+@pytest.mark.parametrize("path", _modules(JOBS), ids=lambda p: p.name)
+def test_job_modules_fit_on_a_few_screens(path):
+    assert _lines(path) <= JOB_LINES, (
+        f"{path.name}: {_lines(path)} lines; move transforms into the library"
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules(LIB) if JOBS not in p.parents],
+    ids=lambda p: str(p.relative_to(LIB)),
+)
+def test_library_modules_stay_readable(path):
+    assert _lines(path) <= LIBRARY_LINES, f"{path}: {_lines(path)} lines; split the module"
+
+
+def _joins_without_how(path: Path) -> list[int]:
+    """Lines of ``x.join(other, on)`` calls that leave the join type to the default."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "join"
+            # str.join and os.path.join take one argument; DataFrame.join takes 1 to 3.
+            and not (isinstance(node.func.value, ast.Constant))
+            and len(node.args) >= 2
+            and len(node.args) < 3
+            and not any(k.arg == "how" for k in node.keywords)
+        ):
+            found.append(node.lineno)
+    return found
+
+
+def test_every_join_says_how():
+    missing = {
+        str(p.relative_to(LIB)): lines for p in _modules(LIB) if (lines := _joins_without_how(p))
+    }
+    assert not missing, f"joins without how= (file: lines): {missing}"
+
+
+def _catalog_names() -> set[str]:
+    names = {t.name for t in vars(T).values() if isinstance(t, T.Table)}
+    return names | set(T.SILVER) | set(T.BRONZE) | set(T.TRUTH)
+
+
+def test_no_table_is_named_outside_the_catalog():
+    # A table's name as a string, next to a layer: lake.read("gold", "identity_map") and
+    # f"{root}/gold/identity_map" style paths. Dataset names alone are contract terms
+    # (landing datasets, tag sources) and stay.
+    layer = "(?:bronze|silver|gold|meta|truth)"
+    pattern = re.compile(rf"""["']{layer}["']\s*,\s*["'](\w+)["']|/{layer}/(\w+)""")
+    found = []
+    for path in _modules(LIB):
+        if path == LIB / "tables.py":
+            continue
+        for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.lstrip().startswith("#"):
+                continue
+            for match in pattern.finditer(line):
+                name = match.group(1) or match.group(2)
+                if name in _catalog_names():
+                    found.append(f"{path.relative_to(LIB)}:{lineno}: {line.strip()}")
+    assert not found, "table names outside precis.tables:\n" + "\n".join(found)
