@@ -9,11 +9,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 
 import markov_oracle
-from precis.attribution import journeys, markov, rules, shapley
+from precis.attribution import AttributionInputs, build, journeys, markov, report, rules, shapley
 from precis.attribution.journeys import AnalysisWindow
+from precis.config import AttributionConfig
 
 RUN = dt.date(2026, 3, 31)
 ts = dt.datetime.fromisoformat
@@ -479,3 +480,95 @@ def test_bad_attribution_settings_name_the_key(override, named):
 
     with pytest.raises(ConfigError, match=named):
         load_config(overrides=[override])
+
+
+# ------------------------------------------------------------- build, without the job
+def test_build_on_a_tiny_world(spark):
+    """Two converting journeys, one that led nowhere, a conversion without touches and
+    spend for three channels: the whole table, by hand."""
+    ids = [("member_id", f"m{p}", f"p{p}") for p in (1, 2, 3)]
+    touchpoints = [
+        ("t1", ts("2026-03-20T10:00:00"), "member_id", "m1", "search", None),
+        ("t2", ts("2026-03-21T10:00:00"), "member_id", "m1", "email", None),
+        ("t3", ts("2026-03-25T10:00:00"), "member_id", "m2", "social", None),
+        ("t4", ts("2026-03-30T10:00:00"), "member_id", "m3", "display", None),
+        ("t5", ts("2026-03-30T10:00:00"), "member_id", "nobody", "search", None),
+    ]
+    orders = [
+        ("o1", ts("2026-03-22T10:00:00"), "member_id", "m1", 100.0, "paid"),
+        ("o2", ts("2026-03-26T10:00:00"), "member_id", "m2", 40.0, "paid"),
+        ("o3", ts("2026-03-28T10:00:00"), "member_id", "m2", 20.0, None),  # no touch since o2
+        ("o4", ts("2026-03-29T10:00:00"), "member_id", "m3", 5.0, "refunded"),
+    ]
+    spend = [
+        (dt.date(2026, 3, 25), "search", "s1", 30.0),
+        (dt.date(2026, 3, 26), "search", "s2", 20.0),
+        (dt.date(2026, 3, 25), "email", "e1", 0.0),  # unpaid: no cost or ROI
+        (dt.date(2026, 3, 26), "social", "f1", 10.0),
+        (dt.date(2026, 3, 1), "display", "d1", 99.0),  # before the window
+    ]
+    inputs = AttributionInputs(
+        touchpoints=spark.createDataFrame(
+            touchpoints,
+            "touch_id string, touch_time timestamp, id_type string, id_key string, "
+            "channel string, campaign_id string",
+        ),
+        orders=spark.createDataFrame(
+            orders,
+            "order_id string, order_time timestamp, id_type string, id_key string, "
+            "amount double, status string",
+        ),
+        identity_map=spark.createDataFrame(ids, "id_type string, id_key string, one_id string"),
+        campaign_spend=spark.createDataFrame(
+            spend, "spend_date date, channel string, campaign_id string, spend double"
+        ),
+    )
+    settings = AttributionConfig(
+        window_days=10, lookback_days=5, models=("first_touch", "last_touch", "linear")
+    )
+    out = build(inputs, settings, run_date=RUN, run_id="r1")
+
+    assert out.counts == {
+        "journeys": 3,
+        "converting_journeys": 2,
+        "attributed_revenue": 140.0,
+        "untouched_conversions": 1,
+        "untouched_revenue": 20.0,
+    }
+    start, end = dt.date(2026, 3, 22), RUN
+    spent = {"display": None, "email": 0.0, "search": 50.0, "social": 10.0}
+    credited = {  # model: {channel: (conversions, revenue, cost per conversion, roi)}
+        "first_touch": {
+            "search": (1.0, 100.0, 50.0, 1.0),
+            "social": (1.0, 40.0, 10.0, 3.0),
+        },
+        "last_touch": {
+            "email": (1.0, 100.0, None, None),
+            "search": (0.0, 0.0, None, -1.0),
+            "social": (1.0, 40.0, 10.0, 3.0),
+        },
+        "linear": {
+            "email": (0.5, 50.0, None, None),
+            "search": (0.5, 50.0, 100.0, 0.0),
+            "social": (1.0, 40.0, 10.0, 3.0),
+        },
+    }
+    expected = []
+    for model, channels in credited.items():
+        for channel, paid in spent.items():
+            conv, rev, cost, roi = channels.get(channel, (0.0, 0.0, None, None))
+            expected.append(
+                (RUN, model, channel, conv, rev, conv / 2, rev / 140, None, None, paid, cost, roi)
+                + (start, end, 5, "channel", "r1")
+            )
+    assert_approx_df_equality(
+        out.table,
+        spark.createDataFrame(expected, report.SCHEMA),
+        precision=1e-12,
+        ignore_nullable=True,
+        ignore_row_order=True,
+    )
+    # The report's frame holds the same rows (null numbers as NaN).
+    assert len(out.credits) == len(expected)
+    assert list(out.credits.columns) == list(report.COLUMNS)
+    assert out.credits["spend"].isna().sum() == 3 and out.channels == 4

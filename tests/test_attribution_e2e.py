@@ -27,9 +27,7 @@ def attributed(spark, world):
 
 def test_every_model_credits_every_channel(attributed):
     _, lake, first, _, table = attributed
-    channels = sorted(
-        r[0] for r in lake.read(T.TOUCHPOINTS).select("channel").distinct().collect()
-    )
+    channels = sorted(r[0] for r in lake.read(T.TOUCHPOINTS).select("channel").distinct().collect())
     got = {(r["model"], r["channel"]) for r in table.select("model", "channel").collect()}
     assert got == {(m, c) for m in ATTRIBUTION_MODELS for c in channels}
     converting = first["counts"]["converting_journeys"]
@@ -75,9 +73,7 @@ def test_evaluation_against_planted_effects(attributed):
     # to 0.89; docs/attribution.md).
     assert all(scores[f"{m}_rank_corr"] >= 0.7 for m in ATTRIBUTION_MODELS), scores
     assert scores["markov_rank_corr"] >= 0.9, scores
-    exposure = {
-        r["channel"]: r["exposure_share"] for r in lake.read(T.CHANNEL_EFFECTS).collect()
-    }
+    exposure = {r["channel"]: r["exposure_share"] for r in lake.read(T.CHANNEL_EFFECTS).collect()}
     table = lake.read(T.ATTRIBUTION).toPandas()
     for model, rows in table.groupby("model"):
         per_exposure = {c: v / exposure[c] for c, v in zip(rows["channel"], rows["conversions"])}

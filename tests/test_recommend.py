@@ -14,9 +14,18 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from precis import tables
-from precis.config import load_config
+from precis.config import RecommendConfig, RecommendGridConfig, load_config
 from precis.jobs import recommend
-from precis.recommend import evaluation, interactions, model
+from precis.recommend import (
+    RecommendInputs,
+    build,
+    evaluation,
+    interactions,
+    kept_table,
+    model,
+    stamp,
+)
+from precis.recommend.top import LIST_COLUMNS
 from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -289,3 +298,78 @@ def test_job_rerun_changes_nothing(job_runs):
     again = job_runs["lake"].read(tables.RECOMMENDATIONS)
     cols = ["one_id", "rank", "item_id", "score", "source", "consent_marketing"]
     assert_df_equality(again.select(cols), job_runs["table"].select(cols), ignore_row_order=True)
+
+
+# ------------------------------------------------------------------ build, without the job
+def test_build_on_a_tiny_world(spark):
+    """Four people over four items and a newcomer: ALS lists for the people with evidence,
+    never an item they bought; the newcomer gets the most popular items; consent flags."""
+
+    def day(d):
+        return dt.datetime(2026, 3, d, 12)
+
+    events = [
+        ("e1", day(1), "member_id", "m1", "view", "i1"),
+        ("e2", day(1), "member_id", "m1", "view", "i2"),
+        ("e3", day(30), "member_id", "m1", "view", "i3"),  # first seen in the hold-out
+        ("e4", day(1), "member_id", "m2", "view", "i1"),
+        ("e5", day(2), "member_id", "m2", "view", "i3"),
+        ("e6", day(1), "member_id", "m3", "view", "i2"),
+        ("e7", day(2), "member_id", "m3", "view", "i4"),
+        ("e8", day(3), "member_id", "m4", "view", "i1"),
+    ]
+    ids = [("member_id", f"m{p}", f"p{p}") for p in range(1, 5)] + [("email", "new", "p_new")]
+    inputs = RecommendInputs(
+        identity_map=spark.createDataFrame(ids, IDS),
+        events=spark.createDataFrame(events, EVENTS),
+        orders=spark.createDataFrame([("o1", day(3), "member_id", "m2", 10.0, "paid")], ORDERS),
+        order_items=spark.createDataFrame([("o1", "i2", 1, 10.0)], LINES),
+        customers=spark.createDataFrame(
+            [("member_id", "m1", True), ("member_id", "m2", False)],
+            "id_type string, id_key string, consent_marketing boolean",
+        ),
+    )
+    settings = RecommendConfig(
+        top_n=2,
+        eval_k=2,
+        validation_days=10,
+        grid=RecommendGridConfig(rank=(2,), reg_param=(0.1,), alpha=(1.0,)),
+        max_iter=3,
+        block_size=256,
+        log_model=False,
+    )
+    out = build(inputs, settings, run_date=AS_OF)
+
+    assert (out.people, out.items, out.interactions) == (4, 4, 9)
+    assert out.example is None
+    assert out.tuning.validation_from == dt.date(2026, 3, 22)
+    assert out.tuning.validation_people == 1  # p1, whose i3 was held out
+    assert [t.params.rank for t in out.tuning.trials] == [2]
+    lists = out.lists.localCheckpoint()
+    assert lists.columns == list(LIST_COLUMNS)
+    # Popularity: i1 and i2 were touched by 3 of the 4 people with evidence (p2 bought i2).
+    assert_df_equality(
+        lists.filter(F.col("one_id") == "p_new"),
+        spark.createDataFrame(
+            [
+                ("p_new", 1, "i1", 0.75, "popularity", False),
+                ("p_new", 2, "i2", 0.75, "popularity", False),
+            ],
+            "one_id string, rank int, item_id string, score double, source string, consent_marketing boolean",
+        ),
+        ignore_nullable=True,
+        ignore_row_order=True,
+    )
+    known = lists.filter(F.col("one_id") != "p_new")
+    assert sorted(
+        (r["one_id"], r["rank"], r["source"], r["consent_marketing"]) for r in known.collect()
+    ) == [(f"p{p}", rank, "als", p == 1) for p in range(1, 5) for rank in (1, 2)]
+    assert known.filter((F.col("one_id") == "p2") & (F.col("item_id") == "i2")).count() == 0
+
+    stamped = stamp(lists, model_version="v1", run_id="r1", run_date=AS_OF)
+    assert stamped.columns == [*LIST_COLUMNS, "model_version", "run_id", "run_date", "generated_at"]
+    with kept_table(stamped) as (table, sources):
+        assert sources == {"als": 8, "popularity": 2}
+        assert {(r["model_version"], r["run_id"], r["run_date"]) for r in table.collect()} == {
+            ("v1", "r1", AS_OF)
+        }

@@ -71,6 +71,24 @@ def materialize(
     return kept, values
 
 
+@contextmanager
+def kept_observed(
+    frame: DataFrame, metrics: Sequence[Column], level: StorageLevel = KEEP
+) -> Iterator[tuple[DataFrame, dict[str, Any]]]:
+    """``frame`` computed once and kept for the block, with the aggregate ``metrics``
+    observed while computing it; released when the block ends, error or not.
+
+        with kept_observed(rows, [row_count()]) as (rows, counted):
+            ...
+    """
+    observation = Observation()  # unnamed: unique, as frames of one loop share a plan
+    with kept(frame.observe(observation, *metrics), level=level) as (computed,):
+        computed.count()  # computes and keeps it: the metrics are observed on the way
+        # As in materialize: Spark Connect may report nothing; read them back then.
+        values = observation.get or computed.agg(*metrics).collect()[0].asDict()
+        yield computed, values
+
+
 def row_count() -> Column:
     """The ``rows`` metric: how many rows the frame has."""
     return F.count(F.lit(1)).alias("rows")

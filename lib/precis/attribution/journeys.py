@@ -18,7 +18,9 @@ date is used. Channels are labelled by ``channel`` or, at campaign granularity, 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -130,7 +132,7 @@ def journey_touches(
     events = events.withColumn("segment", F.coalesce(F.sum("kind").over(ordered), F.lit(0)))
     closing = (
         events.filter(F.col("kind") == 1)
-        .join(c.select(F.col("order_id").alias("id"), "revenue"), "id")
+        .join(c.select(F.col("order_id").alias("id"), "revenue"), "id", how="inner")
         .select(
             "one_id",
             "segment",
@@ -142,8 +144,8 @@ def journey_touches(
     touched = (
         events.filter(F.col("kind") == 0)
         .select("one_id", "segment", F.col("id").alias("touch_id"), "at")
-        .join(t.select("touch_id", "channel"), "touch_id")
-        .join(closing, ["one_id", "segment"], "left")
+        .join(t.select("touch_id", "channel"), "touch_id", how="inner")
+        .join(closing, ["one_id", "segment"], how="left")
     )
     gap_s = F.unix_timestamp("converted_at") - F.unix_timestamp("at")
     converting = F.col("order_id").isNotNull() & (gap_s <= F.lit(lookback_s))
@@ -188,8 +190,48 @@ def untouched_conversions(
         (F.col("at") >= window.start_ts) & (F.col("at") < window.end_ts)
     )
     return in_window.join(
-        journey_rows.select(F.col("journey_id").alias("order_id")), "order_id", "left_anti"
+        journey_rows.select(F.col("journey_id").alias("order_id")), "order_id", how="left_anti"
     )
+
+
+def journey_metrics() -> list[Column]:
+    """Aggregates over journey touch rows, each journey counted once (by its first touch):
+    ``journeys``, ``converting`` (journeys) and ``revenue`` (of the converting ones)."""
+    first = F.col("position") == 1
+    return [
+        F.count_if(first).alias("journeys"),
+        F.count_if(first & F.col("converted")).alias("converting"),
+        F.sum(F.when(first, F.col("revenue"))).alias("revenue"),
+    ]
+
+
+def window_metrics(window: AnalysisWindow) -> list[Column]:
+    """Aggregates over conversion rows: ``conversions`` and ``revenue`` in the window."""
+    inside = (F.col("at") >= window.start_ts) & (F.col("at") < window.end_ts)
+    return [
+        F.count_if(inside).alias("conversions"),
+        F.sum(F.when(inside, F.col("revenue"))).alias("revenue"),
+    ]
+
+
+def counts(journey: Mapping[str, Any], window: Mapping[str, Any]) -> dict[str, float]:
+    """What was attributed and what was not, from ``journey_metrics`` over the journeys'
+    rows and ``window_metrics`` over the conversions.
+
+    Every converting journey is a conversion of the window, so the window's conversions
+    without a journey (no touch within the lookback) are the difference.
+    """
+    converting = int(journey["converting"] or 0)
+    attributed = float(journey["revenue"] or 0.0)
+    untouched = int(window["conversions"] or 0) - converting
+    return {
+        "journeys": int(journey["journeys"] or 0),
+        "converting_journeys": converting,
+        "attributed_revenue": attributed,
+        "untouched_conversions": untouched,
+        # No conversion left out: exactly 0, not the rounding error of a difference.
+        "untouched_revenue": float(window["revenue"] or 0.0) - attributed if untouched else 0.0,
+    }
 
 
 def paths(journey_rows: DataFrame, collapse_repeats: bool = False) -> DataFrame:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeGuard
+
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.attribution.journeys import touch_label
+from precis.attribution.journeys import AnalysisWindow, touch_label
 
 #: Columns of gold/attribution, in order.
 COLUMNS = (
@@ -27,6 +32,12 @@ COLUMNS = (
     "lookback_days",
     "granularity",
     "run_id",
+)
+SCHEMA = (
+    "run_date date, model string, channel string, conversions double, revenue double, "
+    "share double, revenue_share double, conversions_low double, conversions_high double, "
+    "spend double, cost_per_conversion double, roi double, window_start date, "
+    "window_end date, lookback_days int, granularity string, run_id string"
 )
 
 
@@ -60,23 +71,85 @@ def complete(credits: pd.DataFrame, models: tuple[str, ...], channels: list[str]
     return out
 
 
-def with_spend(credits: DataFrame, spend: DataFrame | None) -> DataFrame:
-    """Adds ``spend``, ``cost_per_conversion`` and ``roi`` = (revenue - spend) / spend."""
-    if spend is None:
-        return credits.select(
-            "*",
-            *(F.lit(None).cast("double").alias(c) for c in ("spend", "cost_per_conversion", "roi")),
+def rows(
+    table: pd.DataFrame,
+    spend: Mapping[str, float | None] | None,
+    *,
+    run_date: dt.date,
+    window: AnalysisWindow,
+    granularity: str,
+    run_id: str,
+) -> list[tuple[Any, ...]]:
+    """The rows of gold/attribution (``COLUMNS``; None for null) from ``complete``'s table.
+
+    ``spend``: per channel label (``spend_by_channel`` collected; None: no spend known).
+    Adds ``spend``, ``cost_per_conversion`` = spend / conversions and ``roi`` =
+    (revenue - spend) / spend where the channel was paid for; Spark's rules for NaN
+    hold (NaN is above every number), as if the table were computed there.
+    """
+    out = []
+    for r in table.itertuples(index=False):
+        paid = None if spend is None else spend.get(r.channel)
+        conversions, revenue = float(r.conversions), float(r.revenue)
+        cost = roi = None
+        if _above_zero(paid):
+            roi = (revenue - paid) / paid
+            cost = paid / conversions if _above_zero(conversions) else None
+        out.append(
+            (
+                run_date,
+                r.model,
+                r.channel,
+                conversions,
+                revenue,
+                float(r.share),
+                float(r.revenue_share),
+                _interval(r.conversions_low),
+                _interval(r.conversions_high),
+                paid,
+                cost,
+                roi,
+                window.start,
+                window.end,
+                window.lookback_days,
+                granularity,
+                run_id,
+            )
         )
-    joined = credits.join(F.broadcast(spend), "channel", "left")
-    paid = F.col("spend") > 0
-    return joined.select(
-        *credits.columns,
-        "spend",
-        F.when(paid & (F.col("conversions") > 0), F.col("spend") / F.col("conversions")).alias(
-            "cost_per_conversion"
-        ),
-        F.when(paid, (F.col("revenue") - F.col("spend")) / F.col("spend")).alias("roi"),
-    )
+    return out
+
+
+def frame(records: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """``rows`` in pandas, as Spark's ``toPandas`` gives them (null numbers: NaN)."""
+    doubles = {c: "float64" for c, t in (f.split() for f in SCHEMA.split(", ")) if t == "double"}
+    return pd.DataFrame.from_records(records, columns=list(COLUMNS)).astype(doubles)
+
+
+def _above_zero(value: float | None) -> TypeGuard[float]:
+    return value is not None and (math.isnan(value) or value > 0)
+
+
+def _interval(value: float) -> float | None:
+    # NaN in pandas: this model gave no interval.
+    return None if math.isnan(value) else float(value)
+
+
+def share_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """``<model>_<channel>_share`` of every row (characters MLflow rejects become ``_``)."""
+    return {
+        f"{r.model}_{_metric_name(r.channel)}_share": float(r.share) for r in table.itertuples()
+    }
+
+
+def _metric_name(channel: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in channel)
+
+
+def conversions_text(table: pd.DataFrame, models: Sequence[str]) -> str:
+    """Credited conversions, a channel per line and a model per column."""
+    pivot = table.pivot(index="channel", columns="model", values="conversions")[list(models)]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        return pivot.round(1).to_string()
 
 
 def comparison_figure(table: pd.DataFrame, title: str):

@@ -14,6 +14,8 @@ from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.frames import kept
+
 METRICS = {
     "precision": "precisionAtK",
     "recall": "recallAtK",
@@ -26,25 +28,27 @@ def ranking_metrics(
     recommended: DataFrame, relevant: DataFrame, k: int, user: str = "user"
 ) -> dict[str, float]:
     """``recommended``: user, items (array, best first); ``relevant``: user, items."""
+    # Every user with held-out items counts: no list is an empty list, not a skipped user.
     joined = relevant.select(user, F.col("items").alias("label")).join(
-        recommended.select(user, F.col("items").alias("prediction")), user, "left"
+        recommended.select(user, F.col("items").alias("prediction")), user, how="left"
     )
-    frame = joined.select(
+    scored = joined.select(
         F.transform(F.coalesce("prediction", F.array()), lambda x: x.cast("double")).alias(
             "prediction"
         ),
         F.transform("label", lambda x: x.cast("double")).alias("label"),
-    ).cache()
+    )
     out = {}
-    for name, metric in METRICS.items():
-        evaluator = RankingEvaluator(
-            predictionCol="prediction",
-            labelCol="label",
-            metricName=metric,  # type: ignore[arg-type]  # METRICS' values are the evaluator's names
-            k=k,
-        )
-        out[f"{name}_at_{k}"] = float(evaluator.evaluate(frame))
-    frame.unpersist()
+    # Four evaluators read the same lists: computed once.
+    with kept(scored) as (frame,):
+        for name, metric in METRICS.items():
+            evaluator = RankingEvaluator(
+                predictionCol="prediction",
+                labelCol="label",
+                metricName=metric,  # type: ignore[arg-type]  # METRICS' values are the evaluator's names
+                k=k,
+            )
+            out[f"{name}_at_{k}"] = float(evaluator.evaluate(frame))
     return out
 
 
@@ -92,7 +96,7 @@ def popularity_lists(
     depth = k
     if exclude_seen:
         most = (
-            seen.join(users, user, "left_semi")
+            seen.join(users, user, how="left_semi")
             .groupBy(user)
             .count()
             .agg(F.max("count"))
@@ -103,5 +107,5 @@ def popularity_lists(
     top = popular.orderBy(F.desc("score"), item).limit(depth)
     candidates = users.select(user).crossJoin(F.broadcast(top))
     if exclude_seen:
-        candidates = candidates.join(seen, [user, item], "left_anti")
+        candidates = candidates.join(seen, [user, item], how="left_anti")
     return top_lists(candidates, k, user, item)

@@ -9,17 +9,22 @@ confidence of a pair is the sum. Only evidence on or before the as-of date count
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from precis import tables as T
+from precis.config import RecommendConfig
+from precis.errors import MissingDatasetError
 
 EVIDENCE = ["one_id", "item_id", "weight", "at"]
 
 
 def _resolve(df: DataFrame, identity_map: DataFrame) -> DataFrame:
     return df.filter(F.col("id_key").isNotNull()).join(
-        identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"]
+        identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"], how="inner"
     )
 
 
@@ -64,7 +69,7 @@ def purchase_evidence(
     lines = (
         _resolve(paid, identity_map)
         .select("order_id", "one_id", "order_time")
-        .join(order_items.select("order_id", "item_id"), "order_id")
+        .join(order_items.select("order_id", "item_id"), "order_id", how="inner")
     )
     return lines.select(
         "one_id", "item_id", F.lit(float(weight)).alias("weight"), F.col("order_time").alias("at")
@@ -93,3 +98,36 @@ def bought(
         .select("one_id", "item_id")
         .distinct()
     )
+
+
+def gather(
+    identity_map: DataFrame,
+    events: DataFrame | None,
+    orders: DataFrame | None,
+    order_items: DataFrame | None,
+    settings: RecommendConfig,
+    as_of: dt.date,
+) -> tuple[DataFrame, DataFrame | None]:
+    """(evidence of the lookback: ``EVIDENCE``; bought pairs, or None without orders).
+
+    Events count when present; order lines when both orders and their items are.
+    """
+    parts, paid = [], None
+    if events is not None:
+        parts.append(event_evidence(events, identity_map, settings.event_weights, as_of))
+    if orders is not None and order_items is not None:
+        if settings.order_weight > 0:
+            parts.append(
+                purchase_evidence(orders, order_items, identity_map, settings.order_weight, as_of)
+            )
+        paid = bought(orders, order_items, identity_map, as_of)
+    if not parts:
+        raise MissingDatasetError(
+            f"no interactions: recommend needs {T.EVENTS.ref} or {T.ORDERS.ref} with "
+            f"{T.ORDER_ITEMS.ref}"
+        )
+    evidence = functools.reduce(DataFrame.unionByName, parts)
+    if settings.lookback_days:
+        since = as_of - dt.timedelta(days=settings.lookback_days - 1)
+        evidence = evidence.filter(F.col("at") >= F.lit(dt.datetime.combine(since, dt.time())))
+    return evidence, paid

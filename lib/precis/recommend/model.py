@@ -17,6 +17,9 @@ from pyspark.sql import functions as F
 from precis.errors import PrecisError
 
 INT32_MAX = 2**31 - 1
+#: Extra candidates asked of the model per person so that dropping items the person
+#: already has still leaves a full list (capped: beyond, popularity fills the list).
+MAX_EXCLUDED = 200
 
 
 class RecommendError(PrecisError):
@@ -24,10 +27,16 @@ class RecommendError(PrecisError):
 
 
 def dense_index(ids: DataFrame, column: str, index: str) -> DataFrame:
-    """column, index: 0..n-1 over the sorted distinct values of ``column``.
+    """column, index: 0..n-1 over the sorted distinct values of ``column``."""
+    return sized_dense_index(ids, column, index)[0]
+
+
+def sized_dense_index(ids: DataFrame, column: str, index: str) -> tuple[DataFrame, int]:
+    """(column, index: 0..n-1 over the sorted distinct values of ``column``; n).
 
     Range-partitioned and numbered within each partition, plus the sizes of the
-    partitions before it: only one count per partition reaches the driver.
+    partitions before it: only one count per partition reaches the driver, and n is
+    their sum.
     """
     ordered = (
         ids.select(column)
@@ -53,8 +62,18 @@ def dense_index(ids: DataFrame, column: str, index: str) -> DataFrame:
         else F.lit(0)
     )
     within = Window.partitionBy("_part").orderBy(column)
-    return ordered.select(
+    numbered = ordered.select(
         column, (F.row_number().over(within) - 1 + offset).cast("int").alias(index)
+    )
+    return numbered, total
+
+
+def indexed(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """user, item, confidence: ``pairs`` (one_id, item_id, confidence) by dense index."""
+    return (
+        pairs.join(users, "one_id", how="inner")
+        .join(items, "item_id", how="inner")
+        .select("user", "item", "confidence")
     )
 
 
@@ -117,6 +136,6 @@ def time_split(ratings_evidence: DataFrame, cutoff: dt.datetime) -> tuple[DataFr
     train = ratings_evidence.filter(F.col("at") < F.lit(cutoff))
     later = ratings_evidence.filter(F.col("at") >= F.lit(cutoff))
     held = later.join(
-        train.select("one_id", "item_id").distinct(), ["one_id", "item_id"], "left_anti"
+        train.select("one_id", "item_id").distinct(), ["one_id", "item_id"], how="left_anti"
     )
     return train, held

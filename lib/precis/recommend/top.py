@@ -1,0 +1,132 @@
+"""Top-N for everyone: the model's lists without excluded items, filled up by popularity.
+
+People the model has not seen, and lists that exclusions left short, get the most
+popular items they do not have yet (``source = popularity``; the score is the share of
+people with evidence who touched the item).
+"""
+
+from __future__ import annotations
+
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from precis.recommend import evaluation, model
+
+#: Where a recommendation comes from.
+SOURCES = ("als", "popularity")
+#: Columns of a person's lists, best first (``rank`` 1).
+LIST_COLUMNS = ("one_id", "rank", "item_id", "score", "source", "consent_marketing")
+
+
+def most_excluded(exclude: DataFrame | None) -> int:
+    """The most items any one person has excluded (at most ``model.MAX_EXCLUDED``)."""
+    if exclude is None:
+        return 0
+    most = exclude.groupBy("one_id").count().agg(F.max("count")).collect()[0][0] or 0
+    return min(int(most), model.MAX_EXCLUDED)
+
+
+def popular_items(ratings: DataFrame, items: DataFrame, size: int) -> DataFrame:
+    """item_id, score: the ``size`` most popular items, held on the driver.
+
+    Popularity is the share of the people in ``ratings`` (user, item) who touched the
+    item; ties go to the lower item_id.
+    """
+    total = ratings.select("user").distinct().count()
+    ranked = (
+        evaluation.popularity_scores(ratings)
+        .join(items, "item", how="inner")
+        .select("item_id", (F.col("score") / F.lit(float(total))).alias("score"))
+        .orderBy(F.desc("score"), "item_id")
+        .limit(size)
+    )
+    # A few rows: the ratings they come from need not stay computed for them.
+    return ratings.sparkSession.createDataFrame(ranked.collect(), ranked.schema)
+
+
+def top_n(
+    fitted: ALSModel,
+    users: DataFrame,
+    items: DataFrame,
+    people: DataFrame,
+    popular: DataFrame,
+    n: int,
+    exclude: DataFrame | None = None,
+    extra: int = 0,
+) -> DataFrame:
+    """one_id, rank, item_id, score, source: ``n`` rows for every one_id of ``people``.
+
+    ``popular``: item_id, score of at least the 2n + ``extra`` most popular items (an
+    ALS list and the excluded items can each hide n + ``extra`` of them); ``exclude``:
+    one_id, item_id never to recommend; ``extra``: the most items one person excludes.
+    """
+    recs = (
+        model.recommend_all(fitted, None, n + extra)
+        .join(users, "user", how="inner")
+        .join(items, "item", how="inner")
+        .select("one_id", "item_id", "score")
+    )
+    if exclude is not None:
+        recs = recs.join(exclude, ["one_id", "item_id"], how="left_anti")
+    als = (
+        evaluation.top_lists(recs, n, user="one_id", item="item_id")
+        .select("one_id", F.posexplode("items").alias("pos", "item_id"))
+        .join(recs, ["one_id", "item_id"], how="inner")
+        .select(
+            "one_id",
+            (F.col("pos") + 1).alias("rank"),
+            "item_id",
+            "score",
+            F.lit("als").alias("source"),
+        )
+    )
+    have = als.groupBy("one_id").agg(F.count(F.lit(1)).alias("_have"))
+    short = people.join(have, "one_id", how="left").fillna(0, ["_have"]).filter(F.col("_have") < n)
+    candidates = short.crossJoin(F.broadcast(popular)).join(
+        als.select("one_id", "item_id"), ["one_id", "item_id"], how="left_anti"
+    )
+    if exclude is not None:
+        candidates = candidates.join(exclude, ["one_id", "item_id"], how="left_anti")
+    fill = (
+        evaluation.top_lists(
+            candidates.select("one_id", "item_id", "score", "_have"),
+            n,
+            user="one_id",
+            item="item_id",
+        )
+        .join(short.select("one_id", "_have"), "one_id", how="inner")
+        .select("one_id", "_have", F.posexplode("items").alias("pos", "item_id"))
+        .filter(F.col("_have") + F.col("pos") < n)
+        .join(popular, "item_id", how="inner")
+        .select(
+            "one_id",
+            (F.col("_have") + F.col("pos") + 1).alias("rank"),
+            "item_id",
+            "score",
+            F.lit("popularity").alias("source"),
+        )
+    )
+    return als.unionByName(fill)
+
+
+def with_consent(lists: DataFrame, consent: DataFrame) -> DataFrame:
+    """``LIST_COLUMNS``: the lists with each person's marketing consent (none on record: no)."""
+    return (
+        lists.join(consent, "one_id", how="left")
+        .fillna(False, ["consent_marketing"])
+        .select(
+            "one_id",
+            F.col("rank").cast("int").alias("rank"),
+            "item_id",
+            F.round("score", 6).alias("score"),
+            "source",
+            "consent_marketing",
+        )
+        .filter(~F.isnan("score"))
+    )
+
+
+def source_counts() -> list[Column]:
+    """Aggregates: rows per ``SOURCES`` value, named after it."""
+    return [F.count_if(F.col("source") == F.lit(s)).alias(s) for s in SOURCES]
