@@ -151,7 +151,7 @@ def assert_no_plain(lake, layer: str, table: str, plain) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType
 
-    df = lake.read(layer, table)
+    df = lake.read(T.find(layer, table))
     strings = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
     values = df.select(F.explode(F.array(*[F.col(c) for c in strings])).alias("value"))
     leaked = values.join(plain, on="value", how="inner")

@@ -29,7 +29,7 @@ def test_every_dataset_is_ingested_and_balances(world):
     for name, s in summaries.items():
         assert s.balanced(), name
         assert s.rows_in > 0 and not s.error, name
-        assert lake.exists("silver", name)
+        assert lake.exists(T.SILVER[name])
 
 
 def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
@@ -64,8 +64,7 @@ def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
 def test_reasons_name_the_corruption(world):
     _, lake, _ = world
     reasons = {
-        r[0].split(":")[0]
-        for r in lake.read(T.QUARANTINE).select("reason").distinct().collect()
+        r[0].split(":")[0] for r in lake.read(T.QUARANTINE).select("reason").distinct().collect()
     }
     assert reasons == {"missing", "unparsable", "unknown_id_type"}
 
@@ -79,10 +78,10 @@ def test_no_plain_email_or_phone_in_silver(world, plain_identifiers):
 
 def test_second_ingest_leaves_silver_identical(spark, world):
     cfg, lake, _ = world
-    before = {d: (lake.version("silver", d), lake.read("silver", d).collect()) for d in DATASETS}
+    before = {d: (lake.version(T.SILVER[d]), lake.read(T.SILVER[d]).collect()) for d in DATASETS}
     again = ingest.run(spark, cfg)
     assert all(s.rows_in == 0 for s in again.values())
     for d, (version, rows) in before.items():
-        assert lake.version("silver", d) == version
-        df = lake.read("silver", d)
+        assert lake.version(T.SILVER[d]) == version
+        df = lake.read(T.SILVER[d])
         assert_df_equality(df, spark.createDataFrame(rows, df.schema), ignore_row_order=True)

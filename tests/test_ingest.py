@@ -169,6 +169,83 @@ def test_each_corruption_kind_gets_its_reason(spark):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_every_reason_typed_gives_is_declared_once(spark):
+    for spec in SPECS.values():
+        names = conform.reasons(spec)
+        assert len(names) == len(set(names)), spec.name
+    assert {
+        "unparsable:order_time",
+        "missing:id_type",
+        "unknown_id_type",
+        "unparsable:amount",
+        "bad_value:amount",
+        "bad_value:status",
+        "missing:id_value",
+    } <= set(conform.reasons(SPECS["orders"]))
+
+
+# ------------------------------------------------------------------ build_batch
+def test_build_batch_splits_resolves_deduplicates_and_counts(spark):
+    from precis.ingest import batch
+
+    settings = conform.IdentifierSettings(
+        rules={"member_id": "trim", "phone": "phone"},
+        country_code="86",
+        placeholder_values={"phone": ("13800000000",)},
+        placeholder_patterns={},
+        pii_types=("phone",),
+        key=b"secret",
+    )
+    rows = [
+        ("o1", "2026-01-05T10:00:00", "member_id", " M1 ", "10", "paid"),
+        # o1 again, later: the newer copy wins.
+        ("o1", "2026-01-06T10:00:00", "member_id", "M1", "12", "paid"),
+        ("o2", "2026-01-05T11:00:00", "phone", "13800000000", "5", "refunded"),
+        ("o3", "2026-01-05T12:00:00", "phone", "12", "7", None),
+        ("o4", "later", "member_id", "M4", "-1", "paid"),
+        ("o5", "2026-01-05T12:00:00", "fax", "1", "3", "paid"),
+    ]
+    landed = spark.createDataFrame(
+        rows,
+        "order_id string, order_time string, id_type string, id_value string, amount string, "
+        "status string",
+    ).withColumn(conform.SOURCE_FILE, F.lit("f1"))
+    bronze = conform.with_lineage(
+        landed,
+        [c for c in landed.columns if c != conform.SOURCE_FILE],
+        "run",
+        F.current_timestamp(),
+    )
+    out = batch.build_batch(bronze, SPECS["orders"], settings)
+
+    got = out.silver.select("order_id", "id_key", "id_status", "amount", "status")
+    expected = spark.createDataFrame(
+        [
+            ("o1", "M1", "ok", 12.0, "paid"),
+            ("o2", None, "blocked", 5.0, "refunded"),
+            ("o3", None, "invalid", 7.0, "paid"),
+        ],
+        "order_id string, id_key string, id_status string, amount double, status string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    assert out.silver.columns == conform.silver_columns(SPECS["orders"])
+    quarantine = out.quarantine.select("dataset", "reason")
+    expected_q = spark.createDataFrame(
+        [("orders", "unparsable:order_time;bad_value:amount"), ("orders", "unknown_id_type")],
+        "dataset string, reason string",
+    )
+    assert_df_equality(quarantine, expected_q, ignore_row_order=True, ignore_nullable=True)
+
+    counts = batch.batch_counts(out.typed.agg(*out.batch_metrics).collect()[0].asDict())
+    assert counts == batch.BatchCounts(
+        rows=6,
+        quarantined=2,
+        reasons={"unparsable:order_time": 1, "bad_value:amount": 1, "unknown_id_type": 1},
+    )
+    silver = out.silver.agg(*out.silver_metrics).collect()[0].asDict()
+    assert silver == {"rows": 3, "ids_blocked": 1, "ids_invalid": 1}
+
+
 # -------------------------------------------------------------- the job itself
 def _land(root: Path, dataset: str, name: str, text: str) -> None:
     folder = root / "landing" / dataset
@@ -249,9 +326,7 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
     )
     assert_df_equality(quarantine, expected_q, ignore_row_order=True, ignore_nullable=True)
 
-    orders = lake.read(T.ORDERS).select(
-        "order_id", "id_key", "amount", "currency", "status"
-    )
+    orders = lake.read(T.ORDERS).select("order_id", "id_key", "amount", "currency", "status")
     expected_o = spark.createDataFrame(
         [("o1", "M1", 100.5, "CNY", "paid"), ("o2", "M2", 20.0, "CNY", "paid")],
         "order_id string, id_key string, amount double, currency string, status string",
@@ -260,7 +335,7 @@ def test_ingest_accounts_for_every_row_and_hides_pii(spark, csv_cfg, monkeypatch
 
     # No plain email or phone anywhere in silver, in any form the landing used.
     for table in ("id_observations", "orders"):
-        text = " ".join(str(v) for row in lake.read("silver", table).collect() for v in row)
+        text = " ".join(str(v) for row in lake.read(T.SILVER[table]).collect() for v in row)
         for plain in ("alice", "Alice", "13812345678", "13800000000"):
             assert plain not in text
 
@@ -272,14 +347,12 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
     lake = Lakehouse.from_config(spark, csv_cfg)
     before = lake.read(T.ORDERS)
     before_rows = before.collect()
-    versions = {t: lake.version(*t) for t in ((T.BRONZE["orders"]), (T.ORDERS))}
+    versions = {t: lake.version(t) for t in (T.BRONZE["orders"], T.ORDERS)}
 
     again = ingest.run(spark, csv_cfg)["orders"]
     assert (again.files, again.rows_in) == (0, 0)
-    assert {t: lake.version(*t) for t in versions} == versions
-    assert_df_equality(
-        lake.read(T.ORDERS), spark.createDataFrame(before_rows, before.schema)
-    )
+    assert {t: lake.version(t) for t in versions} == versions
+    assert_df_equality(lake.read(T.ORDERS), spark.createDataFrame(before_rows, before.schema))
 
     # A later file: a new order, a corrected o2 (newer time), and a stale copy of o1
     # (older time, different amount) that arrives late and must not win.

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from precis import tables as T
 from precis.config import load_config
 from precis.jobs import lifecycle
-from precis.lifecycle import churn, segments, summary
+from precis.lifecycle import VALUE_COLUMNS, Inputs, build, churn, segments, summary
 from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -256,12 +256,11 @@ def _simulated_orders(n: int = 400, days: int = 365, seed: int = 11):
     return rows
 
 
-@pytest.fixture(scope="module")
-def job_runs(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("lifecycle_job") / "lakehouse"
-    lake = Lakehouse(spark, str(root))
+def _world(spark, n: int = 400):
+    """(silver orders, identity map, identity guards, member ids): simulated buyers, the
+    hand-checked person, orders on an isolated hotline, and a prospect."""
     seen = dt.datetime(2025, 1, 1)
-    orders = _simulated_orders() + [
+    orders = _simulated_orders(n) + [
         # The hand-checked person: day -20 (two orders, 15), day -10 (25), a refund.
         ("h1", dt.datetime(2026, 3, 11, 9), "member_id", "mh", "ok", 10.0, "CNY", "pos", "paid"),
         ("h2", dt.datetime(2026, 3, 11, 18), "member_id", "mh", "ok", 5.0, "CNY", "pos", None),
@@ -281,14 +280,12 @@ def job_runs(spark, tmp_path_factory):
         ("x1", dt.datetime(2026, 3, 1), "phone", "hotline", "ok", 500.0, "CNY", "pos", "paid"),
         ("x2", dt.datetime(2026, 3, 2), "phone", "hotline", "ok", 500.0, "CNY", "pos", "paid"),
     ]
-    lake.overwrite(spark.createDataFrame(orders, SILVER_ORDERS), T.ORDERS)
     members = sorted({r[3] for r in orders if r[2] == "member_id"})
     ids = [("member_id", m, f"p_{m}", seen, seen) for m in members]
     ids += [
         ("phone", "hotline", "p_hotline", seen, seen),
         ("email", "prospect", "p_prospect", seen, seen),
     ]
-    lake.overwrite(spark.createDataFrame(ids, IDENTITY), T.IDENTITY_MAP)
     guards = spark.createDataFrame(
         [
             (
@@ -306,6 +303,21 @@ def job_runs(spark, tmp_path_factory):
         "run_date date, run_id string, guard string, id_type string, id_key string, other_type string, "
         "other_key string, detail string, records long",
     )
+    return (
+        spark.createDataFrame(orders, SILVER_ORDERS),
+        spark.createDataFrame(ids, IDENTITY),
+        guards,
+        members,
+    )
+
+
+@pytest.fixture(scope="module")
+def job_runs(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lifecycle_job") / "lakehouse"
+    lake = Lakehouse(spark, str(root))
+    orders, identity_map, guards, members = _world(spark)
+    lake.overwrite(orders, T.ORDERS)
+    lake.overwrite(identity_map, T.IDENTITY_MAP)
     lake.overwrite(guards, T.IDENTITY_GUARDS)
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
@@ -329,7 +341,7 @@ def job_runs(spark, tmp_path_factory):
 
 def test_job_writes_one_row_per_person_with_the_contract_columns(job_runs):
     table = job_runs["table"]
-    assert table.columns == list(lifecycle.VALUE_COLUMNS)
+    assert table.columns == list(VALUE_COLUMNS)
     ids = [r["one_id"] for r in table.select("one_id").collect()]
     assert sorted(ids) == sorted(
         [f"p_{m}" for m in job_runs["members"]] + ["p_hotline", "p_prospect"]
@@ -400,9 +412,7 @@ def test_job_params_table(job_runs):
 def test_job_rerun_changes_nothing(job_runs):
     assert job_runs["second"]["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
     lake = job_runs["lake"]
-    assert_df_equality(
-        lake.read(T.CUSTOMER_VALUE), job_runs["table"], ignore_row_order=True
-    )
+    assert_df_equality(lake.read(T.CUSTOMER_VALUE), job_runs["table"], ignore_row_order=True)
     params = lake.read(T.CLV_MODEL_PARAMS).drop("run_id")
     assert_df_equality(params, job_runs["params"].drop("run_id"), ignore_row_order=True)
 
@@ -433,6 +443,59 @@ def test_job_without_identity_map_names_the_missing_table(spark, tmp_path):
     lake.overwrite(spark.createDataFrame([], SILVER_ORDERS), T.ORDERS)
     with pytest.raises(Exception, match="gold/identity_map not found.*run the identity job"):
         lifecycle.run(spark, cfg)
+
+
+def test_build_on_a_small_world(spark):
+    orders, identity_map, guards, members = _world(spark, n=150)
+    settings = load_config(
+        PROJECT / "conf" / "base.yaml",
+        ["lifecycle.churn.enabled=false", "lifecycle.holdout_days=0"],
+    ).lifecycle
+    out = build(
+        Inputs(orders=orders, identity_map=identity_map, guards=guards),
+        settings,
+        run_date=RUN_DATE,
+        run_id="r1",
+    )
+    table = out.customer_value
+    assert table.columns == list(VALUE_COLUMNS)
+    got = table.filter(F.col("one_id").isin("p_mh", "p_hotline", "p_prospect")).select(
+        "one_id",
+        "lifecycle_stage",
+        "frequency",
+        "recency_days",
+        "orders",
+        "total_spend",
+        "first_purchase",
+        "last_purchase",
+        "churn_risk",
+        "time_unit",
+        "horizon_days",
+        "run_date",
+    )
+    schema = (
+        "one_id string, lifecycle_stage string, frequency int, recency_days int, orders long, "
+        "total_spend double, first_purchase date, last_purchase date, churn_risk double, "
+        "time_unit string, horizon_days int, run_date date"
+    )
+    march = dt.date(2026, 3, 11), dt.date(2026, 3, 21)
+    expected = spark.createDataFrame(
+        [
+            ("p_mh", "new", 1, 10, 3, 40.0, *march, None, "week", 365, RUN_DATE),
+            ("p_hotline", "prospect", None, None, 0, 0.0, None, None, None, "week", 365, RUN_DATE),
+            ("p_prospect", "prospect", None, None, 0, 0.0, None, None, None, "week", 365, RUN_DATE),
+        ],
+        schema,
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    stages = {r[0]: r[1] for r in table.groupBy("lifecycle_stage").count().collect()}
+    assert out.stages == stages and out.people == len(members) + 2
+    assert sorted(tuple(r) for r in out.params.collect()) == sorted(
+        (m, p, v, "r1", RUN_DATE, "week") for m, p, v in out.models.rows()
+    )
+    assert (out.holdout, out.churn) == (None, None)
+    assert out.metrics()["stage_prospect"] == stages["prospect"]
+    assert out.metrics()["bg_nbd_r"] == out.models.bg_nbd.params["r"]
 
 
 # ------------------------------------------------------------------------ config

@@ -34,14 +34,8 @@ def test_one_row_per_one_id(valued):
 def test_buyers_match_the_resolved_paid_orders(valued):
     _, lake, first, _, table = valued
     buyers = table.filter(F.col("orders") > 0)
-    orders = lake.read(T.ORDERS).filter(
-        F.coalesce(F.col("status"), F.lit("paid")) != "refunded"
-    )
-    paid = (
-        orders.join(lake.read(T.IDENTITY_MAP), ["id_type", "id_key"])
-        .select("one_id")
-        .distinct()
-    )
+    orders = lake.read(T.ORDERS).filter(F.coalesce(F.col("status"), F.lit("paid")) != "refunded")
+    paid = orders.join(lake.read(T.IDENTITY_MAP), ["id_type", "id_key"]).select("one_id").distinct()
     # Every buyer has a paid order; isolated identifiers (a hotline) account for the rest.
     assert buyers.select("one_id").subtract(paid).count() == 0
     assert 0 < buyers.count() <= paid.count()

@@ -19,7 +19,7 @@ from precis.ingest import identifiers as ids
 from precis.schemas import DatasetSpec
 
 if TYPE_CHECKING:
-    from precis.config import Config
+    from precis.config import Config, IngestConfig
 
 # Lineage columns that bronze adds to every landed row.
 SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT = (
@@ -49,18 +49,23 @@ class IdentifierSettings:
     key: bytes
 
     @classmethod
+    def of(cls, ingest: IngestConfig, pii_types: Sequence[str], key: bytes) -> IdentifierSettings:
+        """Ingest's normalization rules, the PII types and the hashing key."""
+        return cls(
+            rules=ingest.id_rules,
+            country_code=ingest.default_country_code,
+            placeholder_values=ingest.placeholder_values,
+            placeholder_patterns=ingest.placeholder_patterns,
+            pii_types=pii_types,
+            key=key,
+        )
+
+    @classmethod
     def from_config(cls, cfg: Config) -> IdentifierSettings:
-        """Ingest's normalization and the hashing key from the environment."""
+        """``of`` the run's config, with the hashing key from the environment."""
         from precis.privacy import resolve_key
 
-        return cls(
-            rules=cfg.ingest.id_rules,
-            country_code=cfg.ingest.default_country_code,
-            placeholder_values=cfg.ingest.placeholder_values,
-            placeholder_patterns=cfg.ingest.placeholder_patterns,
-            pii_types=cfg.privacy.pii_types,
-            key=resolve_key(cfg),
-        )
+        return cls.of(cfg.ingest, cfg.privacy.pii_types, resolve_key(cfg))
 
 
 def missing_required_columns(columns: Sequence[str], spec: DatasetSpec) -> list[str]:
@@ -136,6 +141,22 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
     if spec.identified:
         out = out.withColumn("id_type", F.lower(F.trim(F.col("id_type"))))
     return out
+
+
+def reasons(spec: DatasetSpec) -> tuple[str, ...]:
+    """Every reason ``typed`` can give a row of ``spec``; a row holds each at most once,
+    so counting the rows that hold a reason counts that reason's occurrences."""
+    found: list[str] = []
+    for name, _ in spec.columns:
+        if name in spec.required:
+            found.append(f"missing:{name}")
+        found.append(f"unparsable:{name}")
+        if (spec.name, name) in _DOMAINS:
+            found.append(f"bad_value:{name}")
+    if spec.identified:
+        found.append("unknown_id_type")
+    found.extend(f"bad_value:{name}" for name, _, _ in _FLOORS.get(spec.name, ()))
+    return tuple(found)
 
 
 def _cast(source: Column, landed: DataType, target: DataType) -> Column:

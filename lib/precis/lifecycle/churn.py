@@ -120,7 +120,7 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
     if visits is None:
         joined = frame.select("*", *[F.lit(0).alias(c) for c in visit_columns])
     else:
-        joined = frame.join(visits, "one_id", "left").fillna(0, list(visit_columns))
+        joined = frame.join(visits, on="one_id", how="left").fillna(0, list(visit_columns))
     out = joined.withColumn("visit_trend", F.col("visit_days_90d") - F.col("visit_days_prev_90d"))
     return out.select("one_id", *[F.col(c).cast("double").alias(c) for c in FEATURES])
 
@@ -148,7 +148,7 @@ def labelled(
     bought = future_buyers(orders, as_of, horizon_days)
     return (
         features(orders, events, as_of)
-        .join(bought, "one_id", "left")
+        .join(bought, on="one_id", how="left")
         .withColumn("label", F.when(F.col("_bought"), 0.0).otherwise(1.0))
         .drop("_bought")
     )

@@ -39,7 +39,7 @@ def oracle_orders(silver_orders: DataFrame, truth: DataFrame) -> DataFrame:
     person = truth.filter(F.col("dataset") == "orders").select(
         F.col("record_id").alias("order_id"), F.col("person_id").cast("string").alias("one_id")
     )
-    return silver_orders.join(person, "order_id").select(
+    return silver_orders.join(person, on="order_id", how="inner").select(
         "one_id",
         "order_id",
         F.to_date("order_time").alias("order_date"),
@@ -66,7 +66,11 @@ def p_alive_auc(
     orders = (
         record_identity.filter(F.col("dataset") == "orders")
         .select(*keys, "one_id")
-        .join(truth.filter(F.col("dataset") == "orders").select(*keys, "person_id"), keys)
+        .join(
+            truth.filter(F.col("dataset") == "orders").select(*keys, "person_id"),
+            on=keys,
+            how="inner",
+        )
     )
     counted = orders.groupBy("one_id", "person_id").agg(F.count(F.lit(1)).alias("n"))
     top = Window.partitionBy("one_id").orderBy(F.desc("n"), "person_id")
@@ -78,10 +82,11 @@ def p_alive_auc(
     scored = (
         customer_value.filter(F.col("p_alive").isNotNull())
         .select("one_id", "p_alive")
-        .join(owner, "one_id")
+        .join(owner, on="one_id", how="inner")
         .join(
             people.select("person_id", F.col("alive_at_end").cast("double").alias("label")),
-            "person_id",
+            on="person_id",
+            how="inner",
         )
     )
     evaluator = BinaryClassificationEvaluator(labelCol="label", rawPredictionCol="p_alive")

@@ -116,11 +116,20 @@ def score_triples(
     return spark.createDataFrame(scored, schema)
 
 
-def with_predictions(person_summary: DataFrame, scores: DataFrame, models: Models) -> DataFrame:
-    """Summary + ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv``."""
-    joined = person_summary.join(
-        F.broadcast(scores) if scores.count() < 200_000 else scores, TRIPLE, "left"
-    )
+#: Scores of fewer distinct triples than this are broadcast to the people they score.
+BROADCAST_TRIPLES = 200_000
+
+
+def with_predictions(
+    person_summary: DataFrame, scores: DataFrame, models: Models, triples: int
+) -> DataFrame:
+    """Summary + ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv``.
+
+    ``triples``: how many rows ``scores`` has (``score_triples`` made them on the driver,
+    so the caller knows without asking Spark).
+    """
+    small = triples < BROADCAST_TRIPLES
+    joined = person_summary.join(F.broadcast(scores) if small else scores, on=TRIPLE, how="left")
     if models.gamma_gamma is None:
         spend = F.col("total_spend") / F.col("orders")
     else:
