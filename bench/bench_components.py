@@ -68,7 +68,7 @@ from pyspark.sql import functions as F
 from precis.config import load_config
 from precis.identity import records
 from precis.identity.components import connected_components
-from precis.identity.graph import record_links
+from precis.identity.links import record_links
 from precis.session import get_spark
 from precis.storage import Lakehouse
 

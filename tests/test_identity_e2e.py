@@ -78,7 +78,7 @@ def resolved(spark, world, tmp_path_factory):
 
 
 def _valid_identifiers(lake):
-    silver = {n: lake.read("silver", n) for n in records.SOURCES if lake.exists("silver", n)}
+    silver = {n: lake.read(T.SILVER[n]) for n in records.SOURCES if lake.exists(T.SILVER[n])}
     return records.identified_records(silver)
 
 
@@ -144,13 +144,10 @@ def test_the_incremental_run_reclusters_little_and_equals_a_full_run(resolved):
     assert stats.mode == "incremental"
     assert 0 < stats.reclustered < stats.identifiers / 20
     for table, ignore in (
-        ("identity_map", ()),
-        ("record_identity", ()),
-        ("identity_changes", ("run_id", "changed_at")),
-        ("identity_guards", ("run_id",)),
+        (T.IDENTITY_MAP, ()),
+        (T.RECORD_IDENTITY, ()),
+        (T.IDENTITY_CHANGES, ("run_id", "changed_at")),
+        (T.IDENTITY_GUARDS, ("run_id",)),
     ):
-        ours, theirs = (
-            lake.read("gold", table).drop(*ignore),
-            full.read("gold", table).drop(*ignore),
-        )
+        ours, theirs = lake.read(table).drop(*ignore), full.read(table).drop(*ignore)
         assert_df_equality(ours, theirs, ignore_row_order=True)

@@ -10,6 +10,8 @@ from pyspark.sql import functions as F
 
 from precis.config import IdentityConfig, IdTypeConfig
 from precis.identity import graph, records, rules
+from precis.identity.limits import greedy_clusters
+from precis.identity.links import over_linked, record_links
 
 T0 = dt.datetime(2026, 1, 1)
 OBS_SCHEMA = "source string, record_id string, id_type string, id_key string, id_status string, observed_at timestamp"
@@ -154,8 +156,8 @@ def _resolve_cases(spark, cases: dict[str, dict], cfg: IdentityConfig) -> dict[s
         )
     recs = records.identified_records(silver)
     nodes = records.nodes(recs)
-    links, _ = graph.record_links(recs, cfg.max_ids_per_record)
-    over = graph.over_linked(links, cfg)
+    links, _ = record_links(recs, cfg.max_ids_per_record)
+    over = over_linked(links, cfg)
     blocked = over.select(
         "node", F.lit("over_linked").alias("guard"), F.lit("").alias("detail"), "records"
     )
@@ -333,7 +335,7 @@ LINK_COLUMNS = [
 def _greedy(links: list[tuple], limits: dict[str, int]) -> tuple[dict[int, int], list[tuple]]:
     """(node -> cluster, refused (guard, node, other)) for links (src, dst, types, weight, bridge)."""
     rows = [("link", a, b, ta, tb, w, 0, False, bridge) for a, b, ta, tb, w, bridge in links]
-    out = list(graph.greedy_clusters(pd.DataFrame(rows, columns=LINK_COLUMNS), limits))
+    out = list(greedy_clusters(pd.DataFrame(rows, columns=LINK_COLUMNS), limits))
     assigned = {node: cluster for kind, node, cluster, _, _ in out if kind == "node"}
     return assigned, [(kind, node, other) for kind, node, _, other, _ in out if kind != "node"]
 

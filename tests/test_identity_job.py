@@ -3,6 +3,7 @@ incremental runs (a merge), and operators' rules read from a table."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -12,7 +13,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from precis import tables as T
-from precis.config import load_config
+from precis.config import IdentityConfig, load_config
+from precis.identity import IdentityInputs, PreviousRun, Stats, build
+from precis.identity.incremental import with_map_version
 from precis.jobs import identity
 from precis.storage import Lakehouse
 
@@ -59,8 +62,7 @@ def _land_silver(spark, lake: Lakehouse, observations) -> None:
 def _people(lake: Lakehouse) -> dict[str, str]:
     """identifier "type:key" -> one_id."""
     return {
-        f"{r['id_type']}:{r['id_key']}": r["one_id"]
-        for r in lake.read(T.IDENTITY_MAP).collect()
+        f"{r['id_type']}:{r['id_key']}": r["one_id"] for r in lake.read(T.IDENTITY_MAP).collect()
     }
 
 
@@ -74,9 +76,7 @@ def runs(spark, tmp_path_factory):
     out["first_stats"] = identity.run(spark, _config(root, "2026-03-01"))
     out["first"] = _people(lake)
     out["first_records"] = lake.read(T.RECORD_IDENTITY).localCheckpoint()
-    out["first_versions"] = {
-        t: lake.version("gold", t) for t in ("identity_map", "record_identity")
-    }
+    out["first_versions"] = {t.name: lake.version(t) for t in (T.IDENTITY_MAP, T.RECORD_IDENTITY)}
     out["first_changes"] = lake.read(T.IDENTITY_CHANGES).count()
 
     out["rerun_stats"] = identity.run(spark, _config(root, "2026-03-01"))
@@ -185,13 +185,15 @@ def test_runs_recluster_only_the_components_new_records_touch(runs):
 
 
 @pytest.mark.parametrize(
-    "table", ["identity_map", "record_identity", "identity_changes", "identity_guards"]
+    "table",
+    [T.IDENTITY_MAP, T.RECORD_IDENTITY, T.IDENTITY_CHANGES, T.IDENTITY_GUARDS],
+    ids=lambda t: t.name,
 )
 def test_an_incremental_run_writes_what_a_full_run_writes(runs, table):
     ignore = {"run_id", "changed_at"}
 
     def content(lake):
-        df = lake.read("gold", table)
+        df = lake.read(table)
         return df.select(*[c for c in df.columns if c not in ignore])
 
     assert_df_equality(content(runs["lake"]), content(runs["full_lake"]), ignore_row_order=True)
@@ -237,8 +239,7 @@ def test_operator_rules_table_blocks_and_forbids(spark, tmp_path):
     assert people["cookie_id:c1"] != people["member_id:m2"]
     assert people["union_id:u1"] != people["member_id:m1"]
     guards = {
-        (r["guard"], r["id_type"], r["id_key"])
-        for r in lake.read(T.IDENTITY_GUARDS).collect()
+        (r["guard"], r["id_type"], r["id_key"]) for r in lake.read(T.IDENTITY_GUARDS).collect()
     }
     assert ("rule_block", "cookie_id", "c1") in guards
     assert {("never_link", "member_id", "m1"), ("never_link", "union_id", "u1")} & guards
@@ -264,3 +265,138 @@ def test_missing_silver_observations_is_a_missing_dataset(spark, tmp_path):
 
     with pytest.raises(MissingDatasetError, match="silver/id_observations"):
         identity.run(spark, _config(tmp_path / "lakehouse", "2026-03-01"))
+
+
+# ------------------------------------------------------------- build, without the lakehouse
+RUN_DATE, NEXT_DATE = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+
+
+def _silver(spark, observations) -> dict:
+    return {
+        "id_observations": spark.createDataFrame(observations, OBS),
+        "events": spark.createDataFrame(EVENT_ROWS, EVENTS),
+    }
+
+
+def _build(spark, observations, run_date, previous=None):
+    inputs = IdentityInputs(silver=_silver(spark, observations), previous=previous or PreviousRun())
+    return build(
+        inputs, IdentityConfig(), run_date=run_date, run_id=f"run-{run_date}", changed_at=T0
+    )
+
+
+def _groups(identity_map) -> dict[str, frozenset[str]]:
+    """one_id -> its identifiers as "type:key"."""
+    groups: dict[str, set[str]] = {}
+    for r in identity_map.collect():
+        groups.setdefault(r["one_id"], set()).add(f"{r['id_type']}:{r['id_key']}")
+    return {k: frozenset(v) for k, v in groups.items()}
+
+
+def test_build_resolves_a_tiny_world_and_reports_what_it_observed(spark):
+    out = _build(spark, FIRST, RUN_DATE)
+    groups = _groups(out.identity_map)
+    assert set(groups.values()) == {
+        frozenset({"member_id:m1", "phone:hA"}),
+        frozenset({"member_id:m2", "phone:hB"}),
+        frozenset({"email:he"}),
+        frozenset({"cookie_id:c1"}),
+    }
+    one_id = {ident: k for k, idents in groups.items() for ident in idents}
+    assert_df_equality(
+        out.identity_map,
+        spark.createDataFrame(
+            [
+                (t, k, one_id[f"{t}:{k}"], T0, T0)
+                for t, k in (
+                    ("member_id", "m1"),
+                    ("phone", "hA"),
+                    ("member_id", "m2"),
+                    ("phone", "hB"),
+                    ("email", "he"),
+                    ("cookie_id", "c1"),
+                )
+            ],
+            "id_type string, id_key string, one_id string, first_seen timestamp, last_seen timestamp",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert_df_equality(
+        out.record_identity,
+        spark.createDataFrame(
+            [
+                ("id_observations", "crm", "r1", one_id["member_id:m1"]),
+                ("id_observations", "crm", "r2", one_id["member_id:m2"]),
+                ("id_observations", "web", "r3", one_id["email:he"]),
+                ("events", "events", "e1", one_id["cookie_id:c1"]),
+                ("events", "events", "e2", one_id["member_id:m1"]),
+            ],
+            "dataset string, source string, record_id string, one_id string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    changes = {
+        (r["run_id"], r["run_date"], r["changed_at"], r["change"], r["one_id"], r["identifiers"])
+        for r in out.changes.collect()
+    }
+    assert changes == {
+        (f"run-{RUN_DATE}", RUN_DATE, T0, "created", k, len(v)) for k, v in groups.items()
+    }
+    assert sorted(
+        (r["run_date"], r["run_id"], r["guard"], r["id_type"], r["records"], r["detail"])
+        for r in out.guards.collect()
+    ) == [
+        (RUN_DATE, f"run-{RUN_DATE}", "placeholder", "cookie_id", 1, d)
+        for d in (
+            "events rows with a placeholder value (blocked at ingest)",
+            "id_observations rows with a placeholder value (blocked at ingest)",
+        )
+    ]
+    assert out.state.columns == ["node", "component", "blocked", "isolated", "fingerprint"]
+    assert out.state.count() == 6 and out.record_state.count() == 5
+    assert out.stats == Stats(
+        identifiers=6,
+        records=5,
+        links=2,
+        one_ids=4,
+        largest_one_id=2,
+        reclustered=6,
+        mode="full",
+        changes={"created": 4},
+        guards={"placeholder": 2},
+        sizes={"1": 2, "2": 2}
+        | dict.fromkeys(["3", "4-5", "6-10", "11-20", "21-50", "51-100", "101-1000", ">1000"], 0),
+    )
+
+
+def test_build_from_the_previous_run_reclusters_what_new_records_touch(spark):
+    first = _build(spark, FIRST, RUN_DATE)
+    previous = PreviousRun(
+        identity_map=first.identity_map,
+        map_version=3,
+        changes=first.changes,
+        guards=first.guards,
+        state=with_map_version(first.state, 3),
+        records=first.record_state,
+    )
+    second = _build(spark, FIRST + SECOND, NEXT_DATE, previous)
+    before, after = _groups(first.identity_map), _groups(second.identity_map)
+    survivor = next(k for k, v in before.items() if "member_id:m1" in v)
+    email = next(k for k, v in before.items() if v == {"email:he"})
+    assert after[survivor] == {"member_id:m1", "phone:hA", "email:he"}
+    # Untouched people keep their ids.
+    assert {k: v for k, v in after.items() if k != survivor} == {
+        k: v for k, v in before.items() if k not in (survivor, email)
+    }
+    assert (second.stats.mode, second.stats.reclustered) == ("incremental", 3)
+    assert second.stats.changes == {"merged": 1}
+    assert [(r["change"], r["one_id"], r["related_one_id"]) for r in second.changes.collect()] == [
+        ("merged", email, survivor)
+    ]
+    # A map written since the state was saved: everything is reclustered, same people.
+    moved = dataclasses.replace(previous, map_version=4)
+    full = _build(spark, FIRST + SECOND, NEXT_DATE, moved)
+    assert (full.stats.mode, full.stats.reclustered) == ("full", 6)
+    assert _groups(full.identity_map) == after

@@ -64,7 +64,8 @@ def connected_components(
     The input's adjacency list and then every ``checkpoint_interval``-th round are
     checkpointed: reliably when ``checkpoint_dir`` names the session's checkpoint
     directory (``precis.session.checkpoint_dir``), else locally; the other rounds are
-    persisted. The result reads the last round's checkpoint and
+    persisted, each released once the next is computed (a last round that was only
+    persisted is checkpointed as labels). The result reads the last round's checkpoint and
     those of finished stars, so keep the checkpoint directory until it has been used
     (Spark deletes reliable checkpoint files only with
     ``spark.cleaner.referenceTracking.cleanCheckpoints``).
@@ -85,6 +86,7 @@ def connected_components(
     iteration = 0
     while current.unsettled > 0:
         if iteration == max_iterations:
+            current.adjacency.unpersist()
             raise RuntimeError(
                 f"connected_components did not converge within {max_iterations} iterations "
                 f"({current.unsettled:,} nodes are neither a star centre nor a leaf); "
@@ -106,6 +108,10 @@ def connected_components(
             on_iteration(iteration, current.edges)
 
     labels = _labels(current.adjacency)
+    if not current.checkpointed:
+        # The last round was only persisted: keep its labels, release the round.
+        labels = _materialize(labels, checkpoint=True, reliable=reliable)[0]
+        current.adjacency.unpersist()
     for piece in finished:
         labels = labels.unionByName(piece)
     return labels
@@ -245,6 +251,7 @@ class _Round:
     """An adjacency list computed once, and the counters observed while computing it."""
 
     adjacency: DataFrame
+    checkpointed: bool  # else persisted, to be released
     durable: bool  # reliably checkpointed
     edges: int  # distinct edges still in play, each counted at its smaller end
     unsettled: int  # nodes neither a centre nor a leaf; 0 means converged
@@ -272,6 +279,7 @@ def _observed_round(adjacency: DataFrame, *, checkpoint: bool, reliable: bool) -
     counts = {key: int(value or 0) for key, value in counts.items()}
     return _Round(
         frame,
+        checkpoint,
         durable,
         counts["edges"],
         counts["unsettled"],

@@ -15,6 +15,9 @@ that are linkable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -46,14 +49,14 @@ def evidence_groups(
     vertices; the identifier vertex is per person, so a family device does not connect
     two people's records here.
     """
-    owned = records.select(*KEYS, "node").join(truth.select(*KEYS, "person_id"), KEYS)
+    owned = records.select(*KEYS, "node").join(truth.select(*KEYS, "person_id"), KEYS, how="inner")
     record_vertex = F.xxhash64(F.lit("record"), *[F.col(k) for k in KEYS])
     edges = owned.select(record_vertex.alias("src"), F.xxhash64("person_id", "node").alias("dst"))
     components = connected_components(edges, checkpoint_dir=checkpoint_dir)
     return (
         owned.select(*KEYS, "person_id", record_vertex.alias("id"))
         .dropDuplicates(KEYS)
-        .join(components, "id")
+        .join(components, "id", how="inner")
         .select(
             *KEYS,
             "person_id",
@@ -72,10 +75,10 @@ def pairwise_scores(
     both = (
         predicted.filter(F.col("dataset").isin(*SCORED_DATASETS))
         .select(*KEYS, "one_id")
-        .join(truth.select(*KEYS, "person_id"), KEYS)
+        .join(truth.select(*KEYS, "person_id"), KEYS, how="inner")
     )
     if groups is not None:
-        both = both.join(groups.select(*KEYS, "group"), KEYS, "left")
+        both = both.join(groups.select(*KEYS, "group"), KEYS, how="left")
     else:
         both = both.withColumn("group", F.lit(None).cast("string"))
     cells = both.groupBy("one_id", "person_id", "group").agg(F.count(F.lit(1)).alias("n")).cache()
@@ -122,22 +125,39 @@ def pairwise_scores(
     return scores
 
 
-def size_histogram(identity_map: DataFrame) -> dict[str, int]:
-    """Number of one_ids by identifiers per one_id: {"1": n, "2": n, "3-3": ...}."""
+def one_id_sizes(identity_map: DataFrame) -> dict[str, Any]:
+    """``one_ids``, ``largest_one_id`` and the histogram buckets (:func:`size_histogram`)
+    of an identity map, in one aggregation."""
     sizes = identity_map.groupBy("one_id").agg(F.count(F.lit(1)).alias("size"))
-    bucket: Column | None = None
-    lower = 1
-    labels = []
-    for upper in SIZE_BUCKETS:
-        label = str(upper) if upper == lower else f"{lower}-{upper}"
-        labels.append(label)
-        cond = F.col("size") <= upper
-        bucket = F.when(cond, F.lit(label)) if bucket is None else bucket.when(cond, F.lit(label))
-        lower = upper + 1
-    over = f">{SIZE_BUCKETS[-1]}"
-    assert bucket is not None  # SIZE_BUCKETS is not empty
-    counts = {
-        r[0]: r[1]
-        for r in sizes.groupBy(bucket.otherwise(F.lit(over)).alias("b")).count().collect()
+    return sizes.agg(*size_metrics()).collect()[0].asDict()
+
+
+def size_metrics(size: str = "size") -> list[Column]:
+    """Aggregates over one row per one_id (``size``: its identifiers): ``one_ids``,
+    ``largest_one_id`` and the histogram buckets read by :func:`size_histogram`."""
+    metrics = [F.count(F.lit(1)).alias("one_ids"), F.max(size).alias("largest_one_id")]
+    for i, (lower, upper) in enumerate(_buckets()):
+        within = F.col(size) >= lower if upper is None else F.col(size).between(lower, upper)
+        metrics.append(F.count_if(within).alias(f"size_{i}"))
+    return metrics
+
+
+def size_histogram(observed: Mapping[str, Any]) -> dict[str, int]:
+    """Number of one_ids by identifiers per one_id: {"1": n, "2": n, "4-5": ...}, from
+    the values of :func:`size_metrics`."""
+    return {
+        _label(lower, upper): int(observed[f"size_{i}"] or 0)
+        for i, (lower, upper) in enumerate(_buckets())
     }
-    return {label: int(counts.get(label, 0)) for label in [*labels, over]}
+
+
+def _buckets() -> list[tuple[int, int | None]]:
+    """(lower, upper) bounds of the histogram buckets; the last one has no upper bound."""
+    lowers = [1, *(upper + 1 for upper in SIZE_BUCKETS)]
+    return [*zip(lowers, SIZE_BUCKETS, strict=False), (lowers[-1], None)]
+
+
+def _label(lower: int, upper: int | None) -> str:
+    if upper is None:
+        return f">{lower - 1}"
+    return str(upper) if upper == lower else f"{lower}-{upper}"

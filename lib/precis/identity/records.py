@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from precis.config import IdentityConfig
+from precis.identity.id_types import priority
 
 # A record's key, declared with the tables keyed by it.
 from precis.tables import RECORD_KEYS as RECORD_KEYS
@@ -30,7 +33,7 @@ SOURCES: dict[str, tuple[str | None, Column | str, str]] = {
 def node_id(id_type: Column | str = "id_type", id_key: Column | str = "id_key") -> Column:
     """A BIGINT per identifier: joins and the components step work on longs, not strings.
 
-    Collisions are checked by the job (``check_node_ids``), not assumed away.
+    Collisions are checked on every run (``check_node_ids``), not assumed away.
     """
     return F.xxhash64(
         F.col(id_type) if isinstance(id_type, str) else id_type,
@@ -97,3 +100,22 @@ def check_node_ids(nodes_df: DataFrame) -> list[tuple[int, int]]:
     """Node ids shared by two identifiers (a 64-bit hash collision): (node, identifiers)."""
     clashes = nodes_df.groupBy("node").count().filter(F.col("count") > 1).limit(10).collect()
     return [(r["node"], r["count"]) for r in clashes]
+
+
+def record_one_ids(records: DataFrame, mapping: DataFrame, settings: IdentityConfig) -> DataFrame:
+    """dataset, source, record_id, one_id: a record with several identifiers takes the
+    one_id of its highest-priority identifier that is not isolated by a guard.
+
+    mapping: node, one_id, isolated.
+    """
+    order = Window.partitionBy(*RECORD_KEYS).orderBy(
+        F.col("isolated").asc(), F.col("priority").asc(), F.col("node").asc()
+    )
+    return (
+        records.select(*RECORD_KEYS, "node", "id_type")
+        .join(mapping.select("node", "one_id", "isolated"), "node", how="inner")
+        .withColumn("priority", priority(settings))
+        .withColumn("rank", F.row_number().over(order))
+        .filter(F.col("rank") == 1)
+        .select(*RECORD_KEYS, "one_id")
+    )

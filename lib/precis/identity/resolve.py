@@ -27,6 +27,8 @@ def resolve(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None =
         keyed = keyed.join(
             F.broadcast(isolated.select("id_type", "id_key").distinct()),
             ["id_type", "id_key"],
-            "left_anti",
+            how="left_anti",
         )
-    return keyed.join(identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"])
+    return keyed.join(
+        identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"], how="inner"
+    )

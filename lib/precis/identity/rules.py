@@ -47,16 +47,40 @@ def empty(spark: SparkSession) -> Rules:
     )
 
 
-def read_rules(spark: SparkSession, path: str, fmt: str) -> list[Row]:
-    reader = spark.read.format(fmt)
-    if fmt == "csv":
-        reader = reader.option("header", "true")
-    df = reader.load(path)
-    missing = [c for c in REQUIRED if c not in df.columns]
+def load(
+    spark: SparkSession,
+    table: DataFrame | None,
+    source: str,
+    identifiers: conform.IdentifierSettings | None,
+) -> Rules:
+    """The operators' rules ``table`` as read (None: there is none) checked, normalized and
+    hashed as ingest does; ``source`` names it in errors."""
+    if table is None:
+        return empty(spark)
+    rows = _rows(table, source)
+    if not rows:
+        return empty(spark)
+    if identifiers is None:
+        raise ValueError("operators' rules need ingest's identifier settings to be hashed")
+    validate(rows, set(identifiers.rules), source)
+    return hashed(spark, rows, identifiers, source)
+
+
+def _rows(table: DataFrame, path: str) -> list[Row]:
+    missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise ConfigError(f"identity rules {path}: missing column(s) {', '.join(missing)}")
     # An operators' table: small by nature, checked row by row for clear messages.
-    return df.select(*[F.col(c).cast("string") for c in REQUIRED]).collect()
+    return table.select(*[F.col(c).cast("string") for c in REQUIRED]).collect()
+
+
+def rule_nodes(rules: Rules) -> list[tuple]:
+    """The rules as node ids, for the state fingerprint (a handful of rows)."""
+    return (
+        [("block", r["node"]) for r in rules.blocked.select("node").collect()]
+        + [("never", r["src"], r["dst"]) for r in rules.never.collect()]
+        + [("force", r["src"], r["dst"]) for r in rules.force.collect()]
+    )
 
 
 def validate(rows: list[Row], known_types: set[str], path: str) -> None:
@@ -105,7 +129,7 @@ def hashed(
         )
     a = resolved.filter(F.col("side") == "a").select("row", "rule", F.col("node").alias("a"))
     b = resolved.filter(F.col("side") == "b").select("row", F.col("node").alias("b"))
-    pairs = a.join(b, "row").select(
+    pairs = a.join(b, "row", how="inner").select(
         "rule", F.least("a", "b").alias("src"), F.greatest("a", "b").alias("dst")
     )
     blocked = a.filter(F.col("rule") == "block").select(

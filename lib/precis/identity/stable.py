@@ -23,7 +23,10 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.identity.records import node_id
+
 CHANGE_SCHEMA = "change string, one_id string, related_one_id string, identifiers long"
+CHANGES = ("created", "merged", "split", "deleted")
 
 
 def new_id(run_date: dt.date, salt: int = 0) -> F.Column:
@@ -31,6 +34,22 @@ def new_id(run_date: dt.date, salt: int = 0) -> F.Column:
         "|", F.lit(run_date.isoformat()), F.lit(str(salt)), F.col("cluster").cast("string")
     )
     return F.concat(F.lit("p"), F.substring(F.sha2(text, 256), 1, 20))
+
+
+def history(
+    identity_map: DataFrame | None, changes: DataFrame | None
+) -> tuple[DataFrame | None, DataFrame | None, DataFrame | None]:
+    """(previous, created, issued) for :func:`assign` from the last run's
+    ``gold/identity_map`` and ``gold/identity_changes`` (None: not written yet)."""
+    if identity_map is None:
+        return None, None, None
+    previous = identity_map.select(node_id().alias("node"), "one_id")
+    if changes is None:
+        return previous, None, previous.select("one_id").distinct()
+    born = changes.filter(F.col("change").isin("created", "split"))
+    created = born.groupBy("one_id").agg(F.min("changed_at").alias("created_at"))
+    issued = born.select("one_id").union(previous.select("one_id")).distinct()
+    return previous, created, issued
 
 
 def assign(
@@ -56,7 +75,7 @@ def assign(
         created = spark.createDataFrame([], "one_id string, created_at timestamp")
 
     overlap = (
-        current.join(previous, "node")
+        current.join(previous, "node", how="inner")
         .groupBy("cluster", "one_id")
         .agg(F.count(F.lit(1)).alias("shared"))
     )
@@ -64,11 +83,11 @@ def assign(
         F.desc("shared"), F.asc_nulls_last("first_seen"), "cluster"
     )
     heirs = (
-        overlap.join(info, "cluster")
+        overlap.join(info, "cluster", how="inner")
         .withColumn("rank", F.row_number().over(heir_order))
         .filter(F.col("rank") == 1)
         .select("cluster", "one_id", "shared")
-        .join(created, "one_id", "left")
+        .join(created, "one_id", how="left")
     )
     keep_order = Window.partitionBy("cluster").orderBy(
         F.desc("shared"), F.asc_nulls_last("created_at"), "one_id"
@@ -78,7 +97,7 @@ def assign(
     survivors = kept.withColumnRenamed("one_id", "related_one_id")
     merged = (
         ranked.filter(F.col("rank") > 1)
-        .join(survivors, "cluster")
+        .join(survivors, "cluster", how="inner")
         .select(
             F.lit("merged").alias("change"),
             "one_id",
@@ -87,15 +106,15 @@ def assign(
         )
     )
 
-    fresh = _new_ids(info.join(kept, "cluster", "left_anti"), issued, run_date)
+    fresh = _new_ids(info.join(kept, "cluster", how="left_anti"), issued, run_date)
     origin_order = Window.partitionBy("cluster").orderBy(F.desc("shared"), "one_id")
     origin = (
-        overlap.join(fresh.select("cluster"), "cluster", "left_semi")
+        overlap.join(fresh.select("cluster"), "cluster", how="left_semi")
         .withColumn("rank", F.row_number().over(origin_order))
         .filter(F.col("rank") == 1)
         .select("cluster", F.col("one_id").alias("related_one_id"))
     )
-    born = fresh.join(origin, "cluster", "left").select(
+    born = fresh.join(origin, "cluster", how="left").select(
         F.when(F.col("related_one_id").isNull(), F.lit("created"))
         .otherwise(F.lit("split"))
         .alias("change"),
@@ -106,7 +125,7 @@ def assign(
     gone = (
         previous.select("one_id")
         .distinct()
-        .join(overlap.select("one_id"), "one_id", "left_anti")
+        .join(overlap.select("one_id"), "one_id", how="left_anti")
         .select(
             F.lit("deleted").alias("change"),
             "one_id",
@@ -115,7 +134,7 @@ def assign(
         )
     )
     names = kept.unionByName(fresh.select("cluster", "one_id"))
-    mapping = current.join(names, "cluster").select("node", "cluster", "one_id")
+    mapping = current.join(names, "cluster", how="inner").select("node", "cluster", "one_id")
     return mapping, merged.unionByName(born).unionByName(gone)
 
 
@@ -126,13 +145,15 @@ def _new_ids(clusters: DataFrame, issued: DataFrame | None, run_date: dt.date) -
     if issued is None:
         return named
     for salt in range(1, 10):
-        clash = named.join(issued, "one_id", "left_semi").select("cluster")
+        clash = named.join(issued, "one_id", how="left_semi").select("cluster")
         if clash.isEmpty():
             return named
-        fixed = named.join(clash, "cluster", "left_semi").withColumn(
+        fixed = named.join(clash, "cluster", how="left_semi").withColumn(
             "one_id", new_id(run_date, salt)
         )
         named = (
-            named.join(clash, "cluster", "left_anti").unionByName(fixed).localCheckpoint(eager=True)
+            named.join(clash, "cluster", how="left_anti")
+            .unionByName(fixed)
+            .localCheckpoint(eager=True)
         )
     raise RuntimeError("could not find unused one_ids after 10 attempts")

@@ -1,0 +1,46 @@
+"""Per-type identity settings as column expressions over ``id_type``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from precis.config import IdentityConfig
+
+
+def type_map(settings: IdentityConfig, value: Callable[[str], object], default: object) -> Column:
+    """A SQL CASE over id_type: per-type settings as a column expression."""
+    expr = None
+    for id_type in sorted(settings.types):
+        branch = F.lit(value(id_type))
+        expr = (
+            F.when(F.col("id_type") == id_type, branch)
+            if expr is None
+            else expr.when(F.col("id_type") == id_type, branch)
+        )
+    return expr.otherwise(F.lit(default)) if expr is not None else F.lit(default)
+
+
+def is_strong(settings: IdentityConfig, col: str = "id_type") -> Column:
+    strong = settings.strong_types()
+    return F.col(col).isin(*strong) if strong else F.lit(False)
+
+
+def is_bridge(settings: IdentityConfig, col: str = "id_type") -> Column:
+    bridges = settings.bridge_types()
+    return F.col(col).isin(*bridges) if bridges else F.lit(False)
+
+
+def priority(settings: IdentityConfig) -> Column:
+    return type_map(settings, lambda t: settings.types[t].priority, 100)
+
+
+def max_per_person(settings: IdentityConfig) -> Column:
+    """The type's per-person limit (null: none)."""
+    return type_map(settings, lambda t: settings.types[t].max_per_person, None)
+
+
+def max_linked(settings: IdentityConfig) -> Column:
+    return type_map(settings, lambda t: settings.types[t].max_linked, 5)
