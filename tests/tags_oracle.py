@@ -17,43 +17,40 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precis import tables as T
+
 ISOLATING = ("over_linked", "rule_block")
 
 
-def _pdf(lake, layer: str, table: str, columns: list[str]) -> pd.DataFrame:
-    return lake.read(layer, table).select(*columns).toPandas()
+def _pdf(lake, table: T.Table, columns: list[str]) -> pd.DataFrame:
+    return lake.read(table).select(*columns).toPandas()
 
 
 def load(lake) -> dict[str, pd.DataFrame]:
     frames = {
-        "identity_map": _pdf(lake, "gold", "identity_map", ["id_type", "id_key", "one_id"]),
+        "identity_map": _pdf(lake, T.IDENTITY_MAP, ["id_type", "id_key", "one_id"]),
         "orders": _pdf(
             lake,
-            "silver",
-            "orders",
+            T.ORDERS,
             ["order_id", "order_time", "id_type", "id_key", "amount", "channel", "status"],
         ),
-        "order_items": _pdf(
-            lake, "silver", "order_items", ["order_id", "item_id", "quantity", "unit_price"]
-        ),
-        "items": _pdf(lake, "silver", "items", ["item_id", "category"]),
-        "events": _pdf(lake, "silver", "events", ["event_time", "id_type", "id_key", "event_type"]),
+        "order_items": _pdf(lake, T.ORDER_ITEMS, ["order_id", "item_id", "quantity", "unit_price"]),
+        "items": _pdf(lake, T.ITEMS, ["item_id", "category"]),
+        "events": _pdf(lake, T.EVENTS, ["event_time", "id_type", "id_key", "event_type"]),
         "customers": _pdf(
             lake,
-            "silver",
-            "customers",
+            T.CUSTOMERS,
             ["id_type", "id_key", "consent_marketing", "gender", "city"],
         ),
         "customer_value": _pdf(
             lake,
-            "gold",
-            "customer_value",
+            T.CUSTOMER_VALUE,
             ["one_id", "lifecycle_stage", "rfm_segment", "churn_risk", "clv", "run_date"],
         ),
     }
-    if lake.exists("gold", "identity_guards"):
+    if lake.exists(T.IDENTITY_GUARDS):
         frames["guards"] = _pdf(
-            lake, "gold", "identity_guards", ["id_type", "id_key", "guard", "other_key", "run_date"]
+            lake, T.IDENTITY_GUARDS, ["id_type", "id_key", "guard", "other_key", "run_date"]
         )
     return frames
 
@@ -181,7 +178,7 @@ def _same(a: Any, b: Any) -> bool:
 def compare(lake, run_date: dt.date) -> dict[str, dict[str, int]]:
     """Per tag: people with a value on either side and disagreements (missing, extra, different)."""
     want = expected(load(lake), run_date)
-    tall = lake.read("gold", "profile_tags").select("one_id", "tag", "value", "type").toPandas()
+    tall = lake.read(T.PROFILE_TAGS).select("one_id", "tag", "value", "type").toPandas()
     report = {}
     for tag, values in want.items():
         rows = tall[tall["tag"] == tag]

@@ -205,9 +205,7 @@ def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
 def assert_same_world(spark, expected: Path, actual: Path) -> None:
     """Silver tables and gold/identity_map of two lakehouses hold the same rows."""
     want, got = Lakehouse(spark, str(expected)), Lakehouse(spark, str(actual))
-    tables = [("silver", d) for d in DATASETS if want.exists("silver", d)] + [
-        (T.IDENTITY_MAP)
-    ]
+    tables = [("silver", d) for d in DATASETS if want.exists("silver", d)] + [(T.IDENTITY_MAP)]
     assert len(tables) > 5
     for layer, table in tables:
         left, right = (_content(lake.read(layer, table)) for lake in (want, got))

@@ -233,7 +233,9 @@ def test_schema_drift_names_the_column(spark, lake):
 
     # An explicit expected schema is checked even before the table exists.
     with pytest.raises(SchemaDriftError, match="missing columns: name, amount"):
-        lake.overwrite(frame(spark, [(1,)], "id bigint"), Table("silver", "new"), schema=original.schema)
+        lake.overwrite(
+            frame(spark, [(1,)], "id bigint"), Table("silver", "new"), schema=original.schema
+        )
     assert not lake.exists(Table("silver", "new"))
 
     # evolve=True is the deliberate way to change a table's schema.
@@ -314,7 +316,9 @@ def test_register_tables_in_session_catalog(spark, tmp_path):
         assert_content(spark.table(f"{prefix}gold.x"), first)
 
         # The registration points at the Delta directory: later writes are visible.
-        lake.merge_upsert(frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]), Table("gold", "x"), keys=["id"])
+        lake.merge_upsert(
+            frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]), Table("gold", "x"), keys=["id"]
+        )
         assert_content(spark.table(f"{prefix}gold.x"), frame(spark, [(1, "a", 5.0), (2, "b", 2.0)]))
         location = spark.sql(f"DESCRIBE DETAIL {prefix}gold.x").first().location
         assert location.rstrip("/").endswith(f"{tmp_path}/lakehouse/gold/x")

@@ -4,13 +4,16 @@ values), and the tags job on a tiny lakehouse: rerun without changes, explain.""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 from chispa import assert_df_equality
 
-from precis.config import load_config
+from precis import tables as T
+from precis import tags as tagging
+from precis.config import TagsConfig, load_config
 from precis.consent import marketing_consent
 from precis.errors import ConfigError, MissingDatasetError
 from precis.jobs import tags as tags_job
@@ -52,6 +55,11 @@ def values(spark, df, name):
     return {r["one_id"]: r[name] for r in df.collect()}
 
 
+def alone(df, t):
+    """One tag's frame, computed the way the job computes a dataset's tags together."""
+    return compute.dataset_values(df, [t], RUN)
+
+
 # --------------------------------------------------------------------- templates
 @pytest.mark.parametrize(
     "spec, expected",
@@ -76,16 +84,14 @@ def values(spark, df, name):
 )
 def test_window_templates(spark, orders, spec, expected):
     t = tag("t", dataset="orders", **spec)
-    got = values(spark, compute.window_tag(orders, t, RUN), "t")
+    got = values(spark, alone(orders, t), "t")
     assert got == pytest.approx(expected) if t.type == "double" else got == expected
 
 
 def test_window_tag_frame_and_types(spark, orders):
     t = tag("spend_30d", template="sum", dataset="orders", field="amount", window_days=30)
     expected = spark.createDataFrame([("a", 30.0), ("b", 12.0)], "one_id string, spend_30d double")
-    assert_df_equality(
-        compute.window_tag(orders, t, RUN), expected, ignore_row_order=True, ignore_nullable=True
-    )
+    assert_df_equality(alone(orders, t), expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_nothing_after_the_run_date(spark, orders):
@@ -96,7 +102,7 @@ def test_nothing_after_the_run_date(spark, orders):
         {"template": "days_since"},
     ):
         t = tag("t", dataset="orders", **spec)
-        assert "c" not in values(spark, compute.window_tag(orders, t, RUN), "t")
+        assert "c" not in values(spark, alone(orders, t), "t")
     assert compute.window_bounds(RUN, 30) == (dt.date(2026, 3, 2), RUN)
 
 
@@ -105,9 +111,7 @@ def test_most_frequent_ties_go_to_the_smallest_value(spark):
     df = spark.createDataFrame(rows, SOURCE)
     assert values(
         spark,
-        compute.window_tag(
-            df, tag("t", template="most_frequent", dataset="orders", field="channel"), RUN
-        ),
+        alone(df, tag("t", template="most_frequent", dataset="orders", field="channel")),
         "t",
     ) == {"a": "app"}
 
@@ -128,10 +132,10 @@ def test_refunds_are_excluded_and_missing_status_is_paid(spark):
     )
     data = sources.build({"orders": silver_orders}, identity_map, {"orders", "refunds"})
     spend = tag("s", template="sum", dataset="orders", field="amount")
-    assert values(spark, compute.window_tag(data["orders"], spend, RUN), "s") == {"p1": 17.0}
+    assert values(spark, alone(data["orders"], spend), "s") == {"p1": 17.0}
     assert values(
         spark,
-        compute.window_tag(data["refunds"], tag("r", template="count", dataset="refunds"), RUN),
+        alone(data["refunds"], tag("r", template="count", dataset="refunds")),
         "r",
     ) == {"p1": 1}
 
@@ -178,14 +182,14 @@ def test_consent_any_false_or_missing_means_no(spark, customers):
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     attr = tag("consent_marketing", template="attribute", field="consent_marketing", combine="all")
-    assert values(spark, compute.attribute_tag(customers, attr), "consent_marketing") == {
+    assert values(spark, alone(customers, attr), "consent_marketing") == {
         "p1": True,
         "p2": False,
         "p3": False,
         "p4": True,
     }
     city = tag("city", template="attribute", field="city")
-    assert values(spark, compute.attribute_tag(customers, city), "city") == {
+    assert values(spark, alone(customers, city), "city") == {
         "p1": "Wuhan",
         "p2": "Wuhan",
         "p3": "Xian",
@@ -217,7 +221,8 @@ def test_expression_tags_are_evaluated_after_what_they_read(spark, orders):
     names = ts.names
     assert names.index("aov") > max(names.index("spend"), names.index("orders"))
     assert names.index("big") > names.index("aov") and names.index("aov_band") > names.index("aov")
-    base = {t.name: compute.window_tag(orders, t, RUN) for t in ts.by_template("sum", "count")}
+    read = ts.by_template("sum", "count")
+    base = dict.fromkeys([t.name for t in read], compute.dataset_values(orders, read, RUN))
     people = spark.createDataFrame([("a",), ("b",), ("z",)], "one_id string")
     got = compute.profile(people, base, ts.tags).select("one_id", "aov", "big", "aov_band")
     expected = spark.createDataFrame(
@@ -342,7 +347,7 @@ def test_segment_definitions():
 
 
 def test_default_definitions_are_valid(cfg):
-    ts, segs = tags_job.load_definitions(cfg)
+    ts, segs = definitions.from_settings(cfg.tags)
     required = {
         "order_count_30d",
         "order_count_90d",
@@ -494,6 +499,98 @@ def test_segments_boolean_logic_and_consent(spark):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+# ------------------------------------------------------------------ build (pure)
+def test_build_on_a_tiny_world(spark):
+    """The pure entry: profiles, tall rows, changes, statistics and segments, no lake."""
+    ts = build_tags(
+        {
+            "orders_30d": {"template": "count", "dataset": "orders", "window_days": 30},
+            "spend": {"template": "sum", "dataset": "orders", "field": "amount"},
+            "big": {"template": "expression", "expr": "spend >= 100", "type": "boolean"},
+        }
+    )
+    segs = build_segments({"big_spenders": {"where": "big"}}, ts)
+    identity_map = spark.createDataFrame(
+        [("member_id", "M1", "p1"), ("member_id", "M2", "p2"), ("member_id", "M3", "p3")],
+        "id_type string, id_key string, one_id string",
+    )
+    orders = spark.createDataFrame(
+        [
+            ("o1", ago(1), "member_id", "M1", "ok", 150.0, "CNY", "web", "paid"),
+            ("o2", ago(40), "member_id", "M1", "ok", 50.0, "CNY", "web", "paid"),
+            ("o3", ago(2), "member_id", "M2", "ok", 120.0, "CNY", "app", "paid"),
+            ("o4", ago(3), "member_id", "M2", "ok", 80.0, "CNY", "app", "refunded"),
+        ],
+        "order_id string, order_time timestamp, id_type string, id_key string, id_status string, "
+        "amount double, currency string, channel string, status string",
+    )
+    # p2 spends as much as p1 but said no to marketing: in no segment.
+    customers = spark.createDataFrame(
+        [("member_id", "M1", "ok", True), ("member_id", "M2", "ok", False)],
+        "id_type string, id_key string, id_status string, consent_marketing boolean",
+    ).selectExpr(
+        "*",
+        "cast(null as string) as gender",
+        "cast(null as string) as city",
+        "cast(null as date) as birth_date",
+        "cast(null as timestamp) as signup_time",
+    )
+    inputs = tagging.Inputs(
+        identity_map=identity_map, silver={"orders": orders, "customers": customers}
+    )
+    at = dt.datetime(2026, 4, 1, 2, 3, 4)
+    out = tagging.build(inputs, TagsConfig(), ts, segs, run_date=RUN, run_id="r1", computed_at=at)
+
+    assert_df_equality(
+        out.profiles,
+        spark.createDataFrame(
+            [
+                ("p1", 1, 200.0, True, at, RUN),
+                ("p2", 1, 120.0, True, at, RUN),
+                ("p3", None, None, None, at, RUN),
+            ],
+            "one_id string, orders_30d bigint, spend double, big boolean, "
+            "computed_at timestamp, run_date date",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    tall = {(r["one_id"], r["tag"]): r["value"] for r in out.profile_tags.collect()}
+    assert tall == {
+        ("p1", "orders_30d"): "1",
+        ("p1", "spend"): "200.0",
+        ("p1", "big"): "true",
+        ("p2", "orders_30d"): "1",
+        ("p2", "spend"): "120.0",
+        ("p2", "big"): "true",
+    }
+    assert {(r["one_id"], r["tag"], r["change"], r["run_id"]) for r in out.changes.collect()} == {
+        (p, t, "inserted", "r1") for p, t in tall
+    }
+    assert out.people == 3 and out.change_counts == {"orders_30d": 2, "spend": 2, "big": 2}
+    assert {r["tag"]: (r["covered"], r["coverage"]) for r in out.stats_rows} == {
+        "orders_30d": (2, 0.666667),
+        "spend": (2, 0.666667),
+        "big": (2, 0.666667),
+    }
+    assert out.segments is not None and out.segment_counts == {"big_spenders": 1}
+    assert {(r["segment"], r["one_id"]) for r in out.segments.export.collect()} == {
+        ("big_spenders", "p1")
+    }
+    assert [tuple(r) for r in out.segments.tally.collect()] == [("big_spenders", 1)]
+
+    # The same world again, compared with what the first build stored: nothing changed.
+    again = tagging.build(
+        replace(inputs, previous=out.profile_tags),
+        TagsConfig(),
+        ts,
+        segs,
+        run_date=RUN,
+        run_id="r2",
+    )
+    assert again.change_counts == {} and again.changes.collect() == []
+
+
 # ------------------------------------------------------------- the job, tiny lake
 @pytest.fixture(scope="module")
 def tiny(spark, tmp_path_factory):
@@ -546,8 +643,7 @@ def tiny(spark, tmp_path_factory):
     ]
     lake.overwrite(
         spark.createDataFrame(ims, "id_type string, id_key string, one_id string"),
-        "gold",
-        "identity_map",
+        T.IDENTITY_MAP,
     )
     order_rows = [
         ("o1", ago(1), "member_id", "M1", 600.0, "paid"),
@@ -562,8 +658,7 @@ def tiny(spark, tmp_path_factory):
             "order_id string, order_time timestamp, id_type string, id_key string, id_status string, amount double, "
             "currency string, channel string, status string",
         ),
-        "silver",
-        "orders",
+        T.ORDERS,
     )
     lake.overwrite(
         spark.createDataFrame(
@@ -575,16 +670,14 @@ def tiny(spark, tmp_path_factory):
             ],
             "order_id string, item_id string, quantity int, unit_price double",
         ),
-        "silver",
-        "order_items",
+        T.ORDER_ITEMS,
     )
     lake.overwrite(
         spark.createDataFrame(
             [("i1", "shoes", "A"), ("i2", "books", "B")],
             "item_id string, category string, brand string",
         ),
-        "silver",
-        "items",
+        T.ITEMS,
     )
     lake.overwrite(
         spark.createDataFrame(
@@ -595,8 +688,7 @@ def tiny(spark, tmp_path_factory):
             "event_id string, event_time timestamp, source string, id_type string, id_key string, id_status string, "
             "event_type string, item_id string, channel string",
         ),
-        "silver",
-        "events",
+        T.EVENTS,
     )
     lake.overwrite(
         spark.createDataFrame(
@@ -613,8 +705,7 @@ def tiny(spark, tmp_path_factory):
             "cast(null as date) as birth_date",
             "cast(null as timestamp) as signup_time",
         ),
-        "silver",
-        "customers",
+        T.CUSTOMERS,
     )
     first = tags_job.run(spark, cfg)
     second = tags_job.run(spark, cfg)
@@ -623,9 +714,7 @@ def tiny(spark, tmp_path_factory):
 
 def test_job_values_and_rerun(tiny):
     _cfg, lake, first, second = tiny
-    rows = {
-        (r["one_id"], r["tag"]): r["value"] for r in lake.read("gold", "profile_tags").collect()
-    }
+    rows = {(r["one_id"], r["tag"]): r["value"] for r in lake.read(T.PROFILE_TAGS).collect()}
     assert rows[("p1", "spend_365d")] == "1300.0" and rows[("p1", "order_count_30d")] == "1"
     assert rows[("p1", "days_since_last_order")] == "1" and ("p1", "spend_90d") in rows
     assert rows[("p2", "cart_count_30d")] == "1" and rows[("p2", "top_category_90d")] == "shoes"
@@ -640,13 +729,13 @@ def test_job_values_and_rerun(tiny):
         "updated": 0,
         "deleted": 0,
     }
-    assert lake.read("gold", "profiles").count() == 3
-    assert lake.read("gold", "tag_changes").count() == len(rows)
+    assert lake.read(T.PROFILES).count() == 3
+    assert lake.read(T.TAG_CHANGES).count() == len(rows)
 
 
 def test_job_segments_exclude_no_consent(tiny, spark):
     _cfg, lake, first, _ = tiny
-    members = {(r["segment"], r["one_id"]) for r in lake.read("gold", "segments").collect()}
+    members = {(r["segment"], r["one_id"]) for r in lake.read(T.SEGMENTS).collect()}
     # p2 added to cart without ordering in 30 days; p3 (no consent) is in no segment.
     assert ("cart_abandoners", "p2") in members and not any(p == "p3" for _, p in members)
     exported = spark.read.parquet(f"{lake.root}/exports/segments/run_date={RUN}")
@@ -696,8 +785,7 @@ def test_missing_silver_table_names_the_tag(spark, tmp_path):
         spark.createDataFrame(
             [("member_id", "M1", "p1")], "id_type string, id_key string, one_id string"
         ),
-        "gold",
-        "identity_map",
+        T.IDENTITY_MAP,
     )
     with pytest.raises(MissingDatasetError, match="tag 'order_count_30d' reads silver/orders"):
         tags_job.run(spark, cfg)
@@ -738,12 +826,12 @@ def test_next_day_changes_only_what_moved_and_keeps_old_computed_times(tiny, spa
 
     before = {
         (r["one_id"], r["tag"]): (r["value"], r["computed_at"])
-        for r in lake.read("gold", "profile_tags").collect()
+        for r in lake.read(T.PROFILE_TAGS).collect()
     }
     nxt = tags_job.run(spark, cfg.model_copy(update={"run_date": RUN + dt.timedelta(days=1)}))
     after = {
         (r["one_id"], r["tag"]): (r["value"], r["computed_at"])
-        for r in lake.read("gold", "profile_tags").collect()
+        for r in lake.read(T.PROFILE_TAGS).collect()
     }
     moved = {k for k in after if k not in before or after[k][0] != before[k][0]}
     assert ("p1", "days_since_last_order") in moved and after[("p1", "days_since_last_order")][
@@ -754,9 +842,7 @@ def test_next_day_changes_only_what_moved_and_keeps_old_computed_times(tiny, spa
         assert after[key][1] == before[key][1]  # unchanged values keep their computed time
     for key in moved:
         assert after[key][1] > max(v[1] for v in before.values())
-    logged = lake.read("gold", "tag_changes").filter(
-        F.col("run_date") == RUN + dt.timedelta(days=1)
-    )
+    logged = lake.read(T.TAG_CHANGES).filter(F.col("run_date") == RUN + dt.timedelta(days=1))
     assert (
         logged.count() == sum(nxt["changes"].values()) == len(moved) + len(set(before) - set(after))
     )

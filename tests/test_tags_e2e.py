@@ -95,8 +95,6 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     )
     tall = {
         r["tag"]: r["value"]
-        for r in lake.read(T.PROFILE_TAGS)
-        .filter(F.col("one_id") == out["one_id"])
-        .collect()
+        for r in lake.read(T.PROFILE_TAGS).filter(F.col("one_id") == out["one_id"]).collect()
     }
     assert out["stored"] == tall.get("spend_365d")

@@ -233,6 +233,33 @@ def _describe(exc: ValidationError, source: str) -> str:
     return f"invalid config ({source} + --set): " + "; ".join(problems)
 
 
+# ------------------------------------------------------------ model registry names
+_PLAIN_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+
+
+def check_model_name(value: str | None) -> str | None:
+    """A registered model name: plain (``precis-churn``) or Unity Catalog's ``catalog.schema.model``.
+
+    Any other dotted name (``a.b``) reads as a partial Unity Catalog path to one registry and
+    as a literal name to another: refused rather than guessed at.
+    """
+    if value is None or _PLAIN_MODEL_NAME.fullmatch(value) or UC_MODEL_NAME.fullmatch(value):
+        return value
+    raise ValueError(
+        "a registered model name is a plain name (letters, digits, '_', '-') or catalog.schema.model "
+        "(each part letters, digits, '_')"
+    )
+
+
+def is_unity_catalog(registry_uri: str | None) -> bool:
+    return registry_uri is not None and (
+        registry_uri == "databricks-uc" or registry_uri.startswith("databricks-uc://")
+    )
+
+
 # ------------------------------------------------------------------ defaults as YAML
 def defaults_yaml(root: type[BaseModel], header: str = "", exclude: tuple[str, ...] = ()) -> str:
     """The defaults of ``root`` as commented YAML: the models are the one place a default

@@ -285,9 +285,7 @@ class Lakehouse:
         writer.save(path)
 
     # ------------------------------------------------------------------- helpers
-    def _check(
-        self, df: DataFrame, table: Table, schema: StructType | None, evolve: bool
-    ) -> None:
+    def _check(self, df: DataFrame, table: Table, schema: StructType | None, evolve: bool) -> None:
         if schema is not None:
             check_schema(df.schema, schema, table.ref)
         if not evolve and self.exists(table):

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from precis import tables as T
 from precis.attribution import journeys, models, report
 from precis.attribution.journeys import AnalysisWindow
-from precis.config import AttributionConfig
+from precis.attribution.settings import AttributionConfig
 from precis.errors import ConfigError, MissingDatasetError
 from precis.frames import kept_observed
 from precis.identity.resolve import isolated_identifiers, resolve

@@ -13,7 +13,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 
 from precis.attribution import journeys, markov, rules, shapley
-from precis.config import AttributionConfig
+from precis.attribution.settings import AttributionConfig
 
 
 def credits(rows: DataFrame, settings: AttributionConfig) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import GenerateConfig
 from precis.generate.catalog import (
     CHANNELS,
     ItemDraw,
@@ -48,6 +47,7 @@ from precis.generate.people import (
     preferred_category,
 )
 from precis.generate.period import Period
+from precis.generate.settings import GenerateConfig
 
 EVENT_TYPES = ("view", "click", "search", "add_to_cart", "favorite")
 EVENT_WEIGHTS = (0.55, 0.15, 0.08, 0.12, 0.10)

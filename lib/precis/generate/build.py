@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from precis.config import GenerateConfig
 from precis.generate import activity, landing, purchases, touchpoints, truth
 from precis.generate.activity import World
 from precis.generate.catalog import (
@@ -28,6 +27,7 @@ from precis.generate.catalog import (
 from precis.generate.corrupt import CORRUPTED_DATASETS, CORRUPTION_SCHEMA, corrupt
 from precis.generate.people import people_frame
 from precis.generate.period import Period
+from precis.generate.settings import GenerateConfig
 from precis.schemas import SPECS
 from precis.tables import TRUTH_NAMES
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from precis.config import GenerateConfig
 from precis.generate.catalog import (
     CITIES,
     EMAIL_DOMAINS,
@@ -42,6 +41,7 @@ from precis.generate.draws import (
     uuid_like,
 )
 from precis.generate.period import Period
+from precis.generate.settings import GenerateConfig
 
 HOUSEHOLD_SIZE = 4
 MAX_REPEAT_PURCHASES = 300  # guards against extreme rate draws

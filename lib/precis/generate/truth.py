@@ -8,7 +8,6 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from precis.config import GenerateConfig
 from precis.generate.activity import World
 from precis.generate.catalog import (
     PLACEHOLDER_DEVICE,
@@ -23,6 +22,7 @@ from precis.generate.catalog import (
 )
 from precis.generate.draws import exprs
 from precis.generate.identifiers import COOKIE_PLACEHOLDERS
+from precis.generate.settings import GenerateConfig
 
 TRAP_SCHEMA = "kind string, id_type string, id_value string"
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
 from precis.errors import PrecisError
 from precis.frames import KEEP, materialize, row_count
 from precis.identity import graph, guards, incremental, links, quality, records, rules, stable
 from precis.identity.incremental import Plan, PreviousRun
 from precis.identity.report import Stats
+from precis.identity.settings import IdentityConfig
 from precis.ingest.conform import IdentifierSettings
 from precis.progress import Step
 

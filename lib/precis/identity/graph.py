@@ -25,12 +25,12 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
 from precis.frames import kept, materialize
 from precis.identity.components import connected_components
 from precis.identity.id_types import is_bridge, is_strong
 from precis.identity.limits import enforce_limits
 from precis.identity.links import both_ways
+from precis.identity.settings import IdentityConfig
 from precis.identity.weak import attach_weak
 
 AUDIT_SCHEMA = "guard string, id_type string, id_key string, other_type string, other_key string, detail string, records long"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
+from precis.identity.settings import IdentityConfig
 
 
 def type_map(settings: IdentityConfig, value: Callable[[str], object], default: object) -> Column:

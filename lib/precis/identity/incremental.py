@@ -31,9 +31,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis import tables as T
-from precis.config import IdentityConfig
 from precis.identity.components import connected_components
 from precis.identity.records import RECORD_KEYS
+from precis.identity.settings import IdentityConfig
 
 STATE_SCHEMA = "node long, component long, blocked boolean, isolated boolean, fingerprint string, map_version long"
 RECORDS_SCHEMA = "dataset string, source string, record_id string, nodes array<bigint>"

@@ -15,9 +15,9 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
 from precis.frames import kept, materialize
 from precis.identity.id_types import max_per_person
+from precis.identity.settings import IdentityConfig
 
 REFUSED_SCHEMA = "guard string, node long, other long, detail string, records long"
 

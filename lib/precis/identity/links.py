@@ -10,8 +10,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
 from precis.identity.id_types import is_strong, max_linked
+from precis.identity.settings import IdentityConfig
 
 
 def record_links(records: DataFrame, max_ids: int) -> tuple[DataFrame, DataFrame]:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
 from precis.identity.id_types import priority
+from precis.identity.settings import IdentityConfig
 
 # A record's key, declared with the tables keyed by it.
 from precis.tables import RECORD_KEYS as RECORD_KEYS

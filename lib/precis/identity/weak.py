@@ -12,9 +12,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from precis.config import IdentityConfig
 from precis.frames import materialize
 from precis.identity.id_types import is_strong, max_per_person
+from precis.identity.settings import IdentityConfig
 
 
 def attach_weak(

@@ -19,7 +19,8 @@ from precis.ingest import identifiers as ids
 from precis.schemas import DatasetSpec
 
 if TYPE_CHECKING:
-    from precis.config import Config, IngestConfig
+    from precis.config import Config
+    from precis.ingest.settings import IngestConfig
 
 # Lineage columns that bronze adds to every landed row.
 SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT = (

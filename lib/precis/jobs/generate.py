@@ -56,7 +56,6 @@ def generator_conf(spark: SparkSession) -> Iterator[None]:
                 spark.conf.set(key, before)
 
 
-
 def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     g = cfg.generate
     end_date = g.end_date or cfg.run_date

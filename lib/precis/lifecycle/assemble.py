@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import LifecycleConfig
 from precis.frames import kept, materialize
 from precis.identity.resolve import isolated_identifiers
 from precis.lifecycle import btyd, evaluation, segments, summary, value
 from precis.lifecycle.evaluation import Churn, Holdout
+from precis.lifecycle.settings import LifecycleConfig
 from precis.progress import log
 
 JOB = "lifecycle"

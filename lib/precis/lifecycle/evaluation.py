@@ -15,9 +15,9 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import ChurnConfig
 from precis.frames import kept
 from precis.lifecycle import btyd, churn, summary, value
+from precis.lifecycle.settings import ChurnConfig
 from precis.progress import log
 
 JOB = "lifecycle"

@@ -18,12 +18,12 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import RecommendConfig
 from precis.consent import marketing_consent
 from precis.frames import kept, kept_observed, row_count
 from precis.identity.resolve import resolve
 from precis.progress import Step
 from precis.recommend import interactions, model, top
+from precis.recommend.settings import RecommendConfig
 from precis.recommend.tuning import OnTrial, Trial, Tuning, tune
 
 __all__ = [

@@ -16,8 +16,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis import tables as T
-from precis.config import RecommendConfig
 from precis.errors import MissingDatasetError
+from precis.recommend.settings import RecommendConfig
 
 EVIDENCE = ["one_id", "item_id", "weight", "at"]
 

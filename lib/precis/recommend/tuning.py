@@ -19,9 +19,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.config import RecommendConfig
 from precis.frames import kept
 from precis.recommend import evaluation, interactions, model
+from precis.recommend.settings import RecommendConfig
 
 #: Told each scored model as it is scored: its name and metrics (progress lines).
 OnTrial = Callable[[str, Mapping[str, float]], None]

@@ -1,10 +1,14 @@
-"""Tag values from definitions: one pure transform per template, then the profile.
+"""Tag values from definitions: one aggregation per dataset, then the profile.
 
-``base_values`` computes the templates that read data (window, attribute, model) as
-``one_id`` + one typed column; ``profile`` joins them onto the population and adds the
-derived tags (expression, bucket) in dependency order; ``tall`` turns the profile into
-``gold/profile_tags`` rows. Doubles are rounded to 6 decimals so the order in which
-Spark happens to sum a person's rows never shows up as a changed value.
+``dataset_values`` computes every window and attribute tag that reads one dataset in a
+single ``groupBy("one_id")``: a tag's window, ``where`` and field become the condition
+of its own aggregate, so tags on different windows and filters share one pass over the
+rows and one shuffle. ``model_values`` copies the model tags of a source in one select.
+``profile`` left-joins those frames (one per dataset, model source and cluster tag) onto
+the population and adds the derived tags (expression, bucket) with one select per level
+of dependency; ``tall`` turns the profile into ``gold/profile_tags`` rows. Doubles are
+rounded to 6 decimals so the order in which Spark happens to sum a person's rows never
+shows up as a changed value.
 """
 
 from __future__ import annotations
@@ -12,22 +16,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from precis.tags.definitions import (
+from precis.tags.templates import (
     AttributeDef,
     BucketDef,
     ExpressionDef,
     KMeansDef,
-    ModelDef,
     Tag,
     WindowDef,
 )
 
 DOUBLE_DIGITS = 6
 TALL_COLUMNS = ("one_id", "tag", "value", "type", "rule_version", "computed_at", "run_date")
+# Window templates that skip rows without a value of the field: such rows neither count
+# nor make a person have a value.
+_FIELD_TEMPLATES = frozenset(
+    {"first", "last", "sum", "avg", "min", "max", "unique_count", "most_frequent"}
+)
 
 
 def spark_type(tag_type: str) -> str:
@@ -46,8 +55,8 @@ def window_bounds(as_of: dt.date, window_days: int | None) -> tuple[dt.date | No
     return as_of - dt.timedelta(days=window_days - 1), as_of
 
 
-def in_window(df: DataFrame, spec: WindowDef, as_of: dt.date) -> DataFrame:
-    """The rows a window tag reads: inside the window, matching ``where``, never after the run date."""
+def window_condition(spec: WindowDef, as_of: dt.date) -> Column:
+    """True for a row inside the window and matching ``where``; never after the run date."""
     start, end = window_bounds(as_of, spec.window_days)
     cond = F.col("_date") <= F.lit(end)
     if start is not None:
@@ -55,79 +64,104 @@ def in_window(df: DataFrame, spec: WindowDef, as_of: dt.date) -> DataFrame:
     for field, wanted in sorted(spec.where.items()):
         values = wanted if isinstance(wanted, list) else [wanted]
         cond = cond & F.col(field).isin(*values)
-    return df.filter(cond)
+    return cond
 
 
-def _most_frequent(df: DataFrame, field: str, name: str) -> DataFrame:
-    # Ties go to the smallest value, so the same rows always give the same answer.
-    counts = (
-        df.filter(F.col(field).isNotNull())
-        .groupBy("one_id", F.col(field).cast("string").alias("_v"))
-        .agg(F.count(F.lit(1)).alias("_n"))
-    )
-    ranked = Window.partitionBy("one_id").orderBy(F.col("_n").desc(), F.col("_v").asc())
-    return (
-        counts.withColumn("_r", F.row_number().over(ranked))
-        .filter(F.col("_r") == 1)
-        .select("one_id", F.col("_v").alias(name))
-    )
+def in_window(df: DataFrame, spec: WindowDef, as_of: dt.date) -> DataFrame:
+    """The rows a window tag reads: inside the window, matching ``where``."""
+    return df.filter(window_condition(spec, as_of))
 
 
-def window_tag(df: DataFrame, tag: Tag, as_of: dt.date) -> DataFrame:
-    """``one_id`` + the tag's value for people with at least one row in the window."""
-    spec: WindowDef = tag.spec
-    rows = in_window(df, spec, as_of)
-    field, t = spec.field, spec.template
-    if t == "most_frequent":
-        return _most_frequent(rows, field, tag.name)
-    if t in ("first", "last", "sum", "avg", "min", "max", "unique_count"):
-        rows = rows.filter(F.col(field).isNotNull())
-    if t == "count":
-        value = F.count(F.lit(1))
-    elif t == "days_since":
-        value = F.datediff(F.lit(as_of), F.max("_date"))
-    elif t == "sum":
-        value = F.sum(field)
-    elif t == "avg":
-        value = F.avg(field)
-    elif t == "min":
-        value = F.min(field)
-    elif t == "max":
-        value = F.max(field)
-    elif t == "unique_count":
-        value = F.countDistinct(field)
-    elif t == "first":
-        # Earliest row; rows at the same instant: the smallest value.
-        value = F.min(F.struct("_ts", field))[field]
-    elif t == "last":
-        value = F.max(F.struct("_ts", field))[field]
-    else:  # pragma: no cover - the definitions allow no other template
-        raise AssertionError(t)
-    return rows.groupBy("one_id").agg(_typed(value, tag.type).alias(tag.name))
+def _field(tag: Tag) -> str:
+    field = tag.spec.field
+    if field is None:  # pragma: no cover - definitions require a field for these templates
+        raise AssertionError(f"tag '{tag.name}': {tag.template} without a field")
+    return field
 
 
-def attribute_tag(df: DataFrame, tag: Tag) -> DataFrame:
-    """One value per person from several customer rows, combined as the tag says."""
-    spec: AttributeDef = tag.spec
-    field = spec.field
+def _reads(tag: Tag, as_of: dt.date) -> Column | None:
+    """The rows of its dataset a tag aggregates; None: every row."""
+    spec = tag.spec
+    if isinstance(spec, WindowDef):
+        cond = window_condition(spec, as_of)
+        if spec.template in _FIELD_TEMPLATES:
+            cond = cond & F.col(_field(tag)).isNotNull()
+        return cond
     if spec.combine == "most_frequent":
-        return _most_frequent(df, field, tag.name)
-    if spec.combine == "all":
+        return F.col(spec.field).isNotNull()
+    # all/any read a missing value as false, min/max skip it: every row counts.
+    return None
+
+
+def _only(cond: Column | None, value: Column) -> Column:
+    # Null outside the tag's rows: every aggregate below skips nulls, so a row the tag
+    # does not read changes nothing, and a person with none of its rows gets null.
+    return value if cond is None else F.when(cond, value)
+
+
+def _aggregate(tag: Tag, as_of: dt.date) -> Column:
+    """The tag's value as an aggregate over all rows of its dataset, typed and named."""
+    spec, t = tag.spec, tag.template
+    cond = _reads(tag, as_of)
+    if isinstance(spec, AttributeDef):
+        t = spec.combine
+    if t == "count":
+        # A sum of ones, not a count: with no matching row it is null (no value, like a
+        # person without rows), where a count would say 0.
+        value = F.sum(_only(cond, F.lit(1)))
+    elif t == "days_since":
+        value = F.datediff(F.lit(as_of), F.max(_only(cond, F.col("_date"))))
+    elif t == "most_frequent":
+        # Ties go to the smallest value, so the same rows always give the same answer.
+        value = F.mode(_only(cond, F.col(_field(tag)).cast("string")), deterministic=True)
+    elif t == "all":
         # A row that does not say yes counts as no: any false or missing => false.
-        value = F.bool_and(F.coalesce(F.col(field), F.lit(False)))
-    elif spec.combine == "any":
-        value = F.bool_or(F.coalesce(F.col(field), F.lit(False)))
-    elif spec.combine == "min":
-        value = F.min(field)
+        value = F.bool_and(_only(cond, F.coalesce(F.col(_field(tag)), F.lit(False))))
+    elif t == "any":
+        value = F.bool_or(_only(cond, F.coalesce(F.col(_field(tag)), F.lit(False))))
     else:
-        value = F.max(field)
-    return df.groupBy("one_id").agg(_typed(value, tag.type).alias(tag.name))
+        field = _field(tag)
+        column = _only(cond, F.col(field))
+        if t == "sum":
+            value = F.sum(column)
+        elif t == "avg":
+            value = F.avg(column)
+        elif t == "min":
+            value = F.min(column)
+        elif t == "max":
+            value = F.max(column)
+        elif t == "unique_count":
+            # count_distinct says 0 where the person has no matching row: no value instead.
+            value = F.nullif(F.count_distinct(column), F.lit(0))
+        elif t == "first":
+            # Earliest row; rows at the same instant: the smallest value.
+            value = F.min(_only(cond, F.struct("_ts", field)))[field]
+        elif t == "last":
+            value = F.max(_only(cond, F.struct("_ts", field)))[field]
+        else:  # pragma: no cover - the definitions allow no other template
+            raise AssertionError(t)
+    return _typed(value, tag.type).alias(tag.name)
 
 
-def model_tag(source: DataFrame, tag: Tag) -> DataFrame:
-    spec: ModelDef = tag.spec
-    return source.filter(F.col(spec.field).isNotNull()).select(
-        "one_id", _typed(F.col(spec.field), tag.type).alias(tag.name)
+def dataset_values(df: DataFrame, tags: Sequence[Tag], as_of: dt.date) -> DataFrame:
+    """``one_id`` + a column per tag, for the window and attribute tags reading ``df``.
+
+    One aggregation for all of them. A tag is null for a person none of whose rows it
+    reads, exactly as for a person without any row once the frame is joined onto the
+    population.
+    """
+    conds = [_reads(t, as_of) for t in tags]
+    if all(c is not None for c in conds):
+        # Rows no tag reads (outside every window, other event types) never reach the
+        # shuffle, and nobody gets a row of nulls.
+        df = df.filter(reduce(lambda a, b: a | b, [c for c in conds if c is not None]))
+    return df.groupBy("one_id").agg(*[_aggregate(t, as_of) for t in tags])
+
+
+def model_values(source: DataFrame, tags: Sequence[Tag]) -> DataFrame:
+    """``one_id`` + a column per model tag, copied from the source's one row per person."""
+    return source.select(
+        "one_id", *[_typed(F.col(t.spec.field), t.type).alias(t.name) for t in tags]
     )
 
 
@@ -179,6 +213,8 @@ def kmeans_tag(
         silhouettes[k] = round(float(score), 6)
         if best is None or score > best[1]:
             best = (k, score, model)
+    if best is None:  # pragma: no cover - k_min <= k_max < n: some k was tried
+        raise AssertionError(f"tag '{tag.name}': no k in {k_min}..{k_max} to try")
     k, _, model = best
     assigned = model.transform(scaled)
     centers = assigned.groupBy("_cluster").agg(*[F.avg(f).alias(f) for f in feats]).collect()
@@ -236,35 +272,46 @@ def check_expressions(
 def profile(population: DataFrame, base: Mapping[str, DataFrame], tags: Sequence[Tag]) -> DataFrame:
     """One row per person of ``population``: every tag as a typed column, derived tags last.
 
-    ``base`` holds one ``one_id`` + value frame per data-reading tag; people without a
-    value get null. ``tags`` are in evaluation order (a tag after the tags it reads).
+    ``base`` maps each data-reading tag to a ``one_id`` frame holding its column; tags
+    computed together share one frame, which is joined once. People without a value get
+    null. ``tags`` are in evaluation order (a tag after the tags it reads).
     """
+    frames: dict[int, tuple[DataFrame, list[str]]] = {}
+    for tag in tags:
+        if tag.name in base:
+            frame = base[tag.name]
+            frames.setdefault(id(frame), (frame, []))[1].append(tag.name)
     wide = population.select("one_id").distinct()
-    read = [base[t.name] for t in tags if t.name in base]
-    if read:
-        wide = wide.join(_outer_join_all(read), "one_id", "left")
+    # A chain of left joins: each frame is grouped by one_id, so a join can reuse that
+    # partitioning instead of shuffling the profile again. With one frame per dataset,
+    # model source and cluster tag the chain stays short (a Spark Connect client sends
+    # the plan as one nested message, and protobuf caps the nesting).
+    for frame, names in frames.values():
+        wide = wide.join(frame.select("one_id", *names), on="one_id", how="left")
+
+    # A select reads only the columns of the frame below it, so a derived tag is computed
+    # one level above the deepest derived tag it reads. Tags without data (no model
+    # source, too few people to cluster) are nulls at level 0, where derived tags see them.
+    level: dict[str, int] = {}
+    stages: list[dict[str, Column]] = [{}]
     for tag in tags:
         if tag.name in base:
             continue
         if isinstance(tag.spec, (ExpressionDef, BucketDef)):
-            wide = wide.withColumn(tag.name, derived_column(tag))
+            n = level[tag.name] = 1 + max((level.get(d, 0) for d in tag.depends), default=0)
+            if n == len(stages):
+                stages.append({})
+            stages[n][tag.name] = derived_column(tag)
         else:
-            wide = wide.withColumn(tag.name, F.lit(None).cast(spark_type(tag.type)))
+            stages[0][tag.name] = F.lit(None).cast(spark_type(tag.type))
+    *below, top = stages  # the top level goes into the final select
+    for stage in below:
+        if stage:
+            wide = wide.select("*", *[c.alias(n) for n, c in stage.items()])
     return wide.select(
-        "one_id", *[F.col(t.name).cast(spark_type(t.type)).alias(t.name) for t in tags]
+        "one_id",
+        *[top.get(t.name, F.col(t.name)).cast(spark_type(t.type)).alias(t.name) for t in tags],
     )
-
-
-def _outer_join_all(frames: Sequence[DataFrame]) -> DataFrame:
-    """Full outer join of ``one_id`` + value frames, pairwise: the plan is log2(n) joins
-    deep, not n (a Spark Connect client sends the whole plan, and protobuf caps nesting)."""
-    level = list(frames)
-    while len(level) > 1:
-        level = [
-            level[i].join(level[i + 1], "one_id", "full") if i + 1 < len(level) else level[i]
-            for i in range(0, len(level), 2)
-        ]
-    return level[0]
 
 
 def tall(
@@ -273,11 +320,13 @@ def tall(
     """``gold/profile_tags`` rows: one per person and tag with a value (nulls are no row)."""
     names = [t.name for t in tags]
     as_text = wide.select("one_id", *[F.col(n).cast("string").alias(n) for n in names])
-    long = as_text.unpivot("one_id", names, "tag", "value").filter(F.col("value").isNotNull())
+    long = as_text.unpivot("one_id", tuple(names), "tag", "value").filter(
+        F.col("value").isNotNull()
+    )
     meta = long.sparkSession.createDataFrame(
         [(t.name, t.type, t.version) for t in tags], "tag string, type string, rule_version string"
     )
-    return long.join(F.broadcast(meta), "tag", "inner").select(
+    return long.join(F.broadcast(meta), on="tag", how="inner").select(
         "one_id",
         "tag",
         "value",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from precis.tags.definitions import NUMERIC, Tag
+from precis.tags.templates import NUMERIC, Tag
 
 CHANGE_COLUMNS = (
     "run_date",
@@ -61,7 +61,7 @@ def changes(
         before = old.select(
             *keys, F.col("value").alias("old_value"), F.col("rule_version").alias("old_version")
         )
-        joined = before.join(fresh, keys, "full_outer")
+        joined = before.join(fresh, on=keys, how="full_outer")
     change = (
         F.when(F.col("old_value").isNull(), F.lit("inserted"))
         .when(F.col("new_value").isNull(), F.lit("deleted"))
@@ -132,8 +132,8 @@ def stats(
     )
     is_numeric = F.col("type").isin(*sorted(NUMERIC))
     return (
-        meta.join(per_tag, "tag", "left")
-        .join(top, "tag", "left")
+        meta.join(per_tag, on="tag", how="left")
+        .join(top, on="tag", how="left")
         .select(
             F.lit(run_date).cast("date").alias("run_date"),
             "tag",

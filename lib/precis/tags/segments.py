@@ -8,12 +8,12 @@ no, means no consent).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from precis.tags.definitions import Segment
+from precis.tags.templates import Segment
 
 SEGMENT_COLUMNS = ("segment", "one_id", "segment_version", "run_date", "computed_at")
 
@@ -32,8 +32,8 @@ def members(
     """
     consented = profiles.join(
         consent.filter(F.col("consent_marketing") == F.lit(True)).select("one_id"),
-        "one_id",
-        "left_semi",
+        on="one_id",
+        how="left_semi",
     )
     frames = [
         consented.filter(F.coalesce(F.expr(s.spec.where).cast("boolean"), F.lit(False))).select(
@@ -54,3 +54,20 @@ def members(
         F.lit(run_date).cast("date").alias("run_date"),
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
     )
+
+
+def member_counts(segments: Sequence[Segment]) -> list[Column]:
+    """Members per segment, one aggregate column named after each segment."""
+    return [F.count_if(F.col("segment") == F.lit(s.name)).alias(s.name) for s in segments]
+
+
+def export_rows(members: DataFrame) -> DataFrame:
+    """The members as activation tools receive them, one partition per segment."""
+    return members.select("segment", "one_id", "segment_version", "run_date").orderBy(
+        "segment", "one_id"
+    )
+
+
+def counts_table(spark: SparkSession, counts: Mapping[str, int]) -> DataFrame:
+    """``segment``, ``people``: the export's counts file, one file."""
+    return spark.createDataFrame(list(counts.items()), "segment string, people long").coalesce(1)

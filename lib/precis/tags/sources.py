@@ -8,11 +8,24 @@ agree on who bought what, which identifiers are isolated and what counts as refu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis.identity.resolve import resolve
 from precis.lifecycle.summary import resolve_orders
+from precis.tags.templates import DATASETS, WINDOWED, Tag
+
+
+def silver_tables(tags: Sequence[Tag]) -> dict[str, str]:
+    """The silver tables the data-reading tags need: table name -> a tag reading it."""
+    needed: dict[str, str] = {}
+    for tag in tags:
+        if tag.template in (*WINDOWED, "attribute"):
+            for table in DATASETS[tag.spec.dataset].needs:
+                needed.setdefault(table, tag.name)
+    return needed
 
 
 def _orders(
@@ -22,7 +35,7 @@ def _orders(
         F.col("refunded") == F.lit(refunded)
     )
     extra = orders.select("order_id", "order_time", "channel", "currency")
-    return resolved.join(extra, "order_id", "inner").select(
+    return resolved.join(extra, on="order_id", how="inner").select(
         "one_id",
         F.col("order_date").alias("_date"),
         F.col("order_time").alias("_ts"),
@@ -38,12 +51,16 @@ def _with_items(df: DataFrame, items: DataFrame | None) -> DataFrame:
         return df.withColumn("category", F.lit(None).cast("string")).withColumn(
             "brand", F.lit(None).cast("string")
         )
-    return df.join(F.broadcast(items.select("item_id", "category", "brand")), "item_id", "left")
+    return df.join(
+        F.broadcast(items.select("item_id", "category", "brand")), on="item_id", how="left"
+    )
 
 
 def order_lines(paid: DataFrame, order_items: DataFrame, items: DataFrame | None) -> DataFrame:
     lines = paid.select("one_id", "_date", "_ts", "order_id").join(
-        order_items.select("order_id", "item_id", "quantity", "unit_price"), "order_id", "inner"
+        order_items.select("order_id", "item_id", "quantity", "unit_price"),
+        on="order_id",
+        how="inner",
     )
     return _with_items(lines, items).select(
         "one_id",

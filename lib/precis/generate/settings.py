@@ -1,0 +1,91 @@
+"""Settings of the synthetic data generator (the ``generate`` job).
+
+Each default is written once, here; ``conf/base.yaml`` is generated from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from precis.settings import Section
+
+
+class GenerateConfig(Section):
+    """Synthetic multi-source retail data with ground truth (the ``generate`` job)."""
+
+    # Identifiers are bijections of the person index into 8 digits (two phones each), so
+    # more people would make phone numbers collide.
+    people: int = Field(20_000, gt=0, le=50_000_000)
+    # Item ids are 6 digits.
+    items: int = Field(2_000, gt=0, le=1_000_000)
+    seed: int = 42
+    # The generated period is the `days` days that end on `end_date` (null: the run date).
+    days: int = Field(365, gt=0)
+    end_date: dt.date | None = None
+    # Share of landing rows to corrupt (unparsable timestamps, missing fields, ...).
+    corrupt_fraction: float = Field(0.0, ge=0.0, le=0.5)
+    # Landing files per dataset (fixed, so the same seed gives the same files).
+    partitions: int = Field(4, gt=0)
+
+    # --- who uses which source (shares of people)
+    member_share: float = Field(0.7, ge=0.0, le=1.0)  # CRM members (member_id, customers row)
+    email_share: float = Field(0.75, ge=0.0, le=1.0)  # people with an email address
+    app_share: float = Field(0.55, ge=0.0, le=1.0)  # app users (1-3 devices each)
+    web_share: float = Field(0.75, ge=0.0, le=1.0)  # web visitors (cookies that rotate)
+    wechat_share: float = Field(0.5, ge=0.0, le=1.0)  # WeChat followers (open_id, union_id)
+    # Share of people already active when the period starts (the rest arrive during it).
+    existing_share: float = Field(0.5, ge=0.0, le=1.0)
+    # Customers who opted out of marketing (consent_marketing = false).
+    opt_out_share: float = Field(0.15, ge=0.0, le=1.0)
+    # Cookies and app devices that sign in to an account (email, member id, or a phone
+    # one-time code) when first used. The rest are anonymous unless a session logs in:
+    # lower it for a world with more anonymous traffic (see docs/identity.md).
+    signin_share: float = Field(0.95, ge=0.0, le=1.0)
+    # People who switch to a new phone number during the period.
+    phone_change_share: float = Field(0.05, ge=0.0, le=1.0)
+    # People who file a right-to-be-forgotten request (at least one request is always made).
+    forget_share: float = Field(0.002, ge=0.0, le=1.0)
+
+    # --- identity traps
+    # Households (4 people in a row) that share one family device in the app.
+    family_share: float = Field(0.03, ge=0.0, le=1.0)
+    # Web users who also log in from an internet cafe whose cookie many people share.
+    cafe_share: float = Field(0.02, ge=0.0, le=1.0)
+    # Identifier values replaced by placeholders (all-zero device, 13800000000,
+    # test@test.com, "undefined", "null").
+    placeholder_rate: float = Field(0.005, ge=0.0, le=1.0)
+    # POS receipts where staff typed the store hotline instead of the customer's phone.
+    hotline_rate: float = Field(0.08, ge=0.0, le=1.0)
+    # Identifiers written in a non-canonical form (+86, dashes, spaces, case, padding).
+    variant_rate: float = Field(0.4, ge=0.0, le=1.0)
+
+    # --- buying: BG/NBD purchases, Gamma-Gamma spend (time unit: days)
+    buyer_share: float = Field(0.6, ge=0.0, le=1.0)  # people who make a first purchase
+    # Purchase rate lambda ~ Gamma(shape r, rate alpha): mean r / alpha per day.
+    btyd_r: float = Field(0.75, gt=0.0)
+    btyd_alpha: float = Field(70.0, gt=0.0)
+    # Dropout probability after each repeat purchase p ~ Beta(a, b): mean a / (a + b).
+    btyd_a: float = Field(1.0, gt=0.0)
+    btyd_b: float = Field(4.0, gt=0.0)
+    # Order value ~ Gamma(shape spend_p, rate nu), nu ~ Gamma(spend_q, rate spend_gamma):
+    # mean order value spend_p * spend_gamma / (spend_q - 1) CNY.
+    spend_p: float = Field(6.0, gt=0.0)
+    spend_q: float = Field(4.0, gt=1.0)
+    spend_gamma: float = Field(150.0, gt=0.0)
+    refund_rate: float = Field(0.05, ge=0.0, le=1.0)  # orders with status refunded
+    offline_share: float = Field(0.3, ge=0.0, le=1.0)  # orders paid at a store (POS)
+
+    # --- browsing and marketing
+    session_rate: float = Field(0.04, gt=0.0)  # mean online sessions per active day
+    events_per_session: float = Field(3.5, ge=1.0)  # mean events in a browsing session
+    touch_rate: float = Field(0.03, ge=0.0)  # mean marketing touches per active day
+    # Share of purchases preceded by 1-3 touches drawn by channel effect.
+    attributed_share: float = Field(0.8, ge=0.0, le=1.0)
+    # Item popularity within a category ~ rank^-item_zipf (long tail).
+    item_zipf: float = Field(1.1, gt=0.0)
+    # Category preferences ~ Dirichlet(pref_alpha): small means few favourite categories.
+    pref_alpha: float = Field(0.3, gt=0.0)
+    # Share of views that ignore preferences (exploration), so tastes are learnable but noisy.
+    explore_share: float = Field(0.2, ge=0.0, le=1.0)

@@ -1,0 +1,121 @@
+"""Settings of the identity graph (the ``identity`` job).
+
+Each default is written once, here; ``conf/base.yaml`` is generated from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from precis.settings import Section, deep_merge
+
+
+class IdTypeConfig(Section):
+    """How one identifier type takes part in the identity graph."""
+
+    # strong: identifies a person on its own (member id, union id, phone, email); strong
+    # identifiers form the clusters. weak: shared or short-lived (device, cookie, open id);
+    # a weak identifier attaches to one cluster and never bridges two.
+    strength: Literal["strong", "weak"] = "weak"
+    # At most this many values of the type per person (None: no limit). Links that would
+    # exceed it are refused, weakest evidence first.
+    max_per_person: int | None = Field(None, ge=1)
+    # Linked to more than this many distinct values of one strong type, the identifier
+    # is unreliable (a store hotline, an internet-cafe cookie) and links nothing.
+    max_linked: int = Field(5, ge=1)
+    # Lower speaks first: which identifier names a record that carries several.
+    priority: int = 100
+    # Weak types only. A bridging weak identifier (a WeChat open id: one account, never
+    # shared like a family tablet) may join the strong clusters it was seen with, but
+    # only where the joined person stays within every max_per_person and never-link
+    # rule, and only after every strong link. A non-bridging one attaches to one
+    # cluster or none.
+    bridge: bool = False
+
+    @model_validator(mode="after")
+    def _bridge_is_weak(self) -> IdTypeConfig:
+        if self.bridge and self.strength == "strong":
+            raise ValueError(
+                "bridge applies to weak types only (a strong type links clusters anyway)"
+            )
+        return self
+
+
+def _default_id_types() -> dict[str, IdTypeConfig]:
+    strong = {"member_id": (1, 1), "union_id": (2, 1), "phone": (3, 3), "email": (4, 3)}
+    weak = {"device_id": (5, 5, False), "open_id": (6, 3, True), "cookie_id": (7, None, False)}
+    types = {
+        t: IdTypeConfig(strength="strong", priority=p, max_per_person=m)
+        for t, (p, m) in strong.items()
+    }
+    types.update(
+        {
+            t: IdTypeConfig(strength="weak", priority=p, max_per_person=m, bridge=b)
+            for t, (p, m, b) in weak.items()
+        }
+    )
+    return types
+
+
+class IdentityRulesConfig(Section):
+    # Operators' force-link / never-link / block rules (see docs/identity.md).
+    # None: <storage.root>/meta/identity_rules when that Delta table exists.
+    path: str | None = None
+    format: Literal["csv", "json", "parquet", "delta"] = "delta"
+
+
+class IdentityConfig(Section):
+    """The identity graph (the ``identity`` job)."""
+
+    # Identifier types in the graph (every type must be in ingest.id_rules; a type not
+    # listed here is weak, unlimited, priority 100). strong types form people; a weak one
+    # attaches to one person or stays on its own, never bridging two. max_per_person caps
+    # values per person (null: no cap): links beyond it are refused, weakest evidence
+    # first. max_linked: an identifier seen with more distinct values of any one strong
+    # type than this is unreliable (store hotline, internet-cafe cookie) and links nothing.
+    # priority: lower names a record that carries several identifiers. bridge (weak types
+    # only): may join the strong clusters it was seen with when the joined person stays
+    # within every limit and never-link rule (a WeChat open id is one account; a device
+    # or cookie can be a family's or a cafe's, so they do not bridge).
+    types: dict[str, IdTypeConfig] = Field(default_factory=_default_id_types)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        # Settings of a type are merged over the built-in defaults, so setting one key
+        # (identity.types.phone.max_per_person=4) keeps the other types and keys.
+        if not isinstance(value, Mapping):
+            return value
+        defaults = {t: c.model_dump() for t, c in _default_id_types().items()}
+        return deep_merge(
+            defaults,
+            {t: (c.model_dump() if isinstance(c, BaseModel) else c) for t, c in value.items()},
+        )
+
+    # A weak identifier seen with several clusters joins the one with the most records
+    # only if that one holds at least this share of them; otherwise it stays on its own.
+    weak_min_share: float = Field(0.6, gt=0.5, le=1.0)
+    # Rounds in which unattached weak identifiers follow other weak ones (device -> open
+    # id -> cluster); what is left forms anonymous people of weak identifiers only.
+    weak_rounds: int = Field(2, ge=0, le=10)
+    # A record carrying more identifiers than this is a data error; it links nothing.
+    max_ids_per_record: int = Field(20, ge=2)
+    rules: IdentityRulesConfig = IdentityRulesConfig()
+    # Recluster only the components that new or changed records touch (the result is the
+    # same as reclustering everything; false forces a full run).
+    incremental: bool = True
+    # Connected components: checkpoint every n iterations (bounded lineage and memory).
+    checkpoint_interval: int = Field(1, ge=1)
+    max_iterations: int = Field(100, ge=1)
+
+    def type_config(self, id_type: str) -> IdTypeConfig:
+        return self.types.get(id_type, IdTypeConfig())
+
+    def strong_types(self) -> list[str]:
+        return sorted(t for t, c in self.types.items() if c.strength == "strong")
+
+    def bridge_types(self) -> list[str]:
+        return sorted(t for t, c in self.types.items() if c.bridge)

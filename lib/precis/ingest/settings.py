@@ -1,0 +1,94 @@
+"""Settings of landing -> bronze -> silver (the ``ingest`` job).
+
+Each default is written once, here; ``conf/base.yaml`` is generated from it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from precis.contract import DATASETS
+from precis.settings import Section
+
+
+class IngestConfig(Section):
+    """Landing -> bronze -> silver (the ``ingest`` job)."""
+
+    # Datasets to ingest; empty: every landing dataset that exists.
+    datasets: tuple[str, ...] = ()
+    # Identifier types and the normalization rule of each: email, phone, lower, upper or
+    # trim. A row whose id_type is not listed here is quarantined.
+    id_rules: dict[str, str] = Field(
+        default_factory=lambda: {
+            "email": "email",
+            "phone": "phone",
+            "member_id": "trim",
+            "device_id": "lower",
+            "cookie_id": "trim",
+            "open_id": "trim",
+            "union_id": "trim",
+        }
+    )
+    # Country calling code prefixed to national phone numbers.
+    default_country_code: str = Field("86", pattern=r"^[0-9]{1,3}$")
+    # Placeholder identifiers, per type; each value is normalized with the type's rule
+    # before comparing. Under "*": values of any type, compared case-insensitively.
+    # Blocked values stay on their rows (id_status = blocked, id_key = null) but never
+    # link identities; ingest counts them.
+    placeholder_values: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "*": (
+                "undefined",
+                "null",
+                "none",
+                "nil",
+                "nan",
+                "unknown",
+                "n/a",
+                "na",
+                "-",
+                "0",
+                "test",
+            ),
+            "phone": ("13800000000", "13800138000", "12345678901", "10000000000"),
+            "email": (
+                "test@test.com",
+                "test@example.com",
+                "a@a.com",
+                "noreply@noreply.com",
+                "null@null.com",
+            ),
+            "device_id": (
+                "00000000-0000-0000-0000-000000000000",
+                "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                "unknown_device",
+            ),
+        }
+    )
+    # Placeholder identifiers by Java regular expression on the normalized value
+    # ("*": on the trimmed, lower-cased raw value of any type).
+    placeholder_patterns: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "device_id": ("^[0-]+$",),
+            "phone": (r"^\+86(\d)\1{10}$", r"^\+861\d(\d)\1{8}$", r"^\+861234567"),
+            "email": ("^(test|noreply|no-reply|donotreply)@",),
+        }
+    )
+
+    @field_validator("id_rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {
+            t: r for t, r in value.items() if r not in ("email", "phone", "lower", "upper", "trim")
+        }
+        if bad:
+            raise ValueError(f"unknown rule(s) {bad}; expected email, phone, lower, upper or trim")
+        return value
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [d for d in value if d not in DATASETS]
+        if unknown:
+            raise ValueError(f"unknown dataset(s) {unknown}; expected some of {list(DATASETS)}")
+        return value

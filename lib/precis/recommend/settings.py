@@ -1,0 +1,79 @@
+"""Settings of ALS recommendations (the ``recommend`` job).
+
+Each default is written once, here; ``conf/base.yaml`` is generated from it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from precis.settings import Section, check_model_name
+
+
+class RecommendGridConfig(Section):
+    """Hyper-parameters tried on the time-based validation split (every combination)."""
+
+    rank: tuple[int, ...] = (16,)
+    reg_param: tuple[float, ...] = (0.5, 2.0)
+    alpha: tuple[float, ...] = (2.0, 5.0)
+
+    @field_validator("rank", "reg_param", "alpha")
+    @classmethod
+    def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError(f"needs at least one value, all positive (got {list(value)})")
+        return value
+
+
+class RecommendConfig(Section):
+    """Implicit ALS top-N recommendations (the ``recommend`` job)."""
+
+    # Weight of one event of each type on an item; 0 or absent: not evidence. Purchases
+    # come from paid order lines (order_weight), so checkout 'purchase' events weigh 0.
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "view": 1.0,
+            "click": 1.0,
+            "add_to_cart": 3.0,
+            "favorite": 4.0,
+            "purchase": 0.0,
+        }
+    )
+    order_weight: float = Field(5.0, ge=0.0)  # each line of a paid order
+    # Evidence loses half its weight every half_life_days before the run date (null: no decay).
+    half_life_days: float | None = Field(90.0, gt=0.0)
+    # Only evidence from the last lookback_days counts (null: all).
+    lookback_days: int | None = Field(365, ge=1)
+    top_n: int = Field(10, ge=1, le=1000)
+    # Leave out items the person already bought (paid orders up to the run date).
+    exclude_purchased: bool = True
+    # Tuning: pairs first seen in the last validation_days are held out; k of the metrics.
+    validation_days: int = Field(14, ge=1)
+    eval_k: int = Field(10, ge=1)
+    # ALS hyperparameters: every combination is tried; the best NDCG@k wins.
+    grid: RecommendGridConfig = RecommendGridConfig()
+    max_iter: int = Field(10, ge=1)
+    seed: int = 17
+    # recommendForAll multiplies blocks of this many factor rows (no user x item join).
+    block_size: int = Field(4096, ge=256)
+    # Register the chosen model under this name in the MLflow model registry (null: log only).
+    registered_model_name: str | None = "precis-recommend-als"
+    log_model: bool = True
+    # Also write top-N lists of people with marketing consent to <root>/exports/recommendations.
+    export: bool = True
+    export_format: Literal["csv", "parquet"] = "parquet"
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"event weights must be >= 0, got {bad}")
+        return value
+
+    @field_validator("registered_model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        return check_model_name(value)
