@@ -39,6 +39,7 @@ from precis.identity.settings import IdentityConfig as IdentityConfig
 from precis.identity.settings import IdentityRulesConfig as IdentityRulesConfig
 from precis.identity.settings import IdTypeConfig as IdTypeConfig
 from precis.ingest.settings import IngestConfig as IngestConfig
+from precis.jobs import JOBS
 from precis.lifecycle.settings import ChurnConfig as ChurnConfig
 from precis.lifecycle.settings import LifecycleConfig as LifecycleConfig
 from precis.lifecycle.settings import LifecycleStagesConfig as LifecycleStagesConfig
@@ -145,16 +146,7 @@ def _spark_str(value: Any) -> Any:
 
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = (
-        "generate",
-        "ingest",
-        "identity",
-        "lifecycle",
-        "tags",
-        "recommend",
-        "attribution",
-        "evaluate",
-    )
+    jobs: tuple[str, ...] = tuple(j for j in JOBS if j not in ("pipeline", "selfcheck"))
 
     @field_validator("jobs")
     @classmethod

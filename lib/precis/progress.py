@@ -63,3 +63,10 @@ class Progress:
             time.monotonic() - self.started,
             f": {summary}" if summary else "",
         )
+
+
+@contextlib.contextmanager
+def silent_step(name: str) -> Iterator[Step]:
+    """A step that reports nothing: what a library entry uses when no job passes its own
+    ``progress.step`` to report through."""
+    yield Step(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ from precis.attribution.settings import AttributionConfig
 from precis.errors import ConfigError, MissingDatasetError
 from precis.frames import kept_observed
 from precis.identity.resolve import isolated_identifiers, resolve
-from precis.progress import Step
+from precis.progress import Step, silent_step
 
 __all__ = ["AttributionInputs", "AttributionOutputs", "build"]
 
@@ -51,11 +51,6 @@ class AttributionOutputs:
     channels: int  # channels of the window's journeys
 
 
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[Step]:
-    yield Step(name)
-
-
 def build(
     inputs: AttributionInputs,
     settings: AttributionConfig,
@@ -69,7 +64,7 @@ def build(
     run_id: recorded with every row. steps: ``Progress.step`` to report each step
     (three of them).
     """
-    step = steps or _quiet
+    step = steps or silent_step
     window = AnalysisWindow.ending(run_date, settings.window_days, settings.lookback_days)
     touches, conversions = _resolved(inputs, settings)
     with contextlib.ExitStack() as scope:

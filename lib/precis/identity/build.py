@@ -13,9 +13,8 @@ reclustering everything.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from precis.identity.incremental import Plan, PreviousRun
 from precis.identity.report import Stats
 from precis.identity.settings import IdentityConfig
 from precis.ingest.conform import IdentifierSettings
-from precis.progress import Step
+from precis.progress import Step, silent_step
 
 Steps = Callable[[str], AbstractContextManager[Step]]
 
@@ -60,11 +59,6 @@ class IdentityOutputs:
     stats: Stats  # everything but the write counts
 
 
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[Step]:
-    yield Step(name)
-
-
 def build(
     inputs: IdentityInputs,
     settings: IdentityConfig,
@@ -84,7 +78,7 @@ def build(
     directory, if any. steps: ``Progress.step`` to report each step (six of them);
     on_iteration: called after each connected-components round (round, links left).
     """
-    step = steps or _quiet
+    step = steps or silent_step
     if "id_observations" not in inputs.silver:
         raise ValueError("identity needs the silver id_observations dataset")
     spark = inputs.silver["id_observations"].sparkSession

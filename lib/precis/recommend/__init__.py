@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from precis.consent import marketing_consent
 from precis.frames import kept, kept_observed, row_count
 from precis.identity.resolve import resolve
-from precis.progress import Step
+from precis.progress import Step, silent_step
 from precis.recommend import interactions, model, top
 from precis.recommend.settings import RecommendConfig
 from precis.recommend.tuning import OnTrial, Trial, Tuning, tune
@@ -61,11 +61,6 @@ class RecommendOutputs:
     interactions: int  # (person, item) pairs
 
 
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[Step]:
-    yield Step(name)
-
-
 def build(
     inputs: RecommendInputs,
     settings: RecommendConfig,
@@ -79,7 +74,7 @@ def build(
     steps: ``Progress.step`` to report each step (three of them); on_trial: told each
     scored model of the tuning (popularity, then every grid point) with its metrics.
     """
-    step = steps or _quiet
+    step = steps or silent_step
     evidence, bought = interactions.gather(
         inputs.identity_map,
         inputs.events,
