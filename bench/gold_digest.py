@@ -25,9 +25,11 @@ from precis.config import load_config
 from precis.session import get_spark
 
 LAYERS = ("silver", "gold")
-# When and by which run a row was written: new in every run by design.
+# When and by which run a row was written, and the landed file it came from (the
+# lakehouse root and Spark's part-file names are in it): new in every run by design.
 VOLATILE = frozenset(
     {
+        "_source_file",
         "run_id",
         "computed_at",
         "generated_at",
