@@ -65,6 +65,7 @@ from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
+from precis import tables as T
 from precis.config import load_config
 from precis.identity import records
 from precis.identity.components import connected_components
@@ -169,7 +170,7 @@ def identity_links(spark: SparkSession, root: str, max_ids: int) -> DataFrame:
     """src, dst: the links the identity job builds from a lakehouse's silver datasets."""
     lake = Lakehouse(spark, root)
     silver = {
-        name: lake.read("silver", name) for name in records.SOURCES if lake.exists("silver", name)
+        name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
     }
     links, _ = record_links(records.identified_records(silver), max_ids)
     return links.select("src", "dst")

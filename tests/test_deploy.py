@@ -181,15 +181,15 @@ def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
     root, run_date = local_run
     lake = Lakehouse(spark, str(root))
     # Every job of the default pipeline left its product behind.
-    for layer, table in [
-        (T.ORDERS),
-        (T.IDENTITY_MAP),
-        (T.CUSTOMER_VALUE),
-        (T.PROFILES),
-        (T.RECOMMENDATIONS),
-        (T.ATTRIBUTION),
-    ]:
-        assert lake.exists(layer, table), f"{layer}/{table} missing"
+    for table in (
+        T.ORDERS,
+        T.IDENTITY_MAP,
+        T.CUSTOMER_VALUE,
+        T.PROFILES,
+        T.RECOMMENDATIONS,
+        T.ATTRIBUTION,
+    ):
+        assert lake.exists(table), f"{table} missing"
     scores = {
         r["metric"]: r["value"]
         for r in lake.read(T.EVALUATIONS)
@@ -205,17 +205,15 @@ def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
 def assert_same_world(spark, expected: Path, actual: Path) -> None:
     """Silver tables and gold/identity_map of two lakehouses hold the same rows."""
     want, got = Lakehouse(spark, str(expected)), Lakehouse(spark, str(actual))
-    tables = [("silver", d) for d in DATASETS if want.exists("silver", d)] + [(T.IDENTITY_MAP)]
+    tables = [T.SILVER[d] for d in DATASETS if want.exists(T.SILVER[d])] + [T.IDENTITY_MAP]
     assert len(tables) > 5
-    for layer, table in tables:
-        left, right = (_content(lake.read(layer, table)) for lake in (want, got))
-        assert left.columns == right.columns, (
-            f"{layer}/{table}: columns {left.columns} != {right.columns}"
-        )
+    for table in tables:
+        left, right = (_content(lake.read(table)) for lake in (want, got))
+        assert left.columns == right.columns, f"{table}: columns {left.columns} != {right.columns}"
         missing, extra = left.exceptAll(right), right.exceptAll(left)
         rows = (left.count(), right.count())
         assert rows[0] == rows[1] and missing.isEmpty() and extra.isEmpty(), (
-            f"{layer}/{table}: {rows[0]} rows expected, {rows[1]} found; "
+            f"{table}: {rows[0]} rows expected, {rows[1]} found; "
             f"missing e.g. {missing.limit(2).collect()}, unexpected e.g. {extra.limit(2).collect()}"
         )
 
