@@ -41,7 +41,7 @@ one_id = person.resolve_one_id(
     IdentifierSettings.from_config(cfg),
     one_id=dbutils.widgets.get("one_id"),
     member_id=dbutils.widgets.get("member_id"),
-    changes=tables["identity_changes"],
+    changes=tables[T.IDENTITY_CHANGES],
 )
 view = person.person_view(one_id, tables)
 print(f"person {one_id} (tables under {cfg.root})")

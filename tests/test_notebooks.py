@@ -591,7 +591,8 @@ def test_person_view_filters_every_section_to_the_person(spark, identity_map, ch
         F.lit(None).cast("timestamp").alias("last_seen"),
     )
     view = person.person_view(
-        "p1", {"identity_map": identity_map, "identity_changes": changes, "recommendations": recs}
+        "p1",
+        {T.IDENTITY_MAP: identity_map, T.IDENTITY_CHANGES: changes, T.RECOMMENDATIONS: recs},
     )
     assert set(view) == set(person.SECTIONS)
     assert view["tags"] is None and view["value"] is None
