@@ -81,10 +81,16 @@ def kept_observed(
         with kept_observed(rows, [row_count()]) as (rows, counted):
             ...
     """
+    if type(frame).__module__.startswith("pyspark.sql.connect"):
+        # Spark Connect keeps the observation in every plan built on the kept frame, and
+        # a plan that reaches it twice (a self-join) fails on the repeated metric name;
+        # so there the metrics are one pass over the kept rows instead.
+        with kept(frame, level=level) as (computed,):
+            yield computed, computed.agg(*metrics).collect()[0].asDict()
+        return
     observation = Observation()  # unnamed: unique, as frames of one loop share a plan
     with kept(frame.observe(observation, *metrics), level=level) as (computed,):
         computed.count()  # computes and keeps it: the metrics are observed on the way
-        # As in materialize: Spark Connect may report nothing; read them back then.
         values = observation.get or computed.agg(*metrics).collect()[0].asDict()
         yield computed, values
 
