@@ -1,6 +1,7 @@
 """The code keeps the shape the project chose (README, "Development"): small job modules
 that read, build, write and report; library modules of a readable size; every join
-saying how it joins; every table named by the catalog.
+saying how it joins; every table named by the catalog; every column name that crosses
+modules named by its constant.
 
 These read the source, not Spark: they run in a second.
 """
@@ -93,3 +94,56 @@ def test_no_table_is_named_outside_the_catalog():
                 if name in _catalog_names():
                     found.append(f"{path.relative_to(LIB)}:{lineno}: {line.strip()}")
     assert not found, "table names outside precis.tables:\n" + "\n".join(found)
+
+
+def _shared_column_literals(path: Path, names: set[str]) -> list[int]:
+    """Lines where code (not a docstring) spells a shared column's name as a string."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    # Inside an f-string a name is part of a message or a SQL expression: text, not code.
+    in_text = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.JoinedStr)
+        for inner in ast.walk(node)
+    }
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value in names
+        and id(node) not in docstrings | in_text
+    ]
+
+
+def test_shared_columns_are_named_by_their_constant():
+    from precis import columns
+
+    names = {v for k, v in vars(columns).items() if k.isupper() and isinstance(v, str)}
+    found = {
+        str(p.relative_to(LIB)): lines
+        for p in _modules(LIB)
+        if p != LIB / "columns.py" and (lines := _shared_column_literals(p, names))
+    }
+    assert not found, f"use precis.columns for these names (file: lines): {found}"
+
+
+def test_lineage_is_cut_through_frames():
+    """``frames.cut`` picks a reliable checkpoint on a cluster; a direct local checkpoint
+    would be lost with its executor, and Spark would recompute rows that may differ."""
+    found = [
+        f"{p.relative_to(LIB)}:{n}"
+        for p in _modules(LIB)
+        if p != LIB / "frames.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if ".localCheckpoint(" in line
+    ]
+    assert not found, f"use precis.frames.cut: {found}"

@@ -243,7 +243,7 @@ def test_a_null_end_adds_only_the_other_end(spark):
 
 
 def test_reliable_checkpoints_go_to_the_sessions_directory(spark):
-    from precis.session import checkpoint_dir
+    from precis.frames import checkpoint_dir
 
     directory = checkpoint_dir(spark)
     assert directory is not None  # the suite's session is started with spark.checkpoint.dir

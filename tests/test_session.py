@@ -13,7 +13,8 @@ from pathlib import Path
 
 from precis import jvm
 from precis.config import load_config
-from precis.session import checkpoint_dir, get_spark, launch_conf
+from precis.frames import checkpoint_dir
+from precis.session import get_spark, launch_conf
 
 PROJECT = Path(__file__).resolve().parents[1]
 BASE = PROJECT / "conf" / "base.yaml"

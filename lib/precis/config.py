@@ -32,6 +32,7 @@ from precis.attribution.settings import AttributionConfig as AttributionConfig
 from precis.attribution.settings import AttributionMarkovConfig as AttributionMarkovConfig
 from precis.attribution.settings import AttributionPositionConfig as AttributionPositionConfig
 from precis.attribution.settings import AttributionShapleyConfig as AttributionShapleyConfig
+from precis.columns import RUN_DATE
 from precis.contract import DATASETS as DATASETS
 from precis.errors import ConfigError
 from precis.generate.settings import GenerateConfig as GenerateConfig
@@ -295,14 +296,14 @@ def load_config(
     for item in overrides:
         key, value = parse_override(item)
         data = apply_override(Config, data, key, value)
-    for reserved in ("env", "run_date"):
+    for reserved in ("env", RUN_DATE):
         if reserved in data:
             raise ConfigError(
                 f"config key '{reserved}' is set from the command line, not in a file"
             )
     data["env"] = env_name
     if run_date is not None:
-        data["run_date"] = run_date
+        data[RUN_DATE] = run_date
     source = " + ".join(
         ["defaults", *(str(layer) for layer in layers[1:] if isinstance(layer, Path))]
     )
@@ -318,7 +319,7 @@ The environment overlay env/<env>.yaml is merged on top (local by default; choos
 
 def defaults_text() -> str:
     """``conf/base.yaml``: every default, written once in the models above."""
-    return defaults_yaml(Config, HEADER, exclude=("env", "run_date"))
+    return defaults_yaml(Config, HEADER, exclude=("env", RUN_DATE))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID
+
 
 def marketing_consent(customers: DataFrame | None, people: DataFrame) -> DataFrame:
     """``one_id``, ``consent_marketing`` for everyone in ``people``.
@@ -14,10 +16,10 @@ def marketing_consent(customers: DataFrame | None, people: DataFrame) -> DataFra
     saying false (or saying nothing) withdraws consent, and a person without a customer
     row has no consent on record.
     """
-    everyone = people.select("one_id").distinct()
+    everyone = people.select(ONE_ID).distinct()
     if customers is None:
         return everyone.withColumn("consent_marketing", F.lit(False))
-    said = customers.groupBy("one_id").agg(
+    said = customers.groupBy(ONE_ID).agg(
         F.bool_and(F.coalesce(F.col("consent_marketing"), F.lit(False))).alias("consent_marketing")
     )
-    return everyone.join(said, "one_id", "left").fillna(False, ["consent_marketing"])
+    return everyone.join(said, ONE_ID, "left").fillna(False, ["consent_marketing"])

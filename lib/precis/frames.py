@@ -13,14 +13,54 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 How = Literal["local", "reliable", "persist"]
 
+#: Where a session keeps reliable checkpoints (Spark 4 reads it when the session starts).
+CHECKPOINT_DIR = "spark.checkpoint.dir"
+
 # Frames read more than once within a step: in memory while it fits, spilled to local
 # disk beyond (a recomputation would reread and rejoin the inputs).
 KEEP = StorageLevel.MEMORY_AND_DISK
+
+
+def checkpoint_dir(spark: SparkSession) -> str | None:
+    """The session's reliable checkpoint directory, or None: then only local checkpoints
+    (kept by the executors) are available."""
+    try:
+        return spark.conf.get(CHECKPOINT_DIR, None) or None
+    except Exception:
+        return None
+
+
+def cut_how(spark: SparkSession) -> How:
+    """How :func:`cut` checkpoints in this session: ``reliable`` on a cluster with a
+    checkpoint directory, ``local`` on a ``local[...]`` master (there an executor loss is
+    the driver's loss too, so local checkpoints are as safe and cheaper) or without one."""
+    try:
+        master = spark.conf.get("spark.master", "") or ""
+    except Exception:
+        master = ""
+    return how_to_cut(master, checkpoint_dir(spark))
+
+
+def how_to_cut(master: str, directory: str | None) -> How:
+    """:func:`cut_how` for a session's master URL and checkpoint directory."""
+    return "local" if master.startswith("local") or not directory else "reliable"
+
+
+def cut(frame: DataFrame) -> DataFrame:
+    """``frame`` computed now, with its lineage cut where it must survive an executor loss.
+
+    For rows a recomputation would not reproduce (ids numbered by partition or by a
+    window over ties, random draws) and for results a later step rereads many times: a
+    local checkpoint kept by an executor is lost with it, and Spark then recomputes the
+    lineage, which could give other ids than those already used. On a cluster the rows
+    go to the session's checkpoint directory (:func:`cut_how`).
+    """
+    return materialize(frame, [], how=cut_how(frame.sparkSession))[0]
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from precis import privacy
 from precis import tables as T
+from precis.columns import ID_KEY, ID_TYPE, ITEM_ID, ONE_ID, RUN_DATE
 from precis.errors import ConfigError
 from precis.ingest import identifiers as ids
 from precis.ingest.conform import IdentifierSettings
@@ -36,12 +37,12 @@ SECTIONS: dict[str, Table] = {
 
 #: Columns shown per section (docs/tables.md) and the order of their rows.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "identifiers": ("one_id", "id_type", "id_key", "first_seen", "last_seen"),
-    "history": ("run_date", "changed_at", "change", "one_id", "related_one_id", "identifiers"),
-    "tags": ("one_id", "tag", "value", "type", "rule_version", "run_date"),
+    "identifiers": (ONE_ID, ID_TYPE, ID_KEY, "first_seen", "last_seen"),
+    "history": (RUN_DATE, "changed_at", "change", ONE_ID, "related_one_id", "identifiers"),
+    "tags": (ONE_ID, "tag", "value", "type", "rule_version", RUN_DATE),
     "value": (
-        "one_id",
-        "run_date",
+        ONE_ID,
+        RUN_DATE,
         "lifecycle_stage",
         "rfm_segment",
         "rfm_score",
@@ -56,21 +57,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "churn_risk",
     ),
     "recommendations": (
-        "one_id",
+        ONE_ID,
         "rank",
-        "item_id",
+        ITEM_ID,
         "score",
         "source",
         "consent_marketing",
         "model_version",
-        "run_date",
+        RUN_DATE,
     ),
 }
 ORDER: dict[str, tuple[str, ...]] = {
-    "identifiers": ("id_type", "id_key"),
-    "history": ("changed_at", "change", "one_id"),
+    "identifiers": (ID_TYPE, ID_KEY),
+    "history": ("changed_at", "change", ONE_ID),
     "tags": ("tag",),
-    "value": ("one_id",),
+    "value": (ONE_ID,),
     "recommendations": ("rank",),
 }
 
@@ -104,8 +105,8 @@ def one_id_of_identifier(
     """
     key = identifier_key(id_type, value, settings)
     found = (
-        identity_map.filter((F.col("id_type") == F.lit(id_type)) & (F.col("id_key") == key))
-        .select("one_id")
+        identity_map.filter((F.col(ID_TYPE) == F.lit(id_type)) & (F.col(ID_KEY) == key))
+        .select(ONE_ID)
         .limit(1)
         .collect()
     )
@@ -116,7 +117,7 @@ def one_id_of_identifier(
             else f"{id_type} '{value}'"
         )
         raise ConfigError(f"no person has {shown} in gold/identity_map")
-    return found[0]["one_id"]
+    return found[0][ONE_ID]
 
 
 def check_one_id(identity_map: DataFrame, one_id: str, changes: DataFrame | None = None) -> str:
@@ -125,14 +126,14 @@ def check_one_id(identity_map: DataFrame, one_id: str, changes: DataFrame | None
     With ``changes`` (``gold/identity_changes``) the error says what became of a
     ``one_id`` that existed once (merged into another, deleted).
     """
-    if identity_map.filter(F.col("one_id") == F.lit(one_id)).limit(1).count():
+    if identity_map.filter(F.col(ONE_ID) == F.lit(one_id)).limit(1).count():
         return one_id
     message = f"one_id '{one_id}' is not in gold/identity_map"
     if changes is not None:
         last = (
-            changes.filter(F.col("one_id") == F.lit(one_id))
-            .orderBy(F.desc("changed_at"), F.desc("run_date"))
-            .select("change", "related_one_id", "run_date")
+            changes.filter(F.col(ONE_ID) == F.lit(one_id))
+            .orderBy(F.desc("changed_at"), F.desc(RUN_DATE))
+            .select("change", "related_one_id", RUN_DATE)
             .first()
         )
         if last is not None and last["change"] == "merged":
@@ -172,7 +173,7 @@ def section(name: str, table: DataFrame, one_id: str) -> DataFrame:
     """Section ``name`` of person ``one_id``: its table's rows for them, shown columns,
     stable order. The history also lists changes that name them as the related one_id
     (another id merged into theirs, a split from theirs)."""
-    mine = F.col("one_id") == F.lit(one_id)
+    mine = F.col(ONE_ID) == F.lit(one_id)
     if name == "history":
         mine = mine | (F.col("related_one_id") == F.lit(one_id))
     return table.filter(mine).select(*COLUMNS[name]).orderBy(*ORDER[name])

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from precis import jvm
 from precis.config import Config
+from precis.frames import CHECKPOINT_DIR
 from precis.progress import log
 
 # Local defaults, each overridable through ``spark.conf`` in config.
@@ -45,9 +46,6 @@ DELTA_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
-
-#: Where a session keeps reliable checkpoints (Spark 4 reads it when the session starts).
-CHECKPOINT_DIR = "spark.checkpoint.dir"
 
 
 def launched_by_spark_submit() -> bool:
@@ -84,6 +82,10 @@ def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) 
         # told otherwise; keep it inside the lakehouse. A cluster's own setting stays.
         conf["spark.sql.warehouse.dir"] = f"{cfg.root}/_warehouse"
     conf[CHECKPOINT_DIR] = cfg.checkpoint_dir
+    # Reliable checkpoints are files; without this Spark never deletes them, and the
+    # directory grows by every cluster run's lineage cuts. A file goes once no frame
+    # refers to its checkpoint any more.
+    conf["spark.cleaner.referenceTracking.cleanCheckpoints"] = "true"
     conf["spark.log.level"] = cfg.spark.log_level
     conf.update(cfg.spark.conf)
     return conf
@@ -116,15 +118,6 @@ def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession
         return builder.getOrCreate()
     _apply_runtime_conf(spark, cfg.spark.conf)
     return spark
-
-
-def checkpoint_dir(spark: SparkSession) -> str | None:
-    """The session's reliable checkpoint directory, or None: then only local checkpoints
-    (kept by the executors) are available. Iterative jobs pass it to their transforms."""
-    try:
-        return spark.conf.get(CHECKPOINT_DIR, None) or None
-    except Exception:
-        return None
 
 
 def is_remote(spark: SparkSession) -> bool:

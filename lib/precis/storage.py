@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
+from precis.columns import SOURCE_FILE
 from precis.config import Config
 from precis.errors import MissingDatasetError, SchemaDriftError
 from precis.tables import Table
@@ -453,7 +454,7 @@ def read_landing(
     """
     if fmt == "delta":
         df = spark.read.format("delta").load(base_path)
-        return df.withColumn("_source_file", F.lit(files[0].path))
+        return df.withColumn(SOURCE_FILE, F.lit(files[0].path))
     reader = spark.read.format(fmt).option("basePath", base_path)
     if fmt == "csv":
         reader = (
@@ -464,4 +465,4 @@ def read_landing(
     elif fmt == "json":
         reader = reader.option("primitivesAsString", "true").option("mode", "PERMISSIVE")
     df = reader.load([f.path for f in files])
-    return df.withColumn("_source_file", F.col("_metadata.file_path"))
+    return df.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))

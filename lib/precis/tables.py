@@ -18,14 +18,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from precis.columns import (
+    ID_KEY,
+    ID_TYPE,
+    ID_VALUE,
+    INGEST_RUN_ID,
+    INGESTED_AT,
+    ONE_ID,
+    RECORD_ID,
+    RUN_DATE,
+    RUN_ID,
+    SOURCE_FILE,
+)
 from precis.schemas import SPECS, DatasetSpec
 
 Layer = Literal["bronze", "silver", "gold", "truth", "meta"]
 Mode = Literal["overwrite", "replace_where", "merge", "append_log"]
 LAYERS: tuple[str, ...] = ("landing", "bronze", "silver", "gold", "truth", "meta")
-
-# Lineage that every silver row carries: where and when its latest version was ingested.
-SOURCE_FILE, RUN_ID, INGESTED_AT = "_source_file", "_run_id", "_ingested_at"
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ def silver_keys(spec: DatasetSpec) -> tuple[str, ...]:
     """Silver's key: the landed key with ``id_value`` replaced by its hash and status."""
     keys: list[str] = []
     for k in spec.keys:
-        keys.extend(("id_key", "id_status") if k == "id_value" else (k,))
+        keys.extend((ID_KEY, "id_status") if k == ID_VALUE else (k,))
     return tuple(keys)
 
 
@@ -74,7 +83,8 @@ SILVER: dict[str, Table] = {
         name,
         "merge",
         keys=silver_keys(spec),
-        ignore=(SOURCE_FILE, RUN_ID, INGESTED_AT),
+        # Lineage of the latest version: which file and ingest run, when.
+        ignore=(SOURCE_FILE, INGEST_RUN_ID, INGESTED_AT),
         newer=spec.order_by,
     )
     for name, spec in SPECS.items()
@@ -90,41 +100,41 @@ CAMPAIGN_SPEND = SILVER["campaign_spend"]
 
 # ----------------------------------------------------------------------- gold
 # identity
-RECORD_KEYS = ("dataset", "source", "record_id")
-IDENTITY_MAP = Table("gold", "identity_map", "merge", keys=("id_type", "id_key"))
+RECORD_KEYS = ("dataset", "source", RECORD_ID)
+IDENTITY_MAP = Table("gold", "identity_map", "merge", keys=(ID_TYPE, ID_KEY))
 RECORD_IDENTITY = Table("gold", "record_identity", "merge", keys=RECORD_KEYS)
 IDENTITY_CHANGES = Table(
-    "gold", "identity_changes", "append_log", keys=("run_date", "change", "one_id")
+    "gold", "identity_changes", "append_log", keys=(RUN_DATE, "change", ONE_ID)
 )
 IDENTITY_GUARDS = Table("gold", "identity_guards", "replace_where")
 # lifecycle
-CUSTOMER_VALUE = Table("gold", "customer_value", "merge", keys=("one_id",))
+CUSTOMER_VALUE = Table("gold", "customer_value", "merge", keys=(ONE_ID,))
 CLV_MODEL_PARAMS = Table("gold", "clv_model_params", "replace_where")
 # tags and segments: when a value was computed is not a change of the value
-_COMPUTED = ("computed_at", "run_date")
-PROFILE_TAGS = Table("gold", "profile_tags", "merge", keys=("one_id", "tag"), ignore=_COMPUTED)
-TAG_CHANGES = Table("gold", "tag_changes", "append_log", keys=("run_id", "one_id", "tag"))
-PROFILES = Table("gold", "profiles", "merge", keys=("one_id",), ignore=_COMPUTED)
-SEGMENTS = Table("gold", "segments", "merge", keys=("segment", "one_id"), ignore=_COMPUTED)
+_COMPUTED = ("computed_at", RUN_DATE)
+PROFILE_TAGS = Table("gold", "profile_tags", "merge", keys=(ONE_ID, "tag"), ignore=_COMPUTED)
+TAG_CHANGES = Table("gold", "tag_changes", "append_log", keys=(RUN_ID, ONE_ID, "tag"))
+PROFILES = Table("gold", "profiles", "merge", keys=(ONE_ID,), ignore=_COMPUTED)
+SEGMENTS = Table("gold", "segments", "merge", keys=("segment", ONE_ID), ignore=_COMPUTED)
 TAG_STATS = Table("gold", "tag_stats", "replace_where")
 # recommendations and attribution
 RECOMMENDATIONS = Table(
     "gold",
     "recommendations",
     "merge",
-    keys=("one_id", "rank"),
-    ignore=("model_version", "run_id", "generated_at"),
+    keys=(ONE_ID, "rank"),
+    ignore=("model_version", RUN_ID, "generated_at"),
 )
 ATTRIBUTION = Table(
-    "gold", "attribution", "merge", keys=("run_date", "model", "channel"), ignore=("run_id",)
+    "gold", "attribution", "merge", keys=(RUN_DATE, "model", "channel"), ignore=(RUN_ID,)
 )
 
 # ----------------------------------------------------------------------- meta
 INGEST_FILES = Table(
     "meta", "ingest_files", "append_log", keys=("dataset", "path", "size", "modified")
 )
-INGEST_RUNS = Table("meta", "ingest_runs", "append_log", keys=("run_id", "dataset"))
-IDENTITY_RUNS = Table("meta", "identity_runs", "append_log", keys=("run_id",))
+INGEST_RUNS = Table("meta", "ingest_runs", "append_log", keys=(RUN_ID, "dataset"))
+IDENTITY_RUNS = Table("meta", "identity_runs", "append_log", keys=(RUN_ID,))
 IDENTITY_STATE = Table("meta", "identity_state", "merge", keys=("node",))
 IDENTITY_RECORDS = Table("meta", "identity_records", "merge", keys=RECORD_KEYS)
 # Operators' force/never/block rules: written by people, read by the identity job.

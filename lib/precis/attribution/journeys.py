@@ -25,12 +25,14 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, ORDER_ID
+
 SECONDS_PER_DAY = 86_400
 
 #: Columns of a journey's touch rows, the input of every model.
 TOUCH_COLUMNS = (
     "journey_id",
-    "one_id",
+    ONE_ID,
     "converted",
     "revenue",
     "channel",
@@ -89,8 +91,8 @@ def conversions(
     status = F.lower(F.coalesce(F.col("status"), F.lit("paid")))
     kept = orders.filter(F.expr(condition)) if condition else orders.filter(status == "paid")
     return kept.select(
-        "one_id",
-        "order_id",
+        ONE_ID,
+        ORDER_ID,
         F.col("order_time").alias("at"),
         F.coalesce(F.expr(revenue).cast("double"), F.lit(0.0)).alias("revenue"),
     )
@@ -99,7 +101,7 @@ def conversions(
 def touches(touchpoints: DataFrame, granularity: str = "channel") -> DataFrame:
     """Resolved touchpoints -> ``one_id``, ``touch_id``, ``at``, ``channel`` (the label)."""
     return touchpoints.filter(F.col("channel").isNotNull()).select(
-        "one_id",
+        ONE_ID,
         "touch_id",
         F.col("touch_time").alias("at"),
         touch_label(granularity).alias("channel"),
@@ -122,42 +124,40 @@ def journey_touches(
     # a touch's candidate conversion is the conversion that closes its segment. At equal
     # times a touch comes before the conversion (it can have caused it).
     events = t.select(
-        "one_id", "at", F.lit(0).alias("kind"), F.col("touch_id").alias("id")
-    ).unionByName(c.select("one_id", "at", F.lit(1).alias("kind"), F.col("order_id").alias("id")))
+        ONE_ID, "at", F.lit(0).alias("kind"), F.col("touch_id").alias("id")
+    ).unionByName(c.select(ONE_ID, "at", F.lit(1).alias("kind"), F.col(ORDER_ID).alias("id")))
     ordered = (
-        Window.partitionBy("one_id")
+        Window.partitionBy(ONE_ID)
         .orderBy("at", "kind", "id")
         .rowsBetween(Window.unboundedPreceding, -1)
     )
     events = events.withColumn("segment", F.coalesce(F.sum("kind").over(ordered), F.lit(0)))
     closing = (
         events.filter(F.col("kind") == 1)
-        .join(c.select(F.col("order_id").alias("id"), "revenue"), "id", how="inner")
+        .join(c.select(F.col(ORDER_ID).alias("id"), "revenue"), "id", how="inner")
         .select(
-            "one_id",
+            ONE_ID,
             "segment",
-            F.col("id").alias("order_id"),
+            F.col("id").alias(ORDER_ID),
             F.col("at").alias("converted_at"),
             "revenue",
         )
     )
     touched = (
         events.filter(F.col("kind") == 0)
-        .select("one_id", "segment", F.col("id").alias("touch_id"), "at")
+        .select(ONE_ID, "segment", F.col("id").alias("touch_id"), "at")
         .join(t.select("touch_id", "channel"), "touch_id", how="inner")
-        .join(closing, ["one_id", "segment"], how="left")
+        .join(closing, [ONE_ID, "segment"], how="left")
     )
     gap_s = F.unix_timestamp("converted_at") - F.unix_timestamp("at")
-    converting = F.col("order_id").isNotNull() & (gap_s <= F.lit(lookback_s))
+    converting = F.col(ORDER_ID).isNotNull() & (gap_s <= F.lit(lookback_s))
     assigned = touched.select(
-        "one_id",
+        ONE_ID,
         "touch_id",
         "at",
         "channel",
-        F.when(converting, F.col("order_id"))
-        .otherwise(
-            F.concat(F.lit("~"), F.col("one_id"), F.lit("#"), F.col("segment").cast("string"))
-        )
+        F.when(converting, F.col(ORDER_ID))
+        .otherwise(F.concat(F.lit("~"), F.col(ONE_ID), F.lit("#"), F.col("segment").cast("string")))
         .alias("journey_id"),
         converting.alias("converted"),
         F.when(converting, F.col("revenue")).otherwise(F.lit(0.0)).alias("revenue"),
@@ -172,7 +172,7 @@ def journey_touches(
     journey = Window.partitionBy("journey_id")
     return kept.select(
         "journey_id",
-        "one_id",
+        ONE_ID,
         "converted",
         "revenue",
         "channel",
@@ -190,7 +190,7 @@ def untouched_conversions(
         (F.col("at") >= window.start_ts) & (F.col("at") < window.end_ts)
     )
     return in_window.join(
-        journey_rows.select(F.col("journey_id").alias("order_id")), "order_id", how="left_anti"
+        journey_rows.select(F.col("journey_id").alias(ORDER_ID)), ORDER_ID, how="left_anti"
     )
 
 

@@ -12,10 +12,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis.attribution.journeys import AnalysisWindow, touch_label
+from precis.columns import RUN_DATE, RUN_ID
 
 #: Columns of gold/attribution, in order.
 COLUMNS = (
-    "run_date",
+    RUN_DATE,
     "model",
     "channel",
     "conversions",
@@ -31,7 +32,7 @@ COLUMNS = (
     "window_end",
     "lookback_days",
     "granularity",
-    "run_id",
+    RUN_ID,
 )
 SCHEMA = (
     "run_date date, model string, channel string, conversions double, revenue double, "

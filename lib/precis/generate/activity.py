@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ITEM_ID, ORDER_ID
 from precis.generate.catalog import (
     CHANNELS,
     ItemDraw,
@@ -286,7 +287,7 @@ def browse_events(sessions: DataFrame, w: World) -> DataFrame:
                 "source": "source",
                 "id_main": "id_main",
                 "event_type": "event_type",
-                "item_id": f"IF(event_type != 'search', {w.draw.item_id('_item')}, NULL)",
+                ITEM_ID: f"IF(event_type != 'search', {w.draw.item_id('_item')}, NULL)",
                 "channel": "entry_channel",
                 "properties": properties,
             }
@@ -301,7 +302,7 @@ def checkout_events(lines: DataFrame, w: World) -> DataFrame:
     )
 
     def u(salt: str) -> str:
-        return w.u(salt, "order_id", "line_no", "event_type")
+        return w.u(salt, ORDER_ID, "line_no", "event_type")
 
     lead = (
         f"CAST(CASE event_type WHEN 'view' THEN 300 + floor({u('lead')} * 600) "
@@ -316,12 +317,12 @@ def checkout_events(lines: DataFrame, w: World) -> DataFrame:
         "person_id",
         *exprs(
             {
-                "event_id": hex_id(w.seed, "checkout_event", "order_id", "line_no", "event_type"),
+                "event_id": hex_id(w.seed, "checkout_event", ORDER_ID, "line_no", "event_type"),
                 "event_time_s": f"greatest(order_time_s - {lead}, {w.period.start_s}L)",
                 "source": "sales_channel",
                 "id_main": "id_main",
                 "event_type": "event_type",
-                "item_id": "line.item_id",
+                ITEM_ID: "line.item_id",
                 "channel": "CAST(NULL AS STRING)",
                 "properties": properties,
             }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE, ID_VALUE, ITEM_ID
 from precis.generate import activity, landing, purchases, touchpoints, truth
 from precis.generate.activity import World
 from precis.generate.catalog import (
@@ -116,8 +117,8 @@ def build(
             "events",
             {
                 "event_time": ts("event_time_s"),
-                "id_type": "id_main.id_type",
-                "id_value": "id_main.id_value",
+                ID_TYPE: "id_main.id_type",
+                ID_VALUE: "id_main.id_value",
             },
         ),
         "orders": landing.conform(
@@ -125,8 +126,8 @@ def build(
             "orders",
             {
                 "order_time": ts("order_time_s"),
-                "id_type": "order_key.id_type",
-                "id_value": "order_key.id_value",
+                ID_TYPE: "order_key.id_type",
+                ID_VALUE: "order_key.id_value",
                 "currency": "'CNY'",
                 "channel": "sales_channel",
             },
@@ -135,7 +136,7 @@ def build(
             lines,
             "order_items",
             {
-                "item_id": "line.item_id",
+                ITEM_ID: "line.item_id",
                 "quantity": "line.quantity",
                 "unit_price": "line.unit_price",
             },
@@ -145,8 +146,8 @@ def build(
             "touchpoints",
             {
                 "touch_time": ts("touch_time_s"),
-                "id_type": "id_main.id_type",
-                "id_value": "id_main.id_value",
+                ID_TYPE: "id_main.id_type",
+                ID_VALUE: "id_main.id_value",
             },
         ),
         "items": items_frame(spark, draw),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
+from precis.columns import ITEM_ID
 from precis.generate.draws import (
     array_of,
     bijective_digits,
@@ -253,7 +254,7 @@ def items_frame(spark: SparkSession, draw: ItemDraw) -> DataFrame:
     return spark.range(draw.items, numPartitions=1).select(
         *exprs(
             {
-                "item_id": draw.item_id("id"),
+                ITEM_ID: draw.item_id("id"),
                 "title": f"concat_ws(' ', {brand}, {noun}, {model})",
                 "category": draw.category_name("id"),
                 "brand": brand,

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, TimestampType
 
+from precis.columns import ID_TYPE, ID_VALUE, ORDER_ID, RECORD_ID
 from precis.generate.activity import World
 from precis.generate.draws import SECONDS_PER_DAY, choice, exprs, hex_id, num, text
 from precis.generate.identifiers import (
@@ -41,7 +42,7 @@ def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids
         *exprs(
             {
                 "source": source,
-                "record_id": record_id,
+                RECORD_ID: record_id,
                 "observed_s": observed_s,
                 "ids": f"array_compact({ids})",
             }
@@ -52,12 +53,12 @@ def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids
 def id_rows(records: DataFrame) -> DataFrame:
     """One row per identifier of each record (the grain of ``id_observations``)."""
     return records.select(
-        "person_id", "source", "record_id", "observed_s", F.explode(F.col("ids")).alias("id")
+        "person_id", "source", RECORD_ID, "observed_s", F.explode(F.col("ids")).alias("id")
     ).select(
         "person_id",
         "source",
-        "record_id",
-        *exprs({"id_type": "id.id_type", "id_value": "id.id_value"}),
+        RECORD_ID,
+        *exprs({ID_TYPE: "id.id_type", ID_VALUE: "id.id_value"}),
         "observed_s",
     )
 
@@ -212,14 +213,14 @@ def signin_records(people: DataFrame, w: World) -> DataFrame:
 def pos_records(orders_df: DataFrame) -> DataFrame:
     """A POS receipt links the typed phone and the member card shown at the till."""
     at_store = orders_df.filter(F.col("sales_channel") == "pos")
-    return _records(at_store, "'pos'", "order_id", "order_time_s", "array(till_phone, till_member)")
+    return _records(at_store, "'pos'", ORDER_ID, "order_time_s", "array(till_phone, till_member)")
 
 
 def customers(people: DataFrame) -> DataFrame:
     members = people.filter(F.col("is_member"))
     return members.select(
         "person_id",
-        *exprs({"id_type": "'member_id'", "id_value": "member_id"}),
+        *exprs({ID_TYPE: "'member_id'", ID_VALUE: "member_id"}),
         "gender",
         "birth_date",
         "city",
@@ -255,7 +256,7 @@ def forget_requests(people: DataFrame, w: World) -> DataFrame:
         f"{w.period.start_s}L)"
     )
     return asking.select("person_id", *exprs({"_id": identifier, "requested_s": requested})).select(
-        "person_id", *exprs({"id_type": "_id.id_type", "id_value": "_id.id_value"}), "requested_s"
+        "person_id", *exprs({ID_TYPE: "_id.id_type", ID_VALUE: "_id.id_value"}), "requested_s"
     )
 
 

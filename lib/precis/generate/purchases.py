@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ORDER_ID
 from precis.generate.activity import (
     IDENTITY_PERSON_COLUMNS,
     TOUCH_PERSON_COLUMNS,
@@ -45,7 +46,7 @@ LINE_SHARES = (0.45, 0.2, 0.08)  # chance of a 2nd, 3rd and 4th order line
 #: Columns of the orders frame: what landing, lines, events, touches and records need.
 ORDER_COLUMNS = (
     *TOUCH_PERSON_COLUMNS,
-    "order_id",
+    ORDER_ID,
     "order_time_s",
     "sales_channel",
     "amount",
@@ -82,13 +83,13 @@ def orders(people: DataFrame, w: World) -> DataFrame:
     )
 
     def u(salt: str, *more: str) -> str:
-        return w.u(salt, "order_id", *more)
+        return w.u(salt, ORDER_ID, *more)
 
     keyed = purchases.select(
         "*",
         *exprs(
             {
-                "order_id": f"concat('O', upper({hex_id(w.seed, 'order', 'person_id', 'purchase_no', length=18)}))",
+                ORDER_ID: f"concat('O', upper({hex_id(w.seed, 'order', 'person_id', 'purchase_no', length=18)}))",
                 "order_time_s": "first_purchase_s + CAST(floor(purchase_offset) AS BIGINT)",
                 "_online": online_source(w.u("order_source", "person_id", "purchase_no")),
             }
@@ -210,9 +211,9 @@ def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
     g = w.g
 
     def u(salt: str) -> str:
-        return w.u(salt, "order_id")
+        return w.u(salt, ORDER_ID)
 
-    store = bucket(w.seed, "store", store_count(g.people), "order_id")
+    store = bucket(w.seed, "store", store_count(g.people), ORDER_ID)
     own_phone = phone_variant(
         phone_at("order_time_s"), u("phone_variant"), u("phone_style"), g.variant_rate
     )
@@ -240,7 +241,7 @@ def _with_till_identity(orders_df: DataFrame, w: World) -> DataFrame:
 def order_lines(orders_df: DataFrame) -> DataFrame:
     return orders_df.select(
         "person_id",
-        "order_id",
+        ORDER_ID,
         "order_time_s",
         "session_id",
         "sales_channel",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
+from precis.columns import ORDER_ID
 from precis.generate.activity import TOUCH_PERSON_COLUMNS, World, explode_count
 from precis.generate.catalog import CHANNELS, campaign_id, channel_names, conversion_weights
 from precis.generate.draws import (
@@ -133,16 +134,16 @@ def conversion_touches(orders_df: DataFrame, w: World) -> DataFrame:
     """Touches shortly before purchases, channels weighted by exposure times planted effect."""
 
     def u(salt: str) -> str:
-        return w.u(salt, "order_id")
+        return w.u(salt, ORDER_ID)
 
     n = (
         f"IF({u('attributed')} < {num(w.g.attributed_share)}, "
         f"1 + CAST({u('touch_2')} < 0.5D AS INT) + CAST({u('touch_3')} < 0.2D AS INT), 0)"
     )
     slots = orders_df.select(
-        *TOUCH_PERSON_COLUMNS, "order_id", "order_time_s", explode_count(n).alias("slot")
+        *TOUCH_PERSON_COLUMNS, ORDER_ID, "order_time_s", explode_count(n).alias("slot")
     )
-    wait = exponential(w.u("touch_lead", "order_id", "slot"), num(2.0 * SECONDS_PER_DAY))
+    wait = exponential(w.u("touch_lead", ORDER_ID, "slot"), num(2.0 * SECONDS_PER_DAY))
     lead = f"CAST(floor(300.0D + {wait}) AS BIGINT)"
     return slots.select(
         *TOUCH_PERSON_COLUMNS,
@@ -151,7 +152,7 @@ def conversion_touches(orders_df: DataFrame, w: World) -> DataFrame:
                 "touch_id": f"concat('T', {hex_id(w.seed, 'conversion_touch', 'order_id', 'slot', length=19)})",
                 "touch_time_s": f"greatest(order_time_s - {lead}, {w.period.start_s}L)",
                 "channel": choice(
-                    channel_names(), conversion_weights(), w.u("touch_channel", "order_id", "slot")
+                    channel_names(), conversion_weights(), w.u("touch_channel", ORDER_ID, "slot")
                 ),
             }
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE, ID_VALUE, ORDER_ID, RECORD_ID
 from precis.generate.activity import World
 from precis.generate.catalog import (
     PLACEHOLDER_DEVICE,
@@ -46,15 +47,15 @@ def record_person(
         return frame.select(
             F.lit(dataset).alias("dataset"),
             (F.col("source") if source is None else F.lit(source)).alias("source"),
-            F.col(record_id).alias("record_id"),
+            F.col(record_id).alias(RECORD_ID),
             F.col("person_id"),
         )
 
-    by_identifier = F.concat_ws(":", F.col("id_type"), F.col("id_value"))
+    by_identifier = F.concat_ws(":", F.col(ID_TYPE), F.col(ID_VALUE))
     return (
-        keyed(records, "id_observations", None, "record_id")
+        keyed(records, "id_observations", None, RECORD_ID)
         .unionByName(keyed(events, "events", "events", "event_id"))
-        .unionByName(keyed(orders, "orders", "orders", "order_id"))
+        .unionByName(keyed(orders, "orders", "orders", ORDER_ID))
         .unionByName(keyed(touches, "touchpoints", "touchpoints", "touch_id"))
         .unionByName(
             keyed(
@@ -135,14 +136,14 @@ def traps(spark: SparkSession, people: DataFrame, g: GenerateConfig) -> DataFram
         TRAP_SCHEMA,
     )
     hotlines = spark.range(store_count(g.people), numPartitions=1).select(
-        *exprs({"kind": "'hotline'", "id_type": "'phone'", "id_value": hotline("id")})
+        *exprs({"kind": "'hotline'", ID_TYPE: "'phone'", ID_VALUE: hotline("id")})
     )
     cafes = spark.range(cafe_count(g.people, g.cafe_share), numPartitions=1).select(
         *exprs(
             {
                 "kind": "'cafe_cookie'",
-                "id_type": "'cookie_id'",
-                "id_value": cafe_cookie(g.seed, "id"),
+                ID_TYPE: "'cookie_id'",
+                ID_VALUE: cafe_cookie(g.seed, "id"),
             }
         )
     )
@@ -150,9 +151,9 @@ def traps(spark: SparkSession, people: DataFrame, g: GenerateConfig) -> DataFram
         people.filter(F.col("family"))
         .select(
             F.lit("family_device").alias("kind"),
-            F.lit("device_id").alias("id_type"),
-            F.col("family_device").alias("id_value"),
+            F.lit("device_id").alias(ID_TYPE),
+            F.col("family_device").alias(ID_VALUE),
         )
-        .dropDuplicates(["id_value"])
+        .dropDuplicates([ID_VALUE])
     )
     return placeholders.unionByName(hotlines).unionByName(cafes).unionByName(families)

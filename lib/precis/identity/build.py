@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE, RUN_ID
 from precis.errors import PrecisError
-from precis.frames import KEEP, materialize, row_count
+from precis.frames import KEEP, cut, materialize, row_count
 from precis.identity import graph, guards, incremental, links, quality, records, rules, stable
 from precis.identity.incremental import Plan, PreviousRun
 from precis.identity.report import Stats
@@ -132,7 +133,7 @@ def build(
 
     with step("outputs") as info:
         identity_map = mapping.join(ids, "node", how="inner").select(
-            "id_type", "id_key", "one_id", "first_seen", "last_seen"
+            ID_TYPE, ID_KEY, ONE_ID, "first_seen", "last_seen"
         )
         sizes = quality.one_id_sizes(identity_map)
         record_identity, resolved = materialize(
@@ -165,8 +166,8 @@ def build(
         identity_map=identity_map,
         record_identity=record_identity,
         changes=changes.select(
-            F.lit(run_id).alias("run_id"),
-            F.lit(run_date).alias("run_date"),
+            F.lit(run_id).alias(RUN_ID),
+            F.lit(run_date).alias(RUN_DATE),
             F.lit(changed_at).alias("changed_at"),
             "*",
         ),
@@ -279,16 +280,16 @@ def _name(
         untouched = plan.state.join(plan.nodes, "node", how="left_anti")
         mapping = (
             mapping.join(isolated, "node", how="inner")
-            .select("node", "one_id", "isolated")
+            .select("node", ONE_ID, "isolated")
             .unionByName(
                 old.join(untouched.select("node", "isolated"), "node", how="inner").select(
-                    "node", "one_id", "isolated"
+                    "node", ONE_ID, "isolated"
                 )
             )
         )
         state = components.unionByName(untouched.select(*components.columns))
     return (
-        mapping.localCheckpoint(eager=True),
+        cut(mapping),
         changes,
-        state.localCheckpoint(eager=True),
+        cut(state),
     )

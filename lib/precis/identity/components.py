@@ -63,7 +63,7 @@ def connected_components(
 
     The input's adjacency list and then every ``checkpoint_interval``-th round are
     checkpointed: reliably when ``checkpoint_dir`` names the session's checkpoint
-    directory (``precis.session.checkpoint_dir``), else locally; the other rounds are
+    directory (``precis.frames.checkpoint_dir``), else locally; the other rounds are
     persisted, each released once the next is computed (a last round that was only
     persisted is checkpointed as labels). The result reads the last round's checkpoint and
     those of finished stars, so keep the checkpoint directory until it has been used

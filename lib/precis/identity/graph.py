@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE
 from precis.frames import kept, materialize
 from precis.identity.components import connected_components
 from precis.identity.id_types import is_bridge, is_strong
@@ -59,11 +60,11 @@ def resolve(
     blocked_ids = blocked.select("node")
     unblocked = _between(links, blocked_ids, "left_anti")
     never_direct = unblocked.join(never.select("src", "dst"), ["src", "dst"], how="left_semi")
-    typed = nodes.select("node", "id_type")
+    typed = nodes.select("node", ID_TYPE)
     forced = (
         _between(force, blocked_ids, "left_anti")
-        .join(typed.withColumnsRenamed({"node": "src", "id_type": "src_type"}), "src", how="inner")
-        .join(typed.withColumnsRenamed({"node": "dst", "id_type": "dst_type"}), "dst", how="inner")
+        .join(typed.withColumnsRenamed({"node": "src", ID_TYPE: "src_type"}), "src", how="inner")
+        .join(typed.withColumnsRenamed({"node": "dst", ID_TYPE: "dst_type"}), "dst", how="inner")
         .select(
             "src",
             "dst",

@@ -15,10 +15,12 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_KEY, ID_TYPE, RECORD_ID, RUN_DATE, RUN_ID
+from precis.frames import cut
 from precis.identity.graph import AUDIT_SCHEMA
 from precis.identity.records import blocked_counts, node_id
 
-COLUMNS = ("guard", "id_type", "id_key", "other_type", "other_key", "detail", "records")
+COLUMNS = ("guard", ID_TYPE, ID_KEY, "other_type", "other_key", "detail", "records")
 ROWS_SCHEMA = f"run_date date, run_id string, {AUDIT_SCHEMA}"
 # Every guard that writes rows; placeholders are counted in rows, the others in
 # identifiers or links.
@@ -50,13 +52,11 @@ def guard_rows(
     audit: guard, node, other, detail, records (``graph.resolve``). oversized: source,
     record_id, ids (``links.record_links``). ids: node, id_type, id_key.
     """
-    keyed = ids.select("node", "id_type", "id_key")
+    keyed = ids.select("node", ID_TYPE, ID_KEY)
     described = (
         audit.join(keyed, "node", how="left")
         .join(
-            keyed.withColumnsRenamed(
-                {"node": "other", "id_type": "other_type", "id_key": "other_key"}
-            ),
+            keyed.withColumnsRenamed({"node": "other", ID_TYPE: "other_type", ID_KEY: "other_key"}),
             "other",
             how="left",
         )
@@ -64,19 +64,19 @@ def guard_rows(
     )
     big = oversized.select(
         F.lit("record_too_large").alias("guard"),
-        F.lit(None).cast("string").alias("id_type"),
-        F.lit(None).cast("string").alias("id_key"),
+        F.lit(None).cast("string").alias(ID_TYPE),
+        F.lit(None).cast("string").alias(ID_KEY),
         F.lit(None).cast("string").alias("other_type"),
         F.lit(None).cast("string").alias("other_key"),
-        F.format_string("%s record %s carries %d identifiers", "source", "record_id", "ids").alias(
+        F.format_string("%s record %s carries %d identifiers", "source", RECORD_ID, "ids").alias(
             "detail"
         ),
         F.lit(1).cast("long").alias("records"),
     )
     placeholders = blocked_counts(silver).select(
         F.lit("placeholder").alias("guard"),
-        "id_type",
-        F.lit(None).cast("string").alias("id_key"),
+        ID_TYPE,
+        F.lit(None).cast("string").alias(ID_KEY),
         F.lit(None).cast("string").alias("other_type"),
         F.lit(None).cast("string").alias("other_key"),
         F.format_string("%s rows with a placeholder value (blocked at ingest)", "dataset").alias(
@@ -87,7 +87,7 @@ def guard_rows(
     return (
         described.unionByName(big)
         .unionByName(placeholders)
-        .select(F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*")
+        .select(F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID), "*")
     )
 
 
@@ -98,15 +98,15 @@ def carried_guards(
     decisions stand. previous: ``gold/identity_guards`` as stored, or None."""
     if previous is None:
         return reclustered.sparkSession.createDataFrame([], ROWS_SCHEMA)
-    latest = previous.agg(F.max("run_date")).collect()[0][0]
+    latest = previous.agg(F.max(RUN_DATE)).collect()[0][0]
     carried = (
-        previous.filter((F.col("run_date") == F.lit(latest)) & ~F.col("guard").isin(*RECOUNTED))
+        previous.filter((F.col(RUN_DATE) == F.lit(latest)) & ~F.col("guard").isin(*RECOUNTED))
         .withColumn("node", node_id())
         .join(reclustered, "node", how="left_anti")
-        .select(F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *COLUMNS)
+        .select(F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID), *COLUMNS)
     )
     # Pinned: this run date's rows of the same table are replaced with these.
-    return carried.localCheckpoint(eager=True)
+    return cut(carried)
 
 
 def guard_metrics() -> list[Column]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE
 from precis.identity.settings import IdentityConfig
 
 
@@ -16,19 +17,19 @@ def type_map(settings: IdentityConfig, value: Callable[[str], object], default: 
     for id_type in sorted(settings.types):
         branch = F.lit(value(id_type))
         expr = (
-            F.when(F.col("id_type") == id_type, branch)
+            F.when(F.col(ID_TYPE) == id_type, branch)
             if expr is None
-            else expr.when(F.col("id_type") == id_type, branch)
+            else expr.when(F.col(ID_TYPE) == id_type, branch)
         )
     return expr.otherwise(F.lit(default)) if expr is not None else F.lit(default)
 
 
-def is_strong(settings: IdentityConfig, col: str = "id_type") -> Column:
+def is_strong(settings: IdentityConfig, col: str = ID_TYPE) -> Column:
     strong = settings.strong_types()
     return F.col(col).isin(*strong) if strong else F.lit(False)
 
 
-def is_bridge(settings: IdentityConfig, col: str = "id_type") -> Column:
+def is_bridge(settings: IdentityConfig, col: str = ID_TYPE) -> Column:
     bridges = settings.bridge_types()
     return F.col(col).isin(*bridges) if bridges else F.lit(False)
 

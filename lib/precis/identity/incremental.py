@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis import tables as T
+from precis.frames import cut
 from precis.identity.components import connected_components
 from precis.identity.records import RECORD_KEYS
 from precis.identity.settings import IdentityConfig
@@ -79,7 +80,7 @@ def plan(
     if previous.state is None or previous.records is None or previous.identity_map is None:
         return Plan(None, "first run: no state from a previous run")
     # Pinned: the state tables are rewritten at the end of this run.
-    state = previous.state.localCheckpoint(eager=True)
+    state = cut(previous.state)
     head = state.select("fingerprint", "map_version").first()
     if head is None:
         return Plan(None, "the previous run left no state")
@@ -88,7 +89,7 @@ def plan(
     if head["map_version"] != previous.map_version:
         return Plan(None, f"{T.IDENTITY_MAP.ref} was written since the state was saved")
     changed = changed_nodes(record_nodes(records), previous.records)
-    nodes = affected_nodes(state, changed, blocked, links).localCheckpoint(eager=True)
+    nodes = cut(affected_nodes(state, changed, blocked, links))
     return Plan(nodes, "incremental", state)
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE
 from precis.frames import kept, materialize
 from precis.identity.id_types import max_per_person
 from precis.identity.settings import IdentityConfig
@@ -39,7 +40,7 @@ def enforce_limits(
     }
     over = (
         components.join(typed, "node", how="inner")
-        .groupBy("cluster", "id_type")
+        .groupBy("cluster", ID_TYPE)
         .count()
         .filter(F.col("count") > max_per_person(settings))
         .select("cluster")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE, RECORD_ID
 from precis.identity.id_types import is_strong, max_linked
 from precis.identity.settings import IdentityConfig
 
@@ -22,26 +23,26 @@ def record_links(records: DataFrame, max_ids: int) -> tuple[DataFrame, DataFrame
     """
     observed = (
         records.filter(F.col("dataset") == "id_observations")
-        .select("source", "record_id", "node", "id_type", "seen_at")
-        .dropDuplicates(["source", "record_id", "node"])
+        .select("source", RECORD_ID, "node", ID_TYPE, "seen_at")
+        .dropDuplicates(["source", RECORD_ID, "node"])
     )
-    sizes = observed.groupBy("source", "record_id").agg(F.count(F.lit(1)).alias("ids"))
+    sizes = observed.groupBy("source", RECORD_ID).agg(F.count(F.lit(1)).alias("ids"))
     oversized = sizes.filter(F.col("ids") > max_ids)
     kept = observed.join(
-        oversized.select("source", "record_id"), ["source", "record_id"], how="left_anti"
+        oversized.select("source", RECORD_ID), ["source", RECORD_ID], how="left_anti"
     )
     a = kept.select(
         "source",
-        "record_id",
+        RECORD_ID,
         F.col("node").alias("src"),
-        F.col("id_type").alias("src_type"),
+        F.col(ID_TYPE).alias("src_type"),
         "seen_at",
     )
     b = kept.select(
-        "source", "record_id", F.col("node").alias("dst"), F.col("id_type").alias("dst_type")
+        "source", RECORD_ID, F.col("node").alias("dst"), F.col(ID_TYPE).alias("dst_type")
     )
     links = (
-        a.join(b, ["source", "record_id"], how="inner")
+        a.join(b, ["source", RECORD_ID], how="inner")
         .filter(F.col("src") < F.col("dst"))
         .groupBy("src", "dst", "src_type", "dst_type")
         .agg(F.count(F.lit(1)).alias("weight"), F.max("seen_at").alias("last_seen"))
@@ -54,14 +55,14 @@ def both_ways(links: DataFrame) -> DataFrame:
     cols = ["weight", "last_seen"]
     return links.select(
         F.col("src").alias("node"),
-        F.col("src_type").alias("id_type"),
+        F.col("src_type").alias(ID_TYPE),
         F.col("dst").alias("other"),
         F.col("dst_type").alias("other_type"),
         *cols,
     ).unionByName(
         links.select(
             F.col("dst").alias("node"),
-            F.col("dst_type").alias("id_type"),
+            F.col("dst_type").alias(ID_TYPE),
             F.col("src").alias("other"),
             F.col("src_type").alias("other_type"),
             *cols,
@@ -75,7 +76,7 @@ def over_linked(links: DataFrame, settings: IdentityConfig) -> DataFrame:
     return (
         both_ways(links)
         .filter(is_strong(settings, "other_type"))
-        .groupBy("node", "id_type", "other_type")
+        .groupBy("node", ID_TYPE, "other_type")
         .agg(F.count(F.lit(1)).alias("linked"), F.sum("weight").alias("records"))
         .filter(F.col("linked") > max_linked(settings))
     )

@@ -21,6 +21,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, RECORD_ID
 from precis.identity.components import connected_components
 
 # Identifiers per one_id, as histogram buckets (upper bounds).
@@ -35,7 +36,7 @@ def _pairs(n: F.Column) -> F.Column:
     return n * (n - 1) / 2
 
 
-KEYS = ["dataset", "source", "record_id"]
+KEYS = ["dataset", "source", RECORD_ID]
 
 
 def evidence_groups(
@@ -74,18 +75,18 @@ def pairwise_scores(
     linkable recall and the recall ceiling are scored too."""
     both = (
         predicted.filter(F.col("dataset").isin(*SCORED_DATASETS))
-        .select(*KEYS, "one_id")
+        .select(*KEYS, ONE_ID)
         .join(truth.select(*KEYS, "person_id"), KEYS, how="inner")
     )
     if groups is not None:
         both = both.join(groups.select(*KEYS, "group"), KEYS, how="left")
     else:
         both = both.withColumn("group", F.lit(None).cast("string"))
-    cells = both.groupBy("one_id", "person_id", "group").agg(F.count(F.lit(1)).alias("n")).cache()
+    cells = both.groupBy(ONE_ID, "person_id", "group").agg(F.count(F.lit(1)).alias("n")).cache()
     try:
-        by_person = cells.groupBy("one_id", "person_id").agg(F.sum("n").alias("n"))
+        by_person = cells.groupBy(ONE_ID, "person_id").agg(F.sum("n").alias("n"))
         agreed = by_person.agg(F.sum(_pairs(F.col("n")))).collect()[0][0] or 0.0
-        per_id = by_person.groupBy("one_id").agg(
+        per_id = by_person.groupBy(ONE_ID).agg(
             F.sum("n").alias("n"), F.count(F.lit(1)).alias("people")
         )
         predicted_pairs, records, most_people = per_id.agg(
@@ -128,7 +129,7 @@ def pairwise_scores(
 def one_id_sizes(identity_map: DataFrame) -> dict[str, Any]:
     """``one_ids``, ``largest_one_id`` and the histogram buckets (:func:`size_histogram`)
     of an identity map, in one aggregation."""
-    sizes = identity_map.groupBy("one_id").agg(F.count(F.lit(1)).alias("size"))
+    sizes = identity_map.groupBy(ONE_ID).agg(F.count(F.lit(1)).alias("size"))
     return sizes.agg(*size_metrics()).collect()[0].asDict()
 
 

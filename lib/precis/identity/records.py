@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, ORDER_ID, RECORD_ID
 from precis.identity.id_types import priority
 from precis.identity.settings import IdentityConfig
 
@@ -22,15 +23,15 @@ from precis.tables import RECORD_KEYS as RECORD_KEYS
 
 # dataset -> (source column or None for the dataset's name, record id, time column)
 SOURCES: dict[str, tuple[str | None, Column | str, str]] = {
-    "id_observations": ("source", "record_id", "observed_at"),
+    "id_observations": ("source", RECORD_ID, "observed_at"),
     "events": (None, "event_id", "event_time"),
-    "orders": (None, "order_id", "order_time"),
+    "orders": (None, ORDER_ID, "order_time"),
     "touchpoints": (None, "touch_id", "touch_time"),
     "customers": (None, "_customer_key", "signup_time"),
 }
 
 
-def node_id(id_type: Column | str = "id_type", id_key: Column | str = "id_key") -> Column:
+def node_id(id_type: Column | str = ID_TYPE, id_key: Column | str = ID_KEY) -> Column:
     """A BIGINT per identifier: joins and the components step work on longs, not strings.
 
     Collisions are checked on every run (``check_node_ids``), not assumed away.
@@ -50,16 +51,16 @@ def identified_records(silver: Mapping[str, DataFrame]) -> DataFrame:
         if df is None:
             continue
         if dataset == "customers":
-            df = df.withColumn("_customer_key", F.concat_ws(":", "id_type", "id_key"))
+            df = df.withColumn("_customer_key", F.concat_ws(":", ID_TYPE, ID_KEY))
         parts.append(
-            df.filter((F.col("id_status") == "ok") & F.col("id_key").isNotNull()).select(
+            df.filter((F.col("id_status") == "ok") & F.col(ID_KEY).isNotNull()).select(
                 F.lit(dataset).alias("dataset"),
                 (F.col(source) if source else F.lit(dataset)).alias("source"),
-                F.col(record_id).alias("record_id")
+                F.col(record_id).alias(RECORD_ID)
                 if isinstance(record_id, str)
-                else record_id.alias("record_id"),
-                "id_type",
-                "id_key",
+                else record_id.alias(RECORD_ID),
+                ID_TYPE,
+                ID_KEY,
                 F.col(seen_at).cast("timestamp").alias("seen_at"),
             )
         )
@@ -75,7 +76,7 @@ def blocked_counts(silver: Mapping[str, DataFrame]) -> DataFrame:
     """Rows per dataset and identifier type whose identifier ingest blocked as a placeholder."""
     parts = [
         df.filter(F.col("id_status") == "blocked")
-        .groupBy("id_type")
+        .groupBy(ID_TYPE)
         .count()
         .withColumn("dataset", F.lit(name))
         for name, df in silver.items()
@@ -89,7 +90,7 @@ def blocked_counts(silver: Mapping[str, DataFrame]) -> DataFrame:
 
 def nodes(records: DataFrame) -> DataFrame:
     """node, id_type, id_key, first_seen, last_seen, records: one row per identifier."""
-    return records.groupBy("node", "id_type", "id_key").agg(
+    return records.groupBy("node", ID_TYPE, ID_KEY).agg(
         F.min("seen_at").alias("first_seen"),
         F.max("seen_at").alias("last_seen"),
         F.count(F.lit(1)).alias("records"),
@@ -112,10 +113,10 @@ def record_one_ids(records: DataFrame, mapping: DataFrame, settings: IdentityCon
         F.col("isolated").asc(), F.col("priority").asc(), F.col("node").asc()
     )
     return (
-        records.select(*RECORD_KEYS, "node", "id_type")
-        .join(mapping.select("node", "one_id", "isolated"), "node", how="inner")
+        records.select(*RECORD_KEYS, "node", ID_TYPE)
+        .join(mapping.select("node", ONE_ID, "isolated"), "node", how="inner")
         .withColumn("priority", priority(settings))
         .withColumn("rank", F.row_number().over(order))
         .filter(F.col("rank") == 1)
-        .select(*RECORD_KEYS, "one_id")
+        .select(*RECORD_KEYS, ONE_ID)
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE
+
 #: Guards whose identifiers belong to nobody (a store hotline typed at the till, an
 #: operator's block rule): rows carrying them are left out of per-person analytics.
 ISOLATING_GUARDS = ("over_linked", "rule_block")
@@ -12,23 +14,21 @@ ISOLATING_GUARDS = ("over_linked", "rule_block")
 
 def isolated_identifiers(guards: DataFrame) -> DataFrame:
     """``id_type``, ``id_key`` isolated by the latest identity run's guards."""
-    latest = guards.agg(F.max("run_date")).collect()[0][0]
+    latest = guards.agg(F.max(RUN_DATE)).collect()[0][0]
     return guards.filter(
-        (F.col("run_date") == F.lit(latest))
+        (F.col(RUN_DATE) == F.lit(latest))
         & F.col("guard").isin(*ISOLATING_GUARDS)
         & F.col("other_key").isNull()
-    ).select("id_type", "id_key")
+    ).select(ID_TYPE, ID_KEY)
 
 
 def resolve(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None) -> DataFrame:
     """Rows of ``df`` with a valid identifier, plus their ``one_id`` (isolated ones dropped)."""
-    keyed = df.filter(F.col("id_key").isNotNull())
+    keyed = df.filter(F.col(ID_KEY).isNotNull())
     if isolated is not None:
         keyed = keyed.join(
-            F.broadcast(isolated.select("id_type", "id_key").distinct()),
-            ["id_type", "id_key"],
+            F.broadcast(isolated.select(ID_TYPE, ID_KEY).distinct()),
+            [ID_TYPE, ID_KEY],
             how="left_anti",
         )
-    return keyed.join(
-        identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"], how="inner"
-    )
+    return keyed.join(identity_map.select(ID_TYPE, ID_KEY, ONE_ID), [ID_TYPE, ID_KEY], how="inner")

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE, ID_VALUE
 from precis.errors import ConfigError
+from precis.frames import cut
 from precis.identity.records import node_id
 from precis.ingest import conform
 from precis.ingest.identifiers import STATUS_OK
 
 RULE_KINDS = ("force_link", "never_link", "block")
-REQUIRED = ("rule", "id_type", "id_value", "other_type", "other_value")
+REQUIRED = ("rule", ID_TYPE, ID_VALUE, "other_type", "other_value")
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def validate(rows: list[Row], known_types: set[str], path: str) -> None:
             raise ConfigError(
                 f"{where}: rule '{row['rule']}' is not one of {', '.join(RULE_KINDS)}"
             )
-        sides = [("id_type", "id_value")] + (
+        sides = [(ID_TYPE, ID_VALUE)] + (
             [] if row["rule"] == "block" else [("other_type", "other_value")]
         )
         for type_col, value_col in sides:
@@ -109,7 +111,7 @@ def hashed(
     """Rules as node pairs; an identifier that ingest would reject is an error."""
     sides = []
     for i, row in enumerate(rows, start=1):
-        sides.append((i, "a", row["rule"], row["id_type"], row["id_value"]))
+        sides.append((i, "a", row["rule"], row[ID_TYPE], row[ID_VALUE]))
         if row["rule"] != "block":
             sides.append((i, "b", row["rule"], row["other_type"], row["other_value"]))
     frame = spark.createDataFrame(
@@ -119,7 +121,7 @@ def hashed(
     bad = (
         resolved.filter(F.col("id_status") != STATUS_OK)
         .orderBy("row")
-        .select("row", "id_type", "id_status")
+        .select("row", ID_TYPE, "id_status")
         .first()
     )
     if bad is not None:
@@ -139,14 +141,8 @@ def hashed(
         F.lit(None).cast("long").alias("records"),
     )
     return Rules(
-        blocked=blocked.localCheckpoint(eager=True),
-        never=pairs.filter(F.col("rule") == "never_link")
-        .select("src", "dst")
-        .distinct()
-        .localCheckpoint(eager=True),
-        force=pairs.filter(F.col("rule") == "force_link")
-        .select("src", "dst")
-        .distinct()
-        .localCheckpoint(eager=True),
+        blocked=cut(blocked),
+        never=cut(pairs.filter(F.col("rule") == "never_link").select("src", "dst").distinct()),
+        force=cut(pairs.filter(F.col("rule") == "force_link").select("src", "dst").distinct()),
         count=len(rows),
     )

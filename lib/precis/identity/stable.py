@@ -23,6 +23,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID
+from precis.frames import cut
 from precis.identity.records import node_id
 
 CHANGE_SCHEMA = "change string, one_id string, related_one_id string, identifiers long"
@@ -43,12 +45,12 @@ def history(
     ``gold/identity_map`` and ``gold/identity_changes`` (None: not written yet)."""
     if identity_map is None:
         return None, None, None
-    previous = identity_map.select(node_id().alias("node"), "one_id")
+    previous = identity_map.select(node_id().alias("node"), ONE_ID)
     if changes is None:
-        return previous, None, previous.select("one_id").distinct()
+        return previous, None, previous.select(ONE_ID).distinct()
     born = changes.filter(F.col("change").isin("created", "split"))
-    created = born.groupBy("one_id").agg(F.min("changed_at").alias("created_at"))
-    issued = born.select("one_id").union(previous.select("one_id")).distinct()
+    created = born.groupBy(ONE_ID).agg(F.min("changed_at").alias("created_at"))
+    issued = born.select(ONE_ID).union(previous.select(ONE_ID)).distinct()
     return previous, created, issued
 
 
@@ -76,84 +78,80 @@ def assign(
 
     overlap = (
         current.join(previous, "node", how="inner")
-        .groupBy("cluster", "one_id")
+        .groupBy("cluster", ONE_ID)
         .agg(F.count(F.lit(1)).alias("shared"))
     )
-    heir_order = Window.partitionBy("one_id").orderBy(
+    heir_order = Window.partitionBy(ONE_ID).orderBy(
         F.desc("shared"), F.asc_nulls_last("first_seen"), "cluster"
     )
     heirs = (
         overlap.join(info, "cluster", how="inner")
         .withColumn("rank", F.row_number().over(heir_order))
         .filter(F.col("rank") == 1)
-        .select("cluster", "one_id", "shared")
-        .join(created, "one_id", how="left")
+        .select("cluster", ONE_ID, "shared")
+        .join(created, ONE_ID, how="left")
     )
     keep_order = Window.partitionBy("cluster").orderBy(
-        F.desc("shared"), F.asc_nulls_last("created_at"), "one_id"
+        F.desc("shared"), F.asc_nulls_last("created_at"), ONE_ID
     )
-    ranked = heirs.withColumn("rank", F.row_number().over(keep_order)).localCheckpoint(eager=True)
-    kept = ranked.filter(F.col("rank") == 1).select("cluster", "one_id")
-    survivors = kept.withColumnRenamed("one_id", "related_one_id")
+    ranked = cut(heirs.withColumn("rank", F.row_number().over(keep_order)))
+    kept = ranked.filter(F.col("rank") == 1).select("cluster", ONE_ID)
+    survivors = kept.withColumnRenamed(ONE_ID, "related_one_id")
     merged = (
         ranked.filter(F.col("rank") > 1)
         .join(survivors, "cluster", how="inner")
         .select(
             F.lit("merged").alias("change"),
-            "one_id",
+            ONE_ID,
             "related_one_id",
             F.col("shared").alias("identifiers"),
         )
     )
 
     fresh = _new_ids(info.join(kept, "cluster", how="left_anti"), issued, run_date)
-    origin_order = Window.partitionBy("cluster").orderBy(F.desc("shared"), "one_id")
+    origin_order = Window.partitionBy("cluster").orderBy(F.desc("shared"), ONE_ID)
     origin = (
         overlap.join(fresh.select("cluster"), "cluster", how="left_semi")
         .withColumn("rank", F.row_number().over(origin_order))
         .filter(F.col("rank") == 1)
-        .select("cluster", F.col("one_id").alias("related_one_id"))
+        .select("cluster", F.col(ONE_ID).alias("related_one_id"))
     )
     born = fresh.join(origin, "cluster", how="left").select(
         F.when(F.col("related_one_id").isNull(), F.lit("created"))
         .otherwise(F.lit("split"))
         .alias("change"),
-        "one_id",
+        ONE_ID,
         "related_one_id",
         F.col("size").alias("identifiers"),
     )
     gone = (
-        previous.select("one_id")
+        previous.select(ONE_ID)
         .distinct()
-        .join(overlap.select("one_id"), "one_id", how="left_anti")
+        .join(overlap.select(ONE_ID), ONE_ID, how="left_anti")
         .select(
             F.lit("deleted").alias("change"),
-            "one_id",
+            ONE_ID,
             F.lit(None).cast("string").alias("related_one_id"),
             F.lit(0).cast("long").alias("identifiers"),
         )
     )
-    names = kept.unionByName(fresh.select("cluster", "one_id"))
-    mapping = current.join(names, "cluster", how="inner").select("node", "cluster", "one_id")
+    names = kept.unionByName(fresh.select("cluster", ONE_ID))
+    mapping = current.join(names, "cluster", how="inner").select("node", "cluster", ONE_ID)
     return mapping, merged.unionByName(born).unionByName(gone)
 
 
 def _new_ids(clusters: DataFrame, issued: DataFrame | None, run_date: dt.date) -> DataFrame:
     """cluster, size, one_id for clusters that inherit nothing; re-salted on the rare
     clash with an id issued before (a rerun of the same run date after a split)."""
-    named = clusters.withColumn("one_id", new_id(run_date)).localCheckpoint(eager=True)
+    named = cut(clusters.withColumn(ONE_ID, new_id(run_date)))
     if issued is None:
         return named
     for salt in range(1, 10):
-        clash = named.join(issued, "one_id", how="left_semi").select("cluster")
+        clash = named.join(issued, ONE_ID, how="left_semi").select("cluster")
         if clash.isEmpty():
             return named
         fixed = named.join(clash, "cluster", how="left_semi").withColumn(
-            "one_id", new_id(run_date, salt)
+            ONE_ID, new_id(run_date, salt)
         )
-        named = (
-            named.join(clash, "cluster", how="left_anti")
-            .unionByName(fixed)
-            .localCheckpoint(eager=True)
-        )
+        named = cut(named.join(clash, "cluster", how="left_anti").unionByName(fixed))
     raise RuntimeError("could not find unused one_ids after 10 attempts")

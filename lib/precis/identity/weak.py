@@ -12,6 +12,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ID_TYPE
 from precis.frames import materialize
 from precis.identity.id_types import is_strong, max_per_person
 from precis.identity.settings import IdentityConfig
@@ -40,7 +41,7 @@ def attach_weak(
         evidence = (
             candidates.join(anchors, "other", how="inner")
             .join(settled, "node", how="left_anti")
-            .groupBy("node", "id_type", "cluster")
+            .groupBy("node", ID_TYPE, "cluster")
             .agg(F.sum("weight").alias("records"), F.max("last_seen").alias("last_seen"))
         )
         decisions, counter = materialize(
@@ -87,7 +88,7 @@ def _decide(evidence: DataFrame, attached: DataFrame, settings: IdentityConfig) 
         .unionByName(
             ambiguous.select(
                 "node",
-                "id_type",
+                ID_TYPE,
                 F.lit(None).cast("long").alias("cluster"),
                 "records",
                 F.lit(None).cast("timestamp").alias("last_seen"),
@@ -118,10 +119,10 @@ def _choose(evidence: DataFrame, min_share: float) -> tuple[DataFrame, DataFrame
         .withColumn("top_share", F.col("records") / F.col("total"))
     )
     chosen = ranked.filter(F.col("top_share") >= min_share).select(
-        "node", "id_type", "cluster", "records", "last_seen"
+        "node", ID_TYPE, "cluster", "records", "last_seen"
     )
     ambiguous = ranked.filter(F.col("top_share") < min_share).select(
-        "node", "id_type", "people", "top_share", F.col("total").alias("records")
+        "node", ID_TYPE, "people", "top_share", F.col("total").alias("records")
     )
     return chosen, ambiguous
 
@@ -133,11 +134,11 @@ def _weak_limits(
 
     Values attached in earlier rounds hold their places.
     """
-    cols = ["node", "id_type", "cluster", "records", "last_seen"]
+    cols = ["node", ID_TYPE, "cluster", "records", "last_seen"]
     both = attached.select(*cols, F.lit(True).alias("earlier")).unionByName(
         chosen.select(*cols, F.lit(False).alias("earlier"))
     )
-    order = Window.partitionBy("cluster", "id_type").orderBy(
+    order = Window.partitionBy("cluster", ID_TYPE).orderBy(
         F.desc("earlier"), F.desc("records"), F.desc("last_seen"), "node"
     )
     ranked = (

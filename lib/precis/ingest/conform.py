@@ -15,6 +15,14 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StringType
 
+from precis.columns import (
+    ID_KEY,
+    ID_TYPE,
+    ID_VALUE,
+    INGEST_RUN_ID,
+    INGESTED_AT,
+    SOURCE_FILE,
+)
 from precis.ingest import identifiers as ids
 from precis.schemas import DatasetSpec
 
@@ -22,15 +30,10 @@ if TYPE_CHECKING:
     from precis.config import Config
     from precis.ingest.settings import IngestConfig
 
-# Lineage columns that bronze adds to every landed row.
-SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT = (
-    "_source_file",
-    "_row_hash",
-    "_dup_ordinal",
-    "_run_id",
-    "_ingested_at",
-)
-BRONZE_META = (SOURCE_FILE, ROW_HASH, DUP_ORDINAL, RUN_ID, INGESTED_AT)
+# Lineage columns that bronze adds to every landed row: where from, which row of the
+# file (a hash, and an ordinal among equal rows), and which run when.
+ROW_HASH, DUP_ORDINAL = "_row_hash", "_dup_ordinal"
+BRONZE_META = (SOURCE_FILE, ROW_HASH, DUP_ORDINAL, INGEST_RUN_ID, INGESTED_AT)
 REASONS = "_reasons"
 
 QUARANTINE_COLUMNS = ("dataset", "reason", "raw", *BRONZE_META)
@@ -86,7 +89,7 @@ def with_lineage(
     return (
         df.withColumn(ROW_HASH, row_hash)
         .withColumn(DUP_ORDINAL, F.row_number().over(ordinal))
-        .withColumn(RUN_ID, F.lit(run_id))
+        .withColumn(INGEST_RUN_ID, F.lit(run_id))
         .withColumn(INGESTED_AT, ingested_at)
     )
 
@@ -129,7 +132,7 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
                 )
             )
     if spec.identified:
-        id_type = F.lower(F.trim(F.col("id_type")))
+        id_type = F.lower(F.trim(F.col(ID_TYPE)))
         known = id_type.isin(*sorted(id_rules)) if id_rules else F.lit(False)
         reasons.append(F.when(id_type.isNotNull() & ~known, F.lit("unknown_id_type")))
     reasons.extend(_range_reasons(spec.name, values))
@@ -140,7 +143,7 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
         *[F.col(c) for c in BRONZE_META],
     )
     if spec.identified:
-        out = out.withColumn("id_type", F.lower(F.trim(F.col("id_type"))))
+        out = out.withColumn(ID_TYPE, F.lower(F.trim(F.col(ID_TYPE))))
     return out
 
 
@@ -203,12 +206,12 @@ def quarantine_rows(rejected: DataFrame, dataset: str) -> DataFrame:
 def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataFrame:
     """Replace ``id_value`` by ``id_key`` (keyed hash for PII types) and ``id_status``."""
     normalized = ids.normalize_by_type(
-        F.col("id_type"), F.col("id_value"), settings.rules, settings.country_code
+        F.col(ID_TYPE), F.col(ID_VALUE), settings.rules, settings.country_code
     )
     status = ids.status_by_type(
-        F.col("id_type"),
+        F.col(ID_TYPE),
         F.col("_id_norm"),
-        F.col("id_value"),
+        F.col(ID_VALUE),
         settings.rules,
         settings.placeholder_values,
         settings.placeholder_patterns,
@@ -216,19 +219,19 @@ def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataF
     )
     from precis.privacy import hmac_sha256_hex
 
-    is_pii = F.col("id_type").isin(*settings.pii_types) if settings.pii_types else F.lit(False)
+    is_pii = F.col(ID_TYPE).isin(*settings.pii_types) if settings.pii_types else F.lit(False)
     key = F.when(is_pii, hmac_sha256_hex(F.col("_id_norm"), settings.key)).otherwise(
         F.col("_id_norm")
     )
     with_key = (
         valid.withColumn("_id_norm", normalized)
         .withColumn("id_status", status)
-        .withColumn("id_key", F.when(F.col("id_status") == ids.STATUS_OK, key))
+        .withColumn(ID_KEY, F.when(F.col("id_status") == ids.STATUS_OK, key))
     )
     ordered = []
     for c in valid.columns:
-        if c == "id_value":
-            ordered += ["id_key", "id_status"]
+        if c == ID_VALUE:
+            ordered += [ID_KEY, "id_status"]
         elif c != "raw":
             ordered.append(c)
     # The plain value and its normalized form go no further than this select.
@@ -251,5 +254,5 @@ def deduplicate(
 def silver_columns(spec: DatasetSpec) -> list[str]:
     cols: list[str] = []
     for name in spec.column_names:
-        cols += ["id_key", "id_status"] if name == "id_value" else [name]
-    return [*cols, SOURCE_FILE, RUN_ID, INGESTED_AT]
+        cols += [ID_KEY, "id_status"] if name == ID_VALUE else [name]
+    return [*cols, SOURCE_FILE, INGEST_RUN_ID, INGESTED_AT]

@@ -27,6 +27,46 @@ JOBS: tuple[str, ...] = (
 #: Jobs that ``pipeline.jobs`` may list (the pipeline cannot run itself).
 PIPELINE_JOBS: tuple[str, ...] = tuple(j for j in JOBS if j != "pipeline")
 
+#: The jobs a run date's daily pipeline runs by default, in order. ``generate`` (demo
+#: data) and ``evaluate`` (scores against the generator's truth) are for generated
+#: worlds only: the demo profile (``conf/demo.yaml``) adds them.
+DAILY_JOBS: tuple[str, ...] = (
+    "ingest",
+    "identity",
+    "lifecycle",
+    "tags",
+    "recommend",
+    "attribution",
+)
+
+#: The jobs whose tables each job reads, for the same run date. Schedulers draw their
+#: task graphs from this (Airflow, Databricks Jobs); :data:`JOBS` is one order that
+#: respects it. A job missing from a graph is skipped, its needs passed on.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "generate": (),
+    "ingest": ("generate",),
+    "identity": ("ingest",),
+    "lifecycle": ("identity",),
+    "tags": ("lifecycle",),  # the model tags read customer_value
+    "recommend": ("identity",),
+    "attribution": ("identity",),
+    "evaluate": ("identity", "lifecycle", "attribution"),
+}
+
+
+def upstream(job: str, among: tuple[str, ...]) -> tuple[str, ...]:
+    """The jobs of ``among`` that ``job`` waits for: its needs, and through a need not in
+    ``among``, that job's needs in turn (in :data:`JOBS` order)."""
+    found: set[str] = set()
+    todo = list(NEEDS[job])
+    while todo:
+        need = todo.pop()
+        if need in among:
+            found.add(need)
+        else:
+            todo.extend(NEEDS[need])
+    return tuple(j for j in JOBS if j in found)
+
 
 def load(name: str) -> ModuleType:
     """The module of job ``name``; ``LookupError`` naming the known jobs otherwise."""

@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from precis import session
+from precis import frames
 from precis import tables as T
 from precis.attribution import quality as attribution_quality
+from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.identity import quality, records
@@ -48,9 +49,13 @@ def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     silver = {
         name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
     }
-    groups = quality.evidence_groups(
-        records.identified_records(silver), truth, checkpoint_dir=session.checkpoint_dir(lake.spark)
-    ).localCheckpoint(eager=True)
+    groups = frames.cut(
+        quality.evidence_groups(
+            records.identified_records(silver),
+            truth,
+            checkpoint_dir=frames.checkpoint_dir(lake.spark),
+        )
+    )
     return quality.pairwise_scores(lake.read(T.RECORD_IDENTITY), truth, groups)
 
 
@@ -59,9 +64,9 @@ def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     if not all(lake.exists(table) for table in needed):
         return None
     params = lake.read(T.CLV_MODEL_PARAMS)
-    latest = params.agg(F.max("run_date")).collect()[0][0]
+    latest = params.agg(F.max(RUN_DATE)).collect()[0][0]
     rows = params.filter(
-        (F.col("run_date") == F.lit(latest)) & (F.col("model") == "bg_nbd")
+        (F.col(RUN_DATE) == F.lit(latest)) & (F.col("model") == "bg_nbd")
     ).collect()
     unit = rows[0]["time_unit"]
     fitted = lifecycle_quality.in_days({r["param"]: r["value"] for r in rows}, unit)
@@ -85,11 +90,11 @@ def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | Non
     if not (lake.exists(T.ATTRIBUTION) and lake.exists(T.CHANNEL_EFFECTS)):
         return None
     table = lake.read(T.ATTRIBUTION).filter(F.col("granularity") == "channel")
-    latest = table.agg(F.max("run_date")).collect()[0][0]
+    latest = table.agg(F.max(RUN_DATE)).collect()[0][0]
     if latest is None:
         return None
     credits = (
-        table.filter(F.col("run_date") == F.lit(latest))
+        table.filter(F.col(RUN_DATE) == F.lit(latest))
         .select("model", "channel", "share")
         .toPandas()
     )

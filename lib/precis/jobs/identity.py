@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
-from precis import session
+from precis import frames
 from precis import tables as T
 from precis.config import Config, IdentityRulesConfig
 from precis.identity import IdentityInputs, IdentityOutputs, PreviousRun, Stats, build, records
@@ -50,7 +50,7 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
             run_id=tracker.key,
             changed_at=changed_at,
             hashing=hashing,
-            checkpoint_dir=session.checkpoint_dir(spark),
+            checkpoint_dir=frames.checkpoint_dir(spark),
             steps=progress.step,
             on_iteration=_iteration,
         )

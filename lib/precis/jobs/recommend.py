@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from precis import recommend
 from precis import tables as T
+from precis.columns import ITEM_ID, ONE_ID
 from precis.config import Config
 from precis.frames import row_count
 from precis.progress import Progress, log
@@ -125,13 +126,13 @@ def _log_model(cfg: Config, model: Any, example: DataFrame | None, tracker: JobR
 def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:
     """Consented people's lists to <root>/exports/recommendations/run_date=<date> (replaced)."""
     consented = table.filter(F.col("consent_marketing")).select(
-        "one_id", "rank", "item_id", "score", "source", "model_version"
+        ONE_ID, "rank", ITEM_ID, "score", "source", "model_version"
     )
     # Counted while written, not by a second pass; above the sort, whose sampling pass
     # over its input would count every row twice.
     observation = Observation()
     lake.export(
-        consented.orderBy("one_id", "rank").observe(observation, row_count()),
+        consented.orderBy(ONE_ID, "rank").observe(observation, row_count()),
         T.RECOMMENDATIONS.name,
         cfg.run_date,
         cfg.recommend.export_format,

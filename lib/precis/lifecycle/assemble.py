@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE
 from precis.frames import kept, materialize
 from precis.identity.resolve import isolated_identifiers
 from precis.lifecycle import btyd, evaluation, segments, summary, value
@@ -27,7 +28,7 @@ JOB = "lifecycle"
 
 #: The columns of ``gold/customer_value``, in order.
 VALUE_COLUMNS = (
-    "one_id",
+    ONE_ID,
     "lifecycle_stage",
     "rfm_segment",
     "rfm_score",
@@ -50,7 +51,7 @@ VALUE_COLUMNS = (
     "churn_risk",
     "time_unit",
     "horizon_days",
-    "run_date",
+    RUN_DATE,
 )
 PARAMS_SCHEMA = (
     "model string, param string, value double, run_id string, run_date date, time_unit string"
@@ -140,13 +141,13 @@ def resolved_events(inputs: Inputs) -> DataFrame | None:
     if inputs.events is None:
         return None
     return (
-        inputs.events.filter(F.col("id_key").isNotNull())
+        inputs.events.filter(F.col(ID_KEY).isNotNull())
         .join(
-            inputs.identity_map.select("id_type", "id_key", "one_id"),
-            on=["id_type", "id_key"],
+            inputs.identity_map.select(ID_TYPE, ID_KEY, ONE_ID),
+            on=[ID_TYPE, ID_KEY],
             how="inner",
         )
-        .select("one_id", F.to_date("event_time").alias("event_date"), "event_type")
+        .select(ONE_ID, F.to_date("event_time").alias("event_date"), "event_type")
     )
 
 
@@ -198,7 +199,7 @@ def build(
         cuts = segments.quintile_cuts(person, ["recency_days", "orders", "total_spend"])
         rules = [(r.name, r.r, r.f) for r in settings.rfm_segments]
         table = customer_value(
-            inputs.identity_map.select("one_id").distinct(),
+            inputs.identity_map.select(ONE_ID).distinct(),
             segments.with_rfm(predicted, cuts, rules),
             churn.scores if churn else None,
             settings,
@@ -235,15 +236,15 @@ def customer_value(
     run_date: dt.date,
 ) -> DataFrame:
     """One row per ``one_id`` in ``people``: buyers' values, everyone's stage."""
-    frame = people.join(scored, on="one_id", how="left")
+    frame = people.join(scored, on=ONE_ID, how="left")
     if churn_scores is not None:
-        frame = frame.join(churn_scores, on="one_id", how="left")
+        frame = frame.join(churn_scores, on=ONE_ID, how="left")
     else:
         frame = frame.withColumn("churn_risk", F.lit(None).cast("double"))
     st = settings.stages
     stage = segments.lifecycle_stage(st.new_days, st.active_days, st.churn_days)
     return frame.select(
-        "one_id",
+        ONE_ID,
         stage.alias("lifecycle_stage"),
         "rfm_segment",
         "rfm_score",
@@ -266,5 +267,5 @@ def customer_value(
         "churn_risk",
         F.lit(settings.time_unit).alias("time_unit"),
         F.lit(settings.horizon_days).alias("horizon_days"),
-        F.lit(run_date).alias("run_date"),
+        F.lit(run_date).alias(RUN_DATE),
     )

@@ -20,6 +20,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID
+
 FEATURES = (
     "recency_days",
     "tenure_days",
@@ -60,7 +62,7 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
     )
     paid = ~F.col("refunded")
     buying = (
-        past.groupBy("one_id")
+        past.groupBy(ONE_ID)
         .agg(
             F.max(F.when(paid, F.col("order_date"))).alias("_last"),
             F.min(F.when(paid, F.col("order_date"))).alias("_first"),
@@ -79,7 +81,7 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
         .filter(F.col("orders_total") > 0)
     )
     frame = buying.select(
-        "one_id",
+        ONE_ID,
         _age("_last", as_of).alias("recency_days"),
         _age("_first", as_of).alias("tenure_days"),
         "orders_total",
@@ -103,7 +105,7 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
             (F.col("event_date") <= F.lit(as_of))
             & (F.col("event_date") > F.lit(as_of - dt.timedelta(days=180)))
         ).withColumn("_age", _age("event_date", as_of))
-        visits = recent.groupBy("one_id").agg(
+        visits = recent.groupBy(ONE_ID).agg(
             F.count_distinct(F.when(F.col("_age") < 30, F.col("event_date"))).alias(
                 "visit_days_30d"
             ),
@@ -120,9 +122,9 @@ def features(orders: DataFrame, events: DataFrame | None, as_of: dt.date) -> Dat
     if visits is None:
         joined = frame.select("*", *[F.lit(0).alias(c) for c in visit_columns])
     else:
-        joined = frame.join(visits, on="one_id", how="left").fillna(0, list(visit_columns))
+        joined = frame.join(visits, on=ONE_ID, how="left").fillna(0, list(visit_columns))
     out = joined.withColumn("visit_trend", F.col("visit_days_90d") - F.col("visit_days_prev_90d"))
-    return out.select("one_id", *[F.col(c).cast("double").alias(c) for c in FEATURES])
+    return out.select(ONE_ID, *[F.col(c).cast("double").alias(c) for c in FEATURES])
 
 
 def future_buyers(orders: DataFrame, as_of: dt.date, horizon_days: int) -> DataFrame:
@@ -134,7 +136,7 @@ def future_buyers(orders: DataFrame, as_of: dt.date, horizon_days: int) -> DataF
             & (F.col("order_date") > F.lit(as_of))
             & (F.col("order_date") <= F.lit(end))
         )
-        .select("one_id")
+        .select(ONE_ID)
         .distinct()
         .withColumn("_bought", F.lit(True))
     )
@@ -148,7 +150,7 @@ def labelled(
     bought = future_buyers(orders, as_of, horizon_days)
     return (
         features(orders, events, as_of)
-        .join(bought, on="one_id", how="left")
+        .join(bought, on=ONE_ID, how="left")
         .withColumn("label", F.when(F.col("_bought"), 0.0).otherwise(1.0))
         .drop("_bought")
     )

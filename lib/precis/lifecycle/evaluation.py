@@ -15,6 +15,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID
 from precis.frames import kept
 from precis.lifecycle import btyd, churn, summary, value
 from precis.lifecycle.settings import ChurnConfig
@@ -77,7 +78,7 @@ def holdout(
             return None
         actual = summary.repeat_transactions_between(daily, end, run_date)
         rows = (
-            calibration.join(actual, on="one_id", how="left")
+            calibration.join(actual, on=ONE_ID, how="left")
             .fillna(0, ["actual"])
             .groupBy("x", "t_x_days", "T_days", "actual")
             .agg(F.count(F.lit(1)).alias("people"))
@@ -86,7 +87,7 @@ def holdout(
         errors, by_frequency, curve = value.holdout_table(rows, models, holdout_days)
         # The actual cumulative curve of the same cohort (calibration buyers only).
         cohort_days: pd.DataFrame = (
-            daily.join(calibration.select("one_id"), on="one_id", how="left_semi")
+            daily.join(calibration.select(ONE_ID), on=ONE_ID, how="left_semi")
             .filter((F.col("order_date") > F.lit(end)) & (F.col("order_date") <= F.lit(run_date)))
             .groupBy(F.datediff("order_date", F.lit(end)).alias("day"))
             .agg(F.count(F.lit(1)).alias("n"))
@@ -146,7 +147,7 @@ def churn_model(
         metrics = {f"churn_{k}": v for k, v in churn.binary_metrics(test, "churn_risk").items()}
         metrics.update(_baselines(orders, test, test_at, h, time_unit, penalizer))
     current = churn.churn_probability(model, churn.features(orders, events, run_date)).select(
-        "one_id", "churn_risk"
+        ONE_ID, "churn_risk"
     )
     return Churn(model, metrics, current, example)
 
@@ -177,11 +178,11 @@ def _baselines(
     baseline = (
         base.join(scores, on=value.TRIPLE, how="inner")
         .select(
-            "one_id",
+            ONE_ID,
             (1.0 - F.col("p_alive")).alias("p_alive_churn"),
             F.exp(-F.col("expected_purchases")).alias("expected_churn"),
         )
-        .join(test.select("one_id", "label"), on="one_id", how="inner")
+        .join(test.select(ONE_ID, "label"), on=ONE_ID, how="inner")
     )
     metrics: dict[str, float] = {}
     for name in ("p_alive", "expected"):

@@ -18,6 +18,7 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, ORDER_ID, RECORD_ID
 from precis.lifecycle import summary, value
 
 
@@ -37,11 +38,11 @@ def in_days(params: dict[str, float], time_unit: str) -> dict[str, float]:
 def oracle_orders(silver_orders: DataFrame, truth: DataFrame) -> DataFrame:
     """Silver orders keyed by the true person instead of a one_id (as ``resolve_orders``)."""
     person = truth.filter(F.col("dataset") == "orders").select(
-        F.col("record_id").alias("order_id"), F.col("person_id").cast("string").alias("one_id")
+        F.col(RECORD_ID).alias(ORDER_ID), F.col("person_id").cast("string").alias(ONE_ID)
     )
-    return silver_orders.join(person, on="order_id", how="inner").select(
-        "one_id",
-        "order_id",
+    return silver_orders.join(person, on=ORDER_ID, how="inner").select(
+        ONE_ID,
+        ORDER_ID,
         F.to_date("order_time").alias("order_date"),
         F.col("amount").cast("double").alias("amount"),
         (F.lower(F.coalesce(F.col("status"), F.lit("paid"))) == "refunded").alias("refunded"),
@@ -62,27 +63,27 @@ def p_alive_auc(
 ) -> float:
     """AUC of ``p_alive`` for the truth's ``alive_at_end``, each buyer one_id standing for
     the true person behind most of its orders."""
-    keys = ["dataset", "source", "record_id"]
+    keys = ["dataset", "source", RECORD_ID]
     orders = (
         record_identity.filter(F.col("dataset") == "orders")
-        .select(*keys, "one_id")
+        .select(*keys, ONE_ID)
         .join(
             truth.filter(F.col("dataset") == "orders").select(*keys, "person_id"),
             on=keys,
             how="inner",
         )
     )
-    counted = orders.groupBy("one_id", "person_id").agg(F.count(F.lit(1)).alias("n"))
-    top = Window.partitionBy("one_id").orderBy(F.desc("n"), "person_id")
+    counted = orders.groupBy(ONE_ID, "person_id").agg(F.count(F.lit(1)).alias("n"))
+    top = Window.partitionBy(ONE_ID).orderBy(F.desc("n"), "person_id")
     owner = (
         counted.withColumn("_rank", F.row_number().over(top))
         .filter("_rank = 1")
-        .select("one_id", "person_id")
+        .select(ONE_ID, "person_id")
     )
     scored = (
         customer_value.filter(F.col("p_alive").isNotNull())
-        .select("one_id", "p_alive")
-        .join(owner, on="one_id", how="inner")
+        .select(ONE_ID, "p_alive")
+        .join(owner, on=ONE_ID, how="inner")
         .join(
             people.select("person_id", F.col("alive_at_end").cast("double").alias("label")),
             on="person_id",

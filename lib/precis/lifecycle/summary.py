@@ -19,6 +19,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, ORDER_ID
 from precis.identity.resolve import resolve
 
 UNIT_DAYS = {"day": 1, "week": 7}
@@ -33,8 +34,8 @@ def resolve_orders(
     hotline typed at the till): their orders belong to nobody and are dropped.
     """
     return resolve(orders, identity_map, isolated).select(
-        "one_id",
-        "order_id",
+        ONE_ID,
+        ORDER_ID,
         F.to_date("order_time").alias("order_date"),
         F.col("amount").cast("double").alias("amount"),
         # The contract: a missing status means paid.
@@ -47,7 +48,7 @@ def transactions(orders: DataFrame, as_of: dt.date, since: dt.date | None = None
     paid = orders.filter(~F.col("refunded") & (F.col("order_date") <= F.lit(as_of)))
     if since is not None:
         paid = paid.filter(F.col("order_date") > F.lit(since))
-    return paid.groupBy("one_id", "order_date").agg(
+    return paid.groupBy(ONE_ID, "order_date").agg(
         F.sum("amount").alias("amount"), F.count(F.lit(1)).alias("orders")
     )
 
@@ -61,9 +62,9 @@ def person_summary(daily: DataFrame, as_of: dt.date, time_unit: str = "week") ->
     ``previous_purchase`` (the transaction day before the last one).
     """
     unit = UNIT_DAYS[time_unit]
-    ordered = Window.partitionBy("one_id").orderBy("order_date")
+    ordered = Window.partitionBy(ONE_ID).orderBy("order_date")
     with_previous = daily.withColumn("_previous", F.lag("order_date").over(ordered))
-    people = with_previous.groupBy("one_id").agg(
+    people = with_previous.groupBy(ONE_ID).agg(
         F.min("order_date").alias("first_purchase"),
         F.max("order_date").alias("last_purchase"),
         F.count(F.lit(1)).alias("_days"),
@@ -74,7 +75,7 @@ def person_summary(daily: DataFrame, as_of: dt.date, time_unit: str = "week") ->
     )
     x = F.col("_days") - 1
     return people.select(
-        "one_id",
+        ONE_ID,
         x.cast("int").alias("x"),
         F.datediff("last_purchase", "first_purchase").alias("t_x_days"),
         F.datediff(F.lit(as_of), "first_purchase").alias("T_days"),
@@ -116,4 +117,4 @@ def repeat_transactions_between(daily: DataFrame, start: dt.date, end: dt.date) 
     window = daily.filter(
         (F.col("order_date") > F.lit(start)) & (F.col("order_date") <= F.lit(end))
     )
-    return window.groupBy("one_id").agg(F.count(F.lit(1)).alias("actual"))
+    return window.groupBy(ONE_ID).agg(F.count(F.lit(1)).alias("actual"))

@@ -18,6 +18,7 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ITEM_ID, ONE_ID, RUN_DATE, RUN_ID
 from precis.consent import marketing_consent
 from precis.frames import kept, kept_observed, row_count
 from precis.identity.resolve import resolve
@@ -88,8 +89,8 @@ def build(
         with step("interactions") as info:
             (evidence,) = scope.enter_context(kept(evidence))
             pairs = interactions.confidence(evidence, run_date, settings.half_life_days)
-            users, n_users = model.sized_dense_index(pairs, "one_id", "user")
-            items, n_items = model.sized_dense_index(pairs, "item_id", "item")
+            users, n_users = model.sized_dense_index(pairs, ONE_ID, "user")
+            items, n_items = model.sized_dense_index(pairs, ITEM_ID, "item")
             ratings, counted = scope.enter_context(
                 kept_observed(model.indexed(pairs, users, items), [row_count()])
             )
@@ -110,7 +111,7 @@ def build(
         fitted,
         users,
         items,
-        inputs.identity_map.select("one_id").distinct(),
+        inputs.identity_map.select(ONE_ID).distinct(),
         popular,
         settings.top_n,
         exclude,
@@ -135,8 +136,8 @@ def stamp(lists: DataFrame, *, model_version: str, run_id: str, run_date: dt.dat
     return lists.select(
         *top.LIST_COLUMNS,
         F.lit(model_version).alias("model_version"),
-        F.lit(run_id).alias("run_id"),
-        F.lit(run_date).alias("run_date"),
+        F.lit(run_id).alias(RUN_ID),
+        F.lit(run_date).alias(RUN_DATE),
         F.current_timestamp().alias("generated_at"),
     )
 

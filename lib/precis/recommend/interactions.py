@@ -16,15 +16,16 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis import tables as T
+from precis.columns import ID_KEY, ID_TYPE, ITEM_ID, ONE_ID, ORDER_ID
 from precis.errors import MissingDatasetError
 from precis.recommend.settings import RecommendConfig
 
-EVIDENCE = ["one_id", "item_id", "weight", "at"]
+EVIDENCE = [ONE_ID, ITEM_ID, "weight", "at"]
 
 
 def _resolve(df: DataFrame, identity_map: DataFrame) -> DataFrame:
-    return df.filter(F.col("id_key").isNotNull()).join(
-        identity_map.select("id_type", "id_key", "one_id"), ["id_type", "id_key"], how="inner"
+    return df.filter(F.col(ID_KEY).isNotNull()).join(
+        identity_map.select(ID_TYPE, ID_KEY, ONE_ID), [ID_TYPE, ID_KEY], how="inner"
     )
 
 
@@ -45,12 +46,12 @@ def event_evidence(
         F.create_map(*[F.lit(x) for kv in positive.items() for x in kv]), F.col("event_type")
     )
     kept = events.filter(
-        F.col("item_id").isNotNull()
+        F.col(ITEM_ID).isNotNull()
         & F.col("event_type").isin(*positive)
         & (F.col("event_time") < _day_end(as_of))
     )
     return _resolve(kept, identity_map).select(
-        "one_id", "item_id", weight.alias("weight"), F.col("event_time").alias("at")
+        ONE_ID, ITEM_ID, weight.alias("weight"), F.col("event_time").alias("at")
     )
 
 
@@ -68,11 +69,11 @@ def purchase_evidence(
     )
     lines = (
         _resolve(paid, identity_map)
-        .select("order_id", "one_id", "order_time")
-        .join(order_items.select("order_id", "item_id"), "order_id", how="inner")
+        .select(ORDER_ID, ONE_ID, "order_time")
+        .join(order_items.select(ORDER_ID, ITEM_ID), ORDER_ID, how="inner")
     )
     return lines.select(
-        "one_id", "item_id", F.lit(float(weight)).alias("weight"), F.col("order_time").alias("at")
+        ONE_ID, ITEM_ID, F.lit(float(weight)).alias("weight"), F.col("order_time").alias("at")
     )
 
 
@@ -83,7 +84,7 @@ def confidence(evidence: DataFrame, as_of: dt.date, half_life_days: float | None
         age_days = (F.unix_timestamp(_day_end(as_of)) - F.unix_timestamp("at")) / F.lit(86400.0)
         weight = weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
     return (
-        evidence.groupBy("one_id", "item_id")
+        evidence.groupBy(ONE_ID, ITEM_ID)
         .agg(F.sum(weight).alias("confidence"), F.max("at").alias("last_at"))
         .filter(F.col("confidence") > 0)
     )
@@ -95,7 +96,7 @@ def bought(
     """Distinct (one_id, item_id) a person bought in a paid order on or before the date."""
     return (
         purchase_evidence(orders, order_items, identity_map, 1.0, as_of)
-        .select("one_id", "item_id")
+        .select(ONE_ID, ITEM_ID)
         .distinct()
     )
 

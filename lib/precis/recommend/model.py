@@ -14,7 +14,9 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ITEM_ID, ONE_ID
 from precis.errors import PrecisError
+from precis.frames import cut
 
 INT32_MAX = 2**31 - 1
 #: Extra candidates asked of the model per person so that dropping items the person
@@ -44,9 +46,9 @@ def sized_dense_index(ids: DataFrame, column: str, index: str) -> tuple[DataFram
         .repartitionByRange(column)
         .sortWithinPartitions(column)
         .withColumn("_part", F.spark_partition_id())
-        # Pinned, so the partition numbers the offsets are computed from are the ones used.
-        .localCheckpoint(eager=True)
     )
+    # Pinned, so the partition numbers the offsets are computed from are the ones used.
+    ordered = cut(ordered)
     sizes = sorted((r["_part"], r["count"]) for r in ordered.groupBy("_part").count().collect())
     total = sum(n for _, n in sizes)
     check_int32(total, f"distinct {column} values")
@@ -71,8 +73,8 @@ def sized_dense_index(ids: DataFrame, column: str, index: str) -> tuple[DataFram
 def indexed(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
     """user, item, confidence: ``pairs`` (one_id, item_id, confidence) by dense index."""
     return (
-        pairs.join(users, "one_id", how="inner")
-        .join(items, "item_id", how="inner")
+        pairs.join(users, ONE_ID, how="inner")
+        .join(items, ITEM_ID, how="inner")
         .select("user", "item", "confidence")
     )
 
@@ -135,7 +137,5 @@ def time_split(ratings_evidence: DataFrame, cutoff: dt.datetime) -> tuple[DataFr
     """Evidence before ``cutoff`` trains; pairs first seen from it on are held out."""
     train = ratings_evidence.filter(F.col("at") < F.lit(cutoff))
     later = ratings_evidence.filter(F.col("at") >= F.lit(cutoff))
-    held = later.join(
-        train.select("one_id", "item_id").distinct(), ["one_id", "item_id"], how="left_anti"
-    )
+    held = later.join(train.select(ONE_ID, ITEM_ID).distinct(), [ONE_ID, ITEM_ID], how="left_anti")
     return train, held

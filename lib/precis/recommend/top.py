@@ -11,19 +11,20 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ITEM_ID, ONE_ID
 from precis.recommend import evaluation, model
 
 #: Where a recommendation comes from.
 SOURCES = ("als", "popularity")
 #: Columns of a person's lists, best first (``rank`` 1).
-LIST_COLUMNS = ("one_id", "rank", "item_id", "score", "source", "consent_marketing")
+LIST_COLUMNS = (ONE_ID, "rank", ITEM_ID, "score", "source", "consent_marketing")
 
 
 def most_excluded(exclude: DataFrame | None) -> int:
     """The most items any one person has excluded (at most ``model.MAX_EXCLUDED``)."""
     if exclude is None:
         return 0
-    most = exclude.groupBy("one_id").count().agg(F.max("count")).collect()[0][0] or 0
+    most = exclude.groupBy(ONE_ID).count().agg(F.max("count")).collect()[0][0] or 0
     return min(int(most), model.MAX_EXCLUDED)
 
 
@@ -37,8 +38,8 @@ def popular_items(ratings: DataFrame, items: DataFrame, size: int) -> DataFrame:
     ranked = (
         evaluation.popularity_scores(ratings)
         .join(items, "item", how="inner")
-        .select("item_id", (F.col("score") / F.lit(float(total))).alias("score"))
-        .orderBy(F.desc("score"), "item_id")
+        .select(ITEM_ID, (F.col("score") / F.lit(float(total))).alias("score"))
+        .orderBy(F.desc("score"), ITEM_ID)
         .limit(size)
     )
     # A few rows: the ratings they come from need not stay computed for them.
@@ -65,44 +66,44 @@ def top_n(
         model.recommend_all(fitted, None, n + extra)
         .join(users, "user", how="inner")
         .join(items, "item", how="inner")
-        .select("one_id", "item_id", "score")
+        .select(ONE_ID, ITEM_ID, "score")
     )
     if exclude is not None:
-        recs = recs.join(exclude, ["one_id", "item_id"], how="left_anti")
+        recs = recs.join(exclude, [ONE_ID, ITEM_ID], how="left_anti")
     als = (
-        evaluation.top_lists(recs, n, user="one_id", item="item_id")
-        .select("one_id", F.posexplode("items").alias("pos", "item_id"))
-        .join(recs, ["one_id", "item_id"], how="inner")
+        evaluation.top_lists(recs, n, user=ONE_ID, item=ITEM_ID)
+        .select(ONE_ID, F.posexplode("items").alias("pos", ITEM_ID))
+        .join(recs, [ONE_ID, ITEM_ID], how="inner")
         .select(
-            "one_id",
+            ONE_ID,
             (F.col("pos") + 1).alias("rank"),
-            "item_id",
+            ITEM_ID,
             "score",
             F.lit("als").alias("source"),
         )
     )
-    have = als.groupBy("one_id").agg(F.count(F.lit(1)).alias("_have"))
-    short = people.join(have, "one_id", how="left").fillna(0, ["_have"]).filter(F.col("_have") < n)
+    have = als.groupBy(ONE_ID).agg(F.count(F.lit(1)).alias("_have"))
+    short = people.join(have, ONE_ID, how="left").fillna(0, ["_have"]).filter(F.col("_have") < n)
     candidates = short.crossJoin(F.broadcast(popular)).join(
-        als.select("one_id", "item_id"), ["one_id", "item_id"], how="left_anti"
+        als.select(ONE_ID, ITEM_ID), [ONE_ID, ITEM_ID], how="left_anti"
     )
     if exclude is not None:
-        candidates = candidates.join(exclude, ["one_id", "item_id"], how="left_anti")
+        candidates = candidates.join(exclude, [ONE_ID, ITEM_ID], how="left_anti")
     fill = (
         evaluation.top_lists(
-            candidates.select("one_id", "item_id", "score", "_have"),
+            candidates.select(ONE_ID, ITEM_ID, "score", "_have"),
             n,
-            user="one_id",
-            item="item_id",
+            user=ONE_ID,
+            item=ITEM_ID,
         )
-        .join(short.select("one_id", "_have"), "one_id", how="inner")
-        .select("one_id", "_have", F.posexplode("items").alias("pos", "item_id"))
+        .join(short.select(ONE_ID, "_have"), ONE_ID, how="inner")
+        .select(ONE_ID, "_have", F.posexplode("items").alias("pos", ITEM_ID))
         .filter(F.col("_have") + F.col("pos") < n)
-        .join(popular, "item_id", how="inner")
+        .join(popular, ITEM_ID, how="inner")
         .select(
-            "one_id",
+            ONE_ID,
             (F.col("_have") + F.col("pos") + 1).alias("rank"),
-            "item_id",
+            ITEM_ID,
             "score",
             F.lit("popularity").alias("source"),
         )
@@ -113,12 +114,12 @@ def top_n(
 def with_consent(lists: DataFrame, consent: DataFrame) -> DataFrame:
     """``LIST_COLUMNS``: the lists with each person's marketing consent (none on record: no)."""
     return (
-        lists.join(consent, "one_id", how="left")
+        lists.join(consent, ONE_ID, how="left")
         .fillna(False, ["consent_marketing"])
         .select(
-            "one_id",
+            ONE_ID,
             F.col("rank").cast("int").alias("rank"),
-            "item_id",
+            ITEM_ID,
             F.round("score", 6).alias("score"),
             "source",
             "consent_marketing",

@@ -19,6 +19,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ITEM_ID, ONE_ID
 from precis.frames import kept
 from precis.recommend import evaluation, interactions, model
 from precis.recommend.settings import RecommendConfig
@@ -99,10 +100,10 @@ def tune(
     )
     seen = train.select("user", "item").distinct()
     relevant = (
-        held.select("one_id", "item_id")
+        held.select(ONE_ID, ITEM_ID)
         .distinct()
-        .join(users, "one_id", how="inner")
-        .join(items, "item_id", how="inner")
+        .join(users, ONE_ID, how="inner")
+        .join(items, ITEM_ID, how="inner")
         # Cold starts get the popularity fallback, not a score.
         .join(seen.select("user").distinct(), "user", how="left_semi")
         .groupBy("user")

@@ -20,9 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis import tables as T
+from precis.columns import ONE_ID, RUN_DATE
 from precis.consent import marketing_consent
 from precis.errors import ConfigError
-from precis.frames import KEEP, kept, materialize, row_count
+from precis.frames import KEEP, cut, kept, materialize, row_count
 from precis.identity.resolve import isolated_identifiers
 from precis.progress import log
 from precis.tags import compute, history, segments, sources
@@ -139,7 +140,7 @@ def usable_customer_value(
             ", ".join(users),
         )
         return None
-    dates = [r[0] for r in cv.select("run_date").distinct().collect()]
+    dates = [r[0] for r in cv.select(RUN_DATE).distinct().collect()]
     if dates != [run_date]:
         # Point in time: another date's scores would describe another moment (or the future).
         log.warning(
@@ -210,7 +211,7 @@ def build(
     whole seconds) stamps the values.
     """
     computed_at = computed_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    people = inputs.identity_map.select("one_id").distinct()
+    people = inputs.identity_map.select(ONE_ID).distinct()
     data = datasets(inputs, tags.tags, inputs.identity_map, consent=bool(segs))
     cv = usable_customer_value(inputs.customer_value, tags.tags, run_date)
     # Each dataset feeds its tags' aggregation, paid orders their lines too, and customers
@@ -227,7 +228,7 @@ def build(
         compute.tall(wide, tags.tags, computed_at, run_date), [], storage_level=KEEP
     )
     # Computed now: the job rewrites the previous rows it is compared with.
-    diff = history.changes(inputs.previous, tall, run_date, run_id, computed_at).localCheckpoint()
+    diff = cut(history.changes(inputs.previous, tall, run_date, run_id, computed_at))
     # Per tag: a column of the statistics, and the job's result (dropped tags included).
     change_counts = {
         r["tag"]: r["n"] for r in diff.groupBy("tag").agg(F.count(F.lit(1)).alias("n")).collect()
@@ -237,7 +238,7 @@ def build(
     )
     return TagsOutputs(
         profiles=wide.withColumn("computed_at", F.lit(computed_at).cast("timestamp")).withColumn(
-            "run_date", F.lit(run_date).cast("date")
+            RUN_DATE, F.lit(run_date).cast("date")
         ),
         profile_tags=tall,
         changes=diff,

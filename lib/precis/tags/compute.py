@@ -21,6 +21,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, RUN_DATE
+from precis.frames import cut
 from precis.tags.templates import (
     AttributeDef,
     BucketDef,
@@ -31,7 +33,7 @@ from precis.tags.templates import (
 )
 
 DOUBLE_DIGITS = 6
-TALL_COLUMNS = ("one_id", "tag", "value", "type", "rule_version", "computed_at", "run_date")
+TALL_COLUMNS = (ONE_ID, "tag", "value", "type", "rule_version", "computed_at", RUN_DATE)
 # Window templates that skip rows without a value of the field: such rows neither count
 # nor make a person have a value.
 _FIELD_TEMPLATES = frozenset(
@@ -155,14 +157,12 @@ def dataset_values(df: DataFrame, tags: Sequence[Tag], as_of: dt.date) -> DataFr
         # Rows no tag reads (outside every window, other event types) never reach the
         # shuffle, and nobody gets a row of nulls.
         df = df.filter(reduce(lambda a, b: a | b, [c for c in conds if c is not None]))
-    return df.groupBy("one_id").agg(*[_aggregate(t, as_of) for t in tags])
+    return df.groupBy(ONE_ID).agg(*[_aggregate(t, as_of) for t in tags])
 
 
 def model_values(source: DataFrame, tags: Sequence[Tag]) -> DataFrame:
     """``one_id`` + a column per model tag, copied from the source's one row per person."""
-    return source.select(
-        "one_id", *[_typed(F.col(t.spec.field), t.type).alias(t.name) for t in tags]
-    )
+    return source.select(ONE_ID, *[_typed(F.col(t.spec.field), t.type).alias(t.name) for t in tags])
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def kmeans_tag(
         ).alias(f)
         for f in feats
     ]
-    data = source.select("one_id", *cols).dropna(subset=feats)
+    data = source.select(ONE_ID, *cols).dropna(subset=feats)
     n = data.count()
     if n < max(k_min * 5, 10):
         return None
@@ -202,7 +202,7 @@ def kmeans_tag(
             StandardScaler(inputCol="_raw", outputCol="_features", withMean=True, withStd=True),
         ]
     ).fit(data)
-    scaled = prep.transform(data).select("one_id", *feats, "_features").cache()
+    scaled = prep.transform(data).select(ONE_ID, *feats, "_features").cache()
     evaluator = ClusteringEvaluator(featuresCol="_features", predictionCol="_cluster")
     best, silhouettes = None, {}
     for k in range(k_min, min(k_max, n - 1) + 1):
@@ -221,8 +221,8 @@ def kmeans_tag(
     ordered = sorted(centers, key=lambda r: (r[spec.order_by], r["_cluster"]))
     label = {r["_cluster"]: f"c{i}" for i, r in enumerate(ordered, start=1)}
     mapping = F.create_map(*[F.lit(x) for kv in label.items() for x in kv])
-    frame = assigned.select("one_id", F.element_at(mapping, F.col("_cluster")).alias(tag.name))
-    frame = frame.localCheckpoint()
+    frame = assigned.select(ONE_ID, F.element_at(mapping, F.col("_cluster")).alias(tag.name))
+    frame = cut(frame)
     scaled.unpersist()
     return KMeansResult(frame, k, silhouettes, [{f: float(r[f]) for f in feats} for r in ordered])
 
@@ -281,13 +281,13 @@ def profile(population: DataFrame, base: Mapping[str, DataFrame], tags: Sequence
         if tag.name in base:
             frame = base[tag.name]
             frames.setdefault(id(frame), (frame, []))[1].append(tag.name)
-    wide = population.select("one_id").distinct()
+    wide = population.select(ONE_ID).distinct()
     # A chain of left joins: each frame is grouped by one_id, so a join can reuse that
     # partitioning instead of shuffling the profile again. With one frame per dataset,
     # model source and cluster tag the chain stays short (a Spark Connect client sends
     # the plan as one nested message, and protobuf caps the nesting).
     for frame, names in frames.values():
-        wide = wide.join(frame.select("one_id", *names), on="one_id", how="left")
+        wide = wide.join(frame.select(ONE_ID, *names), on=ONE_ID, how="left")
 
     # A select reads only the columns of the frame below it, so a derived tag is computed
     # one level above the deepest derived tag it reads. Tags without data (no model
@@ -309,7 +309,7 @@ def profile(population: DataFrame, base: Mapping[str, DataFrame], tags: Sequence
         if stage:
             wide = wide.select("*", *[c.alias(n) for n, c in stage.items()])
     return wide.select(
-        "one_id",
+        ONE_ID,
         *[top.get(t.name, F.col(t.name)).cast(spark_type(t.type)).alias(t.name) for t in tags],
     )
 
@@ -319,19 +319,17 @@ def tall(
 ) -> DataFrame:
     """``gold/profile_tags`` rows: one per person and tag with a value (nulls are no row)."""
     names = [t.name for t in tags]
-    as_text = wide.select("one_id", *[F.col(n).cast("string").alias(n) for n in names])
-    long = as_text.unpivot("one_id", tuple(names), "tag", "value").filter(
-        F.col("value").isNotNull()
-    )
+    as_text = wide.select(ONE_ID, *[F.col(n).cast("string").alias(n) for n in names])
+    long = as_text.unpivot(ONE_ID, tuple(names), "tag", "value").filter(F.col("value").isNotNull())
     meta = long.sparkSession.createDataFrame(
         [(t.name, t.type, t.version) for t in tags], "tag string, type string, rule_version string"
     )
     return long.join(F.broadcast(meta), on="tag", how="inner").select(
-        "one_id",
+        ONE_ID,
         "tag",
         "value",
         "type",
         "rule_version",
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
-        F.lit(run_date).cast("date").alias("run_date"),
+        F.lit(run_date).cast("date").alias(RUN_DATE),
     )

@@ -18,7 +18,9 @@ from pyspark.sql import functions as F
 
 from precis import privacy
 from precis import tables as T
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE
 from precis.errors import ConfigError
+from precis.frames import cut
 from precis.ingest import identifiers as ids
 from precis.tags import compute
 from precis.tags.assemble import Inputs, datasets, tag_values, usable_customer_value
@@ -74,7 +76,7 @@ def input_rows(tag: Tag, data: DataFrame, as_of: dt.date) -> DataFrame:
         )
     if isinstance(spec, AttributeDef):
         # Identifier type only: the key of a PII identifier is a hash, but it says nothing here.
-        return data.select("id_type", spec.field).orderBy("id_type", spec.field)
+        return data.select(ID_TYPE, spec.field).orderBy(ID_TYPE, spec.field)
     raise AssertionError(tag.template)
 
 
@@ -92,21 +94,21 @@ def resolve_person(identity_map: DataFrame, given: str, lookup: PersonLookup) ->
             f"{id_type}:<keyed hash {id_key[:12]}...>" if pii and id_key else f"{id_type}:{id_key}"
         )
         found = (
-            identity_map.filter((F.col("id_type") == id_type) & (F.col("id_key") == F.lit(id_key)))
-            .select("one_id")
+            identity_map.filter((F.col(ID_TYPE) == id_type) & (F.col(ID_KEY) == F.lit(id_key)))
+            .select(ONE_ID)
             .first()
         )
         if id_key is None or found is None:
             raise ConfigError(
                 f"tags.explain.id: no person has identifier {shown if id_key else id_type + ' (not a valid value)'}"
             )
-        return found["one_id"], f"from {shown}"
-    if identity_map.filter(F.col("one_id") == F.lit(given)).limit(1).count() == 0:
+        return found[ONE_ID], f"from {shown}"
+    if identity_map.filter(F.col(ONE_ID) == F.lit(given)).limit(1).count() == 0:
         raise ConfigError(
             f"tags.explain.id: '{given}' is not a one_id in {T.IDENTITY_MAP.ref} (identifiers are written id_type:value, "
             f"types: {', '.join(sorted(lookup.id_rules))})"
         )
-    return given, "one_id"
+    return given, ONE_ID
 
 
 def explain_person(
@@ -121,20 +123,18 @@ def explain_person(
     sub = chain(tags, settings)
     tag = tags[str(settings.tag)]
     one_id, how = resolve_person(inputs.identity_map, str(settings.id), lookup)
-    mine = inputs.identity_map.filter(F.col("one_id") == F.lit(one_id)).localCheckpoint()
+    mine = cut(inputs.identity_map.filter(F.col(ONE_ID) == F.lit(one_id)))
     data = datasets(inputs, sub.tags, mine, consent=False)
     cv = usable_customer_value(inputs.customer_value, sub.tags, run_date)
-    mine_cv = cv.filter(F.col("one_id") == F.lit(one_id)) if cv is not None else None
+    mine_cv = cv.filter(F.col(ONE_ID) == F.lit(one_id)) if cv is not None else None
     computed = [t for t in sub.tags if t.template != "kmeans"]
     values, _ = tag_values(computed, data, mine_cv, run_date, kmeans=None)
-    wide = compute.profile(mine.select("one_id"), values, computed or sub.tags)
+    wide = compute.profile(mine.select(ONE_ID), values, computed or sub.tags)
     now = {
-        k: v
-        for k, v in (wide.collect()[0].asDict() if wide.columns else {}).items()
-        if k != "one_id"
+        k: v for k, v in (wide.collect()[0].asDict() if wide.columns else {}).items() if k != ONE_ID
     }
     stored = (
-        inputs.previous.filter((F.col("one_id") == one_id) & (F.col("tag") == tag.name)).first()
+        inputs.previous.filter((F.col(ONE_ID) == one_id) & (F.col("tag") == tag.name)).first()
         if inputs.previous is not None
         else None
     )
@@ -167,7 +167,7 @@ def explain_person(
     return Explained(
         lines,
         {
-            "one_id": one_id,
+            ONE_ID: one_id,
             "tag": tag.name,
             "version": tag.version,
             "value": now.get(tag.name),
@@ -211,7 +211,7 @@ def _inputs(
             lines.append(f"  inputs:  gold/{spec.source} for {run_date} not available")
             return []
         lines.append(f"  inputs:  gold/{spec.source} row of the person")
-        return [r.asDict() for r in mine_cv.select("run_date", *fields).collect()]
+        return [r.asDict() for r in mine_cv.select(RUN_DATE, *fields).collect()]
     if tag.template == "bucket":
         lines.append(
             "  buckets: " + ", ".join(f"{b.label} [{b.min}, {b.max})" for b in spec.buckets)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, RUN_DATE, RUN_ID
 from precis.tags.templates import NUMERIC, Tag
 
 CHANGE_COLUMNS = (
-    "run_date",
-    "run_id",
-    "one_id",
+    RUN_DATE,
+    RUN_ID,
+    ONE_ID,
     "tag",
     "change",
     "old_value",
@@ -28,7 +29,7 @@ CHANGE_COLUMNS = (
     "changed_at",
 )
 STATS_COLUMNS = (
-    "run_date",
+    RUN_DATE,
     "tag",
     "template",
     "type",
@@ -42,14 +43,14 @@ STATS_COLUMNS = (
     "mean",
     "top_values",
     "changes",
-    "run_id",
+    RUN_ID,
 )
 
 
 def changes(
     old: DataFrame | None, new: DataFrame, run_date: dt.date, run_id: str, changed_at: dt.datetime
 ) -> DataFrame:
-    keys = ["one_id", "tag"]
+    keys = [ONE_ID, "tag"]
     fresh = new.select(
         *keys, F.col("value").alias("new_value"), F.col("rule_version").alias("new_version")
     )
@@ -71,8 +72,8 @@ def changes(
         F.col("old_version").eqNullSafe(F.col("new_version"))
     )
     return joined.filter(differs).select(
-        F.lit(run_date).cast("date").alias("run_date"),
-        F.lit(run_id).alias("run_id"),
+        F.lit(run_date).cast("date").alias(RUN_DATE),
+        F.lit(run_id).alias(RUN_ID),
         *keys,
         change.alias("change"),
         "old_value",
@@ -135,7 +136,7 @@ def stats(
         meta.join(per_tag, on="tag", how="left")
         .join(top, on="tag", how="left")
         .select(
-            F.lit(run_date).cast("date").alias("run_date"),
+            F.lit(run_date).cast("date").alias(RUN_DATE),
             "tag",
             "template",
             "type",
@@ -151,6 +152,6 @@ def stats(
             F.when(is_numeric, F.round("_mean", 6)).alias("mean"),
             F.when(~is_numeric, F.col("top_values")).alias("top_values"),
             "changes",
-            F.lit(run_id).alias("run_id"),
+            F.lit(run_id).alias(RUN_ID),
         )
     )

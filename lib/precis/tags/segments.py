@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID, RUN_DATE
 from precis.tags.templates import Segment
 
-SEGMENT_COLUMNS = ("segment", "one_id", "segment_version", "run_date", "computed_at")
+SEGMENT_COLUMNS = ("segment", ONE_ID, "segment_version", RUN_DATE, "computed_at")
 
 
 def members(
@@ -31,13 +32,13 @@ def members(
     have no consent.
     """
     consented = profiles.join(
-        consent.filter(F.col("consent_marketing") == F.lit(True)).select("one_id"),
-        on="one_id",
+        consent.filter(F.col("consent_marketing") == F.lit(True)).select(ONE_ID),
+        on=ONE_ID,
         how="left_semi",
     )
     frames = [
         consented.filter(F.coalesce(F.expr(s.spec.where).cast("boolean"), F.lit(False))).select(
-            F.lit(s.name).alias("segment"), "one_id", F.lit(s.version).alias("segment_version")
+            F.lit(s.name).alias("segment"), ONE_ID, F.lit(s.version).alias("segment_version")
         )
         for s in segments
     ]
@@ -51,7 +52,7 @@ def members(
         union = union.unionByName(frame)
     return union.select(
         *SEGMENT_COLUMNS[:3],
-        F.lit(run_date).cast("date").alias("run_date"),
+        F.lit(run_date).cast("date").alias(RUN_DATE),
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
     )
 
@@ -63,9 +64,7 @@ def member_counts(segments: Sequence[Segment]) -> list[Column]:
 
 def export_rows(members: DataFrame) -> DataFrame:
     """The members as activation tools receive them, one partition per segment."""
-    return members.select("segment", "one_id", "segment_version", "run_date").orderBy(
-        "segment", "one_id"
-    )
+    return members.select("segment", ONE_ID, "segment_version", RUN_DATE).orderBy("segment", ONE_ID)
 
 
 def counts_table(spark: SparkSession, counts: Mapping[str, int]) -> DataFrame:

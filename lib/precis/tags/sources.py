@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ID_KEY, ID_TYPE, ITEM_ID, ONE_ID, ORDER_ID
 from precis.identity.resolve import resolve
 from precis.lifecycle.summary import resolve_orders
 from precis.tags.templates import DATASETS, WINDOWED, Tag
@@ -34,12 +35,12 @@ def _orders(
     resolved = resolve_orders(orders, identity_map, isolated).filter(
         F.col("refunded") == F.lit(refunded)
     )
-    extra = orders.select("order_id", "order_time", "channel", "currency")
-    return resolved.join(extra, on="order_id", how="inner").select(
-        "one_id",
+    extra = orders.select(ORDER_ID, "order_time", "channel", "currency")
+    return resolved.join(extra, on=ORDER_ID, how="inner").select(
+        ONE_ID,
         F.col("order_date").alias("_date"),
         F.col("order_time").alias("_ts"),
-        "order_id",
+        ORDER_ID,
         "amount",
         "channel",
         "currency",
@@ -51,23 +52,21 @@ def _with_items(df: DataFrame, items: DataFrame | None) -> DataFrame:
         return df.withColumn("category", F.lit(None).cast("string")).withColumn(
             "brand", F.lit(None).cast("string")
         )
-    return df.join(
-        F.broadcast(items.select("item_id", "category", "brand")), on="item_id", how="left"
-    )
+    return df.join(F.broadcast(items.select(ITEM_ID, "category", "brand")), on=ITEM_ID, how="left")
 
 
 def order_lines(paid: DataFrame, order_items: DataFrame, items: DataFrame | None) -> DataFrame:
-    lines = paid.select("one_id", "_date", "_ts", "order_id").join(
-        order_items.select("order_id", "item_id", "quantity", "unit_price"),
-        on="order_id",
+    lines = paid.select(ONE_ID, "_date", "_ts", ORDER_ID).join(
+        order_items.select(ORDER_ID, ITEM_ID, "quantity", "unit_price"),
+        on=ORDER_ID,
         how="inner",
     )
     return _with_items(lines, items).select(
-        "one_id",
+        ONE_ID,
         "_date",
         "_ts",
-        "order_id",
-        "item_id",
+        ORDER_ID,
+        ITEM_ID,
         F.col("quantity").cast("long").alias("quantity"),
         F.col("unit_price").cast("double").alias("unit_price"),
         (F.col("quantity") * F.col("unit_price")).cast("double").alias("line_amount"),
@@ -83,21 +82,21 @@ def events(
     isolated: DataFrame | None,
 ) -> DataFrame:
     resolved = resolve(events_df, identity_map, isolated).select(
-        "one_id",
+        ONE_ID,
         F.to_date("event_time").alias("_date"),
         F.col("event_time").alias("_ts"),
         "event_id",
         "event_type",
         "channel",
         "source",
-        "item_id",
+        ITEM_ID,
     )
     return _with_items(resolved, items)
 
 
 def touchpoints(touch: DataFrame, identity_map: DataFrame, isolated: DataFrame | None) -> DataFrame:
     return resolve(touch, identity_map, isolated).select(
-        "one_id",
+        ONE_ID,
         F.to_date("touch_time").alias("_date"),
         F.col("touch_time").alias("_ts"),
         "touch_id",
@@ -112,9 +111,9 @@ def customers(cust: DataFrame, identity_map: DataFrame) -> DataFrame:
     # Consent is a person's own statement: isolation guards (shared hotlines) do not apply
     # to CRM rows, which carry the member's own identifiers.
     return resolve(cust, identity_map).select(
-        "one_id",
-        "id_type",
-        "id_key",
+        ONE_ID,
+        ID_TYPE,
+        ID_KEY,
         "gender",
         "city",
         "birth_date",

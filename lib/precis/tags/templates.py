@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from precis.columns import ITEM_ID, ORDER_ID
 from precis.errors import ConfigError
 
 TagType = Literal["long", "double", "string", "boolean", "date", "timestamp"]
@@ -37,25 +38,25 @@ class Dataset:
     description: str
 
 
-_ITEM_FIELDS = {"item_id": "string", "category": "string", "brand": "string"}
+_ITEM_FIELDS = {ITEM_ID: "string", "category": "string", "brand": "string"}
 #: Datasets resolved to ``one_id`` (see precis.tags.sources). Windows apply to ``time``.
 DATASETS: dict[str, Dataset] = {
     "orders": Dataset(
         "order_time",
-        {"order_id": "string", "amount": "double", "channel": "string", "currency": "string"},
+        {ORDER_ID: "string", "amount": "double", "channel": "string", "currency": "string"},
         ("orders",),
         "paid orders (status refunded excluded; missing status means paid)",
     ),
     "refunds": Dataset(
         "order_time",
-        {"order_id": "string", "amount": "double", "channel": "string", "currency": "string"},
+        {ORDER_ID: "string", "amount": "double", "channel": "string", "currency": "string"},
         ("orders",),
         "refunded orders",
     ),
     "order_lines": Dataset(
         "order_time",
         {
-            "order_id": "string",
+            ORDER_ID: "string",
             "quantity": "long",
             "unit_price": "double",
             "line_amount": "double",
