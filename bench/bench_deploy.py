@@ -3,8 +3,8 @@ and over Spark Connect.
 
     .venv/bin/python bench/bench_deploy.py --people 1000 --repeats 1
 
-Each repeat runs the default pipeline (generate included) three ways, each into a new
-lakehouse, one after the other on this machine:
+Each repeat runs the demo pipeline (``--config demo.yaml``: generate included) three
+ways, each into a new lakehouse, one after the other on this machine:
 
 - ``local``: ``python -m precis pipeline`` (classic local Spark, ``spark.master`` local[*]);
 - ``standalone``: ``./spark-submit.sh pipeline`` in client mode against a standalone
@@ -14,7 +14,7 @@ lakehouse, one after the other on this machine:
 
 The cluster and the server are started from the installed pyspark (tests/services.py),
 as in tests/test_deploy.py. Prints one JSON line: per mode the wall seconds of the
-pipeline process and of each job (from its ``[pipeline] job i/n: name done in`` lines),
+pipeline process and of each job (from its ``[pipeline] i/n: job for date done in`` lines),
 the median over repeats, and the load average before and after. Record the results in
 docs/benchmarks.md.
 """
@@ -40,7 +40,7 @@ from precis.config import load_config
 from provenance import checkout
 from services import connect_server, standalone_cluster
 
-DONE = re.compile(r"\[pipeline\] job \d+/\d+: (\w+) done in ([0-9.]+)s")
+DONE = re.compile(r"\[pipeline\] \d+/\d+: (\w+) for [0-9-]+ done in ([0-9.]+)s")
 MODES = ("local", "standalone", "connect")
 
 
@@ -58,6 +58,8 @@ def once(mode: str, people: int, run_date: str, scratch: Path) -> dict[str, floa
     root = scratch / mode / "lakehouse"
     args = [
         "pipeline",
+        "--config",
+        "demo.yaml",
         "--set",
         f"generate.people={people}",
         "--set",

@@ -7,7 +7,7 @@
 A table's digest is its row count and the sum of a 64-bit hash of each row: it does not
 depend on row order or file layout, and any changed value changes it (barring a hash
 collision). Columns that record when or in which run a row was written differ between
-any two runs and are left out (``VOLATILE``); so are whole tables that only log runs.
+any two runs and are left out (``precis.frames.VOLATILE``).
 ``--compare`` prints the tables whose digests differ and exits 1 if any do.
 """
 
@@ -18,36 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
 from precis.config import load_config
+from precis.frames import digest
 from precis.session import get_spark
 
 LAYERS = ("silver", "gold")
-# When and by which run a row was written, and the landed file it came from (the
-# lakehouse root and Spark's part-file names are in it): new in every run by design.
-VOLATILE = frozenset(
-    {
-        "_source_file",
-        "run_id",
-        "computed_at",
-        "generated_at",
-        "changed_at",
-        "created_at",
-        "_ingested_at",
-        "_run_id",
-        "model_version",
-    }
-)
-
-
-def digest(frame: DataFrame) -> dict[str, object]:
-    columns = sorted(c for c in frame.columns if c not in VOLATILE)
-    # to_json of a struct keeps every type (maps, arrays, doubles) as text exactly.
-    row_hash = F.xxhash64(F.to_json(F.struct(*columns))).cast("decimal(38,0)")
-    row = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("sum")).collect()[0]
-    return {"rows": int(row["rows"]), "digest": str(row["sum"]), "columns": columns}
 
 
 def tables(root: Path) -> dict[str, Path]:

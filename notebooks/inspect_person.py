@@ -35,7 +35,7 @@ lake = Lakehouse.from_config(get_spark(cfg), cfg)
 
 # Without the identity map there is nobody to look up: reading it fails naming the table.
 identity_map = lake.read(T.IDENTITY_MAP)
-tables = {t: lake.read_if_exists(t) for t in person.SECTIONS.values()}
+tables = {t: lake.read_current(t) for t in person.SECTIONS.values()}  # newest snapshots
 one_id = person.resolve_one_id(
     identity_map,
     IdentifierSettings.from_config(cfg),

@@ -1,7 +1,7 @@
 """The ways users run precis, for real: an installed wheel, Spark Connect, a standalone cluster.
 
 One small world (1,000 generated people, the default seed) goes through the whole
-default pipeline three times, in other processes:
+demo pipeline three times, in other processes:
 
 1. the wheel, built from this checkout and installed with ``-c constraints.txt`` into a
    fresh virtual environment, run as ``precis pipeline`` from an empty directory (the
@@ -38,7 +38,8 @@ from services import connect_server, standalone_cluster
 pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).resolve().parents[1]
-WORLD = ["--set", "generate.people=1000"]
+# The demo profile (packaged: found from any directory) adds generate and evaluate.
+WORLD = ["--config", "demo.yaml", "--set", "generate.people=1000"]
 #: Seconds per mode, for the record (printed at the end of the module).
 TIMES: dict[str, float] = {}
 
@@ -137,6 +138,7 @@ def test_wheel_carries_its_defaults_and_leaves_the_runtime_its_spark(installed, 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {
         "precis/conf/base.yaml",
+        "precis/conf/demo.yaml",
         "precis/conf/tags.yaml",
         "precis/conf/segments.yaml",
         "precis/conf/env/databricks.yaml",

@@ -16,6 +16,7 @@ from pyspark.sql.types import StringType
 
 from precis import tables as T
 from precis.config import DATASETS, Config, GenerateConfig, load_config
+from precis.errors import ConfigError
 from precis.generate import Generated, build
 from precis.generate.build import TRUTH_TABLES
 from precis.generate.catalog import CHANNELS
@@ -699,3 +700,23 @@ def test_rerun_with_other_partitioning_rewrites_the_same_rows(spark, generated, 
         assert_df_equality(
             lake.read(T.TRUTH[table]), gen.truth[table], ignore_row_order=True, ignore_nullable=True
         )
+
+
+def test_refuses_to_replace_landing_data_it_did_not_write(spark, tmp_path):
+    root = tmp_path / "lakehouse"
+    mine = root / "landing" / "orders" / "from_the_shop.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("order_id,order_time\no1,2026-03-30T10:00:00\n")
+    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={root}"], run_date=END)
+    tiny = _with_generate(cfg, _small(people=60, items=20, days=30, partitions=1))
+    with pytest.raises(ConfigError, match=r"landing/orders.*generate\.replace_landing=true"):
+        job.run(spark, tiny)
+    assert mine.read_text().startswith("order_id")  # untouched, and nothing else written
+    assert sorted(p.name for p in (root / "landing").iterdir()) == ["orders"]
+    # Told to, it replaces the folder; then the folder is its own and reruns need no flag.
+    told = tiny.model_copy(
+        update={"generate": tiny.generate.model_copy(update={"replace_landing": True})}
+    )
+    counts = job.run(spark, told)
+    assert not mine.exists() and counts["landing.orders"] > 0
+    assert job.run(spark, tiny) == counts

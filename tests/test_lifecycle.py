@@ -410,8 +410,10 @@ def test_job_params_table(job_runs):
 
 
 def test_job_rerun_changes_nothing(job_runs):
-    assert job_runs["second"]["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
+    # The rerun replaced its date's snapshot with the same rows: one snapshot, no doubles.
+    assert job_runs["second"]["written"] == job_runs["first"]["written"] > 0
     lake = job_runs["lake"]
+    assert lake.snapshot_dates(T.CUSTOMER_VALUE) == [RUN_DATE]
     assert_df_equality(lake.read(T.CUSTOMER_VALUE), job_runs["table"], ignore_row_order=True)
     params = lake.read(T.CLV_MODEL_PARAMS).drop("run_id")
     assert_df_equality(params, job_runs["params"].drop("run_id"), ignore_row_order=True)

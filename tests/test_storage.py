@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
@@ -324,3 +325,86 @@ def test_register_tables_in_session_catalog(spark, tmp_path):
         assert location.rstrip("/").endswith(f"{tmp_path}/lakehouse/gold/x")
     finally:
         spark.sql(f"DROP DATABASE IF EXISTS `{prefix}gold` CASCADE")
+
+
+# ----------------------------------------------------------------- snapshots, as of a date
+SNAP = Table("gold", "snap", "snapshot", keys=("id",))
+D = dt.date(2026, 3, 31)
+
+
+def snapshot_rows(lake, table=SNAP):
+    return sorted((r["run_date"], r["id"], r["name"]) for r in lake.read(table).collect())
+
+
+def test_write_snapshot_replaces_only_its_date(spark, lake):
+    two = frame(spark, [(1, "a", 1.0), (2, "b", 2.0)])
+    assert lake.write_snapshot(two, SNAP, D) == 2
+    assert lake.write_snapshot(frame(spark, [(1, "x", 9.0)]), SNAP, D - dt.timedelta(days=1)) == 1
+    assert lake.write_snapshot(two.filter("id = 2"), SNAP, D) == 1  # a rerun of D
+    assert snapshot_rows(lake) == [(D - dt.timedelta(days=1), 1, "x"), (D, 2, "b")]
+    assert lake.snapshot_dates(SNAP) == [D - dt.timedelta(days=1), D]
+    assert [r["id"] for r in lake.read_latest(SNAP).collect()] == [2]
+    assert [r["id"] for r in lake.read_latest(SNAP, before=D).collect()] == [1]
+    assert lake.read_latest(SNAP, before=D - dt.timedelta(days=1)) is None
+    assert lake.read_snapshot(SNAP, D + dt.timedelta(days=1)) is None
+    with pytest.raises(
+        MissingDatasetError, match="no snapshot for run date 2026-04-01.*run the lifecycle job"
+    ):
+        lake.read_snapshot(SNAP, D + dt.timedelta(days=1), job="lifecycle")
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(SNAP)}`").first()
+    assert list(detail["partitionColumns"]) == ["run_date"]
+
+
+def test_retention_drops_old_snapshots_and_refuses_a_backfill_it_would_drop(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path / "lake"), snapshot_days=3, vacuum_hours=0)
+    rows = frame(spark, [(1, "a", 1.0)])
+    for days_before in (5, 2, 1, 0):
+        lake.write_snapshot(rows, SNAP, D - dt.timedelta(days=days_before))
+    # Kept: the newest and the two days before it; the fifth day before went.
+    assert lake.snapshot_dates(SNAP) == [D - dt.timedelta(days=d) for d in (2, 1, 0)]
+    with pytest.raises(
+        ValueError, match="retention would delete it at once: raise retention.snapshots"
+    ):
+        lake.write_snapshot(rows, SNAP, D - dt.timedelta(days=3))
+    # Vacuumed: no data file of the dropped date is left.
+    assert not list((tmp_path / "lake" / "gold" / "snap").glob("run_date=2026-03-26/*.parquet"))
+
+
+def test_a_snapshot_gains_a_column_and_a_retyped_one_rebuilds(spark, lake):
+    lake.write_snapshot(frame(spark, [(1, "a", 1.0)]), SNAP, D - dt.timedelta(days=1))
+    wider = frame(spark, [(1, "a", 1.0, True)], SCHEMA + ", flag boolean")
+    lake.write_snapshot(wider, SNAP, D, evolve=True)
+    rows = {r["run_date"]: r["flag"] for r in lake.read(SNAP).collect()}
+    assert rows == {D - dt.timedelta(days=1): None, D: True}
+    retyped = frame(spark, [(1, "a", 1.0, "yes")], SCHEMA + ", flag string")
+    lake.write_snapshot(retyped, SNAP, D, evolve=True)
+    assert [(r["run_date"], r["flag"]) for r in lake.read(SNAP).collect()] == [(D, "yes")]
+
+
+def test_a_table_of_one_current_state_is_refused_for_snapshots(spark, lake):
+    lake.overwrite(frame(spark, [(1, "a", 1.0)]), SNAP)  # no run_date, not partitioned
+    with pytest.raises(SchemaDriftError, match="not partitioned by run_date.*Delete the folder"):
+        lake.write_snapshot(frame(spark, [(1, "a", 1.0)]), SNAP, D)
+
+
+def test_read_as_of_hides_facts_after_the_run_date(spark, lake):
+    facts = Table("silver", "facts", "merge", keys=("id",), as_of="at")
+    rows = spark.createDataFrame(
+        [
+            (1, dt.datetime(2026, 3, 30, 12)),
+            (2, dt.datetime(2026, 3, 31, 23, 59, 59)),
+            (3, dt.datetime(2026, 4, 1, 0, 0, 0)),
+        ],
+        "id bigint, at timestamp",
+    )
+    lake.overwrite(rows, facts)
+    assert sorted(r["id"] for r in lake.read_as_of(facts, D).collect()) == [1, 2]
+    assert sorted(
+        r["id"] for r in lake.read_if_exists(facts, as_of=D - dt.timedelta(days=1)).collect()
+    ) == [1]
+    days = Table("silver", "days", "merge", keys=("id",), as_of="day")
+    lake.overwrite(
+        spark.createDataFrame([(1, D), (2, D + dt.timedelta(days=1))], "id bigint, day date"), days
+    )
+    assert [r["id"] for r in lake.read_as_of(days, D).collect()] == [1]
+    assert T.ORDERS.as_of == "order_time" and T.CUSTOMERS.as_of is None

@@ -724,13 +724,12 @@ def test_job_values_and_rerun(tiny):
         "lifecycle_stage",
     ) not in rows  # no gold/customer_value: model tags have no values
     assert first["people"] == 3 and sum(first["changes"].values()) == len(rows)
-    assert second["changes"] == {} and second["written"] == {
-        "inserted": 0,
-        "updated": 0,
-        "deleted": 0,
-    }
+    # A rerun of the date compares with the snapshot before it, as the first run did: the
+    # same changes, replacing the first run's rows, and the same snapshot.
+    assert second["changes"] == first["changes"] and second["written"] == first["written"]
     assert lake.read(T.PROFILES).count() == 3
     assert lake.read(T.TAG_CHANGES).count() == len(rows)
+    assert lake.snapshot_dates(T.PROFILE_TAGS) == lake.snapshot_dates(T.PROFILES) == [_cfg.run_date]
 
 
 def test_job_segments_exclude_no_consent(tiny, spark):
@@ -819,30 +818,28 @@ def test_main_rejects_bad_definitions_before_spark(tmp_path, capsys, monkeypatch
     )
 
 
-def test_next_day_changes_only_what_moved_and_keeps_old_computed_times(tiny, spark):
+def test_next_day_is_a_new_snapshot_and_logs_only_what_moved(tiny, spark):
     # Last test on the tiny lake: it moves the lake to the next run date.
     cfg, lake, _, _ = tiny
     from pyspark.sql import functions as F
 
-    before = {
-        (r["one_id"], r["tag"]): (r["value"], r["computed_at"])
-        for r in lake.read(T.PROFILE_TAGS).collect()
-    }
+    def snapshot(day):
+        rows = lake.read_snapshot(T.PROFILE_TAGS, day).collect()
+        return {(r["one_id"], r["tag"]): (r["value"], r["computed_at"]) for r in rows}
+
+    before = snapshot(RUN)
     nxt = tags_job.run(spark, cfg.model_copy(update={"run_date": RUN + dt.timedelta(days=1)}))
-    after = {
-        (r["one_id"], r["tag"]): (r["value"], r["computed_at"])
-        for r in lake.read(T.PROFILE_TAGS).collect()
-    }
+    after = snapshot(RUN + dt.timedelta(days=1))
+    assert snapshot(RUN) == before  # the older snapshot stays as it was
     moved = {k for k in after if k not in before or after[k][0] != before[k][0]}
     assert ("p1", "days_since_last_order") in moved and after[("p1", "days_since_last_order")][
         0
     ] == "2"
     assert ("p1", "spend_365d") not in moved  # both orders are still inside the year
-    for key in set(after) - moved:
-        assert after[key][1] == before[key][1]  # unchanged values keep their computed time
-    for key in moved:
-        assert after[key][1] > max(v[1] for v in before.values())
+    # Every value of the new snapshot was computed by its run.
+    assert min(v[1] for v in after.values()) > max(v[1] for v in before.values())
     logged = lake.read(T.TAG_CHANGES).filter(F.col("run_date") == RUN + dt.timedelta(days=1))
     assert (
         logged.count() == sum(nxt["changes"].values()) == len(moved) + len(set(before) - set(after))
     )
+    assert lake.read_latest(T.PROFILES).count() == 3

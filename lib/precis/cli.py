@@ -1,6 +1,7 @@
 """The ``precis`` command of an installed precis (also ``python -m precis``).
 
-    precis <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD] [--env ENV]
+    precis <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD]
+                 [--triggered-on YYYY-MM-DD] [--env ENV]
 
 The same arguments as ``spark-submit.sh``; the job runs in this process, on the session
 :func:`precis.session.get_spark` finds or builds (local Spark, or Spark Connect when
@@ -17,11 +18,20 @@ from precis import jobs
 from precis.errors import ConfigError, PrecisError
 from precis.runner import fail
 
-USAGE = "usage: precis <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD] [--env ENV]"
+USAGE = "usage: precis <job> [--config FILE] [--set dotted.key=value ...] [--run-date YYYY-MM-DD] [--triggered-on YYYY-MM-DD] [--env ENV]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``precis <job> ...``; the exit code. Called without ``argv`` (as an entry
+    point), a failure also raises ``SystemExit``: a runner that ignores the return value
+    (a Databricks wheel task calls ``main()`` and looks only at exceptions) sees it."""
+    code = _run(list(sys.argv[1:] if argv is None else argv))
+    if code and argv is None:
+        raise SystemExit(code)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         print("jobs: " + ", ".join(jobs.JOBS))

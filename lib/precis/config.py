@@ -40,7 +40,7 @@ from precis.identity.settings import IdentityConfig as IdentityConfig
 from precis.identity.settings import IdentityRulesConfig as IdentityRulesConfig
 from precis.identity.settings import IdTypeConfig as IdTypeConfig
 from precis.ingest.settings import IngestConfig as IngestConfig
-from precis.jobs import JOBS
+from precis.jobs import DAILY_JOBS
 from precis.lifecycle.settings import ChurnConfig as ChurnConfig
 from precis.lifecycle.settings import LifecycleConfig as LifecycleConfig
 from precis.lifecycle.settings import LifecycleStagesConfig as LifecycleStagesConfig
@@ -52,6 +52,7 @@ from precis.settings import (
     Section,
     absolute,
     apply_override,
+    config_file,
     deep_merge,
     defaults_dir,
     defaults_yaml,
@@ -145,9 +146,26 @@ def _spark_str(value: Any) -> Any:
     return value
 
 
+class RetentionConfig(Section):
+    # Days of snapshots a gold product table keeps, counted back from its newest run date
+    # (null: every snapshot). Older ones are deleted when a newer one is written.
+    snapshots: int | None = Field(default=90, ge=1)
+    # Files of deleted snapshots stay this long for time travel, then VACUUM removes them
+    # (Delta refuses less than 168 unless its retention check is turned off).
+    vacuum_hours: int = Field(default=168, ge=0)
+
+
 class PipelineConfig(Section):
     # Jobs the ``pipeline`` job runs, in order; each must be a known job.
-    jobs: tuple[str, ...] = tuple(j for j in JOBS if j not in ("pipeline", "selfcheck"))
+    # Demo data (generate) and scores against its truth (evaluate) are left out: pointed at
+    # real landing data, generate would replace it. conf/demo.yaml adds both.
+    jobs: tuple[str, ...] = DAILY_JOBS
+    # First run date of a backfill (--from): the jobs run for every date from it to the
+    # run date (--to), in order. Null: the run date only.
+    from_date: dt.date | None = None
+    # Rerun the (date, job)s that meta/pipeline_runs has as done (--force); off, a rerun
+    # after a failure goes on from the first one not done.
+    force: bool = False
 
     @field_validator("jobs")
     @classmethod
@@ -189,10 +207,22 @@ class Config(Section):
     # Multi-touch attribution: conversions in the window_days ending on the run date are
     # credited to the touches of their journey (docs/attribution.md).
     attribution: AttributionConfig = AttributionConfig()
+    # How long gold product tables keep their run-date snapshots (docs/running.md).
+    retention: RetentionConfig = RetentionConfig()
     pipeline: PipelineConfig = PipelineConfig()
     # Not read from files: filled from the command line.
     env: str = DEFAULT_ENV
     run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+
+    @model_validator(mode="after")
+    def _backfill_range(self) -> Config:
+        first = self.pipeline.from_date
+        if first is not None and first > self.run_date:
+            raise ValueError(
+                f"pipeline.from_date ({first}) is after the run date ({self.run_date}): "
+                "a backfill runs from --from to --to"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unity_catalog_model_names(self) -> Config:
@@ -244,6 +274,10 @@ class Config(Section):
             else f"{self.root}/_checkpoints"
         )
 
+    def for_date(self, run_date: dt.date) -> Config:
+        """This configuration for another run date (a backfill's days)."""
+        return self.model_copy(update={RUN_DATE: run_date})
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -270,11 +304,13 @@ def load_config(
     explicit_env = env or os.environ.get(ENV_VAR_ENV)
     env_name = explicit_env or DEFAULT_ENV
     files = [] if path is None else [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    # A name that is no file here may be a packaged profile: --config demo.yaml.
+    found = [config_file(os.fspath(f)) for f in files]
     layers: list[Path | Traversable] = [defaults_dir() / "base.yaml"]
     overlays = 0
     for folder, file in [
         (defaults_dir(), None),
-        *((Path(f).expanduser().parent, Path(f).expanduser()) for f in files),
+        *((f.parent if isinstance(f, Path) else defaults_dir(), f) for f in found),
     ]:
         if file is not None:
             layers.append(file)
@@ -286,7 +322,7 @@ def load_config(
         known = sorted(
             {
                 *environments(defaults_dir()),
-                *(e for f in files for e in environments(Path(f).expanduser().parent)),
+                *(e for f in found if isinstance(f, Path) for e in environments(f.parent)),
             }
         )
         raise ConfigError(f"unknown environment '{env_name}'; environments: {', '.join(known)}")

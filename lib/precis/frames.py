@@ -16,6 +16,8 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from precis.columns import INGEST_RUN_ID, INGESTED_AT, RUN_ID, SOURCE_FILE
+
 How = Literal["local", "reliable", "persist"]
 
 #: Where a session keeps reliable checkpoints (Spark 4 reads it when the session starts).
@@ -138,3 +140,31 @@ def kept_observed(
 def row_count() -> Column:
     """The ``rows`` metric: how many rows the frame has."""
     return F.count(F.lit(1)).alias("rows")
+
+
+#: Columns that say when or by which run a row was written, or from which landed file:
+#: new in every run by design, so digests leave them out.
+VOLATILE = frozenset(
+    {
+        SOURCE_FILE,
+        INGEST_RUN_ID,
+        INGESTED_AT,
+        RUN_ID,
+        "computed_at",
+        "generated_at",
+        "changed_at",
+        "created_at",
+        "model_version",
+    }
+)
+
+
+def digest(frame: DataFrame, ignore: frozenset[str] = VOLATILE) -> dict[str, Any]:
+    """Row count and the sum of a 64-bit hash of each row (columns in ``ignore`` left
+    out): independent of row order and file layout, and any changed value changes it
+    (barring a hash collision). Two runs' outputs compare by their digests."""
+    columns = sorted(c for c in frame.columns if c not in ignore)
+    # to_json of a struct keeps every type (maps, arrays, doubles) as text exactly.
+    row_hash = F.xxhash64(F.to_json(F.struct(*columns))).cast("decimal(38,0)")
+    row = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("sum")).collect()[0]
+    return {"rows": int(row["rows"]), "digest": str(row["sum"]), "columns": columns}

@@ -42,11 +42,35 @@ def build_parser(job: str) -> argparse.ArgumentParser:
         metavar="dotted.key=value",
         help="override one config key, typed by the schema; repeatable",
     )
-    parser.add_argument("--run-date", help="logical run date YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument(
+        "--run-date",
+        help="logical run date YYYY-MM-DD (default: today, UTC; empty counts as not given)",
+    )
+    parser.add_argument(
+        "--triggered-on",
+        metavar="YYYY-MM-DD",
+        help="the date a scheduler fired this run: without --run-date, the run date is the "
+        "day before it (the last complete day)",
+    )
     parser.add_argument(
         "--env",
         help="packaged environment overlay: local, cluster, databricks (default: $PRECIS_ENV or local)",
     )
+    if job == "pipeline":
+        parser.add_argument(
+            "--from",
+            dest="from_date",
+            metavar="YYYY-MM-DD",
+            help="backfill: run the jobs for every date from this one to --to (pipeline.from_date)",
+        )
+        parser.add_argument(
+            "--to", metavar="YYYY-MM-DD", help="last date of a backfill (the run date)"
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="rerun (date, job)s already done (pipeline.force); without it a rerun resumes",
+        )
     return parser
 
 
@@ -59,15 +83,27 @@ def parse_config(job: str, argv: Sequence[str]) -> Config:
     parser = build_parser(job)
     parser.__class__ = _Parser
     args = parser.parse_args(list(argv))
-    run_date = _parse_date(args.run_date) if args.run_date else None
-    return load_config(args.configs, args.overrides, run_date=run_date, env=args.env)
+    overrides = list(args.overrides)
+    run_date = _parse_date(args.run_date, "--run-date") if args.run_date else None
+    if run_date is None and args.triggered_on:
+        run_date = _parse_date(args.triggered_on, "--triggered-on") - dt.timedelta(days=1)
+    if job == "pipeline":
+        to = _parse_date(args.to, "--to") if args.to else None
+        if to and run_date and to != run_date:
+            raise ConfigError(f"--to {to} and --run-date {run_date} disagree: give one of them")
+        run_date = to or run_date
+        if args.from_date:
+            overrides.append(f"pipeline.from_date={_parse_date(args.from_date, '--from')}")
+        if args.force:
+            overrides.append("pipeline.force=true")
+    return load_config(args.configs, overrides, run_date=run_date, env=args.env)
 
 
-def _parse_date(text: str) -> dt.date:
+def _parse_date(text: str, flag: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--run-date expects YYYY-MM-DD, got '{text}'") from None
+        raise ConfigError(f"{flag} expects YYYY-MM-DD, got '{text}'") from None
 
 
 def fail(job: str, exc: BaseException) -> int:

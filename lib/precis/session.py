@@ -53,6 +53,12 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def on_databricks() -> bool:
+    # Set in every Databricks runtime process (notebooks, wheel and Python tasks): the
+    # cluster owns the session, even where none is active yet in this thread.
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
 def remote_url(cfg: Config) -> str | None:
     """The Spark Connect server to use: ``$SPARK_REMOTE``, else ``spark.remote``."""
     return os.environ.get("SPARK_REMOTE") or cfg.spark.remote
@@ -106,7 +112,7 @@ def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession
             else SparkSession.builder.remote(remote)
         )
         spark = builder.getOrCreate()
-    elif launched_by_spark_submit():
+    elif launched_by_spark_submit() or on_databricks():
         spark = SparkSession.builder.getOrCreate()
     else:
         # PySpark reads the Python workers' interpreter from the environment when the

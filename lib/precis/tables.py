@@ -10,7 +10,14 @@ Write modes (see docs/tables.md):
 - ``overwrite``: the whole table is replaced (generator output, small checks);
 - ``replace_where``: the rows of a predicate are replaced (one run date, one batch);
 - ``merge``: MERGE on ``keys``, unchanged rows untouched;
-- ``append_log``: insert-only MERGE on ``keys`` (logs; a rerun inserts nothing twice).
+- ``append_log``: insert-only MERGE on ``keys`` (logs; a rerun inserts nothing twice);
+- ``snapshot``: one snapshot per run date, partitioned by ``run_date``; writing a run
+  date replaces that date's rows only, and ``retention.snapshots`` bounds how many days
+  are kept.
+
+A silver fact table also names its ``as_of`` column: the time that places a row in the
+past of a run date. Dated jobs read facts through it (``Lakehouse.read_as_of``), so a
+run for an older date (a backfill) sees no later orders, events, touches or spend.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from precis.columns import (
 from precis.schemas import SPECS, DatasetSpec
 
 Layer = Literal["bronze", "silver", "gold", "truth", "meta"]
-Mode = Literal["overwrite", "replace_where", "merge", "append_log"]
+Mode = Literal["overwrite", "replace_where", "merge", "append_log", "snapshot"]
 LAYERS: tuple[str, ...] = ("landing", "bronze", "silver", "gold", "truth", "meta")
 
 
@@ -47,6 +54,8 @@ class Table:
     ignore: tuple[str, ...] = ()
     # MERGE: a source row replaces a stored one only if this column is not older.
     newer: str | None = None
+    # Facts: the date or timestamp column that places a row in time (see read_as_of).
+    as_of: str | None = None
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -77,6 +86,14 @@ BRONZE: dict[str, Table] = {name: Table("bronze", name, "replace_where") for nam
 QUARANTINE = Table("bronze", "quarantine", "replace_where")
 
 # --------------------------------------------------------------------- silver
+# Facts and when they happened. Identifiers, customers and items are current state: every
+# run reads all of them (one_ids are stable, so an older run date uses today's map).
+_AS_OF = {
+    "orders": "order_time",
+    "events": "event_time",
+    "touchpoints": "touch_time",
+    "campaign_spend": "spend_date",
+}
 SILVER: dict[str, Table] = {
     name: Table(
         "silver",
@@ -86,6 +103,7 @@ SILVER: dict[str, Table] = {
         # Lineage of the latest version: which file and ingest run, when.
         ignore=(SOURCE_FILE, INGEST_RUN_ID, INGESTED_AT),
         newer=spec.order_by,
+        as_of=_AS_OF.get(name),
     )
     for name, spec in SPECS.items()
 }
@@ -108,23 +126,16 @@ IDENTITY_CHANGES = Table(
 )
 IDENTITY_GUARDS = Table("gold", "identity_guards", "replace_where")
 # lifecycle
-CUSTOMER_VALUE = Table("gold", "customer_value", "merge", keys=(ONE_ID,))
+CUSTOMER_VALUE = Table("gold", "customer_value", "snapshot", keys=(ONE_ID,))
 CLV_MODEL_PARAMS = Table("gold", "clv_model_params", "replace_where")
-# tags and segments: when a value was computed is not a change of the value
-_COMPUTED = ("computed_at", RUN_DATE)
-PROFILE_TAGS = Table("gold", "profile_tags", "merge", keys=(ONE_ID, "tag"), ignore=_COMPUTED)
-TAG_CHANGES = Table("gold", "tag_changes", "append_log", keys=(RUN_ID, ONE_ID, "tag"))
-PROFILES = Table("gold", "profiles", "merge", keys=(ONE_ID,), ignore=_COMPUTED)
-SEGMENTS = Table("gold", "segments", "merge", keys=("segment", ONE_ID), ignore=_COMPUTED)
+# tags and segments (tag_changes: one run date's changes against the snapshot before it)
+PROFILE_TAGS = Table("gold", "profile_tags", "snapshot", keys=(ONE_ID, "tag"))
+TAG_CHANGES = Table("gold", "tag_changes", "replace_where", keys=(RUN_DATE, ONE_ID, "tag"))
+PROFILES = Table("gold", "profiles", "snapshot", keys=(ONE_ID,))
+SEGMENTS = Table("gold", "segments", "snapshot", keys=("segment", ONE_ID))
 TAG_STATS = Table("gold", "tag_stats", "replace_where")
 # recommendations and attribution
-RECOMMENDATIONS = Table(
-    "gold",
-    "recommendations",
-    "merge",
-    keys=(ONE_ID, "rank"),
-    ignore=("model_version", RUN_ID, "generated_at"),
-)
+RECOMMENDATIONS = Table("gold", "recommendations", "snapshot", keys=(ONE_ID, "rank"))
 ATTRIBUTION = Table(
     "gold", "attribution", "merge", keys=(RUN_DATE, "model", "channel"), ignore=(RUN_ID,)
 )
@@ -141,6 +152,10 @@ IDENTITY_RECORDS = Table("meta", "identity_records", "merge", keys=RECORD_KEYS)
 IDENTITY_RULES = Table("meta", "identity_rules")
 EVALUATIONS = Table("meta", "evaluations", "replace_where")
 SELFCHECK = Table("meta", "selfcheck", "merge", keys=("id",))
+# Landing folders the generate job wrote: it replaces only these (generate.replace_landing).
+GENERATED_LANDING = Table("meta", "generated_landing", "merge", keys=("path",))
+# The pipeline's ledger: which (run date, job) finished, with the versions of what it read.
+PIPELINE_RUNS = Table("meta", "pipeline_runs", "merge", keys=(RUN_DATE, "job"))
 
 # ---------------------------------------------------------------------- truth
 # The generator's ground truth, replaced with each generated world.
@@ -159,6 +174,35 @@ RECORD_PERSON = TRUTH["record_person"]
 PERSON_PURCHASE_PARAMS = TRUTH["person_purchase_params"]
 CHANNEL_EFFECTS = TRUTH["channel_effects"]
 PEOPLE = TRUTH["people"]
+
+
+# ------------------------------------------------------------------ readers
+#: The tables each job reads (identity and tags: every silver table they may use). The
+#: pipeline's ledger records their versions with each (run date, job) it finishes.
+READS: dict[str, tuple[Table, ...]] = {
+    "generate": (),
+    "ingest": (INGEST_FILES,),  # and the landing files, listed in meta/ingest_files
+    "identity": (
+        *SILVER.values(),
+        IDENTITY_RULES,
+        IDENTITY_STATE,
+        IDENTITY_RECORDS,
+        IDENTITY_MAP,
+    ),
+    "lifecycle": (ORDERS, EVENTS, IDENTITY_MAP, IDENTITY_GUARDS),
+    "tags": (*SILVER.values(), IDENTITY_MAP, IDENTITY_GUARDS, CUSTOMER_VALUE, PROFILE_TAGS),
+    "recommend": (EVENTS, ORDERS, ORDER_ITEMS, CUSTOMERS, IDENTITY_MAP),
+    "attribution": (TOUCHPOINTS, ORDERS, CAMPAIGN_SPEND, IDENTITY_MAP, IDENTITY_GUARDS),
+    "evaluate": (
+        *SILVER.values(),
+        RECORD_IDENTITY,
+        CUSTOMER_VALUE,
+        CLV_MODEL_PARAMS,
+        ATTRIBUTION,
+        *TRUTH.values(),
+    ),
+    "selfcheck": (),
+}
 
 
 def _declared() -> dict[tuple[str, str], Table]:
@@ -180,3 +224,6 @@ def find(layer: str, name: str) -> Table:
 
 
 _DECLARED = _declared()
+
+#: The tables that keep one snapshot per run date.
+SNAPSHOTS: tuple[Table, ...] = tuple(t for t in _DECLARED.values() if t.mode == "snapshot")

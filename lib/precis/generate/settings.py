@@ -21,6 +21,9 @@ class GenerateConfig(Section):
     # Item ids are 6 digits.
     items: int = Field(2_000, gt=0, le=1_000_000)
     seed: int = 42
+    # Replace landing folders that hold data this job did not write (real data, say).
+    # Off: generate refuses to write where it would destroy someone else's files.
+    replace_landing: bool = False
     # The generated period is the `days` days that end on `end_date` (null: the run date).
     days: int = Field(365, gt=0)
     end_date: dt.date | None = None

@@ -30,13 +30,8 @@ PIPELINE_JOBS: tuple[str, ...] = tuple(j for j in JOBS if j != "pipeline")
 #: The jobs a run date's daily pipeline runs by default, in order. ``generate`` (demo
 #: data) and ``evaluate`` (scores against the generator's truth) are for generated
 #: worlds only: the demo profile (``conf/demo.yaml``) adds them.
-DAILY_JOBS: tuple[str, ...] = (
-    "ingest",
-    "identity",
-    "lifecycle",
-    "tags",
-    "recommend",
-    "attribution",
+DAILY_JOBS: tuple[str, ...] = tuple(
+    j for j in JOBS if j not in ("generate", "evaluate", "pipeline", "selfcheck")
 )
 
 #: The jobs whose tables each job reads, for the same run date. Schedulers draw their

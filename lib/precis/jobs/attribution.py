@@ -1,7 +1,8 @@
 """attribution: credit for conversions per channel by seven models, side by side.
 
-Reads ``silver/touchpoints``, ``silver/orders``, ``gold/identity_map`` (and
-``gold/identity_guards``, ``silver/campaign_spend`` when present);
+Reads ``silver/touchpoints`` and ``silver/orders`` up to the end of the run date,
+``gold/identity_map`` (and ``gold/identity_guards``, ``silver/campaign_spend`` up to the
+run date, when present);
 ``precis.attribution.build`` cuts each person's touches into journeys at their
 conversions and credits the conversions of the window by five rule-based models, an
 exactly solved Markov chain and Shapley values, with cost per conversion and ROI where
@@ -12,6 +13,7 @@ number go to MLflow.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -31,15 +33,15 @@ JOB = "attribution"
 STEPS = 5  # three in build, then the write and the report
 
 
-def read(lake: Lakehouse) -> attribution.AttributionInputs:
+def read(lake: Lakehouse, run_date: dt.date) -> attribution.AttributionInputs:
     lake.require(T.TOUCHPOINTS, T.ORDERS, job="ingest")
     lake.require(T.IDENTITY_MAP, job="identity")
     return attribution.AttributionInputs(
-        touchpoints=lake.read(T.TOUCHPOINTS),
-        orders=lake.read(T.ORDERS),
+        touchpoints=lake.read_as_of(T.TOUCHPOINTS, run_date),
+        orders=lake.read_as_of(T.ORDERS, run_date),
         identity_map=lake.read(T.IDENTITY_MAP),
         guards=lake.read_if_exists(T.IDENTITY_GUARDS),
-        campaign_spend=lake.read_if_exists(T.CAMPAIGN_SPEND),
+        campaign_spend=lake.read_if_exists(T.CAMPAIGN_SPEND, as_of=run_date),
     )
 
 
@@ -49,7 +51,11 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     progress = Progress(JOB, STEPS)
     with job_run(cfg, JOB) as tracker:
         out = attribution.build(
-            read(lake), ac, run_date=cfg.run_date, run_id=tracker.key, steps=progress.step
+            read(lake, cfg.run_date),
+            ac,
+            run_date=cfg.run_date,
+            run_id=tracker.key,
+            steps=progress.step,
         )
         with progress.step("write gold") as step:
             written = lake.merge_upsert(

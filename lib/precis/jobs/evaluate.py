@@ -63,22 +63,23 @@ def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     needed = (T.CLV_MODEL_PARAMS, T.CUSTOMER_VALUE, T.PERSON_PURCHASE_PARAMS)
     if not all(lake.exists(table) for table in needed):
         return None
+    day = cfg.run_date
+    value = lake.read_snapshot(T.CUSTOMER_VALUE, day)
     params = lake.read(T.CLV_MODEL_PARAMS)
-    latest = params.agg(F.max(RUN_DATE)).collect()[0][0]
-    rows = params.filter(
-        (F.col(RUN_DATE) == F.lit(latest)) & (F.col("model") == "bg_nbd")
-    ).collect()
+    rows = params.filter((F.col(RUN_DATE) == F.lit(day)) & (F.col("model") == "bg_nbd")).collect()
+    if value is None or not rows:
+        return None  # lifecycle has not run for this date
     unit = rows[0]["time_unit"]
     fitted = lifecycle_quality.in_days({r["param"]: r["value"] for r in rows}, unit)
     g = cfg.generate
     truth = lifecycle_quality.true_params(g.btyd_r, g.btyd_alpha, g.btyd_a, g.btyd_b, g.refund_rate)
     record_person = lake.read(T.RECORD_PERSON)
-    oracle = lifecycle_quality.oracle_fit(lake.read(T.ORDERS), record_person, latest, unit)
+    oracle = lifecycle_quality.oracle_fit(lake.read_as_of(T.ORDERS, day), record_person, day, unit)
     scores = {f"true_{k}": v for k, v in truth.items()}
     scores.update({f"fitted_{k}": v for k, v in fitted.items()})
     scores.update({f"oracle_{k}": v for k, v in oracle.items()})
     scores["p_alive_auc"] = lifecycle_quality.p_alive_auc(
-        lake.read(T.CUSTOMER_VALUE),
+        value,
         lake.read(T.RECORD_IDENTITY),
         record_person,
         lake.read(T.PERSON_PURCHASE_PARAMS),
@@ -90,14 +91,13 @@ def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | Non
     if not (lake.exists(T.ATTRIBUTION) and lake.exists(T.CHANNEL_EFFECTS)):
         return None
     table = lake.read(T.ATTRIBUTION).filter(F.col("granularity") == "channel")
-    latest = table.agg(F.max(RUN_DATE)).collect()[0][0]
-    if latest is None:
-        return None
     credits = (
-        table.filter(F.col(RUN_DATE) == F.lit(latest))
+        table.filter(F.col(RUN_DATE) == F.lit(cfg.run_date))
         .select("model", "channel", "share")
         .toPandas()
     )
+    if len(credits) == 0:
+        return None  # attribution has not run for this date
     return attribution_quality.recovery(credits, lake.read(T.CHANNEL_EFFECTS).toPandas())
 
 

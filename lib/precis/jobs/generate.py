@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from precis import tables as T
 from precis.config import DATASETS, Config
+from precis.errors import ConfigError
 from precis.frames import materialize, row_count
 from precis.generate import arrange, build, for_format, landing_order
 from precis.generate.build import STAGES, TRUTH_TABLES
@@ -97,6 +98,15 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         lake.overwrite(observed.coalesce(g.partitions), T.TRUTH[table], evolve=True)
         return int(observation.get["rows"])
 
+    targets = {name: cfg.landing_path(name) for name in DATASETS}
+    foreign = lake.foreign_landing(targets, {n: cfg.landing_format(n) for n in DATASETS})
+    if foreign and not g.replace_landing:
+        raise ConfigError(
+            f"generate would replace landing data it did not write: {', '.join(foreign)}; "
+            "point storage.root (or landing.<dataset>.path) elsewhere, or set "
+            "generate.replace_landing=true to replace it"
+        )
+    lake.claim_landing(targets, cfg.run_date)
     counts: dict[str, int] = {}
     with (
         generator_conf(spark),

@@ -1,15 +1,16 @@
 """lifecycle: customer value per person from paid orders resolved to ``one_id``.
 
-Reads ``silver/orders`` (and ``silver/events`` for the churn features when present),
-``gold/identity_map`` and ``gold/identity_guards``; ``precis.lifecycle.build`` fits
-BG/NBD and Gamma-Gamma, checks them on a holdout, scores every person, assigns stages
-and RFM segments and trains the churn classifier. Writes ``gold/customer_value`` (MERGE
-by ``one_id``: an unchanged rerun rewrites nothing) and this run date's rows of
+Reads ``silver/orders`` (and ``silver/events`` for the churn features when present) up
+to the end of the run date, ``gold/identity_map`` and ``gold/identity_guards``;
+``precis.lifecycle.build`` fits BG/NBD and Gamma-Gamma, checks them on a holdout, scores
+every person, assigns stages and RFM segments and trains the churn classifier. Writes
+the run date's snapshot of ``gold/customer_value`` and its rows of
 ``gold/clv_model_params``; metrics, the holdout plot and the churn model go to MLflow.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,14 +31,14 @@ JOB = "lifecycle"
 STEPS = 3
 
 
-def read_inputs(lake: Lakehouse) -> lifecycle.Inputs:
+def read_inputs(lake: Lakehouse, run_date: dt.date) -> lifecycle.Inputs:
     lake.require(T.ORDERS, job="ingest")
     lake.require(T.IDENTITY_MAP, job="identity")
     return lifecycle.Inputs(
-        orders=lake.read(T.ORDERS),
+        orders=lake.read_as_of(T.ORDERS, run_date),
         identity_map=lake.read(T.IDENTITY_MAP),
         guards=lake.read_if_exists(T.IDENTITY_GUARDS),
-        events=lake.read_if_exists(T.EVENTS),
+        events=lake.read_if_exists(T.EVENTS, as_of=run_date),
     )
 
 
@@ -46,23 +47,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     progress = Progress(JOB, STEPS)
     with job_run(cfg, JOB) as tracker:
         with progress.step("read inputs"):
-            inputs = read_inputs(lake)
+            inputs = read_inputs(lake, cfg.run_date)
         with progress.step("build customer value") as step:
             out = lifecycle.build(inputs, cfg.lifecycle, run_date=cfg.run_date, run_id=tracker.key)
             for line in out.describe():
                 log.info("[%s] %s", JOB, line)
             step.rows, step.detail = out.people, f"people as of {cfg.run_date}"
         with progress.step("write gold") as step:
-            written = lake.merge_upsert(
-                out.customer_value, T.CUSTOMER_VALUE, unique=True, delete_missing=True
-            )
+            written = lake.write_snapshot(out.customer_value, T.CUSTOMER_VALUE, cfg.run_date)
             lake.replace_where(
                 out.params, T.CLV_MODEL_PARAMS, f"run_date = '{cfg.run_date.isoformat()}'"
             )
-            step.detail = (
-                f"customer_value {written['inserted']:,} inserted, "
-                f"{written['updated']:,} updated, {written['deleted']:,} deleted"
-            )
+            step.rows, step.detail = written, f"customer_value snapshot {cfg.run_date}"
         result = {
             "people": out.people,
             "stages": out.stages,

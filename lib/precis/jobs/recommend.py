@@ -1,17 +1,19 @@
 """recommend: implicit-feedback ALS top-N per person, tuned and evaluated honestly.
 
-Reads ``silver/events``, ``silver/orders`` + ``silver/order_items``, ``silver/customers``
-(marketing consent) and ``gold/identity_map``; ``precis.recommend.build`` tunes ALS on a
+Reads ``silver/events``, ``silver/orders`` + ``silver/order_items`` up to the end of the
+run date, ``silver/customers`` (marketing consent) and ``gold/identity_map``;
+``precis.recommend.build`` tunes ALS on a
 time split against a popularity baseline, trains the chosen parameters on everything
 and makes the top ``top_n`` per person (people the model has not seen get the most
-popular items; bought items are left out by default). Logs the model, writes
-``gold/recommendations`` (MERGE by ``one_id``, ``rank``: an unchanged rerun rewrites
-nothing) and exports the lists of people with marketing consent.
+popular items; bought items are left out by default). Logs the model, writes the run
+date's snapshot of ``gold/recommendations`` and exports the lists of people with
+marketing consent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,12 +35,12 @@ JOB = "recommend"
 STEPS = 6  # three in build, then the model, the lists and the writes
 
 
-def read(lake: Lakehouse) -> recommend.RecommendInputs:
+def read(lake: Lakehouse, run_date: dt.date) -> recommend.RecommendInputs:
     lake.require(T.IDENTITY_MAP, job="identity")
     return recommend.RecommendInputs(
         identity_map=lake.read(T.IDENTITY_MAP),
-        events=lake.read_if_exists(T.EVENTS),
-        orders=lake.read_if_exists(T.ORDERS),
+        events=lake.read_if_exists(T.EVENTS, as_of=run_date),
+        orders=lake.read_if_exists(T.ORDERS, as_of=run_date),
         order_items=lake.read_if_exists(T.ORDER_ITEMS),
         customers=lake.read_if_exists(T.CUSTOMERS),
     )
@@ -49,8 +51,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     rc = cfg.recommend
     progress = Progress(JOB, STEPS)
     with job_run(cfg, JOB) as tracker, contextlib.ExitStack() as scope:
+        inputs = read(lake, cfg.run_date)
         out = recommend.build(
-            read(lake), rc, run_date=cfg.run_date, steps=progress.step, on_trial=_trial
+            inputs, rc, run_date=cfg.run_date, steps=progress.step, on_trial=_trial
         )
         with progress.step("log the model") as step:
             version = _log_model(cfg, out.model, out.example, tracker)
@@ -63,13 +66,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             step.rows = sum(sources.values())
             step.detail = ", ".join(f"{k} {v:,}" for k, v in sorted(sources.items()))
         with progress.step("write gold and export") as step:
-            # Lineage columns do not count as a change: an unchanged rerun rewrites nothing.
-            written = lake.merge_upsert(table, T.RECOMMENDATIONS, unique=True, delete_missing=True)
+            written = lake.write_snapshot(table, T.RECOMMENDATIONS, cfg.run_date)
             exported = _export(lake, cfg, table) if rc.export else 0
-            step.detail = (
-                f"{written['inserted']:,} inserted, {written['updated']:,} updated, "
-                f"{written['deleted']:,} deleted; {exported:,} rows exported"
-            )
+            step.rows = written
+            step.detail = f"snapshot {cfg.run_date}; {exported:,} rows exported"
         result = {
             "people": out.people,
             "items": out.items,

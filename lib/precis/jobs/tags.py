@@ -1,13 +1,17 @@
 """tags: tag profiles and audience segments from silver data resolved to ``one_id``.
 
-Reads what the definitions need, computes with ``precis.tags.build`` and writes
-``gold/profile_tags``, ``gold/profiles``, ``gold/tag_changes``, ``gold/tag_stats``,
-``gold/segments`` and the segment exports (docs/tags.md). With ``tags.explain.id`` and
+Reads what the definitions need (facts up to the end of the run date, the run date's
+snapshot of ``gold/customer_value`` for model tags), computes with ``precis.tags.build``
+and writes the run date's snapshots of ``gold/profile_tags``, ``gold/profiles`` and
+``gold/segments``, its rows of ``gold/tag_changes`` (against the snapshot before it) and
+``gold/tag_stats``, and the segment exports (docs/tags.md). With ``tags.explain.id`` and
 ``tags.explain.tag`` set, prints how that person's value came about instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +21,7 @@ from pyspark.sql import SparkSession
 from precis import privacy
 from precis import tables as T
 from precis import tags as tagging
+from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.errors import ConfigError, MissingDatasetError
 from precis.progress import Progress, log
@@ -30,7 +35,9 @@ JOB = "tags"
 STEPS = 5
 
 
-def read_inputs(lake: Lakehouse, tags: TagSet, *, consent: bool) -> tagging.Inputs:
+def read_inputs(
+    lake: Lakehouse, tags: TagSet, run_date: dt.date, *, consent: bool
+) -> tagging.Inputs:
     lake.require(T.IDENTITY_MAP, job="identity")
     silver = {}
     for name, reader in sources.silver_tables(tags.tags).items():
@@ -38,7 +45,7 @@ def read_inputs(lake: Lakehouse, tags: TagSet, *, consent: bool) -> tagging.Inpu
             raise MissingDatasetError(
                 f"tag '{reader}' reads {table.ref}, which is not under {lake.root}: run the ingest job first"
             )
-        silver[name] = lake.read(table)
+        silver[name] = lake.read_as_of(table, run_date)
     for table in [T.ITEMS] + ([T.CUSTOMERS] if consent else []):
         if table.name not in silver and lake.exists(table):
             silver[table.name] = lake.read(table)
@@ -46,8 +53,12 @@ def read_inputs(lake: Lakehouse, tags: TagSet, *, consent: bool) -> tagging.Inpu
         identity_map=lake.read(T.IDENTITY_MAP),
         silver=silver,
         guards=lake.read_if_exists(T.IDENTITY_GUARDS),
-        customer_value=lake.read_if_exists(T.CUSTOMER_VALUE),
-        previous=lake.read_if_exists(T.PROFILE_TAGS),
+        # Scores of another date would describe another moment: lifecycle must have run
+        # for this one (never run at all: the model tags stay empty, with a warning).
+        customer_value=lake.read_snapshot(T.CUSTOMER_VALUE, run_date, job="lifecycle")
+        if lake.exists(T.CUSTOMER_VALUE) and tagging.reads_customer_value(tags.tags)
+        else None,
+        previous=lake.read_latest(T.PROFILE_TAGS, before=run_date),
     )
 
 
@@ -60,7 +71,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     progress = Progress(JOB, STEPS)
     with job_run(cfg, JOB) as tracker:
         with progress.step("read inputs") as step:
-            inputs = read_inputs(lake, tags, consent=bool(segs))
+            inputs = read_inputs(lake, tags, cfg.run_date, consent=bool(segs))
             step.detail = ", ".join(sorted(inputs.silver))
         with progress.step(f"compute {len(tags.tags)} tags") as step:
             out = tagging.build(
@@ -68,16 +79,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             )
             step.rows, step.detail = out.people, "people"
         with progress.step("write profile tags") as step:
-            if out.change_counts:
-                lake.append_log(out.changes, T.TAG_CHANGES)
-            written = lake.merge_upsert(
-                out.profile_tags, T.PROFILE_TAGS, unique=True, delete_missing=True
-            )
-            profiles = write_profiles(lake, out)
+            on_date = f"{RUN_DATE} = DATE'{cfg.run_date.isoformat()}'"
+            # Against the snapshot before this date: a rerun finds the same changes.
+            lake.replace_where(out.changes, T.TAG_CHANGES, on_date)
+            written = lake.write_snapshot(out.profile_tags, T.PROFILE_TAGS, cfg.run_date)
+            # A tag added or dropped: its column joins (null in older snapshots) or stays.
+            profiles = lake.write_snapshot(out.profiles, T.PROFILES, cfg.run_date, evolve=True)
             step.rows = out.changed
-            step.detail = f"changes {step.rows:,}; profile_tags {tagging.written_text(written)}; profiles {profiles}"
+            step.detail = (
+                f"changes {step.rows:,}; profile_tags {written:,} rows; profiles {profiles:,} rows"
+            )
         with progress.step("tag statistics"):
-            lake.replace_where(out.tag_stats, T.TAG_STATS, f"run_date = '{cfg.run_date}'")
+            lake.replace_where(out.tag_stats, T.TAG_STATS, on_date)
         with progress.step(f"segments ({len(segs)})") as step:
             write_segments(lake, cfg, out)
             step.rows = sum(out.segment_counts.values())
@@ -87,22 +100,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     return result
 
 
-def write_profiles(lake: Lakehouse, out: tagging.TagsOutputs) -> str:
-    existing = lake.read_if_exists(T.PROFILES)
-    fields = [(f.name, f.dataType) for f in out.profiles.schema.fields]
-    if existing is not None and [(f.name, f.dataType) for f in existing.schema.fields] != fields:
-        # A tag was added, dropped or retyped: the wide table takes the new shape.
-        lake.overwrite(out.profiles, T.PROFILES, evolve=True)
-        return "rebuilt (tag columns changed)"
-    return tagging.written_text(
-        lake.merge_upsert(out.profiles, T.PROFILES, unique=True, delete_missing=True)
-    )
-
-
 def write_segments(lake: Lakehouse, cfg: Config, out: tagging.TagsOutputs) -> None:
     if (found := out.segments) is None:
         return
-    lake.merge_upsert(found.members, T.SEGMENTS, unique=True, delete_missing=True)
+    lake.write_snapshot(found.members, T.SEGMENTS, cfg.run_date)
     if cfg.tags.export:
         fmt, name = cfg.tags.export_format, T.SEGMENTS.name
         path = lake.export(found.export, name, cfg.run_date, fmt, partition_by=("segment",))
@@ -110,9 +111,7 @@ def write_segments(lake: Lakehouse, cfg: Config, out: tagging.TagsOutputs) -> No
         log.info("[%s] exported segments to %s", JOB, path)
 
 
-def report(
-    tracker: JobRun, out: tagging.TagsOutputs, tags: TagSet, written: dict[str, int]
-) -> dict[str, Any]:
+def report(tracker: JobRun, out: tagging.TagsOutputs, tags: TagSet, written: int) -> dict[str, Any]:
     tracker.log_metrics(out.metrics())
     tracker.log_dict({"stats": out.stats_rows, "models": out.models}, "tag_stats.json")
     tracker.log_dict(tags.describe(), "tag_definitions.json")
@@ -121,7 +120,10 @@ def report(
 
 def run_explain(lake: Lakehouse, cfg: Config, tags: TagSet) -> dict[str, Any]:
     chain = explain.chain(tags, cfg.tags.explain)
-    inputs = read_inputs(lake, chain, consent=False)
+    inputs = read_inputs(lake, chain, cfg.run_date, consent=False)
+    # The stored value is the run date's (or the newest before it), not the one before.
+    stored = lake.read_latest(T.PROFILE_TAGS, before=cfg.run_date + dt.timedelta(days=1))
+    inputs = dataclasses.replace(inputs, previous=stored)
     ids, key = cfg.ingest, privacy.resolve_key(cfg)
     lookup = explain.PersonLookup(
         ids.id_rules, ids.default_country_code, cfg.privacy.pii_types, key

@@ -14,7 +14,14 @@ from precis.tags.assemble import (
     TagsOutputs,
     build,
     check_sql,
-    written_text,
+    reads_customer_value,
 )
 
-__all__ = ["Inputs", "SegmentOutputs", "TagsOutputs", "build", "check_sql", "written_text"]
+__all__ = [
+    "Inputs",
+    "SegmentOutputs",
+    "TagsOutputs",
+    "build",
+    "check_sql",
+    "reads_customer_value",
+]

@@ -87,8 +87,8 @@ class TagsOutputs:
             found.update({f"{name}_silhouette_k{k}": s for k, s in m["silhouettes"].items()})
         return found
 
-    def summary(self, written: dict[str, int]) -> dict[str, Any]:
-        """What the job returns; ``written`` is the MERGE's counts of ``profile_tags``."""
+    def summary(self, written: int) -> dict[str, Any]:
+        """What the job returns; ``written``: the rows of the ``profile_tags`` snapshot."""
         return {
             "people": self.people,
             "coverage": {r["tag"]: r["coverage"] for r in self.stats_rows},
@@ -125,11 +125,20 @@ def datasets(
     return sources.build(dict(inputs.silver), identity_map, needed, isolated)
 
 
+#: Templates whose values come from gold/customer_value.
+READS_CUSTOMER_VALUE = ("model", "kmeans")
+
+
+def reads_customer_value(tags: Sequence[Tag]) -> bool:
+    """Whether any of ``tags`` needs the run date's customer value."""
+    return any(t.template in READS_CUSTOMER_VALUE for t in tags)
+
+
 def usable_customer_value(
     cv: DataFrame | None, tags: Sequence[Tag], run_date: dt.date
 ) -> DataFrame | None:
     """Customer value for the model and cluster tags, if of this run date; None otherwise."""
-    users = [t.name for t in tags if t.template in ("model", "kmeans")]
+    users = [t.name for t in tags if t.template in READS_CUSTOMER_VALUE]
     if not users:
         return None
     if cv is None:
@@ -275,12 +284,4 @@ def _segments(
     counts = {s.name: int(counted.get(s.name) or 0) for s in segs}
     return SegmentOutputs(
         table, segments.export_rows(table), segments.counts_table(wide.sparkSession, counts), counts
-    )
-
-
-def written_text(written: Mapping[str, int]) -> str:
-    """A MERGE's counts, as progress lines show them."""
-    return (
-        f"{written['inserted']:,} inserted, {written['updated']:,} updated, "
-        f"{written['deleted']:,} deleted"
     )

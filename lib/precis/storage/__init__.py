@@ -17,30 +17,53 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
+from pyspark.sql.types import StructType
 
-from precis.columns import SOURCE_FILE
 from precis.config import Config
-from precis.errors import MissingDatasetError, SchemaDriftError
+from precis.errors import MissingDatasetError
+from precis.storage.delta import delta_table, last_commit
+from precis.storage.landing import LandingFile, list_landing_files, read_landing
+from precis.storage.schema import check_schema, differs, require_columns, require_unique
+from precis.storage.snapshots import Snapshots
+from precis.tables import GENERATED_LANDING as T_GENERATED
 from precis.tables import Table
+
+__all__ = [
+    "Lakehouse",
+    "LandingFile",
+    "check_schema",
+    "delta_table",
+    "last_commit",
+    "list_landing_files",
+    "read_landing",
+]
 
 
 @dataclass(frozen=True)
-class Lakehouse:
+class Lakehouse(Snapshots):
     spark: SparkSession
     root: str
     register_tables: bool = False
     database_prefix: str = ""
+    # Snapshot tables keep the run dates less than this many days before their newest
+    # (None: all); files of deleted snapshots are vacuumed this many hours later.
+    snapshot_days: int | None = None
+    vacuum_hours: int = 168
 
     @classmethod
     def from_config(cls, spark: SparkSession, cfg: Config) -> Lakehouse:
-        return cls(spark, cfg.root, cfg.storage.register_tables, cfg.storage.database_prefix)
+        return cls(
+            spark,
+            cfg.root,
+            cfg.storage.register_tables,
+            cfg.storage.database_prefix,
+            cfg.retention.snapshots,
+            cfg.retention.vacuum_hours,
+        )
 
     # ------------------------------------------------------------------ locations
     def path(self, table: Table) -> str:
@@ -69,9 +92,21 @@ class Lakehouse:
                     f"{table.ref} not found under {self.root}: run the {job} job first"
                 )
 
-    def read_if_exists(self, table: Table) -> DataFrame | None:
-        """The table, or ``None`` where no run has written it yet."""
-        return self.read(table) if self.exists(table) else None
+    def read_if_exists(self, table: Table, as_of: dt.date | None = None) -> DataFrame | None:
+        """The table (up to the end of ``as_of``, see ``read_as_of``), or ``None`` where no
+        run has written it yet."""
+        if not self.exists(table):
+            return None
+        return self.read(table) if as_of is None else self.read_as_of(table, as_of)
+
+    def versions(self, tables: Sequence[Table]) -> dict[str, int]:
+        """``layer/name`` -> current version, of those of ``tables`` that exist."""
+        found = {}
+        for table in tables:
+            commit = last_commit(self.spark, self.path(table))
+            if commit is not None:
+                found[table.ref] = int(commit["version"])
+        return found
 
     def version(self, table: Table) -> int:
         return int(self._last_commit(table)["version"])
@@ -182,10 +217,10 @@ class Lakehouse:
         newer = newer or table.newer
         if not keys:
             raise ValueError(f"{table.ref}: MERGE needs keys (declare them in precis.tables)")
-        _require_columns(df, keys, f"{table.ref} merge keys")
+        require_columns(df, keys, f"{table.ref} merge keys")
         self._check(df, table, schema, evolve=False)
         if not unique:
-            _require_unique(df, keys, table.ref)
+            require_unique(df, keys, table.ref)
         if not self.exists(table):
             self.overwrite(df, table, partition_by=partition_by, schema=schema)
             return {"inserted": self.last_write_rows(table), "updated": 0, "deleted": 0}
@@ -194,7 +229,7 @@ class Lakehouse:
             value_cols = [c for c in df.columns if c not in keys and c not in ignore]
             if value_cols:
                 changed = (
-                    "(" + " OR ".join(_differs(c, df.schema[c].dataType) for c in value_cols) + ")"
+                    "(" + " OR ".join(differs(c, df.schema[c].dataType) for c in value_cols) + ")"
                 )
                 if newer:
                     changed += f" AND (t.`{newer}` IS NULL OR s.`{newer}` >= t.`{newer}`)"
@@ -275,6 +310,26 @@ class Lakehouse:
             writer.parquet(path)
         return path
 
+    def foreign_landing(self, paths: Mapping[str, str], formats: Mapping[str, str]) -> list[str]:
+        """Of ``paths`` (dataset -> landing path), those holding data the generate job did
+        not write: files (or a Delta table) there, and the path not in
+        ``meta/generated_landing``."""
+        ours = set()
+        if self.exists(T_GENERATED):
+            ours = {r["path"] for r in self.read(T_GENERATED).select("path").collect()}
+        return [
+            path
+            for name, path in paths.items()
+            if path not in ours and list_landing_files(self.spark, path, formats[name])
+        ]
+
+    def claim_landing(self, paths: Mapping[str, str], run_date: dt.date) -> None:
+        """Record ``paths`` as the generate job's, before it writes them: a run that stops
+        halfway may then be rerun."""
+        rows = [(name, path, run_date) for name, path in sorted(paths.items())]
+        df = self.spark.createDataFrame(rows, "dataset string, path string, run_date date")
+        self.merge_upsert(df, T_GENERATED, unique=True)
+
     def write_landing(self, df: DataFrame, path: str, fmt: str) -> None:
         """Replace a landing dataset (the generator's output) in ``fmt``."""
         writer = df.write.mode("overwrite").format(fmt)
@@ -305,164 +360,3 @@ class Lakehouse:
             f"CREATE TABLE IF NOT EXISTS `{database}`.`{table.name}` USING DELTA "
             f"LOCATION '{self.path(table)}'"
         )
-
-
-def delta_table(path: str) -> str:
-    """The SQL name of the Delta table at ``path``: delta.`<path>`."""
-    return "delta.`" + path.replace("`", "``") + "`"
-
-
-#: Errors that mean "no Delta table here" (no such path, or not a Delta table).
-_NOT_A_TABLE = (
-    "DELTA_TABLE_ONLY_OPERATION",
-    "DELTA_MISSING_DELTA_TABLE",
-    "PATH_NOT_FOUND",
-    "DELTA_TABLE_NOT_FOUND",
-)
-
-
-def last_commit(spark: SparkSession, path: str) -> Row | None:
-    """The newest entry of the Delta log at ``path`` (``version``, ``operationMetrics``,
-    ...), or None when there is no Delta table there."""
-    try:
-        return spark.sql(f"DESCRIBE HISTORY {delta_table(path)} LIMIT 1").first()
-    except AnalysisException as exc:
-        if (exc.getCondition() or "") in _NOT_A_TABLE or any(c in str(exc) for c in _NOT_A_TABLE):
-            return None
-        raise
-
-
-def check_schema(actual: StructType, expected: StructType, what: str) -> None:
-    """Fail with the list of missing, unexpected and retyped columns (nullability aside)."""
-    got = {f.name: _nullable(f.dataType) for f in actual.fields}
-    want = {f.name: _nullable(f.dataType) for f in expected.fields}
-    missing = [n for n in want if n not in got]
-    extra = [n for n in got if n not in want]
-    retyped = [
-        f"{n} ({want[n].simpleString()} -> {got[n].simpleString()})"
-        for n in want
-        if n in got and got[n] != want[n]
-    ]
-    if missing or extra or retyped:
-        parts = []
-        if missing:
-            parts.append("missing columns: " + ", ".join(missing))
-        if extra:
-            parts.append("unexpected columns: " + ", ".join(extra))
-        if retyped:
-            parts.append("changed types: " + ", ".join(retyped))
-        raise SchemaDriftError(f"schema drift writing {what}: " + "; ".join(parts))
-
-
-def _nullable(data_type: DataType) -> DataType:
-    # Delta stores every nested field, array element and map value as nullable, while
-    # e.g. collect_list yields array<string> with containsNull=false: without this a
-    # rerun would report "array<string> -> array<string>" as drift.
-    if isinstance(data_type, StructType):
-        return StructType(
-            [StructField(f.name, _nullable(f.dataType), True) for f in data_type.fields]
-        )
-    if isinstance(data_type, ArrayType):
-        return ArrayType(_nullable(data_type.elementType), True)
-    if isinstance(data_type, MapType):
-        return MapType(_nullable(data_type.keyType), _nullable(data_type.valueType), True)
-    return data_type
-
-
-def _differs(column: str, data_type: DataType) -> str:
-    # <=> cannot compare maps (nor anything holding one): compare their JSON instead.
-    if _holds_map(data_type):
-        return f"NOT (to_json(t.`{column}`) <=> to_json(s.`{column}`))"
-    return f"NOT (t.`{column}` <=> s.`{column}`)"
-
-
-def _holds_map(data_type: DataType) -> bool:
-    if isinstance(data_type, MapType):
-        return True
-    if isinstance(data_type, ArrayType):
-        return _holds_map(data_type.elementType)
-    if isinstance(data_type, StructType):
-        return any(_holds_map(f.dataType) for f in data_type.fields)
-    return False
-
-
-def _require_columns(df: DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise SchemaDriftError(f"{what}: missing columns {', '.join(missing)}")
-
-
-def _require_unique(df: DataFrame, keys: Sequence[str], what: str) -> None:
-    # MERGE fails obscurely when two source rows hit one target row; say which keys.
-    dupes = df.groupBy(*keys).count().filter(F.col("count") > 1).limit(3).collect()
-    if dupes:
-        sample = "; ".join(str({k: row[k] for k in keys}) for row in dupes)
-        raise ValueError(
-            f"MERGE into {what}: source has duplicate keys {list(keys)}, e.g. {sample}"
-        )
-
-
-# --------------------------------------------------------------------------- landing
-@dataclass(frozen=True)
-class LandingFile:
-    """One landed file (or, for a Delta landing table, one table version)."""
-
-    path: str
-    size: int
-    modified: int  # epoch milliseconds, or the table version for Delta
-
-
-def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[LandingFile]:
-    """Data files under ``path`` (recursively), skipping ``_SUCCESS``, ``.crc`` and the like.
-
-    Empty when the path does not exist: the dataset is absent. Files are listed by Spark
-    itself (the ``binaryFile`` source, reading no content), so the listing works on any
-    file system the session can read and over Spark Connect; Spark's file index skips
-    names starting with ``_`` or ``.`` (partition folders such as ``day=1`` excepted).
-    """
-    if fmt == "delta":
-        commit = last_commit(spark, path)
-        if commit is None:
-            return []
-        version = int(commit["version"])
-        return [LandingFile(f"{path}@v{version}", 0, version)]
-    try:
-        listing = (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .load(path)
-            .select("path", "length", F.unix_millis("modificationTime").alias("modified"))
-            .collect()
-        )
-    except AnalysisException as exc:
-        if (exc.getCondition() or "") == "PATH_NOT_FOUND" or "PATH_NOT_FOUND" in str(exc):
-            return []
-        raise
-    return sorted(
-        (LandingFile(r["path"], int(r["length"]), int(r["modified"])) for r in listing),
-        key=lambda f: f.path,
-    )
-
-
-def read_landing(
-    spark: SparkSession, files: Sequence[LandingFile], fmt: str, base_path: str
-) -> DataFrame:
-    """Read the given landing files as landed, with ``_source_file`` naming each row's file.
-
-    csv and json are read as strings (no inference): ingest does the typing, so a bad
-    value becomes a quarantine reason instead of a reader error or a silent null.
-    """
-    if fmt == "delta":
-        df = spark.read.format("delta").load(base_path)
-        return df.withColumn(SOURCE_FILE, F.lit(files[0].path))
-    reader = spark.read.format(fmt).option("basePath", base_path)
-    if fmt == "csv":
-        reader = (
-            reader.option("header", "true")
-            .option("inferSchema", "false")
-            .option("mode", "PERMISSIVE")
-        )
-    elif fmt == "json":
-        reader = reader.option("primitivesAsString", "true").option("mode", "PERMISSIVE")
-    df = reader.load([f.path for f in files])
-    return df.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))

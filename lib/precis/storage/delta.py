@@ -1,0 +1,31 @@
+"""Delta tables by path, through SQL only (works over Spark Connect too)."""
+
+from __future__ import annotations
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import Row, SparkSession
+
+
+def delta_table(path: str) -> str:
+    """The SQL name of the Delta table at ``path``: delta.`<path>`."""
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
+#: Errors that mean "no Delta table here" (no such path, or not a Delta table).
+_NOT_A_TABLE = (
+    "DELTA_TABLE_ONLY_OPERATION",
+    "DELTA_MISSING_DELTA_TABLE",
+    "PATH_NOT_FOUND",
+    "DELTA_TABLE_NOT_FOUND",
+)
+
+
+def last_commit(spark: SparkSession, path: str) -> Row | None:
+    """The newest entry of the Delta log at ``path`` (``version``, ``operationMetrics``,
+    ...), or None when there is no Delta table there."""
+    try:
+        return spark.sql(f"DESCRIBE HISTORY {delta_table(path)} LIMIT 1").first()
+    except AnalysisException as exc:
+        if (exc.getCondition() or "") in _NOT_A_TABLE or any(c in str(exc) for c in _NOT_A_TABLE):
+            return None
+        raise

@@ -1,0 +1,100 @@
+"""The pipeline's command line and ledger: date ranges, what a rerun skips, the rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from precis import ledger
+from precis.config import load_config
+from precis.errors import ConfigError
+from precis.jobs import DAILY_JOBS, NEEDS, upstream
+from precis.runner import parse_config
+
+D = dt.date(2026, 3, 31)
+
+
+def test_run_dates():
+    assert ledger.run_dates(None, D) == [D]
+    assert ledger.run_dates(D - dt.timedelta(days=2), D) == [
+        D - dt.timedelta(days=2),
+        D - dt.timedelta(days=1),
+        D,
+    ]
+    with pytest.raises(ValueError, match="after the run date"):
+        ledger.run_dates(D + dt.timedelta(days=1), D)
+    with pytest.raises(ValueError, match="a backfill of 36525 dates"):
+        ledger.run_dates(D - dt.timedelta(days=36524), D)
+
+
+def test_plan_marks_what_is_done_in_date_then_job_order():
+    dates = [D - dt.timedelta(days=1), D]
+    steps = ledger.plan(
+        dates, ["ingest", "identity"], [(dates[0], "ingest"), (dates[0], "identity"), (D, "ingest")]
+    )
+    assert [(s.run_date, s.job, s.done) for s in steps] == [
+        (dates[0], "ingest", True),
+        (dates[0], "identity", True),
+        (D, "ingest", True),
+        (D, "identity", False),
+    ]
+
+
+def test_ledger_rows():
+    step = ledger.Step(D, "tags", done=False)
+    start = dt.datetime(2026, 4, 1, 2, 0, tzinfo=dt.UTC)
+    end = start + dt.timedelta(seconds=90.5)
+    assert ledger.row(step, start, end, {"gold/customer_value": 4}) == (
+        D,
+        "tags",
+        "done",
+        start,
+        end,
+        90.5,
+        {"gold/customer_value": 4},
+        None,
+    )
+    failed = ledger.row(step, start, end, {}, ConfigError("tags file not found: x.yaml\nmore"))
+    assert failed[2] == "failed" and failed[-1] == "ConfigError: tags file not found: x.yaml"
+
+
+def test_pipeline_command_line():
+    cfg = parse_config("pipeline", ["--from", "2026-03-01", "--to", "2026-03-31", "--force"])
+    assert (cfg.pipeline.from_date, cfg.run_date, cfg.pipeline.force) == (
+        dt.date(2026, 3, 1),
+        D,
+        True,
+    )
+    assert parse_config("pipeline", ["--run-date", "2026-03-31"]).pipeline.from_date is None
+    with pytest.raises(ConfigError, match="--to 2026-03-30 and --run-date 2026-03-31 disagree"):
+        parse_config("pipeline", ["--to", "2026-03-30", "--run-date", "2026-03-31"])
+    with pytest.raises(
+        ConfigError, match="pipeline.from_date \\(2026-04-02\\) is after the run date"
+    ):
+        parse_config("pipeline", ["--from", "2026-04-02", "--to", "2026-03-31"])
+    with pytest.raises(ConfigError, match="--from expects YYYY-MM-DD, got '31.03.2026'"):
+        parse_config("pipeline", ["--from", "31.03.2026"])
+    with pytest.raises(ConfigError, match="unrecognized arguments: --from"):
+        parse_config("ingest", ["--from", "2026-03-01"])  # a backfill is the pipeline's
+
+
+def test_triggered_on_means_the_day_before_unless_a_run_date_is_given():
+    assert parse_config("tags", ["--triggered-on", "2026-04-01"]).run_date == D
+    assert parse_config("tags", ["--run-date", "", "--triggered-on", "2026-04-01"]).run_date == D
+    given = ["--run-date", "2026-03-15", "--triggered-on", "2026-04-01"]
+    assert parse_config("tags", given).run_date == dt.date(2026, 3, 15)
+
+
+def test_default_pipeline_is_the_daily_jobs_and_the_demo_profile_adds_generate():
+    assert load_config().pipeline.jobs == DAILY_JOBS
+    assert "generate" not in DAILY_JOBS and "evaluate" not in DAILY_JOBS
+    demo = load_config(["demo.yaml"])  # a packaged profile, found from any directory
+    assert demo.pipeline.jobs == ("generate", *DAILY_JOBS, "evaluate")
+
+
+def test_upstream_follows_needs_through_jobs_left_out():
+    assert upstream("tags", DAILY_JOBS) == ("lifecycle",)
+    assert upstream("ingest", DAILY_JOBS) == ()  # generate is not among them
+    assert upstream("evaluate", ("ingest", "evaluate")) == ("ingest",)  # through identity
+    assert set(NEEDS) == {"generate", *DAILY_JOBS, "evaluate"}
