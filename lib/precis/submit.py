@@ -11,10 +11,15 @@ both); the Delta packages from :mod:`precis.jvm`; the rest from
 machine the library, default configuration included, travels as a zip in
 ``--py-files``. With ``$SPARK_REMOTE`` set there is no JVM to submit to: the job runs
 in this process as a Spark Connect client.
+
+``python -m precis.submit --airflow-variables [--config FILE] [--set k=v ...] [--env E]``
+prints, as JSON for ``airflow variables import``, the settings the Airflow DAG
+``orchestration/airflow/precis_daily.py`` reads (:func:`airflow_variables`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -22,6 +27,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import precis
 from precis import jobs
@@ -182,12 +188,42 @@ def _without(options: Sequence[str], name: str) -> list[str]:
     return kept
 
 
+def airflow_variables(argv: Sequence[str]) -> dict[str, Any]:
+    """The Airflow Variables of the ``precis_daily`` DAG for this installation and the job
+    arguments ``argv`` (``--config``, ``--set``, ``--env``; the run date is each run's own).
+
+    The interpreter that has precis, the arguments every task passes on, and what
+    spark-submit must carry for a session precis does not start itself: the Delta
+    packages and :func:`precis.session.launch_conf` for the configured master.
+    """
+    cfg = parse_config("airflow-variables", argv)  # fails here, not in every task
+    known = build_parser("airflow-variables").parse_args(list(argv))
+    if known.run_date:
+        raise ConfigError("--run-date: each Airflow run passes its own logical date")
+    conf = launch_conf(cfg, master(cfg, known.overrides))
+    return {
+        "precis_python": sys.executable,
+        # Tasks run in the worker's working directory: relative paths would not resolve.
+        "precis_config": [str(Path(c).expanduser().resolve()) for c in known.configs],
+        "precis_env": known.env or "",
+        "precis_set": list(known.overrides),
+        "precis_packages": conf.pop("spark.jars.packages", ""),
+        "precis_spark_conf": conf,
+    }
+
+
 def _workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="precis-submit-"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--airflow-variables"]:
+        try:
+            print(json.dumps(airflow_variables(argv[1:]), indent=2))
+        except ConfigError as exc:
+            return fail("airflow-variables", exc)
+        return 0
     try:
         submit_options, argv = split_submit_options(argv)
     except ConfigError as exc:
