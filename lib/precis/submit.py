@@ -35,6 +35,7 @@ from precis.config import Config, defaults_dir
 from precis.errors import ConfigError
 from precis.runner import build_parser, fail, parse_config
 from precis.session import launch_conf
+from precis.settings import config_file
 
 USAGE = (
     "usage: spark-submit.sh [spark-submit options] <job> [--config FILE] [--set dotted.key=value ...] "
@@ -204,7 +205,8 @@ def airflow_variables(argv: Sequence[str]) -> dict[str, Any]:
     return {
         "precis_python": sys.executable,
         # Tasks run in the worker's working directory: relative paths would not resolve.
-        "precis_config": [str(Path(c).expanduser().resolve()) for c in known.configs],
+        # (a packaged profile such as demo.yaml resolves to its installed file).
+        "precis_config": [str(config_file(c)) for c in known.configs],
         "precis_env": known.env or "",
         "precis_set": list(known.overrides),
         "precis_packages": conf.pop("spark.jars.packages", ""),

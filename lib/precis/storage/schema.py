@@ -16,8 +16,8 @@ from precis.errors import SchemaDriftError
 
 def check_schema(actual: StructType, expected: StructType, what: str) -> None:
     """Fail with the list of missing, unexpected and retyped columns (nullability aside)."""
-    got = {f.name: _nullable(f.dataType) for f in actual.fields}
-    want = {f.name: _nullable(f.dataType) for f in expected.fields}
+    got = {f.name: nullable(f.dataType) for f in actual.fields}
+    want = {f.name: nullable(f.dataType) for f in expected.fields}
     missing = [n for n in want if n not in got]
     extra = [n for n in got if n not in want]
     retyped = [
@@ -36,18 +36,18 @@ def check_schema(actual: StructType, expected: StructType, what: str) -> None:
         raise SchemaDriftError(f"schema drift writing {what}: " + "; ".join(parts))
 
 
-def _nullable(data_type: DataType) -> DataType:
+def nullable(data_type: DataType) -> DataType:
     # Delta stores every nested field, array element and map value as nullable, while
     # e.g. collect_list yields array<string> with containsNull=false: without this a
     # rerun would report "array<string> -> array<string>" as drift.
     if isinstance(data_type, StructType):
         return StructType(
-            [StructField(f.name, _nullable(f.dataType), True) for f in data_type.fields]
+            [StructField(f.name, nullable(f.dataType), True) for f in data_type.fields]
         )
     if isinstance(data_type, ArrayType):
-        return ArrayType(_nullable(data_type.elementType), True)
+        return ArrayType(nullable(data_type.elementType), True)
     if isinstance(data_type, MapType):
-        return MapType(_nullable(data_type.keyType), _nullable(data_type.valueType), True)
+        return MapType(nullable(data_type.keyType), nullable(data_type.valueType), True)
     return data_type
 
 

@@ -18,6 +18,7 @@ from precis.columns import RUN_DATE
 from precis.errors import MissingDatasetError, SchemaDriftError
 from precis.progress import log
 from precis.storage.delta import delta_table
+from precis.storage.schema import nullable
 from precis.tables import Table
 
 if TYPE_CHECKING:
@@ -151,9 +152,12 @@ class Snapshots:
     def _retyped(self, df: DataFrame, table: Table) -> list[str]:
         if not self.exists(table):
             return []
-        stored = {f.name: f.dataType for f in self.read(table).schema.fields}
+        # Nullability aside: Delta stores every nested field as nullable.
+        stored = {f.name: nullable(f.dataType) for f in self.read(table).schema.fields}
         return [
-            f.name for f in df.schema.fields if f.name in stored and stored[f.name] != f.dataType
+            f.name
+            for f in df.schema.fields
+            if f.name in stored and stored[f.name] != nullable(f.dataType)
         ]
 
     def _require_snapshot_layout(self, table: Table) -> None:
