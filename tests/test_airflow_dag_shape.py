@@ -85,15 +85,6 @@ def test_only_airflow_was_left_out(dag):
 def test_graph_is_precis_needs_among_the_daily_jobs(dag):
     assert tuple(dag["NEEDS"]) == jobs.DAILY_JOBS
     assert dag["NEEDS"] == {job: jobs.upstream(job, jobs.DAILY_JOBS) for job in jobs.DAILY_JOBS}
-    # Spelled out: after identity, lifecycle, recommend and attribution side by side.
-    assert dag["NEEDS"] == {
-        "ingest": (),
-        "identity": ("ingest",),
-        "lifecycle": ("identity",),
-        "tags": ("lifecycle",),
-        "recommend": ("identity",),
-        "attribution": ("identity",),
-    }
 
 
 def test_delta_settings_are_precis_own(dag):

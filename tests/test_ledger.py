@@ -93,6 +93,19 @@ def test_default_pipeline_is_the_daily_jobs_and_the_demo_profile_adds_generate()
     assert demo.pipeline.jobs == ("generate", *DAILY_JOBS, "evaluate")
 
 
+def test_the_daily_graph():
+    # Spelled out once (the Airflow DAG and the bundle are checked against upstream):
+    # after identity, lifecycle, recommend and attribution side by side.
+    assert {job: upstream(job, DAILY_JOBS) for job in DAILY_JOBS} == {
+        "ingest": (),
+        "identity": ("ingest",),
+        "lifecycle": ("identity",),
+        "tags": ("lifecycle",),
+        "recommend": ("identity",),
+        "attribution": ("identity",),
+    }
+
+
 def test_upstream_follows_needs_through_jobs_left_out():
     assert upstream("tags", DAILY_JOBS) == ("lifecycle",)
     assert upstream("ingest", DAILY_JOBS) == ()  # generate is not among them
