@@ -126,12 +126,16 @@ def plain_identifiers(world):
     from pyspark.sql import functions as F
 
     from precis.ingest import identifiers as ids
+    from precis.storage import list_landing_files, read_landing
 
     cfg, lake, _ = world
     rules, cc = cfg.ingest.id_rules, cfg.ingest.default_country_code
     plain = None
     for dataset in ("id_observations", "events", "orders", "touchpoints", "customers"):
-        raw = lake.read(T.BRONZE[dataset]).filter(F.col("id_type").isin("email", "phone"))
+        # From landing: bronze holds these only as keyed hashes.
+        path, fmt = cfg.landing_path(dataset), cfg.landing_format(dataset)
+        landed = read_landing(lake.spark, list_landing_files(lake.spark, path, fmt), fmt, path)
+        raw = landed.filter(F.col("id_type").isin("email", "phone"))
         forms = raw.select(
             F.explode(
                 F.array(

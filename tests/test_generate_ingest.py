@@ -12,9 +12,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from conftest import assert_no_plain
+from precis import privacy
 from precis import tables as T
 from precis.config import DATASETS
 from precis.generate.corrupt import CORRUPTED_DATASETS
+from precis.ingest import protect
+from precis.ingest.conform import IdentifierSettings
 from precis.jobs import ingest
 from precis.schemas import SPECS
 
@@ -32,18 +35,33 @@ def test_every_dataset_is_ingested_and_balances(world):
         assert lake.exists(T.SILVER[name])
 
 
+def _as_quarantined(rows, settings):
+    """Truth's landed rows as quarantine keeps them: identifiers of PII (or unknown) types
+    as their keyed hash, never plain."""
+    if "id_value" not in rows.columns:
+        return rows
+    keyed = privacy.with_key(rows, settings.key)
+    hidden = F.when(
+        protect.hides_value(F.col("id_type"), settings),
+        protect.bronze_key(F.col("id_type"), F.col("id_value"), settings),
+    ).otherwise(F.col("id_value"))
+    return privacy.drop_key(keyed.withColumn("id_value", hidden))
+
+
 def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
-    _, lake, summaries = world
+    cfg, lake, summaries = world
+    settings = IdentifierSettings.from_config(cfg)
     truth = lake.read(T.TRUTH["corruptions"])
     quarantine = lake.read(T.QUARANTINE)
     for dataset in CORRUPTED_DATASETS:
         schema = _string_schema(dataset)
         cols = [f"r.{c}" for c in SPECS[dataset].column_names]
-        expected = (
+        landed = (
             truth.filter((F.col("dataset") == dataset) & (F.col("kind") != "duplicate"))
             .select(F.from_json("raw", schema).alias("r"))
             .select(*cols)
         )
+        expected = _as_quarantined(landed, settings)
         got = (
             quarantine.filter(F.col("dataset") == dataset)
             .select(F.from_json("raw", schema).alias("r"))
@@ -85,3 +103,11 @@ def test_second_ingest_leaves_silver_identical(spark, world):
         assert lake.version(T.SILVER[d]) == version
         df = lake.read(T.SILVER[d])
         assert_df_equality(df, spark.createDataFrame(rows, df.schema), ignore_row_order=True)
+
+
+def test_no_plain_email_or_phone_in_bronze_or_quarantine(world, plain_identifiers):
+    _, lake, _ = world
+    for dataset in ("id_observations", "events", "orders", "touchpoints", "customers"):
+        assert_no_plain(lake, "bronze", dataset, plain_identifiers)
+    raw = lake.read(T.QUARANTINE).select(F.get_json_object("raw", "$.id_value").alias("value"))
+    assert raw.join(plain_identifiers, "value", "inner").count() == 0

@@ -10,13 +10,14 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from precis import privacy
 from precis import tables as T
 from precis.config import load_config
 from precis.errors import MissingDatasetError
 from precis.ingest import conform
 from precis.ingest import identifiers as ids
 from precis.jobs import ingest
-from precis.privacy import DEVELOPMENT_KEY, hmac_sha256_hex
+from precis.privacy import DEVELOPMENT_KEY
 from precis.schemas import SPECS
 from precis.storage import Lakehouse
 
@@ -117,11 +118,15 @@ def test_placeholders_are_blocked_and_malformed_values_invalid(spark):
 def test_hmac_matches_python_hmac_and_depends_on_key(spark):
     values = ["+8613812345678", "alice@example.com", "ü-unicode@example.com"]
     df = spark.createDataFrame([(v,) for v in values], "v string")
+
+    def hashed(key: bytes) -> list[str]:
+        keyed = privacy.with_key(df, key).select(privacy.hmac_hex(F.col("v")))
+        return [r[0] for r in keyed.collect()]
+
     for key in (b"secret", b"k" * 100):
-        got = [r[0] for r in df.select(hmac_sha256_hex(F.col("v"), key)).collect()]
         want = [hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for v in values]
-        assert got == want
-    other = df.select(hmac_sha256_hex(F.col("v"), b"other")).first()[0]
+        assert hashed(key) == want
+    other = hashed(b"other")[0]
     assert other != hmac.new(b"secret", values[0].encode(), hashlib.sha256).hexdigest()
 
 

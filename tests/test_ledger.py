@@ -95,10 +95,12 @@ def test_default_pipeline_is_the_daily_jobs_and_the_demo_profile_adds_generate()
 
 def test_the_daily_graph():
     # The Airflow DAG and the bundle are checked against upstream(); here, its meaning:
-    # ingest first, identity on it, then lifecycle, recommend and attribution side by
-    # side, and tags after lifecycle (its model tags read customer_value).
+    # ingest first, forget on it, identity after forget (the graph is built without the
+    # people forgotten), then lifecycle, recommend and attribution side by side, and
+    # tags after lifecycle (its model tags read customer_value).
     graph = {job: upstream(job, DAILY_JOBS) for job in DAILY_JOBS}
-    assert graph.pop("ingest") == () and graph.pop("identity") == ("ingest",)
+    assert graph.pop("ingest") == () and graph.pop("forget") == ("ingest",)
+    assert graph.pop("identity") == ("forget",)
     assert graph.pop("tags") == ("lifecycle",)
     assert set(graph.values()) == {("identity",)}
     assert set(graph) == {"lifecycle", "recommend", "attribution"}
@@ -108,4 +110,7 @@ def test_upstream_follows_needs_through_jobs_left_out():
     assert upstream("tags", DAILY_JOBS) == ("lifecycle",)
     assert upstream("ingest", DAILY_JOBS) == ()  # generate is not among them
     assert upstream("evaluate", ("ingest", "evaluate")) == ("ingest",)  # through identity
-    assert set(NEEDS) == {"generate", *DAILY_JOBS, "evaluate"}
+    assert upstream("identity", ("ingest", "identity")) == ("ingest",)  # through forget
+    assert set(NEEDS) == {"generate", *DAILY_JOBS, "evaluate", "share"}
+    # share waits for tags and attribution, and through them for everything they need.
+    assert upstream("share", ("ingest", "share")) == ("ingest",)

@@ -510,8 +510,8 @@ SETTINGS = IdentifierSettings(
 @pytest.fixture(scope="module")
 def identity_map(spark):
     email_key = (
-        spark.range(1)
-        .select(privacy.hmac_sha256_hex(F.lit("ann@example.com"), SETTINGS.key).alias("k"))
+        privacy.with_key(spark.range(1), SETTINGS.key)
+        .select(privacy.hmac_hex(F.lit("ann@example.com")).alias("k"))
         .first()["k"]
     )
     return spark.createDataFrame(

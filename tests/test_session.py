@@ -96,6 +96,8 @@ def test_launch_conf_of_a_session_precis_starts(tmp_path):
     assert local["spark.sql.shuffle.partitions"] == "3"  # spark.conf beats the local default
     assert local["spark.jars.packages"] == ",".join(jvm.packages())
     assert local["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    # No ${env:...} pasted into SQL: config expressions cannot read the hashing key.
+    assert local["spark.sql.variable.substitute"] == "false"
     assert (
         local["spark.sql.warehouse.dir"] == f"{tmp_path}/l/_warehouse"
     )  # not the working directory

@@ -25,7 +25,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from precis.attribution.settings import ATTRIBUTION_MODELS as ATTRIBUTION_MODELS
 from precis.attribution.settings import AttributionConfig as AttributionConfig
@@ -35,10 +35,13 @@ from precis.attribution.settings import AttributionShapleyConfig as AttributionS
 from precis.columns import RUN_DATE
 from precis.contract import DATASETS as DATASETS
 from precis.errors import ConfigError
+from precis.exports_settings import ExportsConfig as ExportsConfig
+from precis.forget.settings import ForgetConfig as ForgetConfig
 from precis.generate.settings import GenerateConfig as GenerateConfig
 from precis.identity.settings import IdentityConfig as IdentityConfig
 from precis.identity.settings import IdentityRulesConfig as IdentityRulesConfig
 from precis.identity.settings import IdTypeConfig as IdTypeConfig
+from precis.ingest.settings import BronzeConfig as BronzeConfig
 from precis.ingest.settings import IngestConfig as IngestConfig
 from precis.jobs import DAILY_JOBS
 from precis.lifecycle.settings import ChurnConfig as ChurnConfig
@@ -58,10 +61,14 @@ from precis.settings import (
     defaults_yaml,
     environments,
     is_unity_catalog,
+    local_file_path,
     parse_override,
     read_yaml_mapping,
     validate,
 )
+from precis.share.settings import ShareConfig as ShareConfig
+from precis.share.settings import ShareTagConfig as ShareTagConfig
+from precis.sqlcheck import ConfigSqlError, check_sql_text
 from precis.tags.settings import TagsConfig as TagsConfig
 from precis.tags.settings import TagsExplainConfig as TagsExplainConfig
 from precis.tags.settings import TagsKMeansConfig as TagsKMeansConfig
@@ -76,6 +83,17 @@ class StorageConfig(Section):
     # catalog, so ``spark.table("gold.identity_map")`` works where a metastore exists.
     register_tables: bool = False
     database_prefix: str = ""
+
+    @field_validator("root", "database_prefix")
+    @classmethod
+    def _safe_in_sql(cls, value: str, info: ValidationInfo) -> str:
+        # Both are pasted into SQL statements: delta.`<root>/...`, CREATE DATABASE `<prefix>...`.
+        quote = "`" if info.field_name == "database_prefix" else ""
+        try:
+            check_sql_text(value, f"storage.{info.field_name}", quote)
+        except ConfigSqlError as exc:
+            raise ValueError(exc.reason) from None
+        return value
 
 
 class LandingDataset(Section):
@@ -108,7 +126,11 @@ class MlflowConfig(Section):
 
 
 class PrivacyConfig(Section):
+    # Environment variable holding the key that hashes PII identifiers. Unset: an error,
+    # except in the local environment (the public development key, with a warning).
     pii_key_env: str = "PRECIS_PII_KEY"
+    # The key being replaced, read by the rekey job only (docs/privacy.md).
+    previous_key_env: str = "PRECIS_PII_KEY_PREVIOUS"
     # Identifier types whose values are PII: stored only as a keyed hash.
     pii_types: tuple[str, ...] = ("email", "phone")
 
@@ -196,6 +218,10 @@ class Config(Section):
     generate: GenerateConfig = GenerateConfig()
     # Landing -> bronze -> silver: types, quarantine, identifier normalization and hashing.
     ingest: IngestConfig = IngestConfig()
+    # What bronze keeps of landed rows and how long (docs/privacy.md).
+    bronze: BronzeConfig = BronzeConfig()
+    # Right to be forgotten: requests, history purge (docs/privacy.md).
+    forget: ForgetConfig = ForgetConfig()
     # The identity graph: stable one_ids, guards against over-merging (docs/identity.md).
     identity: IdentityConfig = IdentityConfig()
     # RFM, BG/NBD + Gamma-Gamma CLV, stages and churn (docs/lifecycle.md).
@@ -207,8 +233,13 @@ class Config(Section):
     # Multi-touch attribution: conversions in the window_days ending on the run date are
     # credited to the touches of their journey (docs/attribution.md).
     attribution: AttributionConfig = AttributionConfig()
+    # Differentially private aggregates for outside the team, under a privacy budget
+    # (docs/share.md).
+    share: ShareConfig = ShareConfig()
     # How long gold product tables keep their run-date snapshots (docs/running.md).
     retention: RetentionConfig = RetentionConfig()
+    # How long activation exports (<storage.root>/exports) are kept (docs/privacy.md).
+    exports: ExportsConfig = ExportsConfig()
     pipeline: PipelineConfig = PipelineConfig()
     # Not read from files: filled from the command line.
     env: str = DEFAULT_ENV
@@ -251,6 +282,25 @@ class Config(Section):
                 f"identity.types declares {unknown}, which ingest.id_rules does not accept "
                 f"(known: {sorted(self.ingest.id_rules)})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _landing_rewritable(self) -> Config:
+        # Found before Spark starts, not after the forget run has deleted half its rows.
+        if self.forget.rewrite_landing:
+            remote = [
+                f"landing.{d}.path ({self.landing_path(d)})"
+                for d in type(self.landing).model_fields
+                if self.landing_format(d) != "delta"
+                and local_file_path(self.landing_path(d)) is None
+            ]
+            if remote:
+                raise ValueError(
+                    "forget.rewrite_landing rewrites landing files on this process's file "
+                    "system (local disk, /dbfs, /Volumes), which cannot reach "
+                    + ", ".join(remote)
+                    + "; turn it off and clean those files with your own tools"
+                )
         return self
 
     # ----------------------------------------------------------------- derived values

@@ -5,25 +5,24 @@ shows the result (``notebooks/inspect_person.py``); nothing here reads, writes o
 
 A person is given by ``one_id`` or by an identifier as it was landed, such as a member
 id. The identifier is turned into the ``id_key`` ingest stores (normalized by the type's
-rule in ``ingest.id_rules``, keyed hash for ``privacy.pii_types``) inside a Spark column
-expression, so a plain email or phone never reaches the driver, an error message or the
-output. Every section is the gold table's own columns for that person: identifiers
-appear as ``id_key``, which is already a keyed hash for PII types.
+rule in ``ingest.id_rules``, keyed hash for ``privacy.pii_types``) by ingest's own
+``resolve_identifiers`` over a one-row frame, so a plain email or phone never reaches an
+error message, a query plan or the output. Every section is the gold table's own
+columns for that person: identifiers appear as ``id_key``, which is already a keyed
+hash for PII types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from precis import privacy
 from precis import tables as T
-from precis.columns import ID_KEY, ID_TYPE, ITEM_ID, ONE_ID, RUN_DATE
+from precis.columns import ID_KEY, ID_TYPE, ID_VALUE, ITEM_ID, ONE_ID, RUN_DATE
 from precis.errors import ConfigError
-from precis.ingest import identifiers as ids
-from precis.ingest.conform import IdentifierSettings
+from precis.ingest.conform import IdentifierSettings, resolve_identifiers
 from precis.tables import Table
 
 #: Section of a person's page -> the gold table it comes from, in page order.
@@ -78,21 +77,22 @@ ORDER: dict[str, tuple[str, ...]] = {
 MEMBER_ID = "member_id"
 
 
-def identifier_key(id_type: str, value: str, settings: IdentifierSettings) -> Column:
-    """The ``id_key`` ingest stores for ``value`` of ``id_type`` (null if not valid).
+def identifier_key(
+    spark: SparkSession, id_type: str, value: str, settings: IdentifierSettings
+) -> str | None:
+    """The ``id_key`` ingest stores for ``value`` of ``id_type`` (None if not valid).
 
-    Normalized by the type's rule; hashed with the PII key for PII types, exactly as
-    ``conform.resolve_identifiers`` does, so the column matches ``gold/identity_map``.
+    Resolved by ``conform.resolve_identifiers`` itself, so it matches
+    ``gold/identity_map``; the value and the key enter Spark as data, never as literals
+    of a query plan.
     """
     if id_type not in settings.rules:
         raise ConfigError(
             f"unknown identifier type '{id_type}'; types: {', '.join(sorted(settings.rules))}"
         )
-    normalized = ids.normalize(F.lit(value), settings.rules[id_type], settings.country_code)
-    valid = F.when(ids.is_valid(normalized, settings.rules[id_type]), normalized)
-    if id_type in settings.pii_types:
-        return privacy.hmac_sha256_hex(valid, settings.key)
-    return valid
+    given = spark.createDataFrame([(id_type, value)], f"{ID_TYPE} string, {ID_VALUE} string")
+    row = resolve_identifiers(given, settings).select(ID_KEY).first()
+    return None if row is None else row[ID_KEY]
 
 
 def one_id_of_identifier(
@@ -103,12 +103,14 @@ def one_id_of_identifier(
     ConfigError naming the identifier when no person has it; a PII value is named by its
     type only, never shown.
     """
-    key = identifier_key(id_type, value, settings)
+    key = identifier_key(identity_map.sparkSession, id_type, value, settings)
     found = (
-        identity_map.filter((F.col(ID_TYPE) == F.lit(id_type)) & (F.col(ID_KEY) == key))
+        identity_map.filter((F.col(ID_TYPE) == F.lit(id_type)) & (F.col(ID_KEY) == F.lit(key)))
         .select(ONE_ID)
         .limit(1)
         .collect()
+        if key is not None
+        else []
     )
     if not found:
         shown = (

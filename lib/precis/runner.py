@@ -2,13 +2,19 @@
 
 ``job_main`` validates the configuration before Spark starts, builds (or reuses) the
 session, calls the job's ``run(spark, cfg)`` and turns failures into a non-zero exit
-code with a one-line reason on stderr.
+code with a one-line reason on stderr (secrets redacted: :mod:`precis.redact`).
+
+Overrides can also come from the environment variable ``PRECIS_SET``, a JSON list of
+``"dotted.key=value"`` applied before the command line's ``--set``: a value there is
+not in the process's command line, which every user of the machine can read.
+``spark-submit.sh`` passes secret-looking ``--set`` values to the job this way.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import traceback
@@ -20,8 +26,12 @@ from pyspark.sql import SparkSession
 from precis.config import Config, load_config
 from precis.errors import ConfigError, PrecisError
 from precis.progress import configure_logging
+from precis.redact import redact_text
 
 RunFn = Callable[[SparkSession, Config], Any]
+
+#: Environment variable of overrides: a JSON list of "dotted.key=value".
+ENV_OVERRIDES = "PRECIS_SET"
 
 
 def build_parser(job: str) -> argparse.ArgumentParser:
@@ -83,7 +93,7 @@ def parse_config(job: str, argv: Sequence[str]) -> Config:
     parser = build_parser(job)
     parser.__class__ = _Parser
     args = parser.parse_args(list(argv))
-    overrides = list(args.overrides)
+    overrides = [*env_overrides(), *args.overrides]
     run_date = _parse_date(args.run_date, "--run-date") if args.run_date else None
     if run_date is None and args.triggered_on:
         run_date = _parse_date(args.triggered_on, "--triggered-on") - dt.timedelta(days=1)
@@ -99,6 +109,21 @@ def parse_config(job: str, argv: Sequence[str]) -> Config:
     return load_config(args.configs, overrides, run_date=run_date, env=args.env)
 
 
+def env_overrides() -> list[str]:
+    """The overrides in ``$PRECIS_SET`` (none when unset)."""
+    text = os.environ.get(ENV_OVERRIDES, "").strip()
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        # Not quoted back: the variable exists to hold secrets.
+        raise ConfigError(f'${ENV_OVERRIDES} must be a JSON list of "dotted.key=value" strings')
+    return items
+
+
 def _parse_date(text: str, flag: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -109,8 +134,9 @@ def _parse_date(text: str, flag: str) -> dt.date:
 def fail(job: str, exc: BaseException) -> int:
     code = exc.exit_code if isinstance(exc, PrecisError) else 1
     if os.environ.get("PRECIS_DEBUG"):
-        traceback.print_exception(exc, file=sys.stderr)
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(redact_text("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+    text = redact_text(str(exc)).strip()  # a message may quote a URI or a setting
+    reason = text.splitlines()[0] if text else type(exc).__name__
     if not isinstance(exc, PrecisError):
         reason = f"{type(exc).__name__}: {reason} (PRECIS_DEBUG=1 shows the traceback)"
     print(f"precis {job}: error: {reason}", file=sys.stderr, flush=True)

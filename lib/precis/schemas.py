@@ -138,10 +138,14 @@ SPECS: dict[str, DatasetSpec] = {
                 ("city", S),
                 ("signup_time", TS),
                 ("consent_marketing", BOOL),
+                # Optional: when consent_marketing was stated. Ingest fills a missing one
+                # with signup_time, so a later statement of an identifier replaces its
+                # earlier row (precis.consent).
+                ("consent_updated_at", TS),
             ),
             required=(ID_TYPE, ID_VALUE),
             keys=(ID_TYPE, ID_VALUE),
-            order_by="signup_time",
+            order_by="consent_updated_at",
             identified=True,
         ),
         DatasetSpec(

@@ -93,6 +93,9 @@ def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) 
     # refers to its checkpoint any more.
     conf["spark.cleaner.referenceTracking.cleanCheckpoints"] = "true"
     conf["spark.log.level"] = cfg.spark.log_level
+    # Spark pastes ${env:VAR} and ${spark.conf} into SQL text before parsing it, so a
+    # config expression could read the hashing key; precis' SQL never needs it.
+    conf["spark.sql.variable.substitute"] = "false"
     conf.update(cfg.spark.conf)
     return conf
 

@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from precis.errors import ConfigError
+from precis.redact import redact_value
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LINE = 100
@@ -57,6 +59,17 @@ def absolute(path: str) -> str:
     if "://" in path or path.startswith("dbfs:"):
         return path.rstrip("/")
     return str(Path(path).expanduser().resolve())
+
+
+def local_file_path(path: str) -> str | None:
+    """Where ``path`` is on the file system of this process (``file:`` URIs, plain paths,
+    ``dbfs:/`` through Databricks' ``/dbfs`` mount); None for object stores and the like."""
+    url = urlparse(path)
+    if url.scheme in ("", "file"):
+        return unquote(url.path)
+    if url.scheme == "dbfs":
+        return "/dbfs" + unquote(url.path)
+    return None
 
 
 def environments(folder: Path | Traversable) -> list[str]:
@@ -229,7 +242,9 @@ def _describe(exc: ValidationError, source: str) -> str:
             # A check across sections: its message names the keys; the input is everything.
             problems.append(err["msg"].removeprefix("Value error, "))
         else:
-            problems.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
+            # A value that looks like a secret is not repeated in the message.
+            shown = redact_value(key, err.get("input"))
+            problems.append(f"config key '{key}': {err['msg']} (got {shown!r})")
     return f"invalid config ({source} + --set): " + "; ".join(problems)
 
 

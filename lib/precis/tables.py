@@ -139,6 +139,18 @@ RECOMMENDATIONS = Table("gold", "recommendations", "snapshot", keys=(ONE_ID, "ra
 ATTRIBUTION = Table(
     "gold", "attribution", "merge", keys=(RUN_DATE, "model", "channel"), ignore=(RUN_ID,)
 )
+# share: differentially private aggregates for outside the team, one release per run
+# date (a forced rerun replaces the date's rows); by release name (docs/share.md).
+SHARED: dict[str, Table] = {
+    "segments": Table("gold", "shared_segment_sizes", "replace_where", keys=(RUN_DATE, "segment")),
+    "tags": Table(
+        "gold", "shared_tag_distribution", "replace_where", keys=(RUN_DATE, "tag", "value")
+    ),
+    "attribution": Table("gold", "shared_attribution", "replace_where", keys=(RUN_DATE, "channel")),
+}
+SHARED_SEGMENT_SIZES = SHARED["segments"]
+SHARED_TAG_DISTRIBUTION = SHARED["tags"]
+SHARED_ATTRIBUTION = SHARED["attribution"]
 
 # ----------------------------------------------------------------------- meta
 INGEST_FILES = Table(
@@ -150,12 +162,21 @@ IDENTITY_STATE = Table("meta", "identity_state", "merge", keys=("node",))
 IDENTITY_RECORDS = Table("meta", "identity_records", "merge", keys=RECORD_KEYS)
 # Operators' force/never/block rules: written by people, read by the identity job.
 IDENTITY_RULES = Table("meta", "identity_rules")
+# The fingerprint of the key that hashed this lakehouse's PII identifiers (one row:
+# fingerprint, first_used_at, env); a job with another key stops. Replaced by rekey.
+KEY_FINGERPRINT = Table("meta", "key_fingerprint")
 EVALUATIONS = Table("meta", "evaluations", "replace_where")
 SELFCHECK = Table("meta", "selfcheck", "merge", keys=("id",))
 # Landing folders the generate job wrote: it replaces only these (generate.replace_landing).
 GENERATED_LANDING = Table("meta", "generated_landing", "merge", keys=("path",))
+# Forgetting: every identifier of a forgotten person as a keyed hash (ingest drops their
+# rows forever), and one audit row per forget run and table (counts, request hashes).
+SUPPRESSIONS = Table("meta", "suppressions", "append_log", keys=("request_key", ID_TYPE, ID_KEY))
+FORGET_LOG = Table("meta", "forget_log", "append_log", keys=(RUN_ID, "table"))
 # The pipeline's ledger: which (run date, job) finished, with the versions of what it read.
 PIPELINE_RUNS = Table("meta", "pipeline_runs", "merge", keys=(RUN_DATE, "job"))
+# share: the privacy budget spent, one row per release and table (epsilon, delta).
+PRIVACY_BUDGET = Table("meta", "privacy_budget", "append_log", keys=("release_id", "dataset"))
 
 # ---------------------------------------------------------------------- truth
 # The generator's ground truth, replaced with each generated world.
@@ -182,6 +203,7 @@ PEOPLE = TRUTH["people"]
 READS: dict[str, tuple[Table, ...]] = {
     "generate": (),
     "ingest": (INGEST_FILES,),  # and the landing files, listed in meta/ingest_files
+    "forget": (SILVER["forget_requests"], IDENTITY_MAP, RECORD_IDENTITY, FORGET_LOG),
     "identity": (
         *SILVER.values(),
         IDENTITY_RULES,
@@ -193,6 +215,16 @@ READS: dict[str, tuple[Table, ...]] = {
     "tags": (*SILVER.values(), IDENTITY_MAP, IDENTITY_GUARDS, CUSTOMER_VALUE, PROFILE_TAGS),
     "recommend": (EVENTS, ORDERS, ORDER_ITEMS, CUSTOMERS, IDENTITY_MAP),
     "attribution": (TOUCHPOINTS, ORDERS, CAMPAIGN_SPEND, IDENTITY_MAP, IDENTITY_GUARDS),
+    "share": (
+        SEGMENTS,
+        PROFILE_TAGS,
+        TOUCHPOINTS,
+        ORDERS,
+        CAMPAIGN_SPEND,
+        IDENTITY_MAP,
+        IDENTITY_GUARDS,
+        PRIVACY_BUDGET,
+    ),
     "evaluate": (
         *SILVER.values(),
         RECORD_IDENTITY,
@@ -227,3 +259,6 @@ _DECLARED = _declared()
 
 #: The tables that keep one snapshot per run date.
 SNAPSHOTS: tuple[Table, ...] = tuple(t for t in _DECLARED.values() if t.mode == "snapshot")
+
+#: Every declared table (for jobs that visit all of them, such as rekey).
+DECLARED: tuple[Table, ...] = tuple(_DECLARED.values())

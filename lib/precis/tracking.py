@@ -3,7 +3,9 @@
 Runs are tagged with the git commit, run date, environment and a hash of the resolved
 config; the config itself is logged as flattened params and as ``config.yaml``. Only
 config, counts, model metrics and fitted models (with a few rows of their numeric
-inputs as the example) are logged: never identifier values, so no PII.
+inputs as the example) are logged: never identifier values, so no PII. Never secrets
+either: everything logged passes :mod:`precis.redact` (a secret setting shows ``***``,
+a URI its user without the password).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import yaml
 
 from precis.config import Config
+from precis.redact import redact_mapping, redact_value
 
 _PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 _PARAM_VALUE_MAX = 6000
@@ -116,15 +119,15 @@ class JobRun:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         if self._mlflow is not None and params:
-            self._mlflow.log_params({k: str(v)[:_PARAM_VALUE_MAX] for k, v in params.items()})
+            self._mlflow.log_params(_param_values(params))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self._mlflow is not None and tags:
-            self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+            self._mlflow.set_tags({k: str(v) for k, v in redact_mapping(tags).items()})
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
         if self._mlflow is not None:
-            self._mlflow.log_dict(data, artifact_file)
+            self._mlflow.log_dict(redact_value("", data), artifact_file)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         if self._mlflow is not None:
@@ -215,8 +218,12 @@ class JobRun:
         """A nested run under this one (one hyper-parameter trial, say)."""
         if self._mlflow is not None:
             with self._mlflow.start_run(run_name=name, nested=True):
-                self._mlflow.log_params({k: str(v)[:_PARAM_VALUE_MAX] for k, v in params.items()})
+                self._mlflow.log_params(_param_values(params))
                 self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+
+
+def _param_values(params: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v)[:_PARAM_VALUE_MAX] for k, v in redact_mapping(params).items()}
 
 
 @contextlib.contextmanager
@@ -250,9 +257,10 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
         "precis.config_hash": cfg.config_hash(),
         "mlflow.source.git.commit": git_commit(),
         "precis.version": package_version(),
-        **(tags or {}),
+        **redact_mapping(tags or {}),
     }
-    resolved = cfg.to_dict()
+    # What is logged, never the secrets in it; the hash above is of the real config.
+    resolved = redact_mapping(cfg.to_dict())
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"{job} {cfg.run_date}", tags=run_tags
     ) as run:

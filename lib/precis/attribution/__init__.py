@@ -22,7 +22,7 @@ from precis import tables as T
 from precis.attribution import journeys, models, report
 from precis.attribution.journeys import AnalysisWindow
 from precis.attribution.settings import AttributionConfig
-from precis.errors import ConfigError, MissingDatasetError
+from precis.errors import MissingDatasetError
 from precis.frames import kept_observed
 from precis.identity.resolve import isolated_identifiers, resolve
 from precis.progress import Step, silent_step
@@ -139,13 +139,5 @@ def _resolved(
         resolve(inputs.touchpoints, inputs.identity_map, isolated), settings.granularity
     )
     orders = resolve(inputs.orders, inputs.identity_map, isolated)
-    try:
-        conversions = journeys.conversions(orders, settings.revenue, settings.conversion_filter)
-        _ = conversions.schema  # analysis happens here: a bad expression fails before any work
-    except Exception as exc:  # AnalysisException or ParseException, both name the column
-        raise ConfigError(
-            f"attribution.revenue ({settings.revenue!r}) or attribution.conversion_filter "
-            f"({settings.conversion_filter!r}) is not valid over {T.ORDERS.ref}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from exc
+    conversions = journeys.checked_conversions(orders, settings.revenue, settings.conversion_filter)
     return touches, conversions

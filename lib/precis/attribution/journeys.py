@@ -26,6 +26,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ONE_ID, ORDER_ID
+from precis.errors import ConfigError
+from precis.tables import ORDERS
 
 SECONDS_PER_DAY = 86_400
 
@@ -96,6 +98,20 @@ def conversions(
         F.col("order_time").alias("at"),
         F.coalesce(F.expr(revenue).cast("double"), F.lit(0.0)).alias("revenue"),
     )
+
+
+def checked_conversions(orders: DataFrame, revenue: str, condition: str | None) -> DataFrame:
+    """``conversions``, analysed at once: a bad ``attribution.revenue`` or
+    ``attribution.conversion_filter`` fails here, before any work, naming both settings."""
+    try:
+        found = conversions(orders, revenue, condition)
+        _ = found.schema  # analysis happens here
+    except Exception as exc:  # AnalysisException or ParseException, both name the column
+        raise ConfigError(
+            f"attribution.revenue ({revenue!r}) or attribution.conversion_filter "
+            f"({condition!r}) is not valid over {ORDERS.ref}: {str(exc).splitlines()[0]}"
+        ) from exc
+    return found
 
 
 def touches(touchpoints: DataFrame, granularity: str = "channel") -> DataFrame:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from precis.settings import Section
+from precis.sqlcheck import ConfigSqlError, check_expression
 
 
 class AttributionPositionConfig(Section):
@@ -73,6 +74,17 @@ class AttributionConfig(Section):
     shapley: AttributionShapleyConfig = AttributionShapleyConfig()
     # A comparison plot of the models to MLflow.
     log_plot: bool = True
+
+    @field_validator("conversion_filter", "revenue")
+    @classmethod
+    def _allowed_sql(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The text becomes code in F.expr: only allowed functions, no subquery (docs/privacy.md).
+        if value is not None:
+            try:
+                check_expression(value, f"attribution.{info.field_name}")
+            except ConfigSqlError as exc:
+                raise ValueError(exc.reason) from None  # the error names the key already
+        return value
 
     @field_validator("models")
     @classmethod

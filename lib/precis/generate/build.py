@@ -151,7 +151,14 @@ def build(
             },
         ),
         "items": items_frame(spark, draw),
-        "customers": landing.conform(customers, "customers", {"signup_time": ts("signup_time_s")}),
+        "customers": landing.conform(
+            customers,
+            "customers",
+            {
+                "signup_time": ts("signup_time_s"),
+                "consent_updated_at": ts("consent_updated_s"),
+            },
+        ),
         "campaign_spend": campaign_spend_frame(
             spark, g.seed, g.people, period.start_date, period.days
         ),

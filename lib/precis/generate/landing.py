@@ -217,15 +217,29 @@ def pos_records(orders_df: DataFrame) -> DataFrame:
 
 
 def customers(people: DataFrame) -> DataFrame:
+    """The CRM's consent statements: a row per member at sign-up (no
+    ``consent_updated_s``: the statement is the sign-up's), then one per later change of
+    consent (a withdrawal, a grant again) with the same member id, profile and sign-up
+    time, the new ``consent_marketing`` and its ``consent_updated_s``."""
     members = people.filter(F.col("is_member"))
-    return members.select(
-        "person_id",
-        *exprs({ID_TYPE: "'member_id'", ID_VALUE: "member_id"}),
-        "gender",
-        "birth_date",
-        "city",
-        F.col("signup_s").alias("signup_time_s"),
-        "consent_marketing",
+
+    def statement(frame: DataFrame, consent: str, at: str) -> DataFrame:
+        return frame.select(
+            "person_id",
+            *exprs({ID_TYPE: "'member_id'", ID_VALUE: "member_id"}),
+            "gender",
+            "birth_date",
+            "city",
+            F.col("signup_s").alias("signup_time_s"),
+            *exprs({"consent_marketing": consent, "consent_updated_s": at}),
+        )
+
+    withdrawn = members.filter(F.col("consent_withdrawn_s").isNotNull())
+    regranted = members.filter(F.col("consent_regranted_s").isNotNull())
+    return (
+        statement(members, "consent_marketing", "CAST(NULL AS BIGINT)")
+        .unionByName(statement(withdrawn, "false", "consent_withdrawn_s"))
+        .unionByName(statement(regranted, "true", "consent_regranted_s"))
     )
 
 

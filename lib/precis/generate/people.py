@@ -78,6 +78,8 @@ PERSON_COLUMNS = (
     "city",
     "signup_s",
     "consent_marketing",
+    "consent_withdrawn_s",
+    "consent_regranted_s",
     "is_buyer",
     "lam",
     "p_drop",
@@ -194,11 +196,15 @@ def people_frame(
         ),
     )
 
-    dropout = traits.select(
-        "*",
-        *exprs({"p_drop": "least(greatest(_ga / (_ga + _gb), 1.0E-4D), 1.0D)"}),
-    ).select(
-        "*", *exprs({"dropout_after": geometric("p_drop", u("dropout"), MAX_REPEAT_PURCHASES)})
+    dropout = (
+        consent_changes(traits, g, period)
+        .select(
+            "*",
+            *exprs({"p_drop": "least(greatest(_ga / (_ga + _gb), 1.0E-4D), 1.0D)"}),
+        )
+        .select(
+            "*", *exprs({"dropout_after": geometric("p_drop", u("dropout"), MAX_REPEAT_PURCHASES)})
+        )
     )
 
     # Given their number, the arrival times of a Poisson process in a window are sorted
@@ -303,6 +309,31 @@ def people_frame(
             ),
         )
         .select(*PERSON_COLUMNS)
+    )
+
+
+def consent_changes(people: DataFrame, g: GenerateConfig, period: Period) -> DataFrame:
+    """``people`` with ``consent_withdrawn_s`` and ``consent_regranted_s``: when a member
+    who consented at sign-up withdraws during the period, and when some of them grant
+    consent again (epoch seconds, strictly increasing; null when it does not happen)."""
+
+    def u(salt: str) -> str:
+        return uniform(g.seed, salt, "person_id")
+
+    end = f"{period.end_s}L"
+    since = f"(greatest(signup_s, {period.start_s}L) + 1L)"
+    withdrawn = (
+        f"IF(consent_marketing AND {u('consent_withdraw')} < {num(g.consent_withdraw_share)} "
+        f"AND {since} < {end}, "
+        f"{since} + CAST(floor({u('consent_withdraw_at')} * ({end} - {since})) AS BIGINT), NULL)"
+    )
+    after = "(consent_withdrawn_s + 1L)"
+    regranted = (
+        f"IF({u('consent_regrant')} < {num(g.consent_regrant_share)} AND {after} < {end}, "
+        f"{after} + CAST(floor({u('consent_regrant_at')} * ({end} - {after})) AS BIGINT), NULL)"
+    )
+    return people.select("*", *exprs({"consent_withdrawn_s": withdrawn})).select(
+        "*", *exprs({"consent_regranted_s": regranted})
     )
 
 

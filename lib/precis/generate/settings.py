@@ -42,6 +42,11 @@ class GenerateConfig(Section):
     existing_share: float = Field(0.5, ge=0.0, le=1.0)
     # Customers who opted out of marketing (consent_marketing = false).
     opt_out_share: float = Field(0.15, ge=0.0, le=1.0)
+    # Consenting customers who withdraw during the period (a later customers row of their
+    # member id: consent_marketing false, with its consent_updated_at), and the share of
+    # those who grant it again later (another, later row).
+    consent_withdraw_share: float = Field(0.05, ge=0.0, le=1.0)
+    consent_regrant_share: float = Field(0.3, ge=0.0, le=1.0)
     # Cookies and app devices that sign in to an account (email, member id, or a phone
     # one-time code) when first used. The rest are anonymous unless a session logs in:
     # lower it for a world with more anonymous traffic (see docs/identity.md).

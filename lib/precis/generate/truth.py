@@ -59,7 +59,8 @@ def record_person(
         .unionByName(keyed(touches, "touchpoints", "touchpoints", "touch_id"))
         .unionByName(
             keyed(
-                customers.select("person_id", by_identifier.alias("key")),
+                # A customer's consent changes repeat its key: one truth row per key.
+                customers.select("person_id", by_identifier.alias("key")).distinct(),
                 "customers",
                 "customers",
                 "key",
@@ -117,7 +118,13 @@ def people_truth(people: DataFrame) -> DataFrame:
         "family",
         F.when(F.col("family"), F.col("household_id")).alias("household_id"),
         "cafe_user",
-        "consent_marketing",
+        # Consent as the CRM states it at the end of the period (null: not a member).
+        F.expr(
+            "CASE WHEN consent_regranted_s IS NOT NULL THEN true "
+            "WHEN consent_withdrawn_s IS NOT NULL THEN false ELSE consent_marketing END"
+        ).alias("consent_marketing"),
+        F.timestamp_seconds(F.col("consent_withdrawn_s")).alias("consent_withdrawn_at"),
+        F.timestamp_seconds(F.col("consent_regranted_s")).alias("consent_regranted_at"),
         F.timestamp_seconds(F.col("first_seen_s")).alias("first_seen"),
         F.timestamp_seconds(F.col("active_end_s")).alias("active_until"),
     )

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 ROW_HASH, DUP_ORDINAL = "_row_hash", "_dup_ordinal"
 BRONZE_META = (SOURCE_FILE, ROW_HASH, DUP_ORDINAL, INGEST_RUN_ID, INGESTED_AT)
 REASONS = "_reasons"
+# Identified rows on their way from landing (precis.ingest.protect): the key bronze and
+# quarantine keep beside a hashed id_value, and the plain value, which goes no further
+# than silver's identifier resolution.
+BRONZE_KEY, PLAIN = "_id_key", "_id_plain"
+_STAGING = (BRONZE_KEY, PLAIN)
 
 QUARANTINE_COLUMNS = ("dataset", "reason", "raw", *BRONZE_META)
 
@@ -69,7 +74,7 @@ class IdentifierSettings:
         """``of`` the run's config, with the hashing key from the environment."""
         from precis.privacy import resolve_key
 
-        return cls.of(cfg.ingest, cfg.privacy.pii_types, resolve_key(cfg))
+        return cls.of(cfg.ingest, cfg.privacy.pii_types, resolve_key(cfg.privacy, cfg.env))
 
 
 def missing_required_columns(columns: Sequence[str], spec: DatasetSpec) -> list[str]:
@@ -99,14 +104,16 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
 
     Casting uses ``try_cast`` so a bad value becomes a reason, not a failed job.
     """
-    landed = [c for c in bronze.columns if c not in BRONZE_META]
+    landed = [c for c in bronze.columns if c not in BRONZE_META and c not in _STAGING]
+    # The raw row as bronze holds it: a PII identifier hashed, never its plain value.
     raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in landed]))
     columns: list[Column] = []
     reasons: list[Column] = []
     values: dict[str, Column] = {}
     for name, dtype in spec.columns:
         if name in bronze.columns:
-            source = F.col(f"`{name}`")
+            plain = name == ID_VALUE and PLAIN in bronze.columns
+            source = F.col(PLAIN if plain else f"`{name}`")
             value = _cast(source, bronze.schema[name].dataType, dtype)
             blank = source.isNull() | (F.trim(source.cast("string")) == "")
         else:
@@ -119,6 +126,9 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
         if (spec.name, name) == ("orders", "status"):
             # The contract: a missing status means paid.
             values[name] = F.coalesce(values[name], F.lit("paid"))
+        elif (spec.name, name) == ("customers", "consent_updated_at"):
+            # A consent without its own time was stated at sign-up (precis.consent).
+            values[name] = F.coalesce(values[name], values["signup_time"])
         columns.append(values[name].alias(name))
         if name in spec.required:
             reasons.append(F.when(blank, F.lit(f"missing:{name}")))
@@ -141,6 +151,7 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
         F.array_compact(F.array(*reasons)).alias(REASONS),
         raw.alias("raw"),
         *[F.col(c) for c in BRONZE_META],
+        *[F.col(c) for c in (BRONZE_KEY,) if c in bronze.columns],
     )
     if spec.identified:
         out = out.withColumn(ID_TYPE, F.lower(F.trim(F.col(ID_TYPE))))
@@ -200,6 +211,7 @@ def quarantine_rows(rejected: DataFrame, dataset: str) -> DataFrame:
         F.array_join(F.col(REASONS), ";").alias("reason"),
         F.col("raw"),
         *[F.col(c) for c in BRONZE_META],
+        *[F.col(c) for c in (BRONZE_KEY,) if c in rejected.columns],
     )
 
 
@@ -217,14 +229,15 @@ def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataF
         settings.placeholder_patterns,
         settings.country_code,
     )
-    from precis.privacy import hmac_sha256_hex
+    from precis import privacy
 
     is_pii = F.col(ID_TYPE).isin(*settings.pii_types) if settings.pii_types else F.lit(False)
-    key = F.when(is_pii, hmac_sha256_hex(F.col("_id_norm"), settings.key)).otherwise(
-        F.col("_id_norm")
-    )
+    key = F.when(is_pii, privacy.hmac_hex(F.col("_id_norm"))).otherwise(F.col("_id_norm"))
+    # The key joins the rows as data (never a literal in the plan); the select below
+    # keeps only the frame's own columns, so its pad columns go no further.
     with_key = (
-        valid.withColumn("_id_norm", normalized)
+        privacy.with_key(valid, settings.key)
+        .withColumn("_id_norm", normalized)
         .withColumn("id_status", status)
         .withColumn(ID_KEY, F.when(F.col("id_status") == ids.STATUS_OK, key))
     )
@@ -244,6 +257,10 @@ def deduplicate(
     """(one row per key, the rows that lost). The latest ``order_by`` wins; ties break
     on the row hash so reruns keep the same row."""
     order = [F.col(order_by).desc_nulls_last()] if order_by else []
+    if "consent_marketing" in valid.columns:
+        # Two consent statements of one identifier at one time: the denial wins, as it
+        # does between a person's identifiers (precis.consent).
+        order.append(F.coalesce(F.col("consent_marketing"), F.lit(False)).asc())
     window = Window.partitionBy(*keys).orderBy(
         *order, F.col(ROW_HASH).desc(), F.col(SOURCE_FILE), F.col(DUP_ORDINAL)
     )

@@ -92,3 +92,14 @@ class IngestConfig(Section):
         if unknown:
             raise ValueError(f"unknown dataset(s) {unknown}; expected some of {list(DATASETS)}")
         return value
+
+
+class BronzeConfig(Section):
+    """What bronze keeps of the landed rows, and for how long."""
+
+    # Keep identifier values of PII types as landed. Off: bronze (and quarantine) hold
+    # the keyed hash of the normalized value instead, the same as silver's id_key.
+    keep_plain_pii: bool = False
+    # Delete bronze rows ingested more than this many days before the run date, then
+    # VACUUM (retention.vacuum_hours). null keeps them.
+    retention_days: int | None = Field(365, ge=1)

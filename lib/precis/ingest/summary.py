@@ -38,6 +38,8 @@ class Summary:
     quarantined: int = 0
     ids_blocked: int = 0
     ids_invalid: int = 0
+    # Rows of forgotten people (meta/suppressions), dropped before bronze.
+    suppressed: int = 0
     error: str = ""
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -47,7 +49,11 @@ class Summary:
 
     def balanced(self) -> bool:
         return self.rows_in == (
-            self.silver_inserted + self.silver_updated + self.duplicates + self.quarantined
+            self.silver_inserted
+            + self.silver_updated
+            + self.duplicates
+            + self.quarantined
+            + self.suppressed
         )
 
     def describe(self) -> str:
@@ -56,6 +62,7 @@ class Summary:
         return (
             f"{self.files} new file(s), silver +{self.silver_inserted} ~{self.silver_updated}, "
             f"{self.duplicates} duplicate(s), {self.quarantined} quarantined"
+            + (f", {self.suppressed} suppressed" if self.suppressed else "")
         )
 
 
@@ -65,14 +72,16 @@ def accounted(
     batch: BatchCounts,
     silver: Mapping[str, int],
     merged: Mapping[str, int],
+    suppressed: int = 0,
 ) -> Summary:
     """The summary of an ingested batch: its counts, the counts of the rows bound for
-    silver (``silver_metrics``) and what the MERGE inserted and updated."""
+    silver (``silver_metrics``), what the MERGE inserted and updated, and the rows of
+    forgotten people left out before bronze."""
     candidates = int(silver["rows"])
     return Summary(
         dataset,
         files=files,
-        rows_in=batch.rows,
+        rows_in=batch.rows + suppressed,
         silver_inserted=merged["inserted"],
         silver_updated=merged["updated"],
         already_in_silver=candidates - merged["inserted"] - merged["updated"],
@@ -80,6 +89,7 @@ def accounted(
         quarantined=batch.quarantined,
         ids_blocked=int(silver.get("ids_blocked", 0)),
         ids_invalid=int(silver.get("ids_invalid", 0)),
+        suppressed=suppressed,
         reasons=batch.reasons,
     )
 
@@ -143,6 +153,7 @@ def render(summaries: Mapping[str, Summary]) -> str:
         "quarantined",
         "ids_blocked",
         "ids_invalid",
+        "suppressed",
     )
     lines = ["  ".join(f"{h:>12}" for h in header)]
     for s in summaries.values():
@@ -156,6 +167,7 @@ def render(summaries: Mapping[str, Summary]) -> str:
             s.quarantined,
             s.ids_blocked,
             s.ids_invalid,
+            s.suppressed,
         )
         lines.append(
             "  ".join(f"{v:>12}" for v in values) + ("  FAILED: " + s.error if s.error else "")

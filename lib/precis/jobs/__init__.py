@@ -14,14 +14,18 @@ from types import ModuleType
 JOBS: tuple[str, ...] = (
     "generate",
     "ingest",
+    "forget",
     "identity",
     "lifecycle",
     "tags",
     "recommend",
     "attribution",
+    "share",
     "evaluate",
     "pipeline",
     "selfcheck",
+    # Rotates the hashing key: run by hand, once per rotation (docs/privacy.md).
+    "rekey",
 )
 
 #: Jobs that ``pipeline.jobs`` may list (the pipeline cannot run itself).
@@ -29,9 +33,10 @@ PIPELINE_JOBS: tuple[str, ...] = tuple(j for j in JOBS if j != "pipeline")
 
 #: The jobs a run date's daily pipeline runs by default, in order. ``generate`` (demo
 #: data) and ``evaluate`` (scores against the generator's truth) are for generated
-#: worlds only: the demo profile (``conf/demo.yaml``) adds them.
+#: worlds only: the demo profile (``conf/demo.yaml``) adds them. ``share`` spends privacy
+#: budget with each release, so it runs on purpose, never by default.
 DAILY_JOBS: tuple[str, ...] = tuple(
-    j for j in JOBS if j not in ("generate", "evaluate", "pipeline", "selfcheck")
+    j for j in JOBS if j not in ("generate", "evaluate", "share", "pipeline", "selfcheck", "rekey")
 )
 
 #: The jobs whose tables each job reads, for the same run date. Schedulers draw their
@@ -40,11 +45,14 @@ DAILY_JOBS: tuple[str, ...] = tuple(
 NEEDS: dict[str, tuple[str, ...]] = {
     "generate": (),
     "ingest": ("generate",),
-    "identity": ("ingest",),
+    # Forget before identity: the graph is then built without the people it removed.
+    "forget": ("ingest",),
+    "identity": ("forget",),
     "lifecycle": ("identity",),
     "tags": ("lifecycle",),  # the model tags read customer_value
     "recommend": ("identity",),
     "attribution": ("identity",),
+    "share": ("tags", "attribution"),
     "evaluate": ("identity", "lifecycle", "attribution"),
 }
 

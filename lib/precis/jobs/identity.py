@@ -26,6 +26,7 @@ from precis.identity import IdentityInputs, IdentityOutputs, PreviousRun, Stats,
 from precis.identity.incremental import with_map_version
 from precis.identity.report import metrics, render, runs_row
 from precis.ingest.conform import IdentifierSettings
+from precis.keys import job_key
 from precis.progress import Progress, log
 from precis.runner import job_main
 from precis.storage import Lakehouse
@@ -38,8 +39,9 @@ STEPS = 7  # six in build, then the writes
 def run(spark: SparkSession, cfg: Config) -> Stats:
     lake = Lakehouse.from_config(spark, cfg)
     inputs = read(lake, cfg.identity.rules)
-    # Ingest's normalization and key, only to hash operators' rules.
-    hashing = IdentifierSettings.from_config(cfg) if inputs.rules is not None else None
+    # Ingest's normalization and key (the lakehouse's own), only to hash operators' rules.
+    key = job_key(lake, cfg) if inputs.rules is not None else None
+    hashing = IdentifierSettings.of(cfg.ingest, cfg.privacy.pii_types, key) if key else None
     progress = Progress(JOB, STEPS)
     changed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with job_run(cfg, JOB) as tracker:

@@ -14,18 +14,19 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis import tables as T
+from precis.columns import INGESTED_AT
 from precis.config import DATASETS, Config
-from precis.errors import MissingDatasetError
 from precis.frames import KEEP, kept, materialize
 from precis.ingest import batch as ib
-from precis.ingest import conform
+from precis.ingest import conform, protect
 from precis.ingest import summary as sm
 from precis.ingest.batch import DatasetFailed
-from precis.privacy import resolve_key
+from precis.ingest.landing import present_datasets
+from precis.keys import job_key
 from precis.progress import Progress, log
 from precis.runner import job_main
 from precis.schemas import SPECS
@@ -50,6 +51,8 @@ def ingest_dataset(
     dataset: str,
     files: list[LandingFile],
     settings: conform.IdentifierSettings,
+    suppressions: DataFrame | None,
+    keep_plain: bool,
     run_id: str,
     ingested_at: dt.datetime,
 ) -> sm.Summary:
@@ -57,37 +60,42 @@ def ingest_dataset(
     landed = read_landing(spark, files, fmt, where)
     columns = [c for c in landed.columns if c != conform.SOURCE_FILE]
     ib.require_columns(columns, spec, where)
-    # Bronze: the batch as landed; replacing this batch's own files keeps reruns exact.
+    # Bronze: the batch as landed, PII hashed; replacing this batch's own files keeps
+    # reruns exact. Forgotten people's rows stop here (meta/suppressions).
     paths = None if fmt == "delta" else landed.select(conform.SOURCE_FILE).distinct().collect()
     condition = ib.batch_condition(None if paths is None else [r[0] for r in paths], where)
-    bronze = conform.with_lineage(landed, columns, run_id, F.lit(ingested_at))
-    lake.replace_where(bronze, T.BRONZE[dataset], condition, evolve=True)
-    out = ib.build_batch(lake.read(T.BRONZE[dataset]).filter(condition), spec, settings)
+    lineage = (columns, run_id, F.lit(ingested_at))
+    staged = protect.stage(landed, spec, settings, lineage, suppressions, keep_plain)
+    lake.replace_where(staged.bronze, T.BRONZE[dataset], condition, evolve=True)
+    suppressed = int(staged.observation.get.get(protect.SUPPRESSED) or 0)
+    out = ib.build_batch(staged.batch, spec, settings)
     with kept(out.typed) as (typed,):
         counts = ib.batch_counts(typed.agg(*out.batch_metrics).collect()[0].asDict())
         # Rewriting a file must also drop its old quarantine rows, so write even when
         # this batch has none, unless there is no quarantine table at all yet.
         if counts.quarantined or lake.exists(T.QUARANTINE):
             where_batch = f"dataset = '{dataset}' AND {condition}"
-            lake.replace_where(out.quarantine, T.QUARANTINE, where_batch)
+            lake.replace_where(out.quarantine, T.QUARANTINE, where_batch, evolve=True)
         silver, found = materialize(
             out.silver, out.silver_metrics, how="persist", storage_level=KEEP
         )
         try:
+            lake.add_new_columns(T.SILVER[dataset], silver.schema)  # optional columns added later
             merged = lake.merge_upsert(silver, T.SILVER[dataset], unique=True)  # deduplicated
         finally:
             silver.unpersist()
-    return sm.accounted(dataset, len(files), counts, found, merged)
+    return sm.accounted(dataset, len(files), counts, found, merged, suppressed)
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
     lake = Lakehouse.from_config(spark, cfg)
-    settings = conform.IdentifierSettings.of(cfg.ingest, cfg.privacy.pii_types, resolve_key(cfg))
+    settings = conform.IdentifierSettings.of(cfg.ingest, cfg.privacy.pii_types, job_key(lake, cfg))
     landing = {
         d: list_landing_files(spark, cfg.landing_path(d), cfg.landing_format(d))
         for d in cfg.ingest.datasets or DATASETS
     }
-    present = _present(cfg, landing)
+    present = present_datasets(landing, cfg.ingest.datasets, cfg.landing_path, cfg.root)
+    suppressions = lake.read_if_exists(T.SUPPRESSIONS)
     summaries: dict[str, sm.Summary] = {}
     done: dict[str, list[LandingFile]] = {}
     progress = Progress(JOB, len(present))
@@ -100,8 +108,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
                 try:
                     if todo:
                         summary = ingest_dataset(
-                            spark, cfg, lake, dataset, todo, settings, tracker.key, ingested_at
-                        )
+                            spark, cfg, lake, dataset, todo, settings, suppressions,
+                            cfg.bronze.keep_plain_pii, tracker.key, ingested_at,
+                        )  # fmt: skip
                         done[dataset] = todo
                 except DatasetFailed as exc:
                     summary.error = str(exc)
@@ -114,6 +123,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
         if done:
             files = sm.file_rows(done, tracker.key, ingested_at)
             lake.append_log(spark.createDataFrame(files, sm.FILES_SCHEMA), T.INGEST_FILES)
+        if cfg.bronze.retention_days:  # bronze keeps landed rows this long, then forgets
+            oldest = cfg.run_date - dt.timedelta(days=cfg.bronze.retention_days)
+            for table in (*(T.BRONZE[d] for d in present), T.QUARANTINE):
+                lake.expire(table, INGESTED_AT, oldest)
         rows = sm.run_rows(summaries, tracker.key, cfg.run_date, ingested_at)
         lake.append_log(spark.createDataFrame(rows, sm.RUNS_SCHEMA), T.INGEST_RUNS)
         tracker.log_metrics(sm.metrics(summaries))
@@ -124,22 +137,6 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
     if failed:
         raise DatasetFailed("; ".join(s.error for s in failed))
     return summaries
-
-
-def _present(cfg: Config, landing: dict[str, list[LandingFile]]) -> list[str]:
-    """The datasets with landed files; an explicitly requested absent one is an error."""
-    absent = [d for d, files in landing.items() if not files]
-    if absent and cfg.ingest.datasets:
-        found = ", ".join(f"{d} ({cfg.landing_path(d)})" for d in absent)
-        raise MissingDatasetError(f"landing dataset(s) not found: {found}")
-    for d in absent:
-        log.info("[%s] %s: no landing data at %s, skipped", JOB, d, cfg.landing_path(d))
-    present = [d for d in landing if landing[d]]
-    if not present:
-        raise MissingDatasetError(
-            f"no landing data under {cfg.root}/landing; run the generate job or land files first"
-        )
-    return present
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.errors import ConfigError
 from precis.progress import log
+from precis.redact import redact_text
 from precis.runner import job_main
 from precis.storage import Lakehouse
 from precis.tracking import tracking_uri
@@ -72,12 +73,11 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         skipped,
         time.monotonic() - started,
     )
-    print(f"Tables:      {cfg.root}/<layer>/<table>  (landing, bronze, silver, gold)")
+    print(f"Tables:      {redact_text(cfg.root)}/<layer>/<table>  (landing, bronze, silver, gold)")
     if cfg.mlflow.enabled:
-        print(f"MLflow runs: {tracking_uri(cfg)}")
-        print(
-            f"             browse with: {sys.executable} -m mlflow ui --backend-store-uri {tracking_uri(cfg)}"
-        )
+        uri = redact_text(tracking_uri(cfg))
+        print(f"MLflow runs: {uri}")
+        print(f"             browse with: {sys.executable} -m mlflow ui --backend-store-uri {uri}")
     return {
         "dates": [d.isoformat() for d in dates],
         "ran": len(steps) - skipped,

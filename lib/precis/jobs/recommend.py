@@ -137,6 +137,7 @@ def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:
         cfg.run_date,
         cfg.recommend.export_format,
     )
+    lake.prune_exports(T.RECOMMENDATIONS.name, cfg.run_date, cfg.exports.retention_days)
     return int(observation.get["rows"])
 
 

@@ -16,6 +16,7 @@ from precis import tables as T
 from precis.config import Config
 from precis.errors import PrecisError
 from precis.progress import Progress, log
+from precis.redact import redact_text
 from precis.runner import job_main
 from precis.storage import Lakehouse
 from precis.tracking import job_run, tracking_uri
@@ -43,8 +44,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
         expected = {"rows_now": 5, "rows_first_version": 3}
         if result != expected:
             raise PrecisError(f"selfcheck failed: expected {expected}, got {result}")
-    log.info("[%s] tables under %s", JOB, cfg.root)
-    log.info("[%s] MLflow runs in %s (run %s)", JOB, tracking_uri(cfg), tracker.run_id)
+    log.info("[%s] tables under %s", JOB, redact_text(cfg.root))
+    log.info("[%s] MLflow runs in %s (run %s)", JOB, redact_text(tracking_uri(cfg)), tracker.run_id)
     progress.finish()
     return result
 

@@ -4,8 +4,7 @@ Reads what the definitions need (facts up to the end of the run date, the run da
 snapshot of ``gold/customer_value`` for model tags), computes with ``precis.tags.build``
 and writes the run date's snapshots of ``gold/profile_tags``, ``gold/profiles`` and
 ``gold/segments``, its rows of ``gold/tag_changes`` (against the snapshot before it) and
-``gold/tag_stats``, and the segment exports (docs/tags.md). With ``tags.explain.id`` and
-``tags.explain.tag`` set, prints how that person's value came about instead.
+``gold/tag_stats``, and the segment exports (docs/tags.md); or explains one person's tag.
 """
 
 from __future__ import annotations
@@ -18,13 +17,13 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from precis import privacy
 from precis import tables as T
 from precis import tags as tagging
 from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.errors import ConfigError, MissingDatasetError
-from precis.progress import Progress, log
+from precis.keys import job_key
+from precis.progress import Progress
 from precis.runner import fail, job_main, parse_config
 from precis.storage import Lakehouse
 from precis.tags import definitions, explain, sources
@@ -66,7 +65,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     tags, segs = definitions.from_settings(cfg.tags)
     tagging.check_sql(spark, tags, segs)
     lake = Lakehouse.from_config(spark, cfg)
-    if cfg.tags.explain.id:
+    if cfg.tags.explain.tag:
         return run_explain(lake, cfg, tags)
     progress = Progress(JOB, STEPS)
     with job_run(cfg, JOB) as tracker:
@@ -106,9 +105,9 @@ def write_segments(lake: Lakehouse, cfg: Config, out: tagging.TagsOutputs) -> No
     lake.write_snapshot(found.members, T.SEGMENTS, cfg.run_date)
     if cfg.tags.export:
         fmt, name = cfg.tags.export_format, T.SEGMENTS.name
-        path = lake.export(found.export, name, cfg.run_date, fmt, partition_by=("segment",))
+        lake.export(found.export, name, cfg.run_date, fmt, partition_by=("segment",))
         lake.export(found.tally, name, cfg.run_date, fmt, subdir="_counts")
-        log.info("[%s] exported segments to %s", JOB, path)
+        lake.prune_exports(name, cfg.run_date, cfg.exports.retention_days)  # logs the path
 
 
 def report(tracker: JobRun, out: tagging.TagsOutputs, tags: TagSet, written: int) -> dict[str, Any]:
@@ -119,16 +118,17 @@ def report(tracker: JobRun, out: tagging.TagsOutputs, tags: TagSet, written: int
 
 
 def run_explain(lake: Lakehouse, cfg: Config, tags: TagSet) -> dict[str, Any]:
-    chain = explain.chain(tags, cfg.tags.explain)
-    inputs = read_inputs(lake, chain, cfg.run_date, consent=False)
+    ex = cfg.tags.explain
+    person = explain.read_person(ex)  # stdin or the environment; first, before any reading
+    inputs = read_inputs(lake, explain.chain(tags, ex), cfg.run_date, consent=False)
     # The stored value is the run date's (or the newest before it), not the one before.
     stored = lake.read_latest(T.PROFILE_TAGS, before=cfg.run_date + dt.timedelta(days=1))
     inputs = dataclasses.replace(inputs, previous=stored)
-    ids, key = cfg.ingest, privacy.resolve_key(cfg)
+    ids, key = cfg.ingest, job_key(lake, cfg)  # the lakehouse's own key, or exit 2
     lookup = explain.PersonLookup(
         ids.id_rules, ids.default_country_code, cfg.privacy.pii_types, key
     )
-    found = explain.explain_person(inputs, tags, cfg.tags.explain, lookup, run_date=cfg.run_date)
+    found = explain.explain_person(inputs, tags, ex, lookup, run_date=cfg.run_date, person=person)
     print("\n".join(found.lines), file=sys.stdout)
     return found.result
 

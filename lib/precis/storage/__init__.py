@@ -26,7 +26,14 @@ from pyspark.sql.types import StructType
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.storage.delta import delta_table, last_commit
-from precis.storage.landing import LandingFile, list_landing_files, read_landing
+from precis.storage.exports import Exports, write_export_files
+from precis.storage.landing import (
+    LandingFile,
+    list_landing_files,
+    read_landing,
+    rewrite_landing_without,
+)
+from precis.storage.purge import Purge
 from precis.storage.schema import check_schema, differs, require_columns, require_unique
 from precis.storage.snapshots import Snapshots
 from precis.tables import GENERATED_LANDING as T_GENERATED
@@ -40,11 +47,12 @@ __all__ = [
     "last_commit",
     "list_landing_files",
     "read_landing",
+    "rewrite_landing_without",
 ]
 
 
 @dataclass(frozen=True)
-class Lakehouse(Snapshots):
+class Lakehouse(Snapshots, Purge, Exports):
     spark: SparkSession
     root: str
     register_tables: bool = False
@@ -280,10 +288,42 @@ class Lakehouse(Snapshots):
         """Append-only log: insert rows whose keys are new, never touch existing rows."""
         return self.merge_upsert(df, table, keys, schema=schema, update=False)
 
+    def add_new_columns(self, table: Table, schema: StructType) -> list[str]:
+        """Add the columns of ``schema`` the stored table lacks (nullable): an optional
+        contract column added later (e.g. customers' ``consent_updated_at``) reaches a
+        table written before it, without a rewrite. Returns their names."""
+        if not self.exists(table):
+            return []
+        have = set(self.read(table).columns)
+        new = [f for f in schema.fields if f.name not in have]
+        if new:
+            spec = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+            self.spark.sql(f"ALTER TABLE {delta_table(self.path(table))} ADD COLUMNS ({spec})")
+        return [f.name for f in new]
+
     def delete_where(self, table: Table, condition: str) -> None:
         """Delete the rows matching the SQL ``condition`` (nothing if the table is absent)."""
         if self.exists(table):
             self.spark.sql(f"DELETE FROM {delta_table(self.path(table))} WHERE {condition}")
+
+    def update_matched(
+        self, df: DataFrame, table: Table, condition: str, assignments: Mapping[str, str]
+    ) -> int:
+        """Rewrite columns in place: the rows of ``table`` (``t``) that match a row of
+        ``df`` (``s``) on the SQL ``condition`` get ``assignments`` (column -> SQL
+        expression). Nothing is inserted or deleted; at most one ``df`` row may match a
+        table row. Returns the rows updated (0 when the table is absent)."""
+        if not self.exists(table):
+            return 0
+        sets = ", ".join(f"t.`{column}` = {value}" for column, value in assignments.items())
+        result = self._sql_with(
+            df,
+            lambda source: (
+                f"MERGE INTO {delta_table(self.path(table))} t USING {source} s "
+                f"ON {condition} WHEN MATCHED THEN UPDATE SET {sets}"
+            ),
+        )
+        return int(result["num_updated_rows"] or 0)
 
     # ------------------------------------------------------------------- files
     def export_path(self, name: str, run_date: dt.date) -> str:
@@ -301,13 +341,7 @@ class Lakehouse(Snapshots):
         """Files for activation tools at ``<root>/exports/<name>/run_date=<date>[/<subdir>]``,
         replaced on rerun; ``fmt`` is ``csv`` (with a header) or ``parquet``. Returns the path."""
         path = self.export_path(name, run_date) + (f"/{subdir}" if subdir else "")
-        writer = df.write.mode("overwrite")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        if fmt == "csv":
-            writer.option("header", True).csv(path)
-        else:
-            writer.parquet(path)
+        write_export_files(df, path, fmt, partition_by)
         return path
 
     def foreign_landing(self, paths: Mapping[str, str], formats: Mapping[str, str]) -> list[str]:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from precis.errors import ConfigError
 from precis.settings import read_yaml_mapping
+from precis.sqlcheck import check_expression
 from precis.tags.settings import TagsConfig
 from precis.tags.templates import (
     DATASETS,
@@ -284,6 +285,8 @@ def build_tags(
             specs[name] = TAG_ADAPTER.validate_python(dict(body))
         except ValidationError as exc:
             raise ConfigError(f"{source}: tag '{name}': {_describe(exc)}") from None
+        if isinstance(specs[name], ExpressionDef):
+            _check_sql(specs[name].expr, f"tags.{name}.expr", source)
     types: dict[str, str] = {}
     deps: dict[str, tuple[str, ...]] = {}
     for name, spec in specs.items():
@@ -344,6 +347,7 @@ def build_segments(
             spec = SegmentDef.model_validate(dict(body) if isinstance(body, Mapping) else body)
         except ValidationError as exc:
             raise ConfigError(f"{source}: segment '{name}': {_describe(exc)}") from None
+        _check_sql(spec.where, f"segments.{name}.where", source)
         refs = tuple(references(spec.where))
         unknown = [r for r in refs if r not in known]
         if unknown:
@@ -351,6 +355,14 @@ def build_segments(
         version = _hash({"where": spec.where, "depends": {r: tags[r].version for r in refs}})
         out.append(Segment(name, spec, refs, version))
     return tuple(out)
+
+
+def _check_sql(text: str, setting: str, source: str) -> None:
+    # The text becomes code in F.expr: only allowed functions, no subquery (docs/privacy.md).
+    try:
+        check_expression(text, setting)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _describe(exc: ValidationError) -> str:

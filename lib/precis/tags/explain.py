@@ -8,9 +8,12 @@ reads for that person only and returns the lines the job prints; nothing is writ
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from pyspark.sql import DataFrame
@@ -22,10 +25,12 @@ from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE
 from precis.errors import ConfigError
 from precis.frames import cut
 from precis.ingest import identifiers as ids
+from precis.redact import mask_identifier
+from precis.session import launched_by_spark_submit
 from precis.tags import compute
 from precis.tags.assemble import Inputs, datasets, tag_values, usable_customer_value
 from precis.tags.compute import in_window
-from precis.tags.settings import TagsExplainConfig
+from precis.tags.settings import EXPLAIN_STDIN, TagsExplainConfig
 from precis.tags.templates import DATASETS, WINDOWED, AttributeDef, Tag, TagSet, WindowDef
 
 
@@ -56,8 +61,8 @@ def closure(tags: TagSet, name: str) -> list[Tag]:
 
 def chain(tags: TagSet, settings: TagsExplainConfig) -> TagSet:
     """The explained tag and the tags it reads: what explain reads inputs for."""
-    if settings.tag is None or settings.id is None:  # explain runs only when both are set
-        raise ConfigError("tags.explain needs both id and tag")
+    if settings.tag is None or (settings.id is None and settings.id_env is None):
+        raise ConfigError("tags.explain needs both id and tag")  # explain runs only then
     return TagSet(tuple(closure(tags, tags[settings.tag].name)), tags.source)
 
 
@@ -84,14 +89,18 @@ def resolve_person(identity_map: DataFrame, given: str, lookup: PersonLookup) ->
     """(one_id, how it was found); an identifier's plain value is never returned or printed."""
     id_type, sep, raw = given.partition(":")
     if sep and id_type in lookup.id_rules:
-        key_col = ids.normalize(F.lit(raw), lookup.id_rules[id_type], lookup.country_code)
+        # The value and the key enter Spark as data, never as literals of a query plan.
+        frame = identity_map.sparkSession.createDataFrame([(raw,)], "v string")
+        key_col = ids.normalize(F.col("v"), lookup.id_rules[id_type], lookup.country_code)
         pii = id_type in lookup.pii_types
         if pii:
-            key_col = privacy.hmac_sha256_hex(key_col, lookup.key)
-        spark = identity_map.sparkSession
-        id_key = spark.range(1).select(key_col.alias("k")).collect()[0]["k"]
+            frame, key_col = privacy.with_key(frame, lookup.key), privacy.hmac_hex(key_col)
+        id_key = frame.select(key_col.alias("k")).collect()[0]["k"]
+        # Never the value: the keyed hash of a PII identifier, the shape of any other.
         shown = (
-            f"{id_type}:<keyed hash {id_key[:12]}...>" if pii and id_key else f"{id_type}:{id_key}"
+            f"{id_type}:<keyed hash {id_key[:12]}...>"
+            if pii and id_key
+            else f"{id_type}:{mask_identifier(id_key or raw)}"
         )
         found = (
             identity_map.filter((F.col(ID_TYPE) == id_type) & (F.col(ID_KEY) == F.lit(id_key)))
@@ -103,12 +112,46 @@ def resolve_person(identity_map: DataFrame, given: str, lookup: PersonLookup) ->
                 f"tags.explain.id: no person has identifier {shown if id_key else id_type + ' (not a valid value)'}"
             )
         return found[ONE_ID], f"from {shown}"
-    if identity_map.filter(F.col(ONE_ID) == F.lit(given)).limit(1).count() == 0:
+    # As data, not a literal: what was given may be a mistyped identifier.
+    asked = identity_map.sparkSession.createDataFrame([(given,)], f"{ONE_ID} string")
+    if identity_map.join(asked, ONE_ID, how="left_semi").limit(1).count() == 0:
         raise ConfigError(
-            f"tags.explain.id: '{given}' is not a one_id in {T.IDENTITY_MAP.ref} (identifiers are written id_type:value, "
-            f"types: {', '.join(sorted(lookup.id_rules))})"
+            f"tags.explain: the person given is not a one_id in {T.IDENTITY_MAP.ref} "
+            f"(identifiers are written id_type:value, types: {', '.join(sorted(lookup.id_rules))})"
         )
     return given, ONE_ID
+
+
+def read_person(
+    settings: TagsExplainConfig,
+    stdin: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The person to explain: ``settings.id`` (a one_id), one line of standard input
+    (``id: "-"``; typed without echo at a terminal) or the variable ``settings.id_env``."""
+    if settings.id_env is not None:
+        value = (os.environ if environ is None else environ).get(settings.id_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"tags.explain.id_env: environment variable {settings.id_env} is not set"
+            )
+        return value
+    if settings.id != EXPLAIN_STDIN:
+        return str(settings.id)
+    if launched_by_spark_submit():
+        # spark-submit gives the Python driver no standard input: reading would wait forever.
+        raise ConfigError(
+            "tags.explain.id=-: a driver started by spark-submit has no standard input; "
+            "spark-submit.sh reads it for the job, or use tags.explain.id_env"
+        )
+    stream = sys.stdin if stdin is None else stdin
+    if stream.isatty():
+        value = getpass.getpass("person to explain (one_id or id_type:value): ")
+    else:
+        value = stream.readline()
+    if not value.strip():
+        raise ConfigError("tags.explain.id=-: standard input held no person (one line expected)")
+    return value.strip()
 
 
 def explain_person(
@@ -118,11 +161,14 @@ def explain_person(
     lookup: PersonLookup,
     *,
     run_date: dt.date,
+    person: str | None = None,
 ) -> Explained:
-    """The rule behind ``settings.tag``, and the person's stored and recomputed value."""
+    """The rule behind ``settings.tag``, and the stored and recomputed value of ``person``
+    (a one_id or id_type:value, from ``read_person``; default ``settings.id``)."""
     sub = chain(tags, settings)
     tag = tags[str(settings.tag)]
-    one_id, how = resolve_person(inputs.identity_map, str(settings.id), lookup)
+    given = str(settings.id) if person is None else person
+    one_id, how = resolve_person(inputs.identity_map, given, lookup)
     mine = cut(inputs.identity_map.filter(F.col(ONE_ID) == F.lit(one_id)))
     data = datasets(inputs, sub.tags, mine, consent=False)
     cv = usable_customer_value(inputs.customer_value, sub.tags, run_date)

@@ -5,13 +5,22 @@ Each default is written once, here; ``conf/base.yaml`` is generated from it.
 
 from __future__ import annotations
 
+import re
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from precis.errors import ConfigError
 from precis.settings import Section, config_file
+
+#: ``tags.explain.id`` that reads the person from standard input.
+EXPLAIN_STDIN = "-"
+# A one_id as explain accepts it on a command line. An identifier (id_type:value, an
+# email, a phone with its +) does not look like this.
+_ONE_ID_FORM = re.compile(r"[A-Za-z0-9_-]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class TagsKMeansConfig(Section):
@@ -30,18 +39,49 @@ class TagsKMeansConfig(Section):
 
 
 class TagsExplainConfig(Section):
-    """Explain mode: print how one person's tag value came about instead of computing tags."""
+    """Explain mode: print how one person's tag value came about instead of computing tags.
 
-    # A one_id, or id_type:value (PII values are hashed with the project's key; never printed).
+    The person is a one_id, or an identifier ``id_type:value`` read from standard input
+    (``id: "-"``) or from the environment variable named by ``id_env``: never written
+    here, where it would sit in a command line (``ps``, shell history) or a file.
+    """
+
+    # The person: a one_id, or "-" to read a one_id or id_type:value from standard input.
     id: str | None = None
+    # Or: the name of an environment variable holding a one_id or id_type:value.
+    id_env: str | None = None
     tag: str | None = None
     # Input rows printed at most.
     rows: int = Field(20, ge=1, le=1000)
 
+    @field_validator("id")
+    @classmethod
+    def _no_identifier(cls, value: str | None) -> str | None:
+        if value is None or value == EXPLAIN_STDIN or _ONE_ID_FORM.fullmatch(value):
+            return value
+        # A ConfigError, not a ValueError: pydantic's message would quote the value.
+        raise ConfigError(
+            "invalid config: tags.explain.id takes a one_id, or '-' to read the person from "
+            "standard input; an identifier (id_type:value) comes from standard input or from "
+            "the environment variable named by tags.explain.id_env, never from the command "
+            "line or a file"
+        )
+
+    @field_validator("id_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the name of an environment variable (letters, digits, _)")
+        return value
+
     @model_validator(mode="after")
     def _both(self) -> TagsExplainConfig:
-        if (self.id is None) != (self.tag is None):
-            raise ValueError("tags.explain needs both id and tag (or neither)")
+        if self.id is not None and self.id_env is not None:
+            raise ValueError("tags.explain takes the person from id or from id_env, not both")
+        if (self.id is None and self.id_env is None) != (self.tag is None):
+            raise ValueError(
+                "tags.explain needs both id and tag (or neither); id_env may stand for id"
+            )
         return self
 
 
@@ -57,7 +97,7 @@ class TagsConfig(Section):
     export_format: Literal["csv", "parquet"] = "parquet"
     # Cluster tags: the k with the best silhouette in k_min..k_max.
     kmeans: TagsKMeansConfig = TagsKMeansConfig()
-    # Set id and tag to explain one person's value instead of computing tags.
+    # Set tag and the person (id or id_env) to explain a value instead of computing tags.
     explain: TagsExplainConfig = TagsExplainConfig()
 
     def definitions_path(self) -> Path | Traversable:

@@ -119,6 +119,8 @@ def customers(cust: DataFrame, identity_map: DataFrame) -> DataFrame:
         "birth_date",
         "signup_time",
         "consent_marketing",
+        # The time of the consent statement (precis.consent); older silver tables lack it.
+        *[c for c in ("consent_updated_at",) if c in cust.columns],
     )
 
 

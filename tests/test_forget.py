@@ -1,0 +1,175 @@
+"""Forgetting on a generated world, end to end.
+
+The daily pipeline runs (its ``forget`` step handles the requests the generator landed);
+then ``forget`` runs for two more people, one named by a plain email in a request file
+and one by ``one_id``. Afterwards nothing of theirs is in any table of any layer or in
+the exports, their deleted versions are unreadable, a full replay of every landing file
+brings nothing back, nobody else's ``one_id`` moved, and forgetting again changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+from precis import privacy
+from precis import tables as T
+from precis.config import load_config
+from precis.ingest import protect
+from precis.ingest.conform import IdentifierSettings
+from precis.jobs import forget, generate, pipeline
+from precis.storage import Lakehouse, list_landing_files, read_landing
+
+pytestmark = pytest.mark.slow
+
+PROJECT = Path(__file__).resolve().parents[1]
+DAY = dt.date(2026, 3, 31)
+
+
+def settings(root: Path, *extra: str) -> list[str]:
+    return [
+        f"storage.root={root}",
+        "generate.people=300",
+        "generate.items=200",
+        "generate.days=120",
+        "generate.partitions=2",
+        "mlflow.enabled=false",
+        "recommend.grid.reg_param=[0.5]",
+        "recommend.grid.alpha=[2.0]",
+        *extra,
+    ]
+
+
+def config(root: Path, *extra: str):
+    return load_config(PROJECT / "conf" / "base.yaml", settings(root, *extra), run_date=DAY)
+
+
+def tables(root: Path) -> list[Path]:
+    """Every Delta table under the lakehouse, whatever declared it."""
+    return sorted(p.parent for p in root.glob("*/*/_delta_log"))
+
+
+def strings(spark, path: Path):
+    df = spark.read.format("delta").load(str(path))
+    cols = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
+    return df, df.select(F.explode(F.array(*[F.col(c) for c in cols])).alias("value"))
+
+
+@pytest.fixture(scope="module")
+def forgotten(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("forget") / "lakehouse"
+    cfg = config(root)
+    generate.run(spark, cfg)
+    pipeline.run(spark, cfg)
+    lake = Lakehouse.from_config(spark, cfg)
+    ids = lake.read(T.IDENTITY_MAP)
+    # Two people with an email and orders: one asked by email, one by one_id.
+    buyers = ids.filter("id_type = 'email'").join(
+        lake.read(T.ORDERS).select("id_type", "id_key").distinct(),
+        ["id_type", "id_key"],
+        "left_semi",
+    )
+    chosen = [
+        r["one_id"] for r in buyers.select("one_id").distinct().orderBy("one_id").limit(2).collect()
+    ]
+    by_email, by_id = chosen
+    email_key = buyers.filter(F.col("one_id") == by_email).first()["id_key"]
+    # The plain email, as landed: find the landed value whose key is that id_key.
+    path, fmt = cfg.landing_path("orders"), cfg.landing_format("orders")
+    landed = read_landing(spark, list_landing_files(spark, path, fmt), fmt, path)
+    id_settings = IdentifierSettings.from_config(cfg)
+    candidates = landed.filter("lower(trim(id_type)) = 'email'").select("id_type", "id_value")
+    key = protect.bronze_key(F.col("id_type"), F.col("id_value"), id_settings)
+    keyed = privacy.drop_key(privacy.with_key(candidates, id_settings.key).withColumn("k", key))
+    email = keyed.filter(F.col("k") == email_key).first()["id_value"]
+    request = root.parent / "requests.csv"
+    request.write_text(f'id_type,id_value\nemail,"{email}"\n')
+    people = [by_email, by_id]
+    theirs = ids.filter(F.col("one_id").isin(people))
+    keys = {r["id_key"] for r in theirs.select("id_key").collect()}
+    orders = {
+        r["order_id"]
+        for r in lake.read(T.ORDERS).join(theirs, ["id_type", "id_key"], "left_semi").collect()
+    }
+    others = {
+        (r["id_type"], r["id_key"], r["one_id"])
+        for r in ids.filter(~F.col("one_id").isin(people)).collect()
+    }
+    silver_orders_version = lake.version(T.ORDERS)
+    run = config(root, f"forget.file={request}", f"forget.one_ids=[{by_id}]")
+    result = forget.run(spark, run)
+    return {
+        "root": root,
+        "cfg": run,
+        "lake": lake,
+        "people": people,
+        "keys": keys,
+        "orders": orders,
+        "email": email.strip(),
+        "others": others,
+        "result": result,
+        "orders_version": silver_orders_version,
+    }
+
+
+def assert_absent(spark, state) -> None:
+    root, people, keys = state["root"], state["people"], state["keys"]
+    values = set(people) | keys | {state["email"], state["email"].lower()}
+    for path in tables(root):
+        if path.name in ("suppressions", "forget_log"):
+            continue
+        df, found = strings(spark, path)
+        hits = found.filter(F.col("value").isin(*values)).count()
+        assert hits == 0, f"{path.relative_to(root)} still holds {hits} value(s) of the forgotten"
+        if "order_id" in df.columns and "id_key" not in df.columns:
+            left = df.filter(F.col("order_id").cast("string").isin(*state["orders"])).count()
+            assert left == 0, f"{path.relative_to(root)} still holds their order items"
+        # Landed plain values hide in raw JSON too.
+        if "raw" in df.columns:
+            assert df.filter(F.col("raw").contains(state["email"])).count() == 0
+    exports = root / "exports"
+    for folder in {p.parent for p in exports.rglob("*.parquet")}:
+        rows = spark.read.parquet(str(folder))
+        if "one_id" in rows.columns:
+            assert rows.filter(F.col("one_id").isin(people)).count() == 0, folder
+
+
+def test_forget_removes_them_from_every_layer(spark, forgotten):
+    assert forgotten["result"]["requests"] == 2
+    assert_absent(spark, forgotten)
+    sup = forgotten["lake"].read(T.SUPPRESSIONS)
+    assert {r["id_key"] for r in sup.collect()} >= forgotten["keys"]
+    assert sup.filter(F.col("id_key") == forgotten["email"]).count() == 0
+
+
+def test_deleted_versions_are_unreadable(spark, forgotten):
+    lake = forgotten["lake"]
+    with pytest.raises(Exception, match="(?i)(not exist|FileNotFound|FILE_NOT|vacuum)"):
+        # Read the rows themselves: Delta answers a bare count() from its log's statistics.
+        lake.read(T.ORDERS, version=forgotten["orders_version"]).select("order_id").collect()
+
+
+def test_replay_brings_nobody_back_and_others_keep_their_ids(spark, forgotten):
+    root, cfg = forgotten["root"], forgotten["cfg"]
+    shutil.rmtree(root / "meta" / "ingest_files")
+    again = config(root, "pipeline.force=true")
+    pipeline.run(spark, again)
+    assert_absent(spark, forgotten)
+    lake = forgotten["lake"]
+    now = {(r["id_type"], r["id_key"], r["one_id"]) for r in lake.read(T.IDENTITY_MAP).collect()}
+    assert forgotten["others"] <= now
+    # Forgetting again changes nothing: no request is pending, no table gets a commit.
+    versions = {
+        str(p): spark.sql(f"DESCRIBE HISTORY delta.`{p}`").first()["version"] for p in tables(root)
+    }
+    result = forget.run(spark, cfg)
+    assert result["requests"] == 0
+    after = {
+        str(p): spark.sql(f"DESCRIBE HISTORY delta.`{p}`").first()["version"] for p in tables(root)
+    }
+    assert after == versions
