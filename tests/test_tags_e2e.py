@@ -12,6 +12,7 @@ from precis import tables as T
 from precis.errors import ConfigError
 from precis.jobs import identity, lifecycle
 from precis.jobs import tags as tags_job
+from precis.storage import list_landing_files, read_landing
 from tags_oracle import compare
 
 pytestmark = pytest.mark.slow
@@ -56,21 +57,18 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
         assert_no_plain(lake, "gold", table, plain_identifiers)
 
     # Explain from a plain email: found through its keyed hash, never printed.
-    emails = [
-        r[0]
-        for r in lake.read(T.BRONZE["customers"])
-        .filter(F.col("id_type") == "email")
-        .select("id_value")
-        .limit(20)
-        .collect()
-    ] or [
-        r[0]
-        for r in lake.read(T.BRONZE["id_observations"])
-        .filter(F.col("id_type") == "email")
-        .select("id_value")
-        .limit(20)
-        .collect()
-    ]
+    # Plain emails as landed (bronze holds only their keyed hashes).
+    emails = []
+    for dataset in ("customers", "id_observations"):
+        path, fmt = cfg.landing_path(dataset), cfg.landing_format(dataset)
+        landed = read_landing(spark, list_landing_files(spark, path, fmt), fmt, path)
+        emails += [
+            r[0]
+            for r in landed.filter(F.col("id_type") == "email")
+            .select("id_value")
+            .limit(20)
+            .collect()
+        ]
     capsys.readouterr()
     for email in emails:  # the first that is a valid, linked address (placeholders are not)
         explain = cfg.tags.explain.model_copy(update={"id": f"email:{email}", "tag": "spend_365d"})
