@@ -33,7 +33,8 @@ DAG_SOURCES = PROJECT / "orchestration" / "airflow"
 DATES = ("2026-03-30", "2026-03-31")
 GRAPH = {
     "ingest": set(),
-    "identity": {"ingest"},
+    "forget": {"ingest"},
+    "identity": {"forget"},
     "lifecycle": {"identity"},
     "tags": {"lifecycle"},
     "recommend": {"identity"},
