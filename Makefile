@@ -29,13 +29,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The suite in two worker processes, each with its own Spark session: tests on tiny
+# frames keep about one core busy, so two of them keep a 2-core machine busy. A module
+# stays on one worker (its fixtures are built once); conftest.py starts the long
+# modules first.
+PYTEST := $(VENV)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+
 # The suite, then the Airflow DAG's test in its own environment (below).
 test: lint
-	$(VENV)/bin/python -m pytest
+	$(PYTEST)
 	$(MAKE) airflow-test
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The Airflow DAG (orchestration/airflow) under a real Airflow 3, in an environment of
 # its own, .venv-airflow, as an Airflow deployment has no precis: its tasks spark-submit

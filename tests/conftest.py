@@ -12,6 +12,17 @@ from precis import tables as T
 from precis.config import Config, load_config
 
 PROJECT = Path(__file__).resolve().parents[1]
+#: Modules that run whole pipelines, longest first. ``make test`` runs the suite in two
+#: worker processes, a module at a time each (pytest -n 2 --dist loadfile): started
+#: first, these leave the short modules to fill the other worker around them.
+LONG_FIRST = ("test_deploy.py", "test_forget.py", "test_schedule.py", "test_identity_job.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(
+        key=lambda item: rank.get(item.path.name, len(rank))
+    )  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
@@ -126,15 +137,12 @@ def plain_identifiers(world):
     from pyspark.sql import functions as F
 
     from precis.ingest import identifiers as ids
-    from precis.storage import list_landing_files, read_landing
 
     cfg, lake, _ = world
     rules, cc = cfg.ingest.id_rules, cfg.ingest.default_country_code
     plain = None
     for dataset in ("id_observations", "events", "orders", "touchpoints", "customers"):
-        # From landing: bronze holds these only as keyed hashes.
-        path, fmt = cfg.landing_path(dataset), cfg.landing_format(dataset)
-        landed = read_landing(lake.spark, list_landing_files(lake.spark, path, fmt), fmt, path)
+        landed = read_landed(lake.spark, cfg, dataset)
         raw = landed.filter(F.col("id_type").isin("email", "phone"))
         forms = raw.select(
             F.explode(
@@ -148,6 +156,15 @@ def plain_identifiers(world):
         ).filter(F.length("value") >= 6)
         plain = forms if plain is None else plain.unionByName(forms)
     return plain.distinct().localCheckpoint()
+
+
+def read_landed(spark, cfg, dataset: str):
+    """Every landed file of ``dataset`` as ingest reads it: the only place plain
+    identifiers remain (bronze holds PII only as keyed hashes)."""
+    from precis.storage import list_landing_files, read_landing
+
+    path, fmt = cfg.landing_path(dataset), cfg.landing_format(dataset)
+    return read_landing(spark, list_landing_files(spark, path, fmt), fmt, path)
 
 
 def assert_no_plain(lake, layer: str, table: str, plain) -> None:

@@ -1,7 +1,7 @@
 """The ways users run precis, for real: an installed wheel, Spark Connect, a standalone cluster.
 
 One small world (1,000 generated people, the default seed) goes through the whole
-demo pipeline three times, in other processes:
+demo pipeline three times at once, each in processes of its own:
 
 1. the wheel, built from this checkout and installed with ``-c constraints.txt`` into a
    fresh virtual environment, run as ``precis pipeline`` from an empty directory (the
@@ -12,18 +12,22 @@ demo pipeline three times, in other processes:
    workers, each a separate JVM.
 
 Each run's silver tables and ``gold/identity_map`` must equal the local run's (lineage
-columns, which name run ids, times and file paths, aside). These are the slowest tests
+columns, which name run ids, times and file paths, aside); runs 2 and 3 tune the
+recommender on one grid point, which changes nothing compared. These are the slowest tests
 of the suite (a pipeline run is several minutes on 2 cores), hence few and marked slow.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -40,6 +44,8 @@ pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[1]
 # The demo profile (packaged: found from any directory) adds generate and evaluate.
 WORLD = ["--config", "demo.yaml", "--set", "generate.people=1000"]
+#: Runs compared on silver and gold/identity_map only tune the recommender on one point.
+COMPARED_ONLY = ["--set", "recommend.grid.reg_param=[0.5]", "--set", "recommend.grid.alpha=[2.0]"]
 #: Seconds per mode, for the record (printed at the end of the module).
 TIMES: dict[str, float] = {}
 
@@ -107,12 +113,10 @@ def installed(tmp_path_factory) -> Path:
     return tmp / "venv" / "bin"
 
 
-@pytest.fixture(scope="module")
-def local_run(installed, spark, tmp_path_factory) -> tuple[Path, str]:
+def local_pipeline(installed: Path, tmp: Path) -> Path:
     """The acceptance commands, from an empty directory: selfcheck, then the pipeline."""
-    tmp = tmp_path_factory.mktemp("local")
     empty = tmp / "empty"
-    empty.mkdir()
+    empty.mkdir(parents=True)
     precis = str(installed / "precis")
     env = clean_env()
     run([precis, "selfcheck", "--set", f"storage.root={tmp / 'selfcheck'}"], empty, env)
@@ -123,14 +127,54 @@ def local_run(installed, spark, tmp_path_factory) -> tuple[Path, str]:
         what="local",
     )
     assert list(empty.iterdir()) == []  # nothing written to the working directory
-    # The acceptance command runs for today (UTC): the other modes take the date it used.
-    run_date = (
-        Lakehouse(spark, str(tmp / "lakehouse"))
-        .read(T.IDENTITY_RUNS)
-        .agg(F.max("run_date"))
-        .first()[0]
-    )
-    return tmp / "lakehouse", str(run_date)
+    return tmp / "lakehouse"
+
+
+def connect_pipeline(tmp: Path, run_date: str) -> Path:
+    """``python -m precis pipeline`` as the client of a Spark Connect server."""
+    root = tmp / "lakehouse"
+    cfg = load_config(overrides=[f"storage.root={root}"])
+    with connect_server(cfg, tmp / "server") as url:
+        command = [sys.executable, "-m", "precis", "pipeline", *WORLD, *COMPARED_ONLY]
+        command += ["--set", f"storage.root={root}", "--run-date", run_date]
+        run(command, tmp, clean_env(SPARK_REMOTE=url), what="connect")
+    return root
+
+
+def standalone_pipeline(tmp: Path, run_date: str) -> Path:
+    """``./spark-submit.sh pipeline`` in client mode against a standalone master."""
+    root = tmp / "lakehouse"
+    with standalone_cluster(tmp / "cluster", workers=2) as cluster:
+        command = [str(PROJECT / "spark-submit.sh"), "--executor-memory", "1g", "pipeline"]
+        command += [*WORLD, *COMPARED_ONLY, "--set", f"storage.root={root}"]
+        command += ["--run-date", run_date]
+        # Not the cluster's 200 shuffle partitions for a thousand people.
+        command += ["--set", "spark.conf.spark.sql.shuffle.partitions=8"]
+        run(command, tmp, clean_env(SPARK_MASTER=cluster.master), what="standalone")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipelines(installed, spark, tmp_path_factory) -> dict[str, Path]:
+    """Each mode's lakehouse, and the run date they share.
+
+    The three pipelines run at the same time, each in processes of its own (this one
+    only waits): on 2 cores they take about half as long as one after the other. The
+    acceptance command runs for today (UTC); the other modes are given that date.
+    """
+    tmp = tmp_path_factory.mktemp("deploy")
+    run_date = dt.datetime.now(dt.UTC).date().isoformat()
+    modes = {
+        "local": partial(local_pipeline, installed, tmp / "local"),
+        "connect": partial(connect_pipeline, tmp / "connect", run_date),
+        "standalone": partial(standalone_pipeline, tmp / "standalone", run_date),
+    }
+    with ThreadPoolExecutor(len(modes)) as pool:
+        started = {mode: pool.submit(start) for mode, start in modes.items()}
+        roots = {mode: future.result() for mode, future in started.items()}
+    used = Lakehouse(spark, str(roots["local"])).read(T.IDENTITY_RUNS).agg(F.max("run_date"))
+    assert str(used.first()[0]) == run_date, "the local run started after midnight UTC: rerun"
+    return {**roots, "tmp": tmp, "run_date": run_date}
 
 
 def test_wheel_carries_its_defaults_and_leaves_the_runtime_its_spark(installed, tmp_path):
@@ -179,8 +223,8 @@ def test_wheel_carries_its_defaults_and_leaves_the_runtime_its_spark(installed, 
     )
 
 
-def test_installed_pipeline_runs_from_an_empty_directory(spark, local_run):
-    root, run_date = local_run
+def test_installed_pipeline_runs_from_an_empty_directory(spark, pipelines):
+    root, run_date = pipelines["local"], pipelines["run_date"]
     lake = Lakehouse(spark, str(root))
     # Every job of the default pipeline left its product behind.
     for table in (
@@ -225,59 +269,16 @@ def _content(df):
     return df.select(*sorted(c for c in df.columns if not c.startswith("_")))
 
 
-def test_pipeline_over_spark_connect_equals_the_local_run(spark, local_run, tmp_path):
-    expected, run_date = local_run
-    root = tmp_path / "lakehouse"
-    cfg = load_config(overrides=[f"storage.root={root}"])
-    with connect_server(cfg, tmp_path / "server") as url:
-        env = clean_env(SPARK_REMOTE=url)
-        run(
-            [
-                sys.executable,
-                "-m",
-                "precis",
-                "pipeline",
-                *WORLD,
-                "--set",
-                f"storage.root={root}",
-                "--run-date",
-                run_date,
-            ],
-            tmp_path,
-            env,
-            what="connect",
-        )
-    assert_same_world(spark, expected, root)
+def test_pipeline_over_spark_connect_equals_the_local_run(spark, pipelines):
+    assert_same_world(spark, pipelines["local"], pipelines["connect"])
 
 
-def test_pipeline_on_a_standalone_cluster_equals_the_local_run(spark, local_run, tmp_path):
-    expected, run_date = local_run
-    root = tmp_path / "lakehouse"
-    with standalone_cluster(tmp_path / "cluster", workers=2) as cluster:
-        env = clean_env(SPARK_MASTER=cluster.master)
-        out = run(
-            [
-                str(PROJECT / "spark-submit.sh"),
-                "--executor-memory",
-                "1g",
-                "pipeline",
-                *WORLD,
-                "--set",
-                f"storage.root={root}",
-                "--run-date",
-                run_date,
-                # Not the cluster's 200 shuffle partitions for a thousand people.
-                "--set",
-                "spark.conf.spark.sql.shuffle.partitions=8",
-            ],
-            tmp_path,
-            env,
-            what="standalone",
-        )
-        # The work ran in the workers' executors, not in the driver.
-        executors = list((tmp_path / "cluster").glob("work-*/app-*/*/stderr"))
-        assert {p.parts[-4] for p in executors} == {"work-1", "work-2"}, out.stderr[-2000:]
-    assert_same_world(spark, expected, root)
+def test_pipeline_on_a_standalone_cluster_equals_the_local_run(spark, pipelines):
+    assert_same_world(spark, pipelines["local"], pipelines["standalone"])
+    # The work ran in the workers' executors, not in the driver.
+    cluster = pipelines["tmp"] / "standalone" / "cluster"
+    executors = list(cluster.glob("work-*/app-*/*/stderr"))
+    assert {p.parts[-4] for p in executors} == {"work-1", "work-2"}, executors
 
 
 def teardown_module(module) -> None:

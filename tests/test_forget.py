@@ -18,13 +18,14 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from conftest import read_landed
 from precis import privacy
 from precis import tables as T
 from precis.config import load_config
 from precis.ingest import protect
 from precis.ingest.conform import IdentifierSettings
 from precis.jobs import forget, generate, pipeline
-from precis.storage import Lakehouse, list_landing_files, read_landing
+from precis.storage import Lakehouse
 
 pytestmark = pytest.mark.slow
 
@@ -81,8 +82,7 @@ def forgotten(spark, tmp_path_factory):
     by_email, by_id = chosen
     email_key = buyers.filter(F.col("one_id") == by_email).first()["id_key"]
     # The plain email, as landed: find the landed value whose key is that id_key.
-    path, fmt = cfg.landing_path("orders"), cfg.landing_format("orders")
-    landed = read_landing(spark, list_landing_files(spark, path, fmt), fmt, path)
+    landed = read_landed(spark, cfg, "orders")
     id_settings = IdentifierSettings.from_config(cfg)
     candidates = landed.filter("lower(trim(id_type)) = 'email'").select("id_type", "id_value")
     key = protect.bronze_key(F.col("id_type"), F.col("id_value"), id_settings)
@@ -122,8 +122,8 @@ def assert_absent(spark, state) -> None:
     root, people, keys = state["root"], state["people"], state["keys"]
     values = set(people) | keys | {state["email"], state["email"].lower()}
     for path in tables(root):
-        if path.name in ("suppressions", "forget_log"):
-            continue
+        if path.name in ("suppressions", "forget_log", "forget_requests"):
+            continue  # what forgetting keeps: keyed hashes of what was asked
         df, found = strings(spark, path)
         hits = found.filter(F.col("value").isin(*values)).count()
         assert hits == 0, f"{path.relative_to(root)} still holds {hits} value(s) of the forgotten"
@@ -146,6 +146,13 @@ def test_forget_removes_them_from_every_layer(spark, forgotten):
     sup = forgotten["lake"].read(T.SUPPRESSIONS)
     assert {r["id_key"] for r in sup.collect()} >= forgotten["keys"]
     assert sup.filter(F.col("id_key") == forgotten["email"]).count() == 0
+    # The landed requests stay (a rerun after a crash finds them), each done in the log.
+    lake = forgotten["lake"]
+    asked = lake.read(T.SILVER["forget_requests"]).filter(F.col("id_key").isNotNull())
+    keys = asked.select(F.concat_ws(":", "id_type", "id_key").alias("request_key"))
+    done = lake.read(T.FORGET_LOG).select(F.explode("requests").alias("request_key"))
+    assert keys.count() > 0
+    assert keys.join(done, "request_key", "left_anti").isEmpty()
 
 
 def test_deleted_versions_are_unreadable(spark, forgotten):

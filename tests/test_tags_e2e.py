@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import assert_no_plain
+from conftest import assert_no_plain, read_landed
 from precis import tables as T
 from precis.errors import ConfigError
 from precis.jobs import identity, lifecycle
 from precis.jobs import tags as tags_job
-from precis.storage import list_landing_files, read_landing
 from tags_oracle import compare
 
 pytestmark = pytest.mark.slow
@@ -60,8 +59,7 @@ def test_tags_end_to_end(spark, world, plain_identifiers, capsys):
     # Plain emails as landed (bronze holds only their keyed hashes).
     emails = []
     for dataset in ("customers", "id_observations"):
-        path, fmt = cfg.landing_path(dataset), cfg.landing_format(dataset)
-        landed = read_landing(spark, list_landing_files(spark, path, fmt), fmt, path)
+        landed = read_landed(spark, cfg, dataset)
         emails += [
             r[0]
             for r in landed.filter(F.col("id_type") == "email")

@@ -19,8 +19,16 @@ from precis.ingest.conform import BRONZE_KEY, IdentifierSettings
 from precis.storage import Lakehouse
 from precis.tables import Table
 
-# Never searched for rows: the suppression list and the log are what forgetting keeps.
-KEPT = (T.SUPPRESSIONS, T.FORGET_LOG, T.KEY_FINGERPRINT)
+# Never searched for rows: the suppression list and the log are what forgetting keeps,
+# and the requests themselves (keyed hashes only): they record what was asked, and a run
+# that dies before its log entry must find them again when rerun.
+KEPT = (
+    T.SUPPRESSIONS,
+    T.FORGET_LOG,
+    T.KEY_FINGERPRINT,
+    T.BRONZE["forget_requests"],
+    T.SILVER["forget_requests"],
+)
 # Deleted from last: a run that dies halfway finds the person through them again.
 LAST = (T.RECORD_IDENTITY, T.IDENTITY_MAP)
 
@@ -32,7 +40,7 @@ def delete_everywhere(
     removed: dict[str, int] = {}
     lineage: list[DataFrame] = []
     for dataset, table in T.BRONZE.items():
-        if lake.exists(table):
+        if table not in KEPT and lake.exists(table):
             rows = cut(forget.bronze_lineage(lake.read(table), dataset, who, settings))
             lineage.append(rows)
             removed[table.ref] = lake.delete_matching(table, rows, forget.LINEAGE)
