@@ -29,3 +29,20 @@ def last_commit(spark: SparkSession, path: str) -> Row | None:
         if (exc.getCondition() or "") in _NOT_A_TABLE or any(c in str(exc) for c in _NOT_A_TABLE):
             return None
         raise
+
+
+def vacuum(spark: SparkSession, path: str, hours: int) -> None:
+    """VACUUM the Delta table at ``path``, keeping ``hours`` of history.
+
+    LITE first: it finds the files to delete in the table's log instead of listing its
+    folder, and on a small table takes a few seconds where a full VACUUM takes half a
+    minute. Delta refuses LITE when the log no longer reaches back to the last VACUUM
+    (or, for a table never vacuumed, to its first version); then the full VACUUM runs.
+    """
+    ref = delta_table(path)
+    try:
+        spark.sql(f"VACUUM {ref} LITE RETAIN {hours} HOURS").collect()
+    except Exception as exc:  # DELTA_CANNOT_VACUUM_LITE: an illegal-state error, not analysis
+        if "VACUUM_LITE" not in str(exc):
+            raise
+        spark.sql(f"VACUUM {ref} RETAIN {hours} HOURS").collect()

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from precis.columns import ONE_ID
 from precis.frames import cut
-from precis.storage.delta import delta_table
+from precis.storage.delta import delta_table, vacuum
 from precis.storage.exports import write_export_files
 from precis.tables import Table
 
@@ -72,12 +72,12 @@ class Purge:
         if any(r[0] == "delta.enableDeletionVectors" and r[1] == "true" for r in properties):
             self.spark.sql(f"REORG TABLE {ref} APPLY (PURGE)")
         if hours >= _DELTA_SAFE_HOURS:
-            self.spark.sql(f"VACUUM {ref} RETAIN {hours} HOURS")
+            vacuum(self.spark, self.path(table), hours)
             return
         before = self.spark.conf.get(_RETENTION_CHECK, "true")
         self.spark.conf.set(_RETENTION_CHECK, "false")
         try:
-            self.spark.sql(f"VACUUM {ref} RETAIN {hours} HOURS")
+            vacuum(self.spark, self.path(table), hours)
         finally:
             self.spark.conf.set(_RETENTION_CHECK, before or "true")
 
@@ -92,7 +92,7 @@ class Purge:
         ).collect()
         deleted = int(done[0][0] or 0) if done else 0
         if deleted:
-            self.spark.sql(f"VACUUM {ref} RETAIN {self.vacuum_hours} HOURS")
+            vacuum(self.spark, self.path(table), self.vacuum_hours)
         return deleted
 
     def export_folders(self) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from precis.columns import RUN_DATE
 from precis.errors import MissingDatasetError, SchemaDriftError
 from precis.progress import log
-from precis.storage.delta import delta_table
+from precis.storage.delta import delta_table, vacuum
 from precis.storage.schema import nullable
 from precis.tables import Table
 
@@ -182,7 +182,5 @@ class Snapshots:
             self.delete_where(table, f"{RUN_DATE} < DATE'{oldest_kept.isoformat()}'")
             # Deleting only unlinks files; Delta keeps them for time travel until a vacuum
             # past its retention. Every prune vacuums, so a daily schedule frees them.
-            self.spark.sql(
-                f"VACUUM {delta_table(self.path(table))} RETAIN {self.vacuum_hours} HOURS"
-            )
+            vacuum(self.spark, self.path(table), self.vacuum_hours)
         return gone
