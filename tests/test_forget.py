@@ -4,7 +4,7 @@ The daily pipeline runs (its ``forget`` step handles the requests the generator 
 then ``forget`` runs for two more people, one named by a plain email in a request file
 and one by ``one_id``. Afterwards nothing of theirs is in any table of any layer or in
 the exports, their deleted versions are unreadable, a full replay of every landing file
-(ingest, forget, identity and tags run again) brings nothing back, nobody else's
+(ingest, forget and identity run again) brings nothing back, nobody else's
 ``one_id`` moved, and forgetting again changes nothing.
 """
 
@@ -167,7 +167,7 @@ def test_replay_brings_nobody_back_and_others_keep_their_ids(spark, forgotten):
     shutil.rmtree(root / "meta" / "ingest_files")
     # The jobs that read landing data and resolve people; the others only derive from
     # silver and gold, which the replay leaves without them (checked below).
-    again = config(root, "pipeline.force=true", "pipeline.jobs=[ingest, forget, identity, tags]")
+    again = config(root, "pipeline.force=true", "pipeline.jobs=[ingest, forget, identity]")
     pipeline.run(spark, again)
     assert_absent(spark, forgotten)
     lake = forgotten["lake"]
