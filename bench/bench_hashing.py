@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+import provenance
 from precis import privacy
 from precis.config import load_config
 from precis.session import get_spark
@@ -75,10 +74,7 @@ def main() -> None:
                 "literal_median_s": medians["literal"],
                 "join_median_s": medians["join"],
                 "ratio": round(medians["join"] / medians["literal"], 3),
-                "master": cfg.spark.master,
-                "cores": os.cpu_count(),
-                "machine": platform.machine(),
-                "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+                **provenance.machine(cfg.spark.master),
             }
         )
     )

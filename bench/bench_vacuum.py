@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
+import provenance
 from precis.config import load_config
 from precis.session import get_spark
 from precis.storage.delta import delta_table
@@ -61,10 +60,7 @@ def main() -> None:
                 "lite_median_s": medians["lite"],
                 "ratio": round(medians["full"] / medians["lite"], 2),
                 "runs": {k: [round(t, 2) for t in v] for k, v in times.items()},
-                "master": cfg.spark.master,
-                "cores": os.cpu_count(),
-                "machine": platform.machine(),
-                "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+                **provenance.machine(cfg.spark.master),
             }
         )
     )

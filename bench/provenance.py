@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -28,3 +30,13 @@ def checkout(watched: str) -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty" if dirty else "")
+
+
+def machine(master: str) -> dict[str, object]:
+    """Where a benchmark ran: the Spark master, cores, architecture and load average."""
+    return {
+        "master": master,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }

@@ -20,9 +20,8 @@ LONG_FIRST = ("test_deploy.py", "test_forget.py", "test_schedule.py", "test_iden
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(
-        key=lambda item: rank.get(item.path.name, len(rank))
-    )  # stable: the rest keep their order
+    # A stable sort: the other modules keep their order.
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")
