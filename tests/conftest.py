@@ -148,7 +148,9 @@ def plain_identifiers(world):
                 F.array(
                     F.col("id_value"),
                     F.trim("id_value"),
-                    ids.normalize_by_type(F.lower(F.trim("id_type")), F.col("id_value"), rules, cc),
+                    ids.normalize_by_type(
+                        ids.kind(F.col("id_type")), ids.fold(F.col("id_value")), rules, cc
+                    ),
                     F.regexp_replace("id_value", r"[^0-9]", ""),
                 )
             ).alias("value")
@@ -163,7 +165,8 @@ def read_landed(spark, cfg, dataset: str):
     from precis.storage import list_landing_files, read_landing
 
     path, fmt = cfg.landing_path(dataset), cfg.landing_format(dataset)
-    return read_landing(spark, list_landing_files(spark, path, fmt), fmt, path)
+    files = list_landing_files(spark, path, fmt)
+    return read_landing(spark, files, fmt, path, cfg.landing_encoding(dataset))
 
 
 def assert_no_plain(lake, layer: str, table: str, plain) -> None:

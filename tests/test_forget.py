@@ -85,8 +85,8 @@ def forgotten(spark, tmp_path_factory):
     landed = read_landed(spark, cfg, "orders")
     id_settings = IdentifierSettings.from_config(cfg)
     candidates = landed.filter("lower(trim(id_type)) = 'email'").select("id_type", "id_value")
-    key = protect.bronze_key(F.col("id_type"), F.col("id_value"), id_settings)
-    keyed = privacy.drop_key(privacy.with_key(candidates, id_settings.key).withColumn("k", key))
+    keyed = privacy.with_key(candidates, id_settings.key)
+    keyed = privacy.drop_key(protect.with_bronze_key(keyed, id_settings, "k"))
     email = keyed.filter(F.col("k") == email_key).first()["id_value"]
     request = root.parent / "requests.csv"
     request.write_text(f'id_type,id_value\nemail,"{email}"\n')

@@ -40,12 +40,11 @@ def _as_quarantined(rows, settings):
     as their keyed hash, never plain."""
     if "id_value" not in rows.columns:
         return rows
-    keyed = privacy.with_key(rows, settings.key)
-    hidden = F.when(
-        protect.hides_value(F.col("id_type"), settings),
-        protect.bronze_key(F.col("id_type"), F.col("id_value"), settings),
-    ).otherwise(F.col("id_value"))
-    return privacy.drop_key(keyed.withColumn("id_value", hidden))
+    keyed = protect.with_bronze_key(privacy.with_key(rows, settings.key), settings, "_k")
+    hidden = F.when(protect.hides_value(F.col("id_type"), settings), F.col("_k")).otherwise(
+        F.col("id_value")
+    )
+    return privacy.drop_key(keyed.withColumn("id_value", hidden).drop("_k"))
 
 
 def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):

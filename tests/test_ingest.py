@@ -72,7 +72,9 @@ def test_identifier_rules_table(spark):
     got = df.select(
         "id_type",
         "id_value",
-        ids.normalize_by_type(F.col("id_type"), F.col("id_value"), rules, "86").alias("expected"),
+        ids.normalize_by_type(F.col("id_type"), ids.fold(F.col("id_value")), rules, "86").alias(
+            "expected"
+        ),
     )
     assert_df_equality(got, df, ignore_row_order=True, ignore_nullable=True)
 
@@ -96,7 +98,7 @@ def test_placeholders_are_blocked_and_malformed_values_invalid(spark):
     ]
     df = spark.createDataFrame(rows, "id_type string, id_value string, status string")
     norm = ids.normalize_by_type(
-        F.col("id_type"), F.col("id_value"), ic.id_rules, ic.default_country_code
+        F.col("id_type"), ids.fold(F.col("id_value")), ic.id_rules, ic.default_country_code
     )
     got = df.withColumn("_n", norm).select(
         "id_type",

@@ -23,5 +23,7 @@ RUN_ID = "run_id"
 #: Lineage that bronze adds to every landed row and silver keeps: the file a row came
 #: from, and the ingest run that last wrote it and when.
 SOURCE_FILE = "_source_file"
+# A landed line the csv/json reader could not parse, as text (Spark's default name).
+CORRUPT_RECORD = "_corrupt_record"
 INGEST_RUN_ID = "_run_id"
 INGESTED_AT = "_ingested_at"

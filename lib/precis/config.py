@@ -16,6 +16,7 @@ section forbids unknown keys and every model is frozen, so a typo such as
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
@@ -97,8 +98,22 @@ class StorageConfig(Section):
 
 
 class LandingDataset(Section):
+    # A folder (read recursively), one file or a glob; null: <storage.root>/landing/<dataset>.
     path: str | None = None
     format: Literal["csv", "json", "parquet", "delta"] = "parquet"
+    # Character set of csv and json files: UTF-8, GBK, GB18030, ISO-8859-1, ...
+    encoding: str = "UTF-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown character set '{value}'; expected e.g. UTF-8, GBK, GB18030"
+            ) from None
+        return value
 
 
 class LandingConfig(Section):
@@ -315,6 +330,9 @@ class Config(Section):
 
     def landing_format(self, dataset: str) -> str:
         return getattr(self.landing, dataset).format
+
+    def landing_encoding(self, dataset: str) -> str:
+        return getattr(self.landing, dataset).encoding
 
     @property
     def checkpoint_dir(self) -> str:

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from precis import privacy
 from precis.columns import ID_KEY, ID_TYPE, ID_VALUE
 from precis.errors import ConfigError
+from precis.ingest import identifiers as idn
 from precis.ingest import protect
 from precis.ingest.conform import BRONZE_KEY, IdentifierSettings
 
@@ -134,7 +135,7 @@ def translation(
     """id_type (lower-cased), old, new: each hidden identifier of ``plain`` (id_type,
     id_value as landed) as ingest stores it under the ``old`` and the ``new`` key, one row
     per old form. The plain values go no further than this frame's own plan."""
-    kind = F.lower(F.trim(F.col(ID_TYPE)))
+    kind = idn.kind(F.col(ID_TYPE))
     values = (
         plain.filter(F.col(ID_TYPE).isNotNull() & hidden(F.col(ID_TYPE), settings))
         .select(kind.alias(ID_TYPE), F.col(ID_VALUE))
@@ -142,8 +143,8 @@ def translation(
     )
 
     def stored(df: DataFrame, key: bytes, name: str) -> DataFrame:
-        form = protect.bronze_key(F.col(ID_TYPE), F.col(ID_VALUE), settings)
-        return privacy.drop_key(privacy.with_key(df, key).withColumn(name, form))
+        keyed = privacy.with_key(df, key)
+        return privacy.drop_key(protect.with_bronze_key(keyed, settings, name))
 
     both = stored(stored(values, old, OLD), new, NEW)
     return (

@@ -35,6 +35,7 @@ from precis.columns import ID_KEY, ID_TYPE, ID_VALUE, ONE_ID, ORDER_ID, RECORD_I
 from precis.frames import cut
 from precis.identity.records import node_id
 from precis.ingest import conform, protect
+from precis.ingest import identifiers as idn
 
 REQUEST_KEY = "request_key"
 REQUESTS_SCHEMA = "request_key string, id_type string, id_key string, requested_at timestamp"
@@ -64,12 +65,12 @@ class Person:
 def keyed_requests(plain: DataFrame, settings: conform.IdentifierSettings) -> DataFrame:
     """Requests given as landed (``id_type``, ``id_value``, optional ``requested_at``)
     as ``REQUESTS_SCHEMA``: the value normalized and hashed as ingest keys it."""
-    keyed = privacy.with_key(plain, settings.key)
-    key = protect.bronze_key(F.col(ID_TYPE), F.col(ID_VALUE), settings)
+    keyed = protect.with_bronze_key(privacy.with_key(plain, settings.key), settings)
+    key = F.col(protect.BRONZE_KEY)
     at = F.col("requested_at") if "requested_at" in plain.columns else F.current_timestamp()
     out = privacy.drop_key(
         keyed.select(
-            F.lower(F.trim(F.col(ID_TYPE))).alias(ID_TYPE),
+            idn.kind(F.col(ID_TYPE)).alias(ID_TYPE),
             key.alias(ID_KEY),
             F.to_timestamp(at).alias("requested_at"),
         )
@@ -230,8 +231,7 @@ def bronze_lineage(
         if protect.BRONZE_KEY not in df.columns:
             # Written before bronze kept keys: key the landed value the same way now.
             keyed = privacy.with_key(df, settings.key)
-            key = protect.bronze_key(F.col(ID_TYPE), F.col(ID_VALUE), settings)
-            df = privacy.drop_key(keyed.withColumn(protect.BRONZE_KEY, key))
+            df = privacy.drop_key(protect.with_bronze_key(keyed, settings))
         ids = who.identifiers.select(
             F.col(ID_TYPE).alias("_f_type"),
             F.col(ID_KEY).alias("_f_key"),
@@ -239,7 +239,7 @@ def bronze_lineage(
         )
         df = df.join(
             F.broadcast(ids),
-            (F.lower(F.trim(F.col(ID_TYPE))) == F.col("_f_type"))
+            (idn.kind(F.col(ID_TYPE)) == F.col("_f_type"))
             & (F.col(protect.BRONZE_KEY) == F.col("_f_key")),
             how="left",
         )
@@ -252,8 +252,8 @@ def bronze_lineage(
         )
         df = df.join(
             F.broadcast(records),
-            (F.lower(F.trim(F.col("source"))) == F.col("_f_source"))
-            & (F.trim(F.col(RECORD_ID).cast("string")) == F.col("_f_record")),
+            (idn.kind(F.col("source")) == F.col("_f_source"))
+            & (idn.fold(F.col(RECORD_ID)) == F.col("_f_record")),
             how="left",
         )
         hits.append(F.col("_f_rec").isNotNull())
@@ -261,7 +261,7 @@ def bronze_lineage(
         orders = who.orders.select(F.col(ORDER_ID).alias("_f_order"), F.lit(True).alias("_f_ord"))
         df = df.join(
             F.broadcast(orders),
-            F.trim(F.col(ORDER_ID).cast("string")) == F.col("_f_order"),
+            idn.fold(F.col(ORDER_ID)) == F.col("_f_order"),
             how="left",
         )
         hits.append(F.col("_f_ord").isNotNull())

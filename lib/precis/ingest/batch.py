@@ -49,11 +49,14 @@ class BatchCounts:
 
 
 def build_batch(
-    batch: DataFrame, spec: DatasetSpec, settings: conform.IdentifierSettings
+    batch: DataFrame,
+    spec: DatasetSpec,
+    settings: conform.IdentifierSettings,
+    checks: conform.ValueChecks = conform.DEFAULT_CHECKS,
 ) -> IngestBatch:
     """Type the bronze ``batch``, split off the rows with reasons, resolve identifiers,
     keep the newest row per silver key and select silver's columns."""
-    typed = conform.typed(batch, spec, settings.rules)
+    typed = conform.typed(batch, spec, settings.rules, checks)
     valid, rejected = conform.split(typed)
     if spec.identified:
         valid = conform.resolve_identifiers(valid, settings)
@@ -103,12 +106,22 @@ def silver_metrics(spec: DatasetSpec) -> list[Column]:
     return metrics
 
 
-def require_columns(columns: Sequence[str], spec: DatasetSpec, where: str) -> None:
-    """Fail the dataset, naming it and the columns, unless every required column landed."""
+def require_columns(
+    columns: Sequence[str], spec: DatasetSpec, where: str, orders_paid: bool = False
+) -> None:
+    """Fail the dataset, naming it and the columns, unless every required column landed;
+    orders also need ``status`` unless ``orders_paid`` (``ingest.orders_without_status_are_paid``)
+    says what its absence means."""
     missing = conform.missing_required_columns(columns, spec)
     if missing:
         raise DatasetFailed(
             f"dataset '{spec.name}' ({where}) lacks required column(s): {', '.join(missing)}"
+        )
+    if spec.name == "orders" and "status" not in columns and not orders_paid:
+        raise DatasetFailed(
+            f"dataset 'orders' ({where}) has no column 'status', so refunds cannot be told "
+            "from sales; land it, or set ingest.orders_without_status_are_paid: true if "
+            "every order of this source is paid"
         )
 
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, StringType
+from pyspark.sql.types import DataType, DoubleType, StringType, TimestampType
 
 from precis.columns import (
+    CORRUPT_RECORD,
     ID_KEY,
     ID_TYPE,
     ID_VALUE,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 ROW_HASH, DUP_ORDINAL = "_row_hash", "_dup_ordinal"
 BRONZE_META = (SOURCE_FILE, ROW_HASH, DUP_ORDINAL, INGEST_RUN_ID, INGESTED_AT)
 REASONS = "_reasons"
+# A line the csv or json reader could not parse (precis.storage.read_landing).
+MALFORMED = "malformed_record"
 # Identified rows on their way from landing (precis.ingest.protect): the key bronze and
 # quarantine keep beside a hashed id_value, and the plain value, which goes no further
 # than silver's identifier resolution.
@@ -43,9 +46,24 @@ _STAGING = (BRONZE_KEY, PLAIN)
 
 QUARANTINE_COLUMNS = ("dataset", "reason", "raw", *BRONZE_META)
 
-# Lower-cased, trimmed categorical columns; a listed domain rejects other values.
+# Lower-cased, folded categorical columns; a listed domain rejects other values.
 _CATEGORICAL = ("source", "event_type", "channel", "interaction", "status", "gender")
 _DOMAINS: dict[tuple[str, str], tuple[str, ...]] = {("orders", "status"): ("paid", "refunded")}
+# Free text keeps its characters (only white space around it goes); every other string
+# column names something (a record, an item, a campaign) and is folded like an
+# identifier (``identifiers.fold``), so a full-width ``o1`` and ``o1`` are one order.
+_FREE_TEXT = ("properties", "title", "category", "brand", "city")
+
+
+@dataclass(frozen=True)
+class ValueChecks:
+    """What ``typed`` rejects beyond the contract's types (``ingest`` settings)."""
+
+    # A timestamp more than this many hours after the row was ingested is quarantined.
+    max_future_hours: float = 24.0
+
+
+DEFAULT_CHECKS = ValueChecks()
 
 
 @dataclass(frozen=True)
@@ -99,10 +117,16 @@ def with_lineage(
     )
 
 
-def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> DataFrame:
+def typed(
+    bronze: DataFrame,
+    spec: DatasetSpec,
+    id_rules: Mapping[str, str],
+    checks: ValueChecks = DEFAULT_CHECKS,
+) -> DataFrame:
     """Contract columns cast to contract types, plus ``_reasons`` and the raw row as JSON.
 
-    Casting uses ``try_cast`` so a bad value becomes a reason, not a failed job.
+    Casting uses ``try_cast`` so a bad value becomes a reason, not a failed job. A value
+    of white space only (of any script) is missing.
     """
     landed = [c for c in bronze.columns if c not in BRONZE_META and c not in _STAGING]
     # The raw row as bronze holds it: a PII identifier hashed, never its plain value.
@@ -115,13 +139,17 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
             plain = name == ID_VALUE and PLAIN in bronze.columns
             source = F.col(PLAIN if plain else f"`{name}`")
             value = _cast(source, bronze.schema[name].dataType, dtype)
-            blank = source.isNull() | (F.trim(source.cast("string")) == "")
+            blank = source.isNull() | (ids.strip(source) == "")
         else:
             value, blank = F.lit(None).cast(dtype), F.lit(True)
         if name in _CATEGORICAL:
-            value = F.lower(F.trim(value))
+            value = F.lower(ids.fold(value))
         elif name == "currency":
-            value = F.upper(F.trim(value))
+            value = F.upper(ids.fold(value))
+        elif name in _FREE_TEXT:
+            value = ids.strip(value)
+        elif dtype == StringType() and name != ID_VALUE:
+            value = ids.fold(value)
         values[name] = F.when(~blank, value)
         if (spec.name, name) == ("orders", "status"):
             # The contract: a missing status means paid.
@@ -142,19 +170,25 @@ def typed(bronze: DataFrame, spec: DatasetSpec, id_rules: Mapping[str, str]) -> 
                 )
             )
     if spec.identified:
-        id_type = F.lower(F.trim(F.col(ID_TYPE)))
+        id_type = ids.kind(F.col(ID_TYPE))
         known = id_type.isin(*sorted(id_rules)) if id_rules else F.lit(False)
         reasons.append(F.when(id_type.isNotNull() & ~known, F.lit("unknown_id_type")))
-    reasons.extend(_range_reasons(spec.name, values))
+    reasons.extend(_range_reasons(spec, values))
+    reasons.extend(_future_reasons(spec, values, checks.max_future_hours))
+    found = F.array_compact(F.array(*reasons))
+    if CORRUPT_RECORD in bronze.columns:
+        # The reader could not parse the line: its other columns mean nothing.
+        broken = F.col(CORRUPT_RECORD).isNotNull()
+        found = F.when(broken, F.array(F.lit(MALFORMED))).otherwise(found)
     out = bronze.select(
         *columns,
-        F.array_compact(F.array(*reasons)).alias(REASONS),
+        found.alias(REASONS),
         raw.alias("raw"),
         *[F.col(c) for c in BRONZE_META],
         *[F.col(c) for c in (BRONZE_KEY,) if c in bronze.columns],
     )
     if spec.identified:
-        out = out.withColumn(ID_TYPE, F.lower(F.trim(F.col(ID_TYPE))))
+        out = out.withColumn(ID_TYPE, ids.kind(F.col(ID_TYPE)))
     return out
 
 
@@ -162,15 +196,18 @@ def reasons(spec: DatasetSpec) -> tuple[str, ...]:
     """Every reason ``typed`` can give a row of ``spec``; a row holds each at most once,
     so counting the rows that hold a reason counts that reason's occurrences."""
     found: list[str] = []
-    for name, _ in spec.columns:
+    for name, dtype in spec.columns:
         if name in spec.required:
             found.append(f"missing:{name}")
         found.append(f"unparsable:{name}")
-        if (spec.name, name) in _DOMAINS:
+        checked = (spec.name, name) in _DOMAINS or (spec.name, name) in _FLOORS_BY
+        if checked or dtype == DoubleType():
             found.append(f"bad_value:{name}")
+        if dtype == TimestampType():
+            found.append(f"future_time:{name}")
     if spec.identified:
         found.append("unknown_id_type")
-    found.extend(f"bad_value:{name}" for name, _, _ in _FLOORS.get(spec.name, ()))
+    found.append(MALFORMED)
     return tuple(found)
 
 
@@ -191,12 +228,35 @@ _FLOORS: dict[str, tuple[tuple[str, float, bool], ...]] = {
 }
 
 
-def _range_reasons(dataset: str, values: Mapping[str, Column]) -> list[Column]:
+_FLOORS_BY = {(d, name): (floor, strict) for d, f in _FLOORS.items() for name, floor, strict in f}
+
+
+def _range_reasons(spec: DatasetSpec, values: Mapping[str, Column]) -> list[Column]:
+    """``bad_value:<column>`` below a floor, and for a number that is not finite (NaN,
+    Infinity, and ``1e400``, which parses as Infinity): they would poison every sum."""
     out = []
-    for name, floor, strict in _FLOORS.get(dataset, ()):
-        below = values[name] <= floor if strict else values[name] < floor
-        out.append(F.when(F.coalesce(below, F.lit(False)), F.lit(f"bad_value:{name}")))
+    for name, dtype in spec.columns:
+        value, bad = values[name], F.lit(False)
+        floor = _FLOORS_BY.get((spec.name, name))
+        if floor is not None:
+            bad = value <= floor[0] if floor[1] else value < floor[0]
+        if dtype == DoubleType():
+            bad = bad | F.isnan(value) | (F.abs(value) == float("inf"))
+        if floor is not None or dtype == DoubleType():
+            out.append(F.when(F.coalesce(bad, F.lit(False)), F.lit(f"bad_value:{name}")))
     return out
+
+
+def _future_reasons(spec: DatasetSpec, values: Mapping[str, Column], hours: float) -> list[Column]:
+    """``future_time:<column>``: a time more than ``hours`` after the row was ingested
+    is a clock or format error, and under newer-wins it would block every later
+    correction of its record."""
+    limit = F.unix_seconds(F.col(INGESTED_AT)) + F.lit(int(hours * 3600))
+    return [
+        F.when(F.unix_seconds(values[name]) > limit, F.lit(f"future_time:{name}"))
+        for name, dtype in spec.columns
+        if dtype == TimestampType()
+    ]
 
 
 def split(typed_df: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -217,8 +277,9 @@ def quarantine_rows(rejected: DataFrame, dataset: str) -> DataFrame:
 
 def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataFrame:
     """Replace ``id_value`` by ``id_key`` (keyed hash for PII types) and ``id_status``."""
+    # id_type is already a kind (``typed``); the value is folded once, in a column.
     normalized = ids.normalize_by_type(
-        F.col(ID_TYPE), F.col(ID_VALUE), settings.rules, settings.country_code
+        F.col(ID_TYPE), F.col(ids.FOLDED), settings.rules, settings.country_code
     )
     status = ids.status_by_type(
         F.col(ID_TYPE),
@@ -237,6 +298,7 @@ def resolve_identifiers(valid: DataFrame, settings: IdentifierSettings) -> DataF
     # keeps only the frame's own columns, so its pad columns go no further.
     with_key = (
         privacy.with_key(valid, settings.key)
+        .withColumn(ids.FOLDED, ids.fold(F.col(ID_VALUE)))
         .withColumn("_id_norm", normalized)
         .withColumn("id_status", status)
         .withColumn(ID_KEY, F.when(F.col("id_status") == ids.STATUS_OK, key))

@@ -1,6 +1,10 @@
 """Identifier normalization: one canonical form per type, placeholders blocked.
 
-Each identifier type maps to a rule (``ingest.id_rules``):
+Every value is first *folded* (``fold``): full-width forms become their ASCII
+counterparts (full-width ``138`` is ``138``, U+FF20 is ``@``: the NFKC mapping of the
+forms CJK input methods type) and all Unicode white space around it goes (tabs, NBSP, U+3000,
+zero-width spaces, a stray BOM). Then each identifier type maps to a rule
+(``ingest.id_rules``):
 
 - ``email``: trim, remove inner white space, lower-case; valid when ``local@domain.tld``;
 - ``phone``: keep digits, resolve ``+``/``00``/country-code/trunk-``0`` prefixes to
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 RULES = ("email", "phone", "lower", "upper", "trim")
@@ -26,19 +30,44 @@ STATUS_OK, STATUS_BLOCKED, STATUS_INVALID = "ok", "blocked", "invalid"
 
 _EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
 
+# Full-width ASCII (U+FF01-FF5E) and the ideographic space, and what NFKC makes of them.
+_FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+_ASCII = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+# Java regex: white space of any script, plus the invisible spaces and the BOM, which
+# Unicode files as format characters but which users paste as spaces all the same.
+SPACE = r"[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
+
+
+def fold(value: Column) -> Column:
+    """``value`` as text, full-width forms made ASCII, Unicode white space stripped
+    from both ends. A built-in ``translate``: Spark has no NFKC function, and these are
+    the compatibility forms that occur in identifiers."""
+    return strip(F.translate(value.cast("string"), _FULL_WIDTH, _ASCII))
+
+
+def strip(value: Column) -> Column:
+    """``value`` as text without Unicode white space at either end (``F.trim`` strips
+    ASCII spaces only)."""
+    return F.regexp_replace(value.cast("string"), f"^{SPACE}+|{SPACE}+$", "")
+
+
+def kind(id_type: Column) -> Column:
+    """An ``id_type`` as the rules name it: folded and lower-cased."""
+    return F.lower(fold(id_type))
+
 
 def normalize_email(value: Column) -> Column:
-    return F.lower(F.regexp_replace(value, r"\s+", ""))
+    return F.lower(F.regexp_replace(value, f"{SPACE}+", ""))
 
 
 def normalize_phone(value: Column, country_code: str, national_length: int = 11) -> Column:
-    """E.164 form. ``138 0013 8000``, ``+86-138...``, ``0086...``, ``86138...`` agree."""
-    trimmed = F.trim(value)
-    digits = F.regexp_replace(trimmed, r"[^0-9]", "")
+    """E.164 form of a folded value. ``138 0013 8000``, ``+86-138...``, ``0086...``,
+    ``86138...`` agree."""
+    digits = F.regexp_replace(value, r"[^0-9]", "")
     cc_len = len(country_code)
     return (
         F.when(F.length(digits) == 0, F.lit(None))
-        .when(trimmed.startswith("+"), F.concat(F.lit("+"), digits))
+        .when(value.startswith("+"), F.concat(F.lit("+"), digits))
         .when(digits.startswith("00"), F.concat(F.lit("+"), F.substring(digits, 3, 64)))
         # Country code written without "+": longer than a national number.
         .when(
@@ -52,7 +81,11 @@ def normalize_phone(value: Column, country_code: str, national_length: int = 11)
 
 def normalize(value: Column, rule: str, country_code: str) -> Column:
     """Canonical form of ``value`` under ``rule`` (empty strings become null)."""
-    trimmed = F.trim(value)
+    return by_rule(fold(value), rule, country_code)
+
+
+def by_rule(trimmed: Column, rule: str, country_code: str) -> Column:
+    """``normalize`` of a value already folded (``fold``)."""
     if rule == "email":
         out = normalize_email(trimmed)
     elif rule == "phone":
@@ -68,6 +101,15 @@ def normalize(value: Column, rule: str, country_code: str) -> Column:
     return F.when(out == "", F.lit(None)).otherwise(out)
 
 
+KIND, FOLDED = "_id_kind", "_id_folded"
+
+
+def with_folded(df: DataFrame, id_type: str, id_value: str) -> DataFrame:
+    """``df`` with ``_id_kind`` (``kind`` of ``id_type``) and ``_id_folded`` (``fold`` of
+    ``id_value``), computed once per row for ``normalize_by_type``."""
+    return df.withColumn(KIND, kind(F.col(id_type))).withColumn(FOLDED, fold(F.col(id_value)))
+
+
 def is_valid(normalized: Column, rule: str) -> Column:
     if rule == "email":
         return normalized.rlike(_EMAIL_RE)
@@ -78,14 +120,18 @@ def is_valid(normalized: Column, rule: str) -> Column:
 
 def normalize_by_type(
     id_type: Column,
-    id_value: Column,
+    folded: Column,
     rules: Mapping[str, str],
     country_code: str,
 ) -> Column:
-    """Normalized value chosen by the row's ``id_type``; null for unknown types."""
+    """Normalized value chosen by the row's ``id_type`` (``kind``); null for unknown types.
+
+    ``folded`` is the value after ``fold``, best a column of its own (``with_folded``):
+    each rule refers to it several times, and Spark would fold it again each time.
+    """
     expr = None
     for type_name, rule in sorted(rules.items()):
-        branch = normalize(id_value, rule, country_code)
+        branch = by_rule(folded, rule, country_code)
         expr = (
             F.when(id_type == type_name, branch)
             if expr is None
@@ -108,7 +154,7 @@ def status_by_type(
     Per-type placeholder values are normalized with the type's own rule, so the config
     may list ``13800000000`` and still block ``+86 138-0000-0000``.
     """
-    raw_folded = F.lower(F.trim(raw))
+    raw_folded = F.lower(fold(raw))
     generic = [F.lit(v.lower()) for v in placeholder_values.get("*", ())]
     blocked = _matches(raw_folded, generic, placeholder_patterns.get("*", ()))
     invalid = F.lit(False)

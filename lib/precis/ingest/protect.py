@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
 
 from precis import privacy
-from precis.columns import ID_KEY, ID_TYPE, ID_VALUE, ORDER_ID, RECORD_ID
+from precis.columns import CORRUPT_RECORD, ID_KEY, ID_TYPE, ID_VALUE, ORDER_ID, RECORD_ID
 from precis.ingest import conform
 from precis.ingest import identifiers as ids
 from precis.schemas import DatasetSpec
@@ -39,13 +39,23 @@ class Staged:
     observation: Observation  # ``suppressed``: rows left out, once bronze is written
 
 
-def bronze_key(id_type: Column, value: Column, settings: conform.IdentifierSettings) -> Column:
-    """The key of an identifier as silver would store it, whatever its status: keyed hash
-    of the normalized value for PII types, the normalized value for other known types,
-    the keyed hash of the trimmed value for unknown types. Needs ``privacy.with_key``."""
-    kind = F.lower(F.trim(id_type))
-    text = F.trim(value.cast("string"))
-    present = F.when(text != "", text)
+def with_bronze_key(
+    df: DataFrame, settings: conform.IdentifierSettings, name: str = BRONZE_KEY
+) -> DataFrame:
+    """``df`` (with ``id_type``, ``id_value`` and ``privacy.with_key``'s pad columns) with
+    ``name``: the key of its identifier as silver would store it, whatever its status
+    (``bronze_key``)."""
+    folded = ids.with_folded(df, ID_TYPE, ID_VALUE)
+    key = bronze_key(F.col(ids.KIND), F.col(ids.FOLDED), settings)
+    return folded.withColumn(name, key).drop(ids.KIND, ids.FOLDED)
+
+
+def bronze_key(kind: Column, folded: Column, settings: conform.IdentifierSettings) -> Column:
+    """The key of an identifier (its ``kind`` and ``fold``-ed value) as silver would store
+    it, whatever its status: keyed hash of the normalized value for PII types, the
+    normalized value for other known types, the keyed hash of the folded value for
+    unknown types. Needs ``privacy.with_key``."""
+    present = F.when(folded != "", folded)
     norm = ids.normalize_by_type(kind, present, settings.rules, settings.country_code)
     hashed = F.coalesce(privacy.hmac_hex(norm), privacy.hmac_hex(present))
     pii = kind.isin(*settings.pii_types) if settings.pii_types else F.lit(False)
@@ -55,7 +65,7 @@ def bronze_key(id_type: Column, value: Column, settings: conform.IdentifierSetti
 
 def hides_value(id_type: Column, settings: conform.IdentifierSettings) -> Column:
     """True where bronze stores the key instead of the landed value."""
-    kind = F.lower(F.trim(id_type))
+    kind = ids.kind(id_type)
     pii = kind.isin(*settings.pii_types) if settings.pii_types else F.lit(False)
     known = kind.isin(*sorted(settings.rules)) if settings.rules else F.lit(False)
     return F.coalesce(pii | ~known, F.lit(True))
@@ -101,10 +111,15 @@ def flagged(
     """``landed`` with ``_id_key`` (identified datasets) and the boolean ``_suppressed``
     (``FLAG``): true on the rows ``stage`` leaves out. Any landed column types will do."""
     df = landed
-    if spec.identified:
-        keyed = privacy.with_key(df, settings.key)
-        key = bronze_key(F.col(ID_TYPE), F.col(ID_VALUE), settings)
-        df = privacy.drop_key(keyed.withColumn(BRONZE_KEY, key))
+    if spec.identified or CORRUPT_RECORD in df.columns:
+        df = privacy.with_key(df, settings.key)
+        if spec.identified:
+            df = with_bronze_key(df, settings)
+        if CORRUPT_RECORD in df.columns:
+            # A line the reader could not parse may hold anything, PII included: bronze
+            # and quarantine keep its keyed hash; the landed file keeps the text.
+            df = df.withColumn(CORRUPT_RECORD, privacy.hmac_hex(F.col(CORRUPT_RECORD)))
+        df = privacy.drop_key(df)
     return suppress(df, spec, suppressions)
 
 
@@ -118,8 +133,7 @@ def suppress(df: DataFrame, spec: DatasetSpec, suppressions: DataFrame | None) -
         )
         hit = df.join(
             F.broadcast(ids_.distinct()),
-            (F.lower(F.trim(F.col(ID_TYPE))) == F.col("_s_type"))
-            & (F.col(BRONZE_KEY) == F.col("_s_key")),
+            (ids.kind(F.col(ID_TYPE)) == F.col("_s_type")) & (F.col(BRONZE_KEY) == F.col("_s_key")),
             how="left",
         ).withColumn(FLAG, F.col("_s_key").isNotNull())
         hit = hit.drop("_s_type", "_s_key")
@@ -135,7 +149,7 @@ def suppress(df: DataFrame, spec: DatasetSpec, suppressions: DataFrame | None) -
         return (
             df.join(
                 F.broadcast(orders.distinct()),
-                F.trim(F.col(ORDER_ID).cast("string")) == F.col("_s_order"),
+                ids.fold(F.col(ORDER_ID)) == F.col("_s_order"),
                 how="left",
             )
             .withColumn(FLAG, F.col("_s_order").isNotNull())

@@ -75,6 +75,15 @@ class IngestConfig(Section):
         }
     )
 
+    # A landed timestamp more than this many hours after ingest is quarantined
+    # (future_time:<column>): a clock or format error that would otherwise win every
+    # newer-wins comparison for its record.
+    max_future_hours: float = Field(24.0, ge=0)
+    # orders landed without a status column: true counts every order as paid; false
+    # (default) fails the dataset, naming the column, since refunds would count as sales.
+    # (A null status in a landed column is paid, as the contract says.)
+    orders_without_status_are_paid: bool = False
+
     @field_validator("id_rules")
     @classmethod
     def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:

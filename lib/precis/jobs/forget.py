@@ -123,7 +123,9 @@ def rewrite_landing(
     for dataset, spec in SPECS.items():
         fmt, where = cfg.landing_format(dataset), cfg.landing_path(dataset)
         mark = partial(protect.flagged, spec=spec, settings=settings, suppressions=suppressions)
-        for path, n in rewrite_landing_without(spark, where, fmt, mark, protect.FLAG).items():
+        encoding = cfg.landing_encoding(dataset)
+        found = rewrite_landing_without(spark, where, fmt, mark, protect.FLAG, encoding)
+        for path, n in found.items():
             removed[f"landing/{dataset}:{path}"] = n
     return removed
 

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from precis import tables as T
 from precis.columns import INGESTED_AT
 from precis.config import DATASETS, Config
+from precis.errors import ConfigError
 from precis.frames import KEEP, kept, materialize
 from precis.ingest import batch as ib
 from precis.ingest import conform, protect
@@ -30,10 +31,27 @@ from precis.keys import job_key
 from precis.progress import Progress, log
 from precis.runner import job_main
 from precis.schemas import SPECS
-from precis.storage import Lakehouse, LandingFile, list_landing_files, read_landing
+from precis.storage import (
+    Lakehouse,
+    LandingFile,
+    LandingFileError,
+    list_landing_files,
+    read_landing,
+)
 from precis.tracking import job_run
 
 JOB = "ingest"
+
+
+def landed_files(spark: SparkSession, cfg: Config, dataset: str) -> list[LandingFile]:
+    """The files under ``landing.<dataset>.path``; a path Spark cannot list is an error
+    naming the key (a missing one means the dataset is absent)."""
+    path = cfg.landing_path(dataset)
+    try:
+        return list_landing_files(spark, path, cfg.landing_format(dataset))
+    except Exception as exc:  # whatever the file system says, the user needs the key
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"landing.{dataset}.path ({path}) cannot be listed: {first}") from exc
 
 
 def new_files(lake: Lakehouse, dataset: str, files: list[LandingFile]) -> list[LandingFile]:
@@ -57,9 +75,12 @@ def ingest_dataset(
     ingested_at: dt.datetime,
 ) -> sm.Summary:
     spec, fmt, where = SPECS[dataset], cfg.landing_format(dataset), cfg.landing_path(dataset)
-    landed = read_landing(spark, files, fmt, where)
+    try:
+        landed = read_landing(spark, files, fmt, where, cfg.landing_encoding(dataset))
+    except LandingFileError as exc:
+        raise DatasetFailed(f"dataset '{dataset}': {exc}") from exc
     columns = [c for c in landed.columns if c != conform.SOURCE_FILE]
-    ib.require_columns(columns, spec, where)
+    ib.require_columns(columns, spec, where, cfg.ingest.orders_without_status_are_paid)
     # Bronze: the batch as landed, PII hashed; replacing this batch's own files keeps
     # reruns exact. Forgotten people's rows stop here (meta/suppressions).
     paths = None if fmt == "delta" else landed.select(conform.SOURCE_FILE).distinct().collect()
@@ -68,7 +89,8 @@ def ingest_dataset(
     staged = protect.stage(landed, spec, settings, lineage, suppressions, keep_plain)
     lake.replace_where(staged.bronze, T.BRONZE[dataset], condition, evolve=True)
     suppressed = int(staged.observation.get.get(protect.SUPPRESSED) or 0)
-    out = ib.build_batch(staged.batch, spec, settings)
+    checks = conform.ValueChecks(max_future_hours=cfg.ingest.max_future_hours)
+    out = ib.build_batch(staged.batch, spec, settings, checks)
     with kept(out.typed) as (typed,):
         counts = ib.batch_counts(typed.agg(*out.batch_metrics).collect()[0].asDict())
         # Rewriting a file must also drop its old quarantine rows, so write even when
@@ -90,10 +112,7 @@ def ingest_dataset(
 def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
     lake = Lakehouse.from_config(spark, cfg)
     settings = conform.IdentifierSettings.of(cfg.ingest, cfg.privacy.pii_types, job_key(lake, cfg))
-    landing = {
-        d: list_landing_files(spark, cfg.landing_path(d), cfg.landing_format(d))
-        for d in cfg.ingest.datasets or DATASETS
-    }
+    landing = {d: landed_files(spark, cfg, d) for d in cfg.ingest.datasets or DATASETS}
     present = present_datasets(landing, cfg.ingest.datasets, cfg.landing_path, cfg.root)
     suppressions = lake.read_if_exists(T.SUPPRESSIONS)
     summaries: dict[str, sm.Summary] = {}

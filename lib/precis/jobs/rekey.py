@@ -86,7 +86,7 @@ def plain(spark: SparkSession, cfg: Config, lake: Lakehouse) -> DataFrame:
         where, fmt = cfg.landing_path(name), cfg.landing_format(name)
         files = list_landing_files(spark, where, fmt)
         if files:
-            landed = read_landing(spark, files, fmt, where)
+            landed = read_landing(spark, files, fmt, where, cfg.landing_encoding(name))
             if {ID_TYPE, ID_VALUE} <= set(landed.columns):
                 frames.append(rekey.plain_values(landed))
         if lake.exists(T.BRONZE[name]):

@@ -29,6 +29,7 @@ from precis.storage.delta import delta_table, last_commit
 from precis.storage.exports import Exports, write_export_files
 from precis.storage.landing import (
     LandingFile,
+    LandingFileError,
     list_landing_files,
     read_landing,
     rewrite_landing_without,
@@ -42,6 +43,7 @@ from precis.tables import Table
 __all__ = [
     "Lakehouse",
     "LandingFile",
+    "LandingFileError",
     "check_schema",
     "delta_table",
     "last_commit",

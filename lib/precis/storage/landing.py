@@ -5,19 +5,27 @@ Part of :mod:`precis.storage` (the lakehouse's I/O); ingest uses these.
 
 from __future__ import annotations
 
+import csv
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
-from precis.columns import SOURCE_FILE
-from precis.errors import ConfigError
+from precis.columns import CORRUPT_RECORD, SOURCE_FILE
+from precis.errors import ConfigError, PrecisError
 from precis.settings import local_file_path
 from precis.storage.delta import last_commit
+
+
+class LandingFileError(PrecisError):
+    """A landed file that cannot be read as a table (its message names the file)."""
 
 
 @dataclass(frozen=True)
@@ -62,29 +70,144 @@ def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[Landing
 
 
 def read_landing(
-    spark: SparkSession, files: Sequence[LandingFile], fmt: str, base_path: str
+    spark: SparkSession,
+    files: Sequence[LandingFile],
+    fmt: str,
+    base_path: str,
+    encoding: str = "UTF-8",
 ) -> DataFrame:
     """Read the given landing files as landed, with ``_source_file`` naming each row's file.
 
     csv and json are read as strings (no inference): ingest does the typing, so a bad
-    value becomes a quarantine reason instead of a reader error or a silent null.
+    value becomes a quarantine reason instead of a reader error or a silent null. A line
+    the reader cannot parse (broken JSON, a csv row with too many or too few fields)
+    comes back with its text in ``_corrupt_record`` (``CORRUPT_RECORD``) instead of
+    being dropped. csv columns are matched by each file's own header, so files with
+    another column order (or more columns) read right; quoted fields may hold newlines.
+    ``encoding`` (csv, json) is a Java charset name: UTF-8, GBK, GB18030, ...
     """
     if fmt == "delta":
         # The version listed, not the latest: ingest reads a batch twice (bronze, silver).
         version = files[0].modified
         df = spark.read.format("delta").option("versionAsOf", version).load(base_path)
         return df.withColumn(SOURCE_FILE, F.lit(files[0].path))
-    reader = spark.read.format(fmt).option("basePath", base_path)
+    if _normalized(encoding) not in _SPARK_CHARSETS:
+        # Spark 4 reads only the Unicode charsets and Latin-1 unless told to allow every
+        # charset the JVM has (GBK, GB18030, Big5, Shift_JIS, ...).
+        spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+    reader = spark.read.format(fmt)
+    if _is_folder(base_path, files):
+        # Partition folders (day=2026-01-01) below the landing folder become columns.
+        reader = reader.option("basePath", base_path)
     if fmt == "csv":
+        return _read_csv(spark, reader, files, encoding)
+    if fmt == "json":
         reader = (
-            reader.option("header", "true")
-            .option("inferSchema", "false")
+            reader.option("primitivesAsString", "true")
             .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+            .option("encoding", encoding)
         )
-    elif fmt == "json":
-        reader = reader.option("primitivesAsString", "true").option("mode", "PERMISSIVE")
     df = reader.load([f.path for f in files])
     return df.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+
+
+_SPARK_CHARSETS = {"iso88591", "usascii", "utf16", "utf16be", "utf16le", "utf32", "utf8"}
+
+
+def _normalized(charset: str) -> str:
+    return charset.lower().replace("-", "").replace("_", "")
+
+
+def _is_folder(base_path: str, files: Sequence[LandingFile]) -> bool:
+    """Whether the landing path names a folder (not one file, not a glob)."""
+    if any(ch in base_path for ch in "*?[{"):
+        return False
+    tail = base_path.rstrip("/").rsplit("/", 1)[-1]
+    return not (len(files) == 1 and files[0].path.rstrip("/").endswith("/" + tail))
+
+
+def _read_csv(
+    spark: SparkSession, reader: DataFrameReader, files: Sequence[LandingFile], encoding: str
+) -> DataFrame:
+    """csv files by header name: files are grouped by their header line, each group read
+    with a schema of its own columns (all strings, plus ``_corrupt_record``) and the
+    groups put together by name. One pass over the files finds the headers."""
+    reader = (
+        reader.option("header", "true")
+        .option("mode", "PERMISSIVE")
+        .option("multiLine", "true")
+        .option("encoding", encoding)
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+    )
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path, line in first_lines(spark, [f.path for f in files], encoding):
+        groups.setdefault(csv_header(line, path), []).append(path)
+    if not groups:  # every file empty: no header, no rows
+        schema = f"`{CORRUPT_RECORD}` string, `{SOURCE_FILE}` string"
+        return spark.createDataFrame([], schema)
+    frames = []
+    for header, paths in sorted(groups.items(), key=lambda kv: min(kv[1])):
+        schema = StructType([StructField(c, StringType()) for c in (*header, CORRUPT_RECORD)])
+        frame = reader.schema(schema).load(sorted(paths))
+        frames.append(frame.withColumn(SOURCE_FILE, F.col("_metadata.file_path")))
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame, allowMissingColumns=True)
+    return out
+
+
+def first_lines(
+    spark: SparkSession, paths: Sequence[str], encoding: str = "UTF-8"
+) -> list[tuple[str, str]]:
+    """(path as listed, first line) of each non-empty text file, in one Spark job.
+
+    The first line is the lowest row of the file's first block (a file is read in
+    order within a block). Paths come back as listed: the reader's own names for the
+    files may be escaped differently.
+    """
+    by_name = {_same_file(p): p for p in paths}
+    text = spark.read.text(list(paths))
+    first = (
+        text.filter(F.col("_metadata.file_block_start") == 0)
+        .select(
+            F.col("_metadata.file_path").alias("path"),
+            # The line's bytes as read: decoded below with the file's own charset.
+            F.col("value").cast("binary").alias("value"),
+            F.monotonically_increasing_id().alias("at"),
+        )
+        .groupBy("path")
+        .agg(F.min_by("value", "at").alias("line"))
+    )
+    return sorted(
+        (
+            by_name.get(_same_file(r["path"]), r["path"]),
+            bytes(r["line"]).decode(encoding, errors="replace"),
+        )
+        for r in first.collect()
+    )
+
+
+def _same_file(path: str) -> str:
+    """A path as one key whatever the spelling (``file:/x``, ``file:///x``, ``%20``)."""
+    return unquote(re.sub(r"^file:/+", "/", path))
+
+
+def csv_header(line: str, path: str) -> tuple[str, ...]:
+    """Column names of a csv header line (quotes removed, a byte-order mark and white
+    space around names stripped). Duplicate or empty names are an error naming the file."""
+    names = next(csv.reader([line.lstrip("\ufeff")]), [])
+    names = [n.strip().lstrip("\ufeff") for n in names]
+    empty = [str(i + 1) for i, n in enumerate(names) if not n]
+    if empty:
+        raise LandingFileError(
+            f"{path}: csv header has empty column name(s) at position {', '.join(empty)}"
+        )
+    seen: set[str] = set()
+    dupes = sorted({n for n in names if n.lower() in seen or seen.add(n.lower())})
+    if dupes:
+        raise LandingFileError(f"{path}: csv header names column(s) twice: {', '.join(dupes)}")
+    return tuple(names)
 
 
 def rewrite_landing_without(
@@ -93,6 +216,7 @@ def rewrite_landing_without(
     fmt: str,
     mark: Callable[[DataFrame], DataFrame],
     flag: str,
+    encoding: str = "UTF-8",
 ) -> dict[str, int]:
     """Rewrite every landing file under ``where`` holding rows that ``mark`` flags (it
     adds the boolean column ``flag``) without those rows; rows removed per file path.
@@ -106,29 +230,35 @@ def rewrite_landing_without(
         return {}
     targets = [where]
     if fmt != "delta":
-        hits = mark(read_landing(spark, files, fmt, where)).filter(F.col(flag))
+        hits = mark(read_landing(spark, files, fmt, where, encoding)).filter(F.col(flag))
         targets = [r[0] for r in hits.select(SOURCE_FILE).distinct().collect()]
     removed: dict[str, int] = {}
     for path in sorted(targets):
-        own = read_landed_file(spark, path, fmt)
+        own = read_landed_file(spark, path, fmt, encoding)
         marked = mark(own)
         gone = marked.filter(F.col(flag)).count()
         if gone:
-            rewrite_landed_file(marked.filter(~F.col(flag)).select(*own.columns), path, fmt)
+            kept_rows = marked.filter(~F.col(flag)).select(*own.columns)
+            rewrite_landed_file(kept_rows, path, fmt, encoding)
             removed[path] = gone
     return removed
 
 
-def read_landed_file(spark: SparkSession, path: str, fmt: str) -> DataFrame:
+def read_landed_file(
+    spark: SparkSession, path: str, fmt: str, encoding: str = "UTF-8"
+) -> DataFrame:
     """One landed file as its owner wrote it, for rewriting it (``rewrite_landed_file``):
     csv by its own header as strings, json with its types inferred, parquet and a Delta
     landing table (its latest version) as typed."""
     if fmt == "csv":
-        return spark.read.option("header", "true").option("inferSchema", "false").csv(path)
+        reader = spark.read.option("header", "true").option("multiLine", "true")
+        return reader.option("encoding", encoding).csv(path)
+    if fmt == "json":
+        return spark.read.option("encoding", encoding).json(path)
     return spark.read.format(fmt).load(path)
 
 
-def rewrite_landed_file(rows: DataFrame, path: str, fmt: str) -> int:
+def rewrite_landed_file(rows: DataFrame, path: str, fmt: str, encoding: str = "UTF-8") -> int:
     """Replace the landed file ``path`` by ``rows`` (same name, same format, one file);
     the number of rows it now holds. A file left with no row is deleted; a Delta landing
     table (``path`` its folder) gets a new version holding ``rows``.
@@ -160,6 +290,8 @@ def rewrite_landed_file(rows: DataFrame, path: str, fmt: str) -> int:
             .option("ignoreLeadingWhiteSpace", "false")
             .option("ignoreTrailingWhiteSpace", "false")
         )
+    if fmt in ("csv", "json"):
+        writer = writer.option("encoding", encoding)
     if fmt in ("csv", "json") and local.name.endswith(".gz"):
         writer = writer.option("compression", "gzip")
     writer.save(str(staging))
