@@ -25,7 +25,7 @@ from precis.ingest.batch import DatasetFailed
 from precis.jobs import ingest
 from precis.privacy import DEVELOPMENT_KEY
 from precis.schemas import SPECS
-from precis.storage import Lakehouse
+from precis.storage import Lakehouse, list_landing_files, read_landing
 
 PROJECT = Path(__file__).resolve().parents[1]
 NBSP, IDEO, ZWSP, BOM = "\u00a0", "\u3000", "\u200b", "\ufeff"
@@ -361,3 +361,13 @@ def test_rerun_reads_nothing_new(spark, hostile):
     done = {r["dataset"] for r in lake.read(T.INGEST_FILES).collect()}
     assert "touchpoints" not in done
     assert {"orders", "items", "events", "order_items", "campaign_spend"} <= done
+
+
+def test_json_lines_in_gbk(spark, tmp_path):
+    rows = [{"item_id": f"i{i}", "title": "上海特产"} for i in range(3)]
+    text = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+    _write(tmp_path / "items" / "a.json", text, encoding="gbk")
+    where = str(tmp_path / "items")
+    landed = read_landing(spark, list_landing_files(spark, where, "json"), "json", where, "GBK")
+    got = sorted((r["item_id"], r["title"]) for r in landed.collect())
+    assert got == [(f"i{i}", "上海特产") for i in range(3)]

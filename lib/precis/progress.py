@@ -64,6 +64,13 @@ class Progress:
             f": {summary}" if summary else "",
         )
 
+    def skipped(self, why: str) -> dict[str, str]:
+        """End a job that has nothing to do in this world (an absent dataset it cannot do
+        without): a warning naming why, and the job's result. Nothing is written."""
+        log.warning("[%s] skipped: %s", self.job, why)
+        self.finish("skipped")
+        return {"skipped": why}
+
 
 @contextlib.contextmanager
 def silent_step(name: str) -> Iterator[Step]:

@@ -21,7 +21,17 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from precis.columns import ID_TYPE, ID_VALUE, ITEM_ID, ORDER_ID, RECORD_ID
+from precis.columns import (
+    ID_KEY,
+    ID_TYPE,
+    ID_VALUE,
+    INGEST_RUN_ID,
+    INGESTED_AT,
+    ITEM_ID,
+    ORDER_ID,
+    RECORD_ID,
+    SOURCE_FILE,
+)
 
 S, TS, D, DBL, INT, BOOL = (
     StringType(),
@@ -167,3 +177,17 @@ SPECS: dict[str, DatasetSpec] = {
 
 # Columns of the contract that hold a timestamp or date (parsed from strings in csv/json).
 TEMPORAL_TYPES = (TimestampType, DateType)
+
+
+def silver_schema(dataset: str) -> StructType:
+    """The schema of ``silver/<dataset>``: the contract's columns, ``id_value`` replaced
+    by ``id_key`` and ``id_status``, and the lineage columns. For an empty stand-in
+    where a job can do without an absent dataset."""
+    fields = []
+    for field in SPECS[dataset].schema.fields:
+        if field.name == ID_VALUE:
+            fields += [StructField(ID_KEY, S), StructField("id_status", S)]
+        else:
+            fields.append(StructField(field.name, field.dataType))
+    lineage = [(SOURCE_FILE, S), (INGEST_RUN_ID, S), (INGESTED_AT, TS)]
+    return StructType([*fields, *(StructField(n, t) for n, t in lineage)])

@@ -40,7 +40,8 @@ class IdentityError(PrecisError):
 
 @dataclass(frozen=True)
 class IdentityInputs:
-    # Identified silver datasets by name (records.SOURCES); id_observations is required.
+    # Identified silver datasets by name (records.SOURCES), at least one; links come
+    # from id_observations only, so without it each identifier is a person of its own.
     silver: Mapping[str, DataFrame]
     previous: PreviousRun = field(default_factory=PreviousRun)
     rules: DataFrame | None = None  # the operators' rules table as read, if any
@@ -80,9 +81,9 @@ def build(
     on_iteration: called after each connected-components round (round, links left).
     """
     step = steps or silent_step
-    if "id_observations" not in inputs.silver:
-        raise ValueError("identity needs the silver id_observations dataset")
-    spark = inputs.silver["id_observations"].sparkSession
+    if not inputs.silver:
+        raise ValueError(f"identity needs one of the silver datasets {', '.join(records.SOURCES)}")
+    spark = next(iter(inputs.silver.values())).sparkSession
     operator_rules = rules.load(spark, inputs.rules, inputs.rules_source, hashing)
 
     with step("identifiers and links") as info:

@@ -49,6 +49,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     ac = cfg.attribution
     progress = Progress(JOB, STEPS)
+    absent = [t.ref for t in (T.TOUCHPOINTS, T.ORDERS) if not lake.exists(t)]
+    if absent and lake.exists(T.IDENTITY_MAP):
+        # No touchpoints or no conversions: nothing to attribute in this world.
+        return progress.skipped(f"{', '.join(absent)} not found: attribution needs both")
     with job_run(cfg, JOB) as tracker:
         out = attribution.build(
             read(lake, cfg.run_date),

@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from precis import frames
 from precis import tables as T
 from precis.config import Config, IdentityRulesConfig
+from precis.errors import MissingDatasetError
 from precis.identity import IdentityInputs, IdentityOutputs, PreviousRun, Stats, build, records
 from precis.identity.incremental import with_map_version
 from precis.identity.report import metrics, render, runs_row
@@ -74,10 +75,17 @@ def run(spark: SparkSession, cfg: Config) -> Stats:
 
 
 def read(lake: Lakehouse, rules: IdentityRulesConfig) -> IdentityInputs:
-    lake.require(T.ID_OBSERVATIONS, job="ingest")
+    # Whichever identified datasets exist: a shop with only orders is a normal world,
+    # each order's identifier evidence on its own (links need id_observations).
     silver = {
         name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
     }
+    if not silver:
+        names = ", ".join(f"silver/{name}" for name in records.SOURCES)
+        raise MissingDatasetError(
+            f"identity needs at least one identified dataset ({names}) under {lake.root}: "
+            "land one and run the ingest job first"
+        )
     previous_map = lake.read_if_exists(T.IDENTITY_MAP)
     rules_table, rules_source = _rules(lake, rules)
     return IdentityInputs(

@@ -20,13 +20,12 @@ from pyspark.sql import functions as F
 from precis import tables as T
 from precis.columns import INGESTED_AT
 from precis.config import DATASETS, Config
-from precis.errors import ConfigError
 from precis.frames import KEEP, kept, materialize
 from precis.ingest import batch as ib
 from precis.ingest import conform, protect
 from precis.ingest import summary as sm
 from precis.ingest.batch import DatasetFailed
-from precis.ingest.landing import present_datasets
+from precis.ingest.landing import landed_files, present_datasets, read_batch
 from precis.keys import job_key
 from precis.progress import Progress, log
 from precis.runner import job_main
@@ -34,24 +33,10 @@ from precis.schemas import SPECS
 from precis.storage import (
     Lakehouse,
     LandingFile,
-    LandingFileError,
-    list_landing_files,
-    read_landing,
 )
 from precis.tracking import job_run
 
 JOB = "ingest"
-
-
-def landed_files(spark: SparkSession, cfg: Config, dataset: str) -> list[LandingFile]:
-    """The files under ``landing.<dataset>.path``; a path Spark cannot list is an error
-    naming the key (a missing one means the dataset is absent)."""
-    path = cfg.landing_path(dataset)
-    try:
-        return list_landing_files(spark, path, cfg.landing_format(dataset))
-    except Exception as exc:  # whatever the file system says, the user needs the key
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"landing.{dataset}.path ({path}) cannot be listed: {first}") from exc
 
 
 def new_files(lake: Lakehouse, dataset: str, files: list[LandingFile]) -> list[LandingFile]:
@@ -75,12 +60,7 @@ def ingest_dataset(
     ingested_at: dt.datetime,
 ) -> sm.Summary:
     spec, fmt, where = SPECS[dataset], cfg.landing_format(dataset), cfg.landing_path(dataset)
-    try:
-        landed = read_landing(spark, files, fmt, where, cfg.landing_encoding(dataset))
-    except LandingFileError as exc:
-        raise DatasetFailed(f"dataset '{dataset}': {exc}") from exc
-    columns = [c for c in landed.columns if c != conform.SOURCE_FILE]
-    ib.require_columns(columns, spec, where, cfg.ingest.orders_without_status_are_paid)
+    landed, columns = read_batch(spark, cfg, dataset, files)
     # Bronze: the batch as landed, PII hashed; replacing this batch's own files keeps
     # reruns exact. Forgotten people's rows stop here (meta/suppressions).
     paths = None if fmt == "delta" else landed.select(conform.SOURCE_FILE).distinct().collect()

@@ -45,6 +45,10 @@ def read_inputs(lake: Lakehouse, run_date: dt.date) -> lifecycle.Inputs:
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     progress = Progress(JOB, STEPS)
+    if not lake.exists(T.ORDERS) and lake.exists(T.IDENTITY_MAP):
+        # A world of behaviour without orders (events and items only): no purchase to
+        # model. Model tags stay empty, as before any lifecycle run.
+        return progress.skipped(f"{T.ORDERS.ref} not found: customer value needs orders")
     with job_run(cfg, JOB) as tracker:
         with progress.step("read inputs"):
             inputs = read_inputs(lake, cfg.run_date)

@@ -2,12 +2,11 @@
 
 Reads ``silver/events``, ``silver/orders`` + ``silver/order_items`` up to the end of the
 run date, ``silver/customers`` (marketing consent) and ``gold/identity_map``;
-``precis.recommend.build`` tunes ALS on a
-time split against a popularity baseline, trains the chosen parameters on everything
-and makes the top ``top_n`` per person (people the model has not seen get the most
-popular items; bought items are left out by default). Logs the model, writes the run
-date's snapshot of ``gold/recommendations`` and exports the lists of people with
-marketing consent.
+``precis.recommend.build`` tunes ALS on a time split against a popularity baseline,
+trains the chosen parameters on everything and makes the top ``top_n`` per person
+(unseen people get the most popular items; bought items are left out by default). Logs
+the model, writes the run date's ``gold/recommendations`` snapshot and exports the lists
+of people with marketing consent. No events or order lines: a warning, nothing written.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from precis.columns import ITEM_ID, ONE_ID
 from precis.config import Config
 from precis.frames import row_count
 from precis.progress import Progress, log
+from precis.recommend.interactions import without_evidence
 from precis.runner import job_main
 from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
@@ -50,8 +50,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     rc = cfg.recommend
     progress = Progress(JOB, STEPS)
+    inputs = read(lake, cfg.run_date)
+    if why := without_evidence(inputs.events, inputs.orders, inputs.order_items):
+        return progress.skipped(why)
     with job_run(cfg, JOB) as tracker, contextlib.ExitStack() as scope:
-        inputs = read(lake, cfg.run_date)
         out = recommend.build(
             inputs, rc, run_date=cfg.run_date, steps=progress.step, on_trial=_trial
         )
@@ -115,8 +117,7 @@ def _log_model(cfg: Config, model: Any, example: DataFrame | None, tracker: JobR
     The input example is (user, item) index pairs from the ratings: dense indices, never
     the people's or items' ids.
     """
-    rc = cfg.recommend
-    version = None
+    rc, version = cfg.recommend, None
     if rc.log_model and example is not None:
         example = example.select("user", "item").limit(recommend.MODEL_EXAMPLE_ROWS)
         version = tracker.log_spark_model(model, "als_model", example, rc.registered_model_name)

@@ -21,9 +21,9 @@ from precis import tables as T
 from precis import tags as tagging
 from precis.columns import RUN_DATE
 from precis.config import Config
-from precis.errors import ConfigError, MissingDatasetError
+from precis.errors import ConfigError
 from precis.keys import job_key
-from precis.progress import Progress
+from precis.progress import Progress, log
 from precis.runner import fail, job_main, parse_config
 from precis.storage import Lakehouse
 from precis.tags import definitions, explain, sources
@@ -38,13 +38,12 @@ def read_inputs(
     lake: Lakehouse, tags: TagSet, run_date: dt.date, *, consent: bool
 ) -> tagging.Inputs:
     lake.require(T.IDENTITY_MAP, job="identity")
-    silver = {}
-    for name, reader in sources.silver_tables(tags.tags).items():
-        if not lake.exists(table := T.SILVER[name]):
-            raise MissingDatasetError(
-                f"tag '{reader}' reads {table.ref}, which is not under {lake.root}: run the ingest job first"
-            )
-        silver[name] = lake.read_as_of(table, run_date)
+    needed = sources.silver_tables(tags.tags)
+    silver = {n: lake.read_as_of(T.SILVER[n], run_date) for n in needed if lake.exists(T.SILVER[n])}
+    # An absent dataset's tags are skipped (build computes them from an empty table).
+    absent = [T.SILVER[n].ref for n in needed if n not in silver]
+    if skipped := sources.skipped_tags(tags.tags, absent):
+        log.warning("[%s] skipped %s: no %s", JOB, ", ".join(sorted(skipped)), ", ".join(absent))
     for table in [T.ITEMS] + ([T.CUSTOMERS] if consent else []):
         if table.name not in silver and lake.exists(table):
             silver[table.name] = lake.read(table)
@@ -58,6 +57,7 @@ def read_inputs(
         if lake.exists(T.CUSTOMER_VALUE) and tagging.reads_customer_value(tags.tags)
         else None,
         previous=lake.read_latest(T.PROFILE_TAGS, before=run_date),
+        skipped=skipped,
     )
 
 
@@ -89,7 +89,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 f"changes {step.rows:,}; profile_tags {written:,} rows; profiles {profiles:,} rows"
             )
         with progress.step("tag statistics"):
-            lake.replace_where(out.tag_stats, T.TAG_STATS, on_date)
+            lake.replace_where(out.tag_stats, T.TAG_STATS, on_date, evolve=True)
         with progress.step(f"segments ({len(segs)})") as step:
             write_segments(lake, cfg, out)
             step.rows = sum(out.segment_counts.values())

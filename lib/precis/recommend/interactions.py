@@ -101,6 +101,18 @@ def bought(
     )
 
 
+def without_evidence(
+    events: DataFrame | None, orders: DataFrame | None, order_items: DataFrame | None
+) -> str | None:
+    """Why there is nothing to learn from (no events, no order lines), or None."""
+    if events is None and (orders is None or order_items is None):
+        return (
+            f"no interactions: recommend needs {T.EVENTS.ref} or {T.ORDERS.ref} with "
+            f"{T.ORDER_ITEMS.ref}"
+        )
+    return None
+
+
 def gather(
     identity_map: DataFrame,
     events: DataFrame | None,
@@ -124,8 +136,7 @@ def gather(
         paid = bought(orders, order_items, identity_map, as_of)
     if not parts:
         raise MissingDatasetError(
-            f"no interactions: recommend needs {T.EVENTS.ref} or {T.ORDERS.ref} with "
-            f"{T.ORDER_ITEMS.ref}"
+            without_evidence(events, orders, order_items) or "no interactions"
         )
     evidence = functools.reduce(DataFrame.unionByName, parts)
     if settings.lookback_days:

@@ -108,6 +108,9 @@ def read_landing(
             .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
             .option("encoding", encoding)
         )
+        if _normalized(encoding) != "utf8":
+            # Spark splits json lines of another charset only at a line end it is told.
+            reader = reader.option("lineSep", "\n")
     df = reader.load([f.path for f in files])
     return df.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
 
@@ -144,8 +147,7 @@ def _read_csv(
     for path, line in first_lines(spark, [f.path for f in files], encoding):
         groups.setdefault(csv_header(line, path), []).append(path)
     if not groups:  # every file empty: no header, no rows
-        schema = f"`{CORRUPT_RECORD}` string, `{SOURCE_FILE}` string"
-        return spark.createDataFrame([], schema)
+        return spark.createDataFrame([], f"`{CORRUPT_RECORD}` string, `{SOURCE_FILE}` string")
     frames = []
     for header, paths in sorted(groups.items(), key=lambda kv: min(kv[1])):
         schema = StructType([StructField(c, StringType()) for c in (*header, CORRUPT_RECORD)])
@@ -203,8 +205,8 @@ def csv_header(line: str, path: str) -> tuple[str, ...]:
         raise LandingFileError(
             f"{path}: csv header has empty column name(s) at position {', '.join(empty)}"
         )
-    seen: set[str] = set()
-    dupes = sorted({n for n in names if n.lower() in seen or seen.add(n.lower())})
+    folded = [n.lower() for n in names]
+    dupes = sorted({n for n, f in zip(names, folded, strict=True) if folded.count(f) > 1})
     if dupes:
         raise LandingFileError(f"{path}: csv header names column(s) twice: {', '.join(dupes)}")
     return tuple(names)

@@ -26,6 +26,7 @@ from precis.errors import ConfigError
 from precis.frames import KEEP, cut, kept, materialize, row_count
 from precis.identity.resolve import isolated_identifiers
 from precis.progress import log
+from precis.schemas import silver_schema
 from precis.tags import compute, history, segments, sources
 from precis.tags.settings import TagsConfig, TagsKMeansConfig
 from precis.tags.templates import WINDOWED, Segment, Tag, TagSet
@@ -44,6 +45,8 @@ class Inputs:
     guards: DataFrame | None = None  # gold/identity_guards: isolated ids tag nobody
     customer_value: DataFrame | None = None  # gold/customer_value, for model and cluster tags
     previous: DataFrame | None = None  # gold/profile_tags before this run
+    # Tags whose datasets are absent (their silver stand-ins are empty): tag -> why.
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class TagsOutputs:
     people: int
     change_counts: dict[str, int]  # changes per tag that changed
     models: dict[str, dict[str, Any]]  # per cluster tag: k, silhouettes, centers
+    skipped: Mapping[str, str] = field(default_factory=dict)  # tag -> why, no values
 
     @property
     def segment_counts(self) -> dict[str, int]:
@@ -81,6 +85,7 @@ class TagsOutputs:
             found[f"coverage_{r['tag']}"] = r["coverage"]
             found[f"changes_{r['tag']}"] = r["changes"]
         found.update({f"segment_{k}": v for k, v in self.segment_counts.items()})
+        found.update({f"skipped_{tag}": 1.0 for tag in self.skipped})
         for name, m in self.models.items():
             found[f"{name}_k"] = m["k"]
             found[f"{name}_silhouette"] = m["silhouettes"][m["k"]]
@@ -96,6 +101,7 @@ class TagsOutputs:
             "written": written,
             "segments": self.segment_counts,
             "models": self.models,
+            "skipped": dict(self.skipped),
         }
 
 
@@ -122,7 +128,11 @@ def datasets(
     if consent and "customers" in inputs.silver:
         needed.add("customers")
     isolated = isolated_identifiers(inputs.guards) if inputs.guards is not None else None
-    return sources.build(dict(inputs.silver), identity_map, needed, isolated)
+    silver = dict(inputs.silver)
+    for name in sources.silver_tables(tags):
+        if name not in silver:  # absent: its tags are skipped, no one has a value
+            silver[name] = identity_map.sparkSession.createDataFrame([], silver_schema(name))
+    return sources.build(silver, identity_map, needed, isolated)
 
 
 #: Templates whose values come from gold/customer_value.
@@ -243,7 +253,8 @@ def build(
         r["tag"]: r["n"] for r in diff.groupBy("tag").agg(F.count(F.lit(1)).alias("n")).collect()
     }
     stats, _ = materialize(
-        history.stats(tall, population, tags.tags, change_counts, run_date, run_id), []
+        history.stats(tall, population, tags.tags, change_counts, run_date, run_id, inputs.skipped),
+        [],
     )
     return TagsOutputs(
         profiles=wide.withColumn("computed_at", F.lit(computed_at).cast("timestamp")).withColumn(
@@ -257,6 +268,7 @@ def build(
         people=population,
         change_counts=change_counts,
         models=models,
+        skipped=dict(inputs.skipped),
     )
 
 

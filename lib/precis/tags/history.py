@@ -8,7 +8,7 @@ computed time does not count, so an unchanged rerun has no changes at all.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -91,8 +91,11 @@ def stats(
     change_counts: dict[str, int],
     run_date: dt.date,
     run_id: str,
+    skipped: Mapping[str, str] | None = None,
 ) -> DataFrame:
-    """One row per tag: coverage of the population, a distribution summary, changes."""
+    """One row per tag: coverage of the population, a distribution summary, changes, and
+    why the tag was skipped (``skipped``: tag -> reason; null for a computed tag)."""
+    skipped = skipped or {}
     # Only numeric tags have a numeric summary (ANSI casts fail on labels such as 'prospect').
     numeric = F.when(F.col("type").isin(*sorted(NUMERIC)), F.col("value").try_cast("double"))
     per_tag = tall.groupBy("tag").agg(
@@ -128,8 +131,19 @@ def stats(
     )
     spark = tall.sparkSession
     meta = spark.createDataFrame(
-        [(t.name, t.template, t.type, t.version, int(change_counts.get(t.name, 0))) for t in tags],
-        "tag string, template string, type string, rule_version string, changes long",
+        [
+            (
+                t.name,
+                t.template,
+                t.type,
+                t.version,
+                int(change_counts.get(t.name, 0)),
+                skipped.get(t.name),
+            )
+            for t in tags
+        ],
+        "tag string, template string, type string, rule_version string, changes long, "
+        "skipped string",
     )
     is_numeric = F.col("type").isin(*sorted(NUMERIC))
     return (
@@ -152,6 +166,7 @@ def stats(
             F.when(is_numeric, F.round("_mean", 6)).alias("mean"),
             F.when(~is_numeric, F.col("top_values")).alias("top_values"),
             "changes",
+            "skipped",
             F.lit(run_id).alias(RUN_ID),
         )
     )

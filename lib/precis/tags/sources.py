@@ -29,6 +29,18 @@ def silver_tables(tags: Sequence[Tag]) -> dict[str, str]:
     return needed
 
 
+def skipped_tags(tags: Sequence[Tag], absent: Sequence[str]) -> dict[str, str]:
+    """Tag name -> why it is skipped, for the tags reading an ``absent`` silver table
+    (named as ``silver/<dataset>``)."""
+    skipped: dict[str, str] = {}
+    for tag in tags:
+        if tag.template in (*WINDOWED, "attribute"):
+            missing = [t for t in DATASETS[tag.spec.dataset].needs if f"silver/{t}" in absent]
+            if missing:
+                skipped[tag.name] = "no " + ", ".join(f"silver/{t}" for t in missing)
+    return skipped
+
+
 def _orders(
     orders: DataFrame, identity_map: DataFrame, isolated: DataFrame | None, refunded: bool
 ) -> DataFrame:
