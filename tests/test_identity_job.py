@@ -260,7 +260,7 @@ def test_bad_rule_names_the_row_and_column(spark, tmp_path):
         identity.run(spark, cfg)
 
 
-def test_missing_silver_observations_is_a_missing_dataset(spark, tmp_path):
+def test_no_identified_silver_dataset_is_a_missing_dataset(spark, tmp_path):
     from precis.errors import MissingDatasetError
 
     with pytest.raises(MissingDatasetError, match="silver/id_observations"):

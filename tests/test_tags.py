@@ -15,7 +15,7 @@ from precis import tables as T
 from precis import tags as tagging
 from precis.config import TagsConfig, load_config
 from precis.consent import marketing_consent
-from precis.errors import ConfigError, MissingDatasetError
+from precis.errors import ConfigError
 from precis.jobs import tags as tags_job
 from precis.storage import Lakehouse
 from precis.tags import compute, definitions, history, segments, sources
@@ -773,7 +773,7 @@ def test_explain(tiny, spark, capsys):
         tags_job.run(spark, bad)
 
 
-def test_missing_silver_table_names_the_tag(spark, tmp_path):
+def test_tags_of_absent_silver_tables_are_skipped_and_named(spark, tmp_path):
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
         [f"storage.root={tmp_path}", "mlflow.enabled=false"],
@@ -786,8 +786,15 @@ def test_missing_silver_table_names_the_tag(spark, tmp_path):
         ),
         T.IDENTITY_MAP,
     )
-    with pytest.raises(MissingDatasetError, match="tag 'order_count_30d' reads silver/orders"):
-        tags_job.run(spark, cfg)
+    result = tags_job.run(spark, cfg)
+    # No silver table at all: every tag that reads one is skipped, and says which.
+    assert result["skipped"]["order_count_30d"] == "no silver/orders"
+    assert result["skipped"]["top_category_90d"] == "no silver/orders, silver/order_items"
+    assert result["skipped"]["consent_marketing"] == "no silver/customers"
+    assert len(result["skipped"]) == 18
+    assert result["people"] == 1
+    stats = {r["tag"]: r["skipped"] for r in lake.read(T.TAG_STATS).collect()}
+    assert {t for t, why in stats.items() if why} == set(result["skipped"])
 
 
 def test_bad_sql_fails_before_any_data_is_read(spark):
