@@ -355,7 +355,7 @@ def test_duplicate_header_fails_that_dataset_only(hostile):
     assert [d for d, e in runs.items() if e] == ["touchpoints"]
 
 
-def test_rerun_reads_nothing_new(spark, hostile):
+def test_failed_dataset_files_are_not_recorded_as_done(hostile):
     """The failed dataset's file is not registered as done; everything else is."""
     _, lake, _ = hostile
     done = {r["dataset"] for r in lake.read(T.INGEST_FILES).collect()}

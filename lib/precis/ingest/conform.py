@@ -25,7 +25,7 @@ from precis.columns import (
     SOURCE_FILE,
 )
 from precis.ingest import identifiers as ids
-from precis.schemas import DatasetSpec
+from precis.schemas import DatasetSpec, silver_schema
 
 if TYPE_CHECKING:
     from precis.config import Config
@@ -331,7 +331,4 @@ def deduplicate(
 
 
 def silver_columns(spec: DatasetSpec) -> list[str]:
-    cols: list[str] = []
-    for name in spec.column_names:
-        cols += [ID_KEY, "id_status"] if name == ID_VALUE else [name]
-    return [*cols, SOURCE_FILE, INGEST_RUN_ID, INGESTED_AT]
+    return silver_schema(spec.name).fieldNames()

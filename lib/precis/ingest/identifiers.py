@@ -45,10 +45,19 @@ def fold(value: Column) -> Column:
     return strip(F.translate(value.cast("string"), _FULL_WIDTH, _ASCII))
 
 
+# The same characters as ``SPACE``, for ``btrim``: a trim by character set, which costs
+# a fraction of a regular expression on every value of every column.
+_SPACES = (
+    " \t\n\x0b\f\r\u00a0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200E))
+    + "\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+)
+
+
 def strip(value: Column) -> Column:
     """``value`` as text without Unicode white space at either end (``F.trim`` strips
     ASCII spaces only)."""
-    return F.regexp_replace(value.cast("string"), f"^{SPACE}+|{SPACE}+$", "")
+    return F.btrim(value.cast("string"), F.lit(_SPACES))
 
 
 def kind(id_type: Column) -> Column:
