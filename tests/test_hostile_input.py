@@ -8,24 +8,33 @@ every dataset every landed row is accounted for.
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import hashlib
 import hmac
 import json
+import os
+import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, DoubleType, StringType, StructField, StructType
 
 from precis import tables as T
 from precis.config import load_config
 from precis.errors import ConfigError
 from precis.ingest import batch as ib
+from precis.ingest import files
 from precis.ingest import identifiers as ids
 from precis.ingest.batch import DatasetFailed
+from precis.ingest.files import write_folder
 from precis.jobs import ingest
 from precis.privacy import DEVELOPMENT_KEY
 from precis.schemas import SPECS
-from precis.storage import Lakehouse, list_landing_files, read_landing
+from precis.storage import Lakehouse, LandingFile, list_landing_files, read_landing
 
 PROJECT = Path(__file__).resolve().parents[1]
 NBSP, IDEO, ZWSP, BOM = "\u00a0", "\u3000", "\u200b", "\ufeff"
@@ -371,3 +380,260 @@ def test_json_lines_in_gbk(spark, tmp_path):
     landed = read_landing(spark, list_landing_files(spark, where, "json"), "json", where, "GBK")
     got = sorted((r["item_id"], r["title"]) for r in landed.collect())
     assert got == [(f"i{i}", "上海特产") for i in range(3)]
+
+
+# ---------------------------------------------------------------- files left out
+def _lf(path: str, modified: int = 0) -> LandingFile:
+    return LandingFile(path, 1, modified)
+
+
+def test_write_folder_is_above_partition_folders():
+    assert write_folder("file:/l/orders/a.csv") == "file:/l/orders"
+    assert write_folder("file:/l/orders/drop1/day=1/h=02/p.parquet") == "file:/l/orders/drop1"
+    assert write_folder("/l/day=1/p.csv") == "/l"
+
+
+def test_files_still_arriving_wait():
+    now = 1_000_000_000
+    old, fresh = _lf("/l/a/old.csv", now - 120_000), _lf("/l/a/fresh.csv", now - 5_000)
+    other = _lf("/l/b/day=1/x.csv", now - 120_000)
+    take, wait = files.ready([old, fresh, other], now, settle_seconds=60)
+    assert take == [old, other]
+    assert wait == [files.Waiting(fresh, "modified 5 s ago, less than ingest.settle_seconds (60)")]
+    take, wait = files.ready([old, fresh, other], now, marked={"/l/b"})
+    assert take == [other]
+    assert [(w.file, w.why) for w in wait] == [
+        (old, "no _SUCCESS in /l/a yet"),
+        (fresh, "no _SUCCESS in /l/a yet"),
+    ]
+    # Off by default: every file is read.
+    assert files.ready([old, fresh, other], now) == ([old, fresh, other], [])
+
+
+def _schema(**columns: DataType) -> StructType:
+    return StructType([StructField(n, t) for n, t in columns.items()])
+
+
+def test_type_reasons_keep_the_contract_then_bronze_then_most_files():
+    spec = SPECS["orders"]
+    good = _schema(order_id=StringType(), amount=DoubleType())
+    text = _schema(order_id=StringType(), amount=StringType())
+    nested = _schema(order_id=StringType(), amount=_schema(v=DoubleType()))
+    bronze = "bronze/orders"
+    # The file with the contract's type is never the one rejected.
+    assert files.type_reasons({"a": good, "b": text}, spec, {}, bronze) == {
+        "b": "type drift: amount is string, not double (the contract's type)"
+    }
+    # Without it, most files win; every file of one type is a batch that reads.
+    assert files.type_reasons({"a": text, "b": text}, spec, {}, bronze) == {}
+    # What bronze already holds wins over the contract.
+    assert files.type_reasons({"a": good, "b": text}, spec, {"amount": StringType()}, bronze) == {
+        "a": "type drift: amount is double, not string (as bronze/orders holds it)"
+    }
+    # A value without text cannot be typed, whatever the other files hold.
+    assert files.type_reasons({"a": nested}, spec, {}, bronze) == {
+        "a": "type drift: amount is struct<v:double>, which cannot be cast to double"
+    }
+
+
+def _cfg_for(root: Path, *overrides: str):
+    return load_config(
+        PROJECT / "conf" / "base.yaml",
+        # No bronze retention: its DELETEs would only slow these runs down.
+        [
+            f"storage.root={root / 'lakehouse'}",
+            "mlflow.enabled=false",
+            "bronze.retention_days=null",
+            *overrides,
+        ],
+        run_date="2026-02-01",
+    )
+
+
+def _file_log(lake) -> dict:
+    """meta/ingest_files by file name: (status, reason, rows)."""
+    return {
+        r["path"].rsplit("/", 1)[-1]: (r["status"], r["reason"], r["rows"])
+        for r in lake.read(T.INGEST_FILES).collect()
+    }
+
+
+def _orders_parquet(path: Path, *rows: tuple, amount: pa.DataType | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    utc = pa.timestamp("us", tz="UTC")
+    when = dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC)
+    table = pa.table(
+        {
+            "order_id": pa.array([r[0] for r in rows], pa.string()),
+            "order_time": pa.array([when] * len(rows), utc),
+            "id_type": pa.array(["member_id"] * len(rows), pa.string()),
+            "id_value": pa.array([r[1] for r in rows], pa.string()),
+            "amount": pa.array([r[2] for r in rows], amount or pa.float64()),
+            "status": pa.array(["paid"] * len(rows), pa.string()),
+        }
+    )
+    pq.write_table(table, path)
+
+
+def _event(event_id: str, properties) -> str:
+    row = {
+        "event_id": event_id,
+        "event_time": "2026-01-05T10:00:00",
+        "id_type": "cookie_id",
+        "id_value": "ck" + event_id,
+        "event_type": "view",
+        "properties": properties,
+    }
+    return json.dumps(row, separators=(",", ":")) + "\n"
+
+
+def _age(*paths: Path, seconds: int = 3600) -> None:
+    """The files ``paths`` (and every file under a folder among them) modified
+    ``seconds`` ago."""
+    then = time.time() - seconds
+    for path in paths:
+        for file in path.rglob("*") if path.is_dir() else [path]:
+            if file.is_file():
+                os.utime(file, (then, then))
+
+
+@pytest.fixture(scope="module")
+def arrivals(spark, tmp_path_factory):
+    """Two runs, with ingest.settle_seconds and ingest.require_marker set, over files
+    still arriving and files that cannot be read with the rest of their dataset:
+    (lakehouse, first run's summaries, meta/ingest_files after it, second run's)."""
+    root = tmp_path_factory.mktemp("arrivals")
+    land = root / "lakehouse" / "landing"
+    drop, late, events = land / "orders" / "drop1", land / "orders" / "drop2", land / "events"
+    _orders_parquet(drop / "a_good.parquet", ("p1", "M1", 10.0), ("p2", "M2", 20.0))
+    _orders_parquet(drop / "b_text.parquet", ("p3", "M3", "abc"), amount=pa.string())
+    whole = (drop / "a_good.parquet").read_bytes()
+    (drop / "c_truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    (drop / "_SUCCESS").touch()
+    _orders_parquet(late / "e_unmarked.parquet", ("p5", "M5", 5.0))  # no _SUCCESS yet
+    # Never data: hidden files and a writer's temporary folder.
+    _write(drop / ".a_good.parquet.crc", "not data\n")
+    _orders_parquet(drop / "_temporary" / "0" / "x.parquet", ("p9", "M9", 9.0))
+    # json: a batch holding only an object, then one holding a string and a broken file.
+    _write(events / "a.json", _event("e1", {"k": 1}))
+    (events / "_SUCCESS").touch()
+    _age(land)
+    _orders_parquet(drop / "f_fresh.parquet", ("p6", "M6", 6.0))  # modified just now
+    cfg = _cfg_for(
+        root,
+        "landing.events.format=json",
+        "ingest.settle_seconds=600",
+        "ingest.require_marker=true",
+    )
+    lake = Lakehouse.from_config(spark, cfg)
+    first = ingest.run(spark, cfg)
+    log_first = _file_log(lake)
+
+    # Between the runs: drop2 gets its marker and f settles; d lands, which alone would
+    # read, but bronze holds amount as a double.
+    (late / "_SUCCESS").touch()
+    _orders_parquet(drop / "d_text_alone.parquet", ("p4", "M4", "7"), amount=pa.string())
+    _write(events / "b.json", _event("e2", "plain"))
+    (events / "c.json.gz").write_bytes(gzip.compress(_event("e3", "x").encode() * 500)[:40])
+    # Only the new files: another modification time would make the others new again.
+    _age(drop / "f_fresh.parquet", drop / "d_text_alone.parquet", events / "b.json")
+    _age(events / "c.json.gz")
+    second = ingest.run(spark, cfg)
+    return lake, first, log_first, second
+
+
+def test_parquet_files_that_do_not_fit_are_rejected(arrivals):
+    lake, first, log, _ = arrivals
+    assert log["a_good.parquet"] == ("ingested", None, None)
+    assert log["b_text.parquet"] == (
+        "rejected",
+        "type drift: amount is string, not double (the contract's type)",
+        1,  # the footer's row count
+    )
+    status, reason, rows = log["c_truncated.parquet"]
+    assert (status, rows) == ("rejected", None)  # unreadable: its rows are unknown
+    assert reason.startswith("unreadable: ") and "is not a Parquet file" in reason
+    orders = first["orders"]
+    counts = (orders.files, orders.rows_in, orders.rejected_files, orders.rejected_rows)
+    assert counts == (1, 2, 2, 1)
+    assert orders.balanced() and not orders.error
+    runs = lake.read(T.INGEST_RUNS).filter("dataset = 'orders'").orderBy("ingested_at").collect()
+    got = [
+        (r["rows_in"], r["rejected_files"], r["rejected_rows"], r["waiting_files"]) for r in runs
+    ]
+    assert got == [(2, 2, 1, 2), (2, 1, 1, 0)]
+
+
+def test_rejected_files_are_not_retried_and_later_files_match_bronze(arrivals):
+    lake, _, _, second = arrivals
+    orders = second["orders"]
+    # b and c are not tried again; d alone would read, but not as bronze holds amount.
+    assert (orders.files, orders.rejected_files, orders.rejected_rows) == (2, 1, 1)
+    assert _file_log(lake)["d_text_alone.parquet"] == (
+        "rejected",
+        "type drift: amount is string, not double (as bronze/orders holds it)",
+        1,
+    )
+    assert _silver(lake, "orders", "order_id", "amount") == {
+        "p1": (10.0,),
+        "p2": (20.0,),
+        "p5": (5.0,),
+        "p6": (6.0,),
+    }
+
+
+def test_json_reads_alike_across_batches_and_a_broken_file_is_rejected(arrivals):
+    lake, _, _, second = arrivals
+    # An object is its JSON text whether or not a string shares its batch.
+    assert _silver(lake, "events", "event_id", "properties") == {
+        "e1": ('{"k":1}',),
+        "e2": ("plain",),
+    }
+    log = _file_log(lake)
+    assert log["b.json"] == ("ingested", None, None)
+    status, reason, rows = log["c.json.gz"]
+    assert (status, rows) == ("rejected", None)
+    assert reason.startswith("unreadable: ")
+    events = second["events"]
+    assert (events.files, events.rows_in, events.rejected_files) == (1, 1, 1)
+    assert events.describe().endswith(", 1 file(s) rejected (0 rows known)")
+
+
+def test_files_still_arriving_wait_unrecorded(arrivals):
+    _, first, log, _ = arrivals
+    # e: its folder has no _SUCCESS yet; f: modified just now.
+    assert first["orders"].waiting_files == 2
+    assert first["orders"].describe().endswith(", 2 file(s) waiting")
+    # Not recorded: the next run looks at them again.
+    assert set(log) == {"a_good.parquet", "b_text.parquet", "c_truncated.parquet", "a.json"}
+
+
+def test_files_are_read_once_settled_and_marked(arrivals):
+    lake, _, _, second = arrivals
+    assert (second["orders"].files, second["orders"].waiting_files) == (2, 0)
+    log = _file_log(lake)
+    assert log["e_unmarked.parquet"] == log["f_fresh.parquet"] == ("ingested", None, None)
+    # The marker, hidden files and _temporary folders are never read as data.
+    sources = lake.read(T.BRONZE["orders"]).select("_source_file").distinct().collect()
+    names = sorted(r[0].rsplit("/", 1)[-1] for r in sources)
+    assert names == ["a_good.parquet", "e_unmarked.parquet", "f_fresh.parquet"]
+
+
+def test_only_broken_content_rejects_a_file():
+    truncated = (
+        "An error occurred while calling o90.parquet.\n"
+        ": org.apache.spark.SparkException: [FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER] ...\n"
+        "\tat org.apache.spark.sql.errors.QueryExecutionErrors$.cannotReadFooterForFileError\n"
+        "Caused by: java.lang.RuntimeException: file:/l/c.parquet is not a Parquet file. "
+        "Expected magic number at tail, but found [0, 0, 0, 0]\n"
+        "\tat org.apache.parquet.hadoop.ParquetFileReader.readFooter(ParquetFileReader.java:602)"
+    )
+    assert files.unreadable(truncated) == (
+        "unreadable: file:/l/c.parquet is not a Parquet file. "
+        "Expected magic number at tail, but found [0, 0, 0, 0]"
+    )
+    assert files.unreadable("java.io.EOFException: Unexpected end of input stream") == (
+        "unreadable: Unexpected end of input stream"
+    )
+    # The file system or the network: the dataset fails this run, the next one retries.
+    assert files.unreadable("Caused by: java.net.SocketException: Connection reset") is None

@@ -109,3 +109,22 @@ def test_mapping_has_one_row_per_node(spark):
     assert_df_equality(
         mapping.select("node"), expected, ignore_row_order=True, ignore_nullable=True
     )
+
+
+def test_ids_born_on_the_run_date_outside_the_map_count_as_not_issued(spark):
+    # A run of DAY wrote its changes, then died before the map: its new ids are free
+    # for the rerun of DAY, which names the same clusters the same way.
+    identity_map = spark.createDataFrame(
+        [("email", "k1", "pOLD")], "id_type string, id_key string, one_id string"
+    )
+    changes = spark.createDataFrame(
+        [
+            ("created", "pOLD", DAY - dt.timedelta(days=1), T),
+            ("split", "pGONE", DAY - dt.timedelta(days=1), T),
+            ("created", "pDAY", DAY, T),
+        ],
+        "change string, one_id string, run_date date, changed_at timestamp",
+    )
+    _, created, issued = stable.history(identity_map, changes, DAY)
+    assert sorted(r["one_id"] for r in issued.collect()) == ["pGONE", "pOLD"]
+    assert sorted(r["one_id"] for r in created.collect()) == ["pDAY", "pGONE", "pOLD"]

@@ -218,6 +218,16 @@ class PipelineConfig(Section):
         return value
 
 
+class RunnerConfig(Section):
+    # A second run of a job on the same storage root waits this long for the first to
+    # finish (its lease in meta/leases), then exits with code 75 naming the holder.
+    lock_wait_seconds: int = Field(default=600, ge=0)
+    # A holder renews its lease every quarter of this; a holder that stops renewing (a
+    # crashed machine) is taken over after it. A holder on this machine whose process is
+    # gone is taken over at once.
+    lease_seconds: int = Field(default=120, ge=10)
+
+
 class Config(Section):
     # Lakehouse root: every table is the Delta directory <root>/<layer>/<table>.
     storage: StorageConfig = StorageConfig()
@@ -256,6 +266,8 @@ class Config(Section):
     # How long activation exports (<storage.root>/exports) are kept (docs/privacy.md).
     exports: ExportsConfig = ExportsConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    # One writer per job and storage root (docs/running.md).
+    runner: RunnerConfig = RunnerConfig()
     # Not read from files: filled from the command line.
     env: str = DEFAULT_ENV
     run_date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.UTC).date())

@@ -23,3 +23,11 @@ class SchemaDriftError(PrecisError):
     """A DataFrame does not match the schema of the table it is written to."""
 
     exit_code = 4
+
+
+class LockedError(PrecisError):
+    """Another run of the same job holds the storage root's lease past the wait.
+
+    75 is sysexits' EX_TEMPFAIL: try again later; schedulers may retry on it."""
+
+    exit_code = 75

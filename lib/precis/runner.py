@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -141,6 +142,27 @@ def fail(job: str, exc: BaseException) -> int:
         reason = f"{type(exc).__name__}: {reason} (PRECIS_DEBUG=1 shows the traceback)"
     print(f"precis {job}: error: {reason}", file=sys.stderr, flush=True)
     return code
+
+
+def one_writer(job: str) -> Callable[[RunFn], RunFn]:
+    """Decorates a job's ``run(spark, cfg)``: the run holds the job's lease on the storage
+    root (``meta/leases``), however it is called (command line, pipeline, notebook), so
+    two runs of one job never write together (``precis.storage.lease``)."""
+
+    def decorate(run: RunFn) -> RunFn:
+        @functools.wraps(run)
+        def run_alone(spark: SparkSession, cfg: Config) -> Any:
+            from precis import faults
+            from precis.storage.lease import held
+
+            wait, seconds = cfg.runner.lock_wait_seconds, cfg.runner.lease_seconds
+            lease = held(spark, cfg.root, job, wait_seconds=wait, lease_seconds=seconds)
+            with lease, faults.running(job):
+                return run(spark, cfg)
+
+        return run_alone
+
+    return decorate
 
 
 def job_main(job: str, run: RunFn, argv: Sequence[str] | None = None) -> int:

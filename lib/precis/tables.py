@@ -175,6 +175,8 @@ SUPPRESSIONS = Table("meta", "suppressions", "append_log", keys=("request_key", 
 FORGET_LOG = Table("meta", "forget_log", "append_log", keys=(RUN_ID, "table"))
 # The pipeline's ledger: which (run date, job) finished, with the versions of what it read.
 PIPELINE_RUNS = Table("meta", "pipeline_runs", "merge", keys=(RUN_DATE, "job"))
+# One writer per job: the lease of the run that holds it (precis.storage.lease).
+LEASES = Table("meta", "leases", "merge", keys=("job",))
 # share: the privacy budget spent, one row per release and table (epsilon, delta).
 PRIVACY_BUDGET = Table("meta", "privacy_budget", "append_log", keys=("release_id", "dataset"))
 

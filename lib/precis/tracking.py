@@ -11,7 +11,9 @@ a URI its user without the password).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import re
@@ -33,6 +35,10 @@ _PARAM_VALUE_MAX = 6000
 _PARAM_KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
 #: Tag recording where a model was saved when it could not be logged as an MLflow model.
 MODEL_PATH_TAG = "precis.model_path."
+#: Run tag a job may pass to job_run: the versions of the tables it read.
+INPUTS_TAG = "precis.inputs"
+#: Model version tag: the run's lineage (run date, config, inputs) that made it.
+LINEAGE_TAG = "precis.lineage"
 
 log = logging.getLogger("precis")
 
@@ -104,9 +110,16 @@ class JobRun:
     """What a job logs while it runs; a no-op when MLflow is disabled."""
 
     def __init__(
-        self, mlflow_module: Any | None, run_id: str | None, models_root: str | None = None
+        self,
+        mlflow_module: Any | None,
+        run_id: str | None,
+        models_root: str | None = None,
+        lineage: str = "",
     ) -> None:
         self._mlflow = mlflow_module
+        # What the run's result depends on (run date, config, input table versions): a
+        # rerun with the same lineage registers no second model version.
+        self.lineage = lineage
         self.run_id = run_id or "no-mlflow"
         # What tables record as the run: the MLflow run id, or a fresh id without MLflow.
         self.key = run_id or uuid.uuid4().hex
@@ -174,23 +187,40 @@ class JobRun:
             signature = infer_signature(inputs, predictions)
         # mlflow.spark.log_model has no ``name`` argument (MLflow 3.x still logs Spark
         # models as run artifacts): artifact_path is its only way to name the model.
+        if registered_model_name and (known := self._registered(registered_model_name)):
+            log.info("model %s: already registered for these inputs", known)
+            return known
         info = mlflow.spark.log_model(
             model,
             artifact_path=name,
             signature=signature,
             input_example=inputs,
-            registered_model_name=registered_model_name,
             # A Spark ML model needs pyspark (mlflow adds itself). Without this list MLflow
             # infers one by loading the model in a subprocess, which starts a second Spark:
             # close to a minute per model on a small machine.
             pip_requirements=mlflow.spark.get_default_pip_requirements(),
         )
-        version = getattr(info, "registered_model_version", None)
-        return (
-            f"{registered_model_name}/{version}"
-            if registered_model_name and version
-            else self.run_id
+        if not registered_model_name:
+            return self.run_id
+        # Registered with its lineage in one call: a crash cannot leave a version that a
+        # rerun would not recognise.
+        found = mlflow.register_model(
+            info.model_uri, registered_model_name, tags={LINEAGE_TAG: self.lineage}
         )
+        return f"{registered_model_name}/{found.version}"
+
+    def _registered(self, name: str) -> str | None:
+        """``<name>/<version>`` of a version registered with this run's lineage, if any."""
+        if not self.lineage or self._mlflow is None:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            versions = self._mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
+        except MlflowException:  # no such model yet
+            return None
+        same = [v for v in versions if (v.tags or {}).get(LINEAGE_TAG) == self.lineage]
+        return f"{name}/{min(int(v.version) for v in same)}" if same else None
 
     def _save_spark_model(self, model: Any, name: str) -> str:
         """Save to ``<storage.root>/models/<name>/<run key>`` and tag the run with the path.
@@ -272,4 +302,19 @@ def job_run(cfg: Config, job: str, tags: Mapping[str, str] | None = None) -> Ite
             path = Path(tmp) / "config.yaml"
             path.write_text(yaml.safe_dump(resolved, sort_keys=True))
             mlflow.log_artifact(str(path))
-        yield JobRun(mlflow, run.info.run_id, models_root=f"{cfg.root}/models")
+        lineage = hashlib.sha256(
+            json.dumps(
+                [
+                    run_tags["precis.run_date"],
+                    run_tags["precis.config_hash"],
+                    run_tags.get(INPUTS_TAG, ""),
+                ]
+            ).encode()
+        ).hexdigest()
+        yield JobRun(mlflow, run.info.run_id, models_root=f"{cfg.root}/models", lineage=lineage)
+
+
+def inputs_tag(versions: Mapping[str, int]) -> dict[str, str]:
+    """The run tag of the tables a job read (``layer/name`` -> Delta version), for
+    :func:`job_run`: part of the run's lineage."""
+    return {INPUTS_TAG: json.dumps(dict(sorted(versions.items())))}

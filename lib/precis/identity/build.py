@@ -266,7 +266,7 @@ def _name(
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(mapping: node, one_id, isolated; changes; state). The mapping and the state are
     computed and kept here: the tables they come from are rewritten at the end of the run."""
-    old, created, issued = stable.history(previous.identity_map, previous.changes)
+    old, created, issued = stable.history(previous.identity_map, previous.changes, run_date)
     isolated = clusters.select("node", "isolated")
     if plan.nodes is None:
         mapping, changes = stable.assign(clusters, old, created, issued, run_date)

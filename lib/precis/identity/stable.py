@@ -23,7 +23,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from precis.columns import ONE_ID
+from precis.columns import ONE_ID, RUN_DATE
 from precis.frames import cut
 from precis.identity.records import node_id
 
@@ -39,10 +39,14 @@ def new_id(run_date: dt.date, salt: int = 0) -> F.Column:
 
 
 def history(
-    identity_map: DataFrame | None, changes: DataFrame | None
+    identity_map: DataFrame | None, changes: DataFrame | None, run_date: dt.date
 ) -> tuple[DataFrame | None, DataFrame | None, DataFrame | None]:
     """(previous, created, issued) for :func:`assign` from the last run's
-    ``gold/identity_map`` and ``gold/identity_changes`` (None: not written yet)."""
+    ``gold/identity_map`` and ``gold/identity_changes`` (None: not written yet).
+
+    The job writes the run date's changes before the map. Ids born on the run date but
+    absent from the map were issued by a run of this date that died before writing the
+    map: not counted as issued, so the rerun names those clusters the same again."""
     if identity_map is None:
         return None, None, None
     previous = identity_map.select(node_id().alias("node"), ONE_ID)
@@ -50,7 +54,8 @@ def history(
         return previous, None, previous.select(ONE_ID).distinct()
     born = changes.filter(F.col("change").isin("created", "split"))
     created = born.groupBy(ONE_ID).agg(F.min("changed_at").alias("created_at"))
-    issued = born.select(ONE_ID).union(previous.select(ONE_ID)).distinct()
+    before = born.filter(F.col(RUN_DATE) < F.lit(run_date))
+    issued = before.select(ONE_ID).union(previous.select(ONE_ID)).distinct()
     return previous, created, issued
 
 

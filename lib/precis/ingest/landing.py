@@ -1,18 +1,51 @@
-"""Which landing datasets an ingest run takes."""
+"""Which landing datasets and files an ingest run takes, and reading them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, StringType, StructType
 
-from precis.columns import SOURCE_FILE
+from precis import tables as T
+from precis.columns import CORRUPT_RECORD, ID_VALUE, SOURCE_FILE
 from precis.config import Config
 from precis.errors import ConfigError, MissingDatasetError
+from precis.ingest import conform
 from precis.ingest.batch import DatasetFailed, require_columns
+from precis.ingest.files import (
+    Rejected,
+    Waiting,
+    cause,
+    ready,
+    type_reasons,
+    unreadable,
+    write_folder,
+)
 from precis.progress import log
-from precis.schemas import SPECS
-from precis.storage import LandingFile, LandingFileError, list_landing_files, read_landing
+from precis.schemas import SPECS, DatasetSpec
+from precis.storage import (
+    Lakehouse,
+    LandingFile,
+    LandingFileError,
+    list_landing_files,
+    read_landing,
+)
+from precis.storage.landing import folders_with_marker
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a run takes of a dataset's new files."""
+
+    files: list[LandingFile]  # the files read
+    landed: DataFrame | None  # their rows as landed (None: no file to read)
+    columns: list[str]  # their landed columns
+    rejected: list[Rejected] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
 
 
 def present_datasets(
@@ -47,19 +80,156 @@ def landed_files(spark: SparkSession, cfg: Config, dataset: str) -> list[Landing
         raise ConfigError(f"landing.{dataset}.path ({path}) cannot be listed: {first}") from exc
 
 
+def new_files(lake: Lakehouse, dataset: str, files: list[LandingFile]) -> list[LandingFile]:
+    """The files ``meta/ingest_files`` does not hold (same path, size and modification
+    time), ingested or rejected."""
+    if not files or not lake.exists(T.INGEST_FILES):
+        return files
+    registry = lake.read(T.INGEST_FILES).filter(F.col("dataset") == dataset).collect()
+    seen = {(r["path"], r["size"], r["modified"]) for r in registry}
+    return [f for f in files if (f.path, f.size, f.modified) not in seen]
+
+
+def next_batch(
+    spark: SparkSession, cfg: Config, lake: Lakehouse, dataset: str, listed: list[LandingFile]
+) -> Batch:
+    """The new files of ``dataset`` that have finished arriving, read; those still
+    arriving wait, and those that cannot be read are rejected."""
+    todo, waiting = arrived(spark, cfg, dataset, new_files(lake, dataset, listed))
+    if not todo:
+        return Batch([], None, [], waiting=waiting)
+    batch = read_batch(spark, cfg, dataset, todo, bronze_types(lake, dataset))
+    return Batch(batch.files, batch.landed, batch.columns, batch.rejected, waiting)
+
+
+def arrived(
+    spark: SparkSession, cfg: Config, dataset: str, files: list[LandingFile]
+) -> tuple[list[LandingFile], list[Waiting]]:
+    """(files to read now, files still arriving): ``ingest.settle_seconds`` and
+    ``ingest.require_marker``. A Delta landing table's versions are whole when listed."""
+    settle, marker = cfg.ingest.settle_seconds, cfg.ingest.require_marker
+    if not files or cfg.landing_format(dataset) == "delta" or not (settle or marker):
+        return files, []
+    marked = folders_with_marker(spark, {write_folder(f.path) for f in files}) if marker else None
+    take, wait = ready(files, int(time.time() * 1000), settle, marked)
+    for w in wait:
+        log.info("[ingest] %s: %s waits for the next run: %s", dataset, w.file.path, w.why)
+    return take, wait
+
+
+def bronze_types(lake: Lakehouse, dataset: str) -> dict[str, DataType]:
+    """The types ``bronze/<dataset>`` holds landed columns as: later files must match
+    them. Left out: ingest's own columns and those it stores as text whatever landed
+    (the identifier, a broken line)."""
+    table = T.BRONZE[dataset]
+    if not lake.exists(table):
+        return {}
+    own = {*conform.BRONZE_META, conform.BRONZE_KEY, ID_VALUE, CORRUPT_RECORD}
+    return {f.name: f.dataType for f in lake.read(table).schema.fields if f.name not in own}
+
+
 def read_batch(
-    spark: SparkSession, cfg: Config, dataset: str, files: Sequence[LandingFile]
-) -> tuple[DataFrame, list[str]]:
-    """The landed rows of ``files`` and their landed columns. A file that cannot be read
-    as a table, or a required column missing, fails the dataset (``DatasetFailed``,
-    naming it), not the run."""
-    where = cfg.landing_path(dataset)
+    spark: SparkSession,
+    cfg: Config,
+    dataset: str,
+    files: Sequence[LandingFile],
+    known: Mapping[str, DataType] | None = None,
+) -> Batch:
+    """The landed rows of ``files`` and their landed columns. ``known``: the types of
+    earlier batches (``bronze_types``).
+
+    A file whose content Spark cannot read on its own (``files.unreadable``), or a
+    parquet file whose column types do not fit (``files.type_reasons``), is rejected:
+    logged, left out, and the others read. Another error reading a file (the file
+    system, the network), a required column missing, or a csv header naming a column
+    twice fails the dataset (``DatasetFailed``, naming it), not the run.
+
+    The files are checked one by one only when reading them together fails: reading
+    them together is needed anyway, and its first, eager step (csv: each file's first
+    line; json: the pass that finds the columns; parquet: every footer) reads what a
+    check would. So a batch of good files costs no extra pass; a batch with a bad file
+    costs one small Spark job per file, once, as a rejected file is not read again.
+    json contract columns are read as text (``read_landing``'s ``types``), so an object
+    in one file and a string in another read alike, and a value that fits no type is
+    a ``malformed_record`` row, not a rejected file.
+    """
+    where, fmt, spec = cfg.landing_path(dataset), cfg.landing_format(dataset), SPECS[dataset]
+    known = dict(known or {})
+    types = {c: known.get(c, StringType()) for c in spec.column_names} if fmt == "json" else None
+    bronze = T.BRONZE[dataset].ref
+
+    def read(chosen: Sequence[LandingFile]) -> DataFrame:
+        try:
+            return read_landing(spark, chosen, fmt, where, cfg.landing_encoding(dataset), types)
+        except LandingFileError as exc:
+            raise DatasetFailed(f"dataset '{dataset}': {exc}") from exc
+
+    landed: DataFrame | None = None
     try:
-        landed = read_landing(
-            spark, files, cfg.landing_format(dataset), where, cfg.landing_encoding(dataset)
-        )
-    except LandingFileError as exc:
-        raise DatasetFailed(f"dataset '{dataset}': {exc}") from exc
+        landed = read(files)
+        if fmt == "parquet" and type_reasons({"": _data(landed)}, spec, known, bronze):
+            landed = None  # some file holds a column bronze cannot take: find which
+    except DatasetFailed:
+        raise
+    except Exception as exc:  # Spark's own errors: which file, the check below finds
+        if fmt == "delta":
+            raise
+        why = cause(str(exc))
+        log.warning("[ingest] %s: reading the batch failed (%s); checking each file", dataset, why)
+    rejected: list[Rejected] = []
+    if landed is None:
+        rejected = _check_each(read, files, spec, fmt, known, bronze)
+        for r in rejected:
+            log.error("[ingest] %s: file rejected: %s: %s", dataset, r.file.path, r.reason)
+        out = {r.file.path for r in rejected}
+        files = [f for f in files if f.path not in out]
+        try:
+            landed = read(files) if files else None
+        except DatasetFailed:
+            raise
+        except Exception as exc:  # what no file does on its own: the dataset fails
+            raise DatasetFailed(f"dataset '{dataset}' ({where}): {cause(str(exc))}") from exc
+    if landed is None:
+        return Batch([], None, [], rejected)
     columns = [c for c in landed.columns if c != SOURCE_FILE]
-    require_columns(columns, SPECS[dataset], where, cfg.ingest.orders_without_status_are_paid)
-    return landed, columns
+    require_columns(columns, spec, where, cfg.ingest.orders_without_status_are_paid)
+    return Batch(list(files), landed, columns, rejected)
+
+
+def _check_each(
+    read: Callable[[Sequence[LandingFile]], DataFrame],
+    files: Sequence[LandingFile],
+    spec: DatasetSpec,
+    fmt: str,
+    known: Mapping[str, DataType],
+    bronze: str,
+) -> list[Rejected]:
+    """The files to reject: those whose content cannot be read on their own, then
+    parquet files whose column types do not fit (their rows counted from the footer).
+    Another error reading a file fails the dataset for this run (``files.unreadable``)."""
+    frames: dict[str, DataFrame] = {}
+    rejected: list[Rejected] = []
+    for f in files:
+        try:
+            frames[f.path] = read([f])
+        except DatasetFailed:
+            raise
+        except Exception as exc:
+            reason = unreadable(str(exc))
+            if reason is None:
+                raise DatasetFailed(
+                    f"dataset '{spec.name}': cannot read {f.path}: {cause(str(exc))}"
+                ) from exc
+            rejected.append(Rejected(f, reason))
+    if fmt == "parquet":
+        schemas = {path: _data(frame) for path, frame in frames.items()}
+        reasons = type_reasons(schemas, spec, known, bronze)
+        rejected += [
+            Rejected(f, reasons[f.path], frames[f.path].count()) for f in files if f.path in reasons
+        ]
+    return sorted(rejected, key=lambda r: r.file.path)
+
+
+def _data(frame: DataFrame) -> StructType:
+    """The landed columns of a read (without the file each row came from)."""
+    return frame.drop(SOURCE_FILE).schema

@@ -83,6 +83,13 @@ class IngestConfig(Section):
     # (default) fails the dataset, naming the column, since refunds would count as sales.
     # (A null status in a landed column is paid, as the contract says.)
     orders_without_status_are_paid: bool = False
+    # A landed file modified less than this many seconds before the run may still be
+    # uploading: it is logged and left for the next run (0: read every file listed).
+    settle_seconds: int = Field(0, ge=0)
+    # Read a file only when the folder it was written to holds a _SUCCESS file (written
+    # last by Spark and most copy tools; for day=... partition folders, the folder above
+    # them). Files of other folders are logged and left for the next run.
+    require_marker: bool = False
 
     @field_validator("id_rules")
     @classmethod

@@ -25,7 +25,7 @@ from precis import tables as T
 from precis.attribution import report
 from precis.config import Config
 from precis.progress import Progress
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
 
@@ -45,6 +45,7 @@ def read(lake: Lakehouse, run_date: dt.date) -> attribution.AttributionInputs:
     )
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     ac = cfg.attribution

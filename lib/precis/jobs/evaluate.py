@@ -1,9 +1,8 @@
 """evaluate: score the jobs' outputs against the generator's ground truth.
 
 Only this job (and the tests) read ``<storage.root>/truth/``; the other jobs never do.
-For each product present it prints the scores, logs them to MLflow (experiment
-``<prefix>evaluate``) and replaces this run date's rows of ``meta/evaluations``
-(``run_date``, ``run_id``, ``target``, ``metric``, ``value``).
+For each product present it prints the scores, logs them to MLflow and replaces this
+run date's rows of ``meta/evaluations`` (run_date, run_id, target, metric, value).
 
 - identity: pairwise precision, recall and F1 of ``gold/record_identity`` against
   ``truth/record_person``, the largest number of true people under one ``one_id``, and
@@ -35,7 +34,7 @@ from precis.errors import MissingDatasetError
 from precis.identity import quality, records
 from precis.lifecycle import quality as lifecycle_quality
 from precis.progress import Progress
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import job_run
 
@@ -108,6 +107,7 @@ TARGETS = {
 }
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, dict[str, float]]:
     lake = Lakehouse.from_config(spark, cfg)
     if not lake.exists(T.RECORD_PERSON):

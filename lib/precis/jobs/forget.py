@@ -29,7 +29,7 @@ from precis.ingest import protect
 from precis.ingest.conform import IdentifierSettings
 from precis.keys import job_key
 from precis.progress import Progress
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.schemas import SPECS
 from precis.storage import Lakehouse, rewrite_landing_without
 from precis.tracking import job_run
@@ -53,6 +53,7 @@ def read_requests(
     return reduce(DataFrame.unionByName, found)
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     key = job_key(lake, cfg)

@@ -22,7 +22,7 @@ from precis.frames import materialize, row_count
 from precis.generate import arrange, build, for_format, landing_order
 from precis.generate.build import STAGES, TRUTH_TABLES
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import job_run
 
@@ -57,6 +57,7 @@ def generator_conf(spark: SparkSession) -> Iterator[None]:
                 spark.conf.set(key, before)
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     g = cfg.generate
     end_date = g.end_date or cfg.run_date

@@ -29,7 +29,7 @@ from precis.identity.report import metrics, render, runs_row
 from precis.ingest.conform import IdentifierSettings
 from precis.keys import job_key
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import job_run
 
@@ -37,6 +37,7 @@ JOB = "identity"
 STEPS = 7  # six in build, then the writes
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> Stats:
     lake = Lakehouse.from_config(spark, cfg)
     inputs = read(lake, cfg.identity.rules)
@@ -120,9 +121,11 @@ def write(lake: Lakehouse, out: IdentityOutputs, run_date: dt.date) -> Stats:
         # Each frame is the table's whole new content, one row per key.
         return lake.merge_upsert(df, table, unique=True, delete_missing=True)
 
+    # Changes first: a rerun after a crash between the two finds the old map again and
+    # the same changes; after the map, it finds no change and keeps these.
+    lake.append_log(out.changes, T.IDENTITY_CHANGES)
     mapped = merge(out.identity_map, T.IDENTITY_MAP)
     resolved = merge(out.record_identity, T.RECORD_IDENTITY)
-    lake.append_log(out.changes, T.IDENTITY_CHANGES)
     lake.replace_where(out.guards, T.IDENTITY_GUARDS, f"run_date = '{run_date.isoformat()}'")
     merge(with_map_version(out.state, lake.version(T.IDENTITY_MAP)), T.IDENTITY_STATE)
     merge(out.record_state, T.IDENTITY_RECORDS)

@@ -1,10 +1,11 @@
 """ingest: landing files -> bronze (as landed + lineage) -> silver (typed, clean, hashed).
 
-Incremental and idempotent: a registry of ingested files (``meta/ingest_files``) means
-a rerun over the same files does nothing; a new or rewritten file replaces exactly its
-own rows in bronze and quarantine; silver is MERGEd on the contract's keys, where a
-late-arriving older copy of a record never overwrites a newer one. Bronze to silver is
-``precis.ingest.build_batch``; the accounting is ``precis.ingest.summary``.
+Incremental and idempotent: a registry of ingested (and rejected) files
+(``meta/ingest_files``) means a rerun over the same files does nothing; a new or
+rewritten file replaces exactly its own rows in bronze and quarantine; silver is MERGEd
+on the contract's keys, where a late-arriving older copy of a record never overwrites a
+newer one. Which files a batch takes is ``precis.ingest.landing.next_batch``; bronze to
+silver is ``precis.ingest.build_batch``; the accounting is ``precis.ingest.summary``.
 """
 
 from __future__ import annotations
@@ -25,26 +26,16 @@ from precis.ingest import batch as ib
 from precis.ingest import conform, protect
 from precis.ingest import summary as sm
 from precis.ingest.batch import DatasetFailed
-from precis.ingest.landing import landed_files, present_datasets, read_batch
+from precis.ingest.files import Rejected
+from precis.ingest.landing import Batch, landed_files, next_batch, present_datasets
 from precis.keys import job_key
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.schemas import SPECS
-from precis.storage import (
-    Lakehouse,
-    LandingFile,
-)
+from precis.storage import Lakehouse, LandingFile
 from precis.tracking import job_run
 
 JOB = "ingest"
-
-
-def new_files(lake: Lakehouse, dataset: str, files: list[LandingFile]) -> list[LandingFile]:
-    if not files or not lake.exists(T.INGEST_FILES):
-        return files
-    registry = lake.read(T.INGEST_FILES).filter(F.col("dataset") == dataset).collect()
-    seen = {(r["path"], r["size"], r["modified"]) for r in registry}
-    return [f for f in files if (f.path, f.size, f.modified) not in seen]
 
 
 def ingest_dataset(
@@ -52,7 +43,7 @@ def ingest_dataset(
     cfg: Config,
     lake: Lakehouse,
     dataset: str,
-    files: list[LandingFile],
+    batch: Batch,
     settings: conform.IdentifierSettings,
     suppressions: DataFrame | None,
     keep_plain: bool,
@@ -60,7 +51,8 @@ def ingest_dataset(
     ingested_at: dt.datetime,
 ) -> sm.Summary:
     spec, fmt, where = SPECS[dataset], cfg.landing_format(dataset), cfg.landing_path(dataset)
-    landed, columns = read_batch(spark, cfg, dataset, files)
+    landed, columns = batch.landed, batch.columns
+    assert landed is not None  # the caller reads batches with files only
     # Bronze: the batch as landed, PII hashed; replacing this batch's own files keeps
     # reruns exact. Forgotten people's rows stop here (meta/suppressions).
     paths = None if fmt == "delta" else landed.select(conform.SOURCE_FILE).distinct().collect()
@@ -86,9 +78,16 @@ def ingest_dataset(
             merged = lake.merge_upsert(silver, T.SILVER[dataset], unique=True)  # deduplicated
         finally:
             silver.unpersist()
-    return sm.accounted(dataset, len(files), counts, found, merged, suppressed)
+    return sm.accounted(dataset, len(batch.files), counts, found, merged, suppressed)
 
 
+def append(lake: Lakehouse, rows: list[tuple], schema: str, table: T.Table) -> None:
+    frame = lake.spark.createDataFrame(rows, schema)
+    lake.add_new_columns(table, frame.schema)  # a table written before a column was added
+    lake.append_log(frame, table)
+
+
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
     lake = Lakehouse.from_config(spark, cfg)
     settings = conform.IdentifierSettings.of(cfg.ingest, cfg.privacy.pii_types, job_key(lake, cfg))
@@ -97,37 +96,40 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
     suppressions = lake.read_if_exists(T.SUPPRESSIONS)
     summaries: dict[str, sm.Summary] = {}
     done: dict[str, list[LandingFile]] = {}
+    rejected: dict[str, list[Rejected]] = {}
     progress = Progress(JOB, len(present))
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with job_run(cfg, JOB) as tracker:
         for dataset in present:
             with progress.step(dataset) as step:
-                todo = new_files(lake, dataset, landing[dataset])
-                summary = sm.Summary(dataset, files=len(todo))
+                summary = sm.Summary(dataset)
                 try:
-                    if todo:
+                    batch = next_batch(spark, cfg, lake, dataset, landing[dataset])
+                    if batch.files:
                         summary = ingest_dataset(
-                            spark, cfg, lake, dataset, todo, settings, suppressions,
+                            spark, cfg, lake, dataset, batch, settings, suppressions,
                             cfg.bronze.keep_plain_pii, tracker.key, ingested_at,
                         )  # fmt: skip
-                        done[dataset] = todo
+                        done[dataset] = batch.files
+                    rejected[dataset] = batch.rejected
+                    summary.skipped(batch.rejected, len(batch.waiting))
                 except DatasetFailed as exc:
                     summary.error = str(exc)
                     log.error("[%s] %s", JOB, exc)
                 summaries[dataset] = summary
-                step.rows = summary.rows_in if todo else None
+                step.rows = summary.rows_in if summary.files else None
                 step.detail = summary.describe()
         # Written last: if a run dies before this, the rerun redoes those files, which
         # every step above makes harmless.
-        if done:
-            files = sm.file_rows(done, tracker.key, ingested_at)
-            lake.append_log(spark.createDataFrame(files, sm.FILES_SCHEMA), T.INGEST_FILES)
+        if done or any(rejected.values()):
+            files = sm.file_rows(done, rejected, tracker.key, ingested_at)
+            append(lake, files, sm.FILES_SCHEMA, T.INGEST_FILES)
         if cfg.bronze.retention_days:  # bronze keeps landed rows this long, then forgets
             oldest = cfg.run_date - dt.timedelta(days=cfg.bronze.retention_days)
             for table in (*(T.BRONZE[d] for d in present), T.QUARANTINE):
                 lake.expire(table, INGESTED_AT, oldest)
         rows = sm.run_rows(summaries, tracker.key, cfg.run_date, ingested_at)
-        lake.append_log(spark.createDataFrame(rows, sm.RUNS_SCHEMA), T.INGEST_RUNS)
+        append(lake, rows, sm.RUNS_SCHEMA, T.INGEST_RUNS)
         tracker.log_metrics(sm.metrics(summaries))
         tracker.log_dict({d: asdict(s) for d, s in summaries.items()}, "ingest_summary.json")
     print(sm.render(summaries))

@@ -23,9 +23,9 @@ from precis.config import ChurnConfig, Config
 from precis.lifecycle import value
 from precis.lifecycle.evaluation import Churn, Holdout
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
-from precis.tracking import JobRun, job_run
+from precis.tracking import JobRun, inputs_tag, job_run
 
 JOB = "lifecycle"
 STEPS = 3
@@ -42,6 +42,7 @@ def read_inputs(lake: Lakehouse, run_date: dt.date) -> lifecycle.Inputs:
     )
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     progress = Progress(JOB, STEPS)
@@ -49,7 +50,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         # A world of behaviour without orders (events and items only): no purchase to
         # model. Model tags stay empty, as before any lifecycle run.
         return progress.skipped(f"{T.ORDERS.ref} not found: customer value needs orders")
-    with job_run(cfg, JOB) as tracker:
+    with job_run(cfg, JOB, inputs_tag(lake.versions(T.READS[JOB]))) as tracker:
         with progress.step("read inputs"):
             inputs = read_inputs(lake, cfg.run_date)
         with progress.step("build customer value") as step:

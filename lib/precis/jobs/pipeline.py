@@ -24,7 +24,7 @@ from precis.config import Config
 from precis.errors import ConfigError
 from precis.progress import log
 from precis.redact import redact_text
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import tracking_uri
 
@@ -44,6 +44,7 @@ def resolve(names: Sequence[str]) -> list[ModuleType]:
     return modules
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     modules = dict(zip(cfg.pipeline.jobs, resolve(cfg.pipeline.jobs)))
     try:

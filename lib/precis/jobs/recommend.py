@@ -27,9 +27,9 @@ from precis.config import Config
 from precis.frames import row_count
 from precis.progress import Progress, log
 from precis.recommend.interactions import without_evidence
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
-from precis.tracking import JobRun, job_run
+from precis.tracking import JobRun, inputs_tag, job_run
 
 JOB = "recommend"
 STEPS = 6  # three in build, then the model, the lists and the writes
@@ -46,6 +46,7 @@ def read(lake: Lakehouse, run_date: dt.date) -> recommend.RecommendInputs:
     )
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     rc = cfg.recommend
@@ -53,7 +54,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     inputs = read(lake, cfg.run_date)
     if why := without_evidence(inputs.events, inputs.orders, inputs.order_items):
         return progress.skipped(why)
-    with job_run(cfg, JOB) as tracker, contextlib.ExitStack() as scope:
+    lineage = inputs_tag(lake.versions(T.READS[JOB]))  # one model version per lineage
+    with job_run(cfg, JOB, lineage) as tracker, contextlib.ExitStack() as scope:
         out = recommend.build(
             inputs, rc, run_date=cfg.run_date, steps=progress.step, on_trial=_trial
         )
@@ -112,11 +114,8 @@ def _report(tracker: JobRun, tuning: recommend.Tuning, result: dict[str, Any]) -
 
 
 def _log_model(cfg: Config, model: Any, example: DataFrame | None, tracker: JobRun) -> str:
-    """Log (and register) the model; the version string written with every row.
-
-    The input example is (user, item) index pairs from the ratings: dense indices, never
-    the people's or items' ids.
-    """
+    """Log (and register) the model; the version string written with every row. Its
+    input example is (user, item) index pairs: dense indices, never people's or items' ids."""
     rc, version = cfg.recommend, None
     if rc.log_model and example is not None:
         example = example.select("user", "item").limit(recommend.MODEL_EXAMPLE_ROWS)

@@ -26,7 +26,7 @@ from precis.config import Config
 from precis.frames import kept_observed, row_count
 from precis.ingest.conform import IdentifierSettings
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.schemas import SPECS
 from precis.storage import Lakehouse, list_landing_files, read_landing
 from precis.tracking import job_run
@@ -36,6 +36,7 @@ JOB = "rekey"
 REBUILT = (T.IDENTITY_STATE, T.IDENTITY_RECORDS)
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lake = Lakehouse.from_config(spark, cfg)
     settings = cfg.privacy

@@ -17,13 +17,14 @@ from precis.config import Config
 from precis.errors import PrecisError
 from precis.progress import Progress, log
 from precis.redact import redact_text
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import job_run, tracking_uri
 
 JOB = "selfcheck"
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     lake = Lakehouse.from_config(spark, cfg)
     progress = Progress(JOB, 3)

@@ -24,7 +24,7 @@ from precis import tables as T
 from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.progress import Progress, log
-from precis.runner import job_main
+from precis.runner import job_main, one_writer
 from precis.share.noise import fresh_seed
 from precis.storage import Lakehouse
 from precis.tags import definitions
@@ -57,6 +57,7 @@ def read(lake: Lakehouse, run_date: dt.date, releases: Sequence[str]) -> share.S
     )
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     sc = cfg.share
     tags, segments = definitions.from_settings(cfg.tags)

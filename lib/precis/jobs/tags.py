@@ -1,8 +1,7 @@
 """tags: tag profiles and audience segments from silver data resolved to ``one_id``.
 
 Reads what the definitions need (facts up to the end of the run date, the run date's
-snapshot of ``gold/customer_value`` for model tags), computes with ``precis.tags.build``
-and writes the run date's snapshots of ``gold/profile_tags``, ``gold/profiles`` and
+``gold/customer_value`` for model tags), computes with ``precis.tags.build`` and writes the run date's snapshots of ``gold/profile_tags``, ``gold/profiles`` and
 ``gold/segments``, its rows of ``gold/tag_changes`` (against the snapshot before it) and
 ``gold/tag_stats``, and the segment exports (docs/tags.md); or explains one person's tag.
 """
@@ -24,7 +23,7 @@ from precis.config import Config
 from precis.errors import ConfigError
 from precis.keys import job_key
 from precis.progress import Progress, log
-from precis.runner import fail, job_main, parse_config
+from precis.runner import fail, job_main, one_writer, parse_config
 from precis.storage import Lakehouse
 from precis.tags import definitions, explain, sources
 from precis.tags.templates import TagSet
@@ -61,6 +60,7 @@ def read_inputs(
     )
 
 
+@one_writer(JOB)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     tags, segs = definitions.from_settings(cfg.tags)
     tagging.check_sql(spark, tags, segs)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
 from pyspark.sql.types import StructType
 
+from precis import faults
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.storage.delta import delta_table, last_commit
@@ -34,6 +35,7 @@ from precis.storage.landing import (
     read_landing,
     rewrite_landing_without,
 )
+from precis.storage.lease import retrying
 from precis.storage.purge import Purge
 from precis.storage.schema import check_schema, differs, require_columns, require_unique
 from precis.storage.snapshots import Snapshots
@@ -145,6 +147,7 @@ class Lakehouse(Snapshots, Purge, Exports):
             writer = writer.partitionBy(*partition_by)
         writer.save(self.path(table))
         self._register(table)
+        faults.after_write(table.ref)
 
     def overwrite_partitions(
         self,
@@ -191,8 +194,10 @@ class Lakehouse(Snapshots, Purge, Exports):
     def _save(self, writer: DataFrameWriter, table: Table, evolve: bool) -> None:
         if evolve:
             writer = writer.option("mergeSchema", "true")
-        writer.save(self.path(table))
+        # Each caller replaces a condition's rows: idempotent, so safe to repeat.
+        retrying(lambda: writer.save(self.path(table)), table.ref)
         self._register(table)
+        faults.after_write(table.ref)
 
     def merge_upsert(
         self,
@@ -271,9 +276,12 @@ class Lakehouse(Snapshots, Purge, Exports):
         view = f"precis_source_{uuid.uuid4().hex}"
         df.createOrReplaceTempView(view)
         try:
-            return self.spark.sql(statement(f"`{view}`")).collect()[0]
+            # Every statement here is a keyed MERGE: repeating one after a conflict is safe.
+            row = retrying(lambda: self.spark.sql(statement(f"`{view}`")).collect()[0], "MERGE")
         finally:
             self.spark.catalog.dropTempView(view)
+        faults.after_write("MERGE")
+        return row
 
     def last_write_rows(self, table: Table) -> int:
         """Rows written by the table's last commit (from Delta's operation metrics)."""
@@ -307,6 +315,7 @@ class Lakehouse(Snapshots, Purge, Exports):
         """Delete the rows matching the SQL ``condition`` (nothing if the table is absent)."""
         if self.exists(table):
             self.spark.sql(f"DELETE FROM {delta_table(self.path(table))} WHERE {condition}")
+            faults.after_write(table.ref)
 
     def update_matched(
         self, df: DataFrame, table: Table, condition: str, assignments: Mapping[str, str]
@@ -344,6 +353,7 @@ class Lakehouse(Snapshots, Purge, Exports):
         replaced on rerun; ``fmt`` is ``csv`` (with a header) or ``parquet``. Returns the path."""
         path = self.export_path(name, run_date) + (f"/{subdir}" if subdir else "")
         write_export_files(df, path, fmt, partition_by)
+        faults.after_write(path)
         return path
 
     def foreign_landing(self, paths: Mapping[str, str], formats: Mapping[str, str]) -> list[str]:

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 
 from precis.progress import log
+from precis.settings import local_file_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -106,11 +110,37 @@ def _empty_by_spark(spark: SparkSession, path: str) -> None:
 
 
 def write_export_files(df: DataFrame, path: str, fmt: str, partition_by: Sequence[str]) -> None:
-    """Replace the files of an export folder: csv with a header, or parquet."""
+    """Replace the files of an export folder: csv with a header, or parquet.
+
+    On a file system this process sees (local disk, ``/dbfs``, ``/Volumes``) the export
+    is written whole to ``<export>/_staging/<random>`` first and then renamed into
+    place: a crash while writing leaves the previous export as it was, and the rerun
+    replaces it. Elsewhere (object stores, Spark Connect) the files are written in
+    place by Spark's committer, which writes ``_SUCCESS`` last: readers should wait for it.
+    """
+    from precis.session import is_remote
+
+    local = None if is_remote(df.sparkSession) else local_file_path(path)
+    staging = f"{path.split('/run_date=', 1)[0]}/_staging"
+    target = path if local is None else f"{staging}/{uuid.uuid4().hex}"
     writer = df.write.mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     if fmt == "csv":
-        writer.option("header", True).csv(path)
+        writer.option("header", True).csv(target)
     else:
-        writer.parquet(path)
+        writer.parquet(target)
+    if local is not None:
+        _swap(Path(str(local_file_path(target))), Path(local))
+        shutil.rmtree(str(local_file_path(staging)), ignore_errors=True)  # and what a crash left
+
+
+def _swap(staged: Path, target: Path) -> None:
+    """Put the folder ``staged`` where ``target`` is: two renames, the old one set aside
+    under a hidden name (which Spark and the export listing skip) and then deleted."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
+    if target.exists():
+        target.rename(old)
+    staged.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import DataType, StringType, StructField, StructType
 
 from precis.columns import CORRUPT_RECORD, SOURCE_FILE
 from precis.errors import ConfigError, PrecisError
@@ -60,7 +60,7 @@ def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[Landing
             .collect()
         )
     except AnalysisException as exc:
-        if (exc.getCondition() or "") == "PATH_NOT_FOUND" or "PATH_NOT_FOUND" in str(exc):
+        if _path_not_found(exc):
             return []
         raise
     return sorted(
@@ -69,12 +69,41 @@ def list_landing_files(spark: SparkSession, path: str, fmt: str) -> list[Landing
     )
 
 
+def _path_not_found(exc: AnalysisException) -> bool:
+    return (exc.getCondition() or "") == "PATH_NOT_FOUND" or "PATH_NOT_FOUND" in str(exc)
+
+
+#: The file Spark and most copy tools write into a folder once everything else is there.
+MARKER = "_SUCCESS"
+
+
+def folders_with_marker(spark: SparkSession, folders: Iterable[str]) -> set[str]:
+    """The ``folders`` holding a ``_SUCCESS`` file (``MARKER``).
+
+    Spark's file index never lists a name starting with ``_``, not even when asked for
+    it by name, but naming a file that is not there fails: so one existence check per
+    folder, made on the driver while Spark resolves the path (no Spark job).
+    """
+    found = set()
+    for folder in sorted(set(folders)):
+        try:
+            # .columns makes a Spark Connect client resolve the path too.
+            _ = spark.read.format("binaryFile").load(f"{folder}/{MARKER}").columns
+        except AnalysisException as exc:
+            if _path_not_found(exc):
+                continue
+            raise
+        found.add(folder)
+    return found
+
+
 def read_landing(
     spark: SparkSession,
     files: Sequence[LandingFile],
     fmt: str,
     base_path: str,
     encoding: str = "UTF-8",
+    types: Mapping[str, DataType] | None = None,
 ) -> DataFrame:
     """Read the given landing files as landed, with ``_source_file`` naming each row's file.
 
@@ -85,6 +114,13 @@ def read_landing(
     being dropped. csv columns are matched by each file's own header, so files with
     another column order (or more columns) read right; quoted fields may hold newlines.
     ``encoding`` (csv, json) is a Java charset name: UTF-8, GBK, GB18030, ...
+
+    ``types`` (json): the types to read these columns as, whatever the values found. As
+    a string, an object or array value comes back as its JSON text, so a column reads the
+    same whichever files share the batch; a value that does not fit a type makes its line
+    a ``_corrupt_record``. parquet columns keep the types of the files; the footers of
+    all files are read and merged (a column of some files only is read too), and files
+    that disagree on a column's type fail here, before any row is read.
     """
     if fmt == "delta":
         # The version listed, not the latest: ingest reads a batch twice (bronze, silver).
@@ -111,8 +147,26 @@ def read_landing(
         if _normalized(encoding) != "utf8":
             # Spark splits json lines of another charset only at a line end it is told.
             reader = reader.option("lineSep", "\n")
-    df = reader.load([f.path for f in files])
+    if fmt == "parquet":
+        reader = reader.option("mergeSchema", "true")
+    paths = [f.path for f in files]
+    df = reader.load(paths)
+    if fmt == "json" and types:
+        wanted = _with_types(df.schema, types)
+        if wanted != df.schema:
+            # The schema found by reading the files (one pass, as before), retyped.
+            df = reader.schema(wanted).load(paths)
     return df.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+
+
+def _with_types(schema: StructType, types: Mapping[str, DataType]) -> StructType:
+    fields = [StructField(f.name, types.get(f.name, f.dataType)) for f in schema.fields]
+    if not any(f.dataType != g.dataType for f, g in zip(fields, schema.fields)):
+        return schema
+    if CORRUPT_RECORD not in schema.fieldNames():
+        # Where a retyped value does not fit, the reader needs the column for its line.
+        fields.append(StructField(CORRUPT_RECORD, StringType()))
+    return StructType(fields)
 
 
 _SPARK_CHARSETS = {"iso88591", "usascii", "utf16", "utf16be", "utf16le", "utf32", "utf8"}

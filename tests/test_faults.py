@@ -1,0 +1,374 @@
+"""Crashes and concurrent runs: one writer per job, and a rerun after a crash repairs.
+
+Crashes come from the test-only hook of ``precis.faults``: right after a job's n-th table
+write, in this process (``crash_after``, which no job catches) or as a real SIGKILL of a
+job's own process (``PRECIS_FAULT=<job>:<n>``). Each test reruns the crashed jobs and
+compares every table with those of an uninterrupted run of the same world, row by row
+(without the columns that say when and by which run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from precis import faults, jobs
+from precis import tables as T
+from precis.config import load_config
+from precis.errors import LockedError
+from precis.frames import digest
+from precis.jobs import generate
+from precis.runner import job_main, one_writer
+from precis.storage import Lakehouse
+from precis.storage.lease import Lease, held, is_conflict, retrying
+
+PROJECT = Path(__file__).resolve().parents[1]
+RUN_DATE = "2026-03-31"
+JOBS = ("ingest", "identity", "lifecycle", "tags", "recommend")
+SETTINGS = [
+    "generate.people=100",
+    "generate.items=30",
+    "generate.days=90",
+    "generate.partitions=2",
+    "generate.corrupt_fraction=0.05",
+    "recommend.grid.rank=[4]",
+    "recommend.grid.reg_param=[0.1]",
+    "recommend.grid.alpha=[10.0]",
+    "recommend.max_iter=3",
+    "lifecycle.churn.log_model=false",
+]
+# Wall-clock and lineage columns: when and by which run, not what.
+VOLATILE = {
+    "model_version",
+    "map_version",  # the Delta version of gold/identity_map: reruns commit more versions
+    "run_id",
+    "ingest_run_id",
+    "ingested_at",
+    "changed_at",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "computed_at",
+    "_source_file",
+    "source_file",
+}
+
+
+# ------------------------------------------------------------------ the lease
+def _lake(spark, tmp_path) -> Lakehouse:
+    return Lakehouse(spark, str(tmp_path / "lakehouse"))
+
+
+def test_a_second_run_waits_then_exits_naming_the_holder(spark, tmp_path):
+    lake = _lake(spark, tmp_path)
+    first = Lease(spark, lake.root, "ingest", 60)
+    first.acquire(0)
+    second = Lease(spark, lake.root, "ingest", 60)
+    with pytest.raises(LockedError) as caught:
+        second.acquire(1)
+    message = str(caught.value)
+    assert message.startswith("another ingest run holds this storage root: " + first.owner)
+    assert f"pid {os.getpid()}" in message and "runner.lock_wait_seconds" in message
+    assert caught.value.exit_code == 75
+    # Another job's lease is another row: identity runs while ingest holds its own.
+    other = Lease(spark, lake.root, "identity", 60)
+    other.acquire(0)
+    first.release()
+    second.acquire(0)
+    holders = lake.read(T.LEASES).select("job", "owner").orderBy("job").collect()
+    assert [tuple(r) for r in holders] == [("identity", other.owner), ("ingest", second.owner)]
+    second.release()
+    other.release()
+    assert lake.read(T.LEASES).count() == 0
+
+
+def _insert_lease(spark, lake, job: str, owner: str, pid: int, expires: str) -> None:
+    Lease(spark, lake.root, job, 60)._take(replacing=None)  # creates the table
+    spark.sql(f"DELETE FROM delta.`{lake.path(T.LEASES)}`")
+    spark.sql(
+        f"INSERT INTO delta.`{lake.path(T.LEASES)}` SELECT '{job}', '{owner}', "
+        f"'{os.uname().nodename}', {pid}, current_timestamp(), current_timestamp(), {expires}"
+    )
+
+
+def test_a_killed_holder_on_this_machine_is_taken_over_at_once(spark, tmp_path):
+    lake = _lake(spark, tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists
+    _insert_lease(spark, lake, "tags", "crashed", dead.pid, "current_timestamp() + INTERVAL 1 HOUR")
+    lease = Lease(spark, lake.root, "tags", 60)
+    lease.acquire(0)
+    assert lease.holder().owner == lease.owner
+
+
+def test_an_expired_lease_of_another_machine_is_taken_over(spark, tmp_path):
+    lake = _lake(spark, tmp_path)
+    _insert_lease(spark, lake, "tags", "elsewhere", 1, "current_timestamp() - INTERVAL 1 SECOND")
+    spark.sql(f"UPDATE delta.`{lake.path(T.LEASES)}` SET host = 'another-host'")
+    lease = Lease(spark, lake.root, "tags", 60)
+    lease.acquire(0)
+    assert lease.holder().owner == lease.owner
+    # Unexpired and not on this machine: it waits.
+    spark.sql(
+        f"UPDATE delta.`{lake.path(T.LEASES)}` SET owner = 'elsewhere', host = 'another-host', pid = 1, "
+        "expires_at = current_timestamp() + INTERVAL 1 HOUR"
+    )
+    with pytest.raises(LockedError, match="elsewhere \\(host another-host, pid 1"):
+        Lease(spark, lake.root, "tags", 60).acquire(0)
+
+
+def test_held_renews_and_releases(spark, tmp_path):
+    lake = _lake(spark, tmp_path)
+    with held(spark, lake.root, "forget", wait_seconds=0, lease_seconds=10) as lease:
+        first = lease.holder()
+        threading.Event().wait(4)  # past one renewal (every 2.5 s)
+        renewed = lease.holder()
+    assert renewed.owner == first.owner and renewed.expires_at > first.expires_at
+    assert lake.read(T.LEASES).count() == 0
+
+
+def test_job_main_exits_75_with_the_holder(spark, tmp_path, capsys):
+    root = tmp_path / "lakehouse"
+    blocker = Lease(spark, str(root), "selfcheck", 60)
+    blocker.acquire(0)
+
+    @one_writer("selfcheck")
+    def run(spark, cfg):  # pragma: no cover - never reached
+        raise AssertionError("ran without the lease")
+
+    argv = ["--set", f"storage.root={root}", "--set", "runner.lock_wait_seconds=0"]
+    assert job_main("selfcheck", run, argv) == 75
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("precis selfcheck: error: another selfcheck run holds this storage root")
+    assert blocker.owner in err
+    blocker.release()
+
+
+def test_conflicts_are_retried_and_other_errors_are_not():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("io.delta.exceptions.ConcurrentAppendException: files added")
+        return "done"
+
+    assert retrying(flaky, "t", attempts=4) == "done" and len(calls) == 3
+    assert is_conflict(RuntimeError("[DELTA_CONCURRENT_WRITE] ..."))
+    assert not is_conflict(ValueError("bad column"))
+    with pytest.raises(ValueError):
+        retrying(lambda: (_ for _ in ()).throw(ValueError("bad column")), "t")
+
+
+# ------------------------------------------------------------------ crashes
+def _cfg(root: Path, *more: str):
+    return load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={root}", "mlflow.enabled=false", *SETTINGS, *more],
+        run_date=RUN_DATE,
+    )
+
+
+def _run(root: Path, job: str, *more: str):
+    return jobs.load(job).run(SparkSession.getActiveSession(), _cfg(root, *more))
+
+
+@pytest.fixture(scope="module")
+def landed(spark, tmp_path_factory):
+    """One generated world's landing files, copied into each test's lakehouse."""
+    root = tmp_path_factory.mktemp("faults") / "lakehouse"
+    generate.run(spark, _cfg(root))
+    return root / "landing"
+
+
+def _world(landed: Path, where: Path) -> Path:
+    root = where / "lakehouse"
+    shutil.copytree(landed, root / "landing")
+    return root
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(spark, landed, tmp_path_factory):
+    root = _world(landed, tmp_path_factory.mktemp("uninterrupted"))
+    for job in JOBS:
+        _run(root, job)
+    return root
+
+
+def _tables(lake: Lakehouse) -> list[T.Table]:
+    candidates = [
+        *T.BRONZE.values(),
+        T.QUARANTINE,
+        *T.SILVER.values(),
+        T.IDENTITY_MAP,
+        T.RECORD_IDENTITY,
+        T.IDENTITY_CHANGES,
+        T.IDENTITY_GUARDS,
+        T.IDENTITY_STATE,
+        T.IDENTITY_RECORDS,
+        T.CUSTOMER_VALUE,
+        T.PROFILE_TAGS,
+        T.PROFILES,
+        T.SEGMENTS,
+        T.TAG_CHANGES,
+        T.TAG_STATS,
+        T.RECOMMENDATIONS,
+        T.INGEST_FILES,
+    ]
+    return [t for t in candidates if lake.exists(t)]
+
+
+def _content(lake: Lakehouse, table: T.Table):
+    df = lake.read(table)
+    if "path" in df.columns:  # a landed file's path, from the lakehouse's own folder on
+        df = df.withColumn("path", F.regexp_extract("path", "/(landing/.*)$", 1))
+    return df.select(*sorted(c for c in df.columns if c.lstrip("_") not in VOLATILE))
+
+
+def assert_same_tables(spark, expected_root: Path, actual_root: Path, tables=None) -> None:
+    expected, actual = Lakehouse(spark, str(expected_root)), Lakehouse(spark, str(actual_root))
+    tables = tables or _tables(expected)
+    assert [t.ref for t in tables if actual.exists(t)] == [t.ref for t in tables]
+    for table in tables:
+        want, got = _content(expected, table), _content(actual, table)
+        if digest(want) == digest(got):
+            continue
+        missing, extra = want.exceptAll(got), got.exceptAll(want)
+        raise AssertionError(
+            f"{table.ref}: missing {missing.limit(3).collect()}, extra {extra.limit(3).collect()}"
+        )
+
+
+def _model_versions(root: Path, name: str) -> list[str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root.parent}/mlflow/mlflow.db")
+    return sorted(v.version for v in client.search_model_versions(f"name = '{name}'"))
+
+
+# After ingest's first dataset; between identity's change log and its map, and after the
+# map; inside tags; recommend after its snapshot, before the export. (Lifecycle writes
+# only its run date's snapshots, as tags do.)
+CRASHES = {"ingest": (2,), "identity": (1, 2), "lifecycle": (), "tags": (2,), "recommend": (1,)}
+
+
+def test_crashed_at_several_points_then_rerun_gives_the_same_tables(
+    spark, landed, uninterrupted, tmp_path
+):
+    root = _world(landed, tmp_path)
+    # recommend with MLflow: its model registered once, however often it ran.
+    tracked = ("mlflow.enabled=true", "recommend.log_model=true")
+    for job in JOBS:
+        more = tracked if job == "recommend" else ()
+        for writes in CRASHES[job]:
+            with faults.crash_after(job, writes), pytest.raises(faults.Crashed):
+                _run(root, job, *more)
+        _run(root, job, *more)
+
+    assert_same_tables(spark, uninterrupted, root)
+    lake = Lakehouse(spark, str(root))
+    changes = lake.read(T.IDENTITY_CHANGES)
+    assert changes.count() > 0
+    assert changes.count() == changes.select(*T.IDENTITY_CHANGES.keys).distinct().count()
+    assert _model_versions(root, "precis-recommend-als") == ["1"]
+    stamped = lake.read(T.RECOMMENDATIONS).select("model_version").distinct().collect()
+    assert [r[0] for r in stamped] == ["precis-recommend-als/1"]
+    assert lake.read(T.LEASES).count() == 0  # every lease given back
+
+
+# ------------------------------------------------------------------ processes
+def _job(root: Path, job: str, *more: str, fault: str | None = None) -> subprocess.Popen:
+    args = [sys.executable, "-m", "precis", job, "--run-date", RUN_DATE]
+    for setting in [f"storage.root={root}", "mlflow.enabled=false", *SETTINGS, *more]:
+        args += ["--set", setting]
+    env = {k: v for k, v in os.environ.items() if k not in ("PRECIS_ENV", "PYSPARK_GATEWAY_PORT")}
+    if fault:
+        env["PRECIS_FAULT"] = fault
+    return subprocess.Popen(
+        args, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _finish(proc: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def _wait_for_holder(spark, root: Path, job: str, proc: subprocess.Popen) -> None:
+    """Until ``proc`` holds ``job``'s lease (read from this process, like any reader)."""
+    path = f"{root}/meta/leases"
+    for _ in range(300):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        if (
+            Path(path).exists()
+            and spark.read.format("delta").load(path).filter(F.col("job") == job).count()
+        ):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{job} never took its lease")
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_the_first_killed_the_second_finishes_as_one(
+    spark, landed, uninterrupted, tmp_path
+):
+    root = _world(landed, tmp_path)
+    for job, fault in (("ingest", "ingest:2"), ("identity", "identity:1")):
+        first = _job(root, job, fault=fault)
+        _wait_for_holder(spark, root, job, first)
+        second = _job(root, job)  # started while the first holds the lease: it waits
+        code, out = _finish(first)
+        assert code == -signal.SIGKILL and "killed after write" in out, out[-3000:]
+        code, out = _finish(second)
+        assert code == 0, out[-3000:]
+        # It waited for a live holder, then took over at once when it died.
+        assert "waiting for" in out and "its process is gone" in out, out[-3000:]
+    tables = [
+        *T.BRONZE.values(),
+        T.QUARANTINE,
+        *T.SILVER.values(),
+        T.INGEST_FILES,
+        T.IDENTITY_MAP,
+        T.RECORD_IDENTITY,
+        T.IDENTITY_CHANGES,
+        T.IDENTITY_GUARDS,
+    ]
+    expected = Lakehouse(spark, str(uninterrupted))
+    assert_same_tables(spark, uninterrupted, root, [t for t in tables if expected.exists(t)])
+
+    # A third identity run, unwilling to wait for a holder: exits 75 naming it.
+    blocker = Lease(spark, str(root), "identity", 60)
+    blocker.acquire(0)
+    code, out = _finish(_job(root, "identity", "runner.lock_wait_seconds=0"))
+    blocker.release()
+    assert code == 75, out[-3000:]
+    assert (
+        f"precis identity: error: another identity run holds this storage root: {blocker.owner}"
+        in out
+    )
+
+
+def test_an_export_is_swapped_in_whole(tmp_path):
+    from precis.storage.exports import _swap
+
+    target = tmp_path / "exports" / "segments" / "run_date=2026-03-31"
+    (target / "_counts").mkdir(parents=True)
+    (target / "part-0.csv").write_text("yesterday")
+    staged = tmp_path / "exports" / "segments" / "_staging" / "abc"
+    staged.mkdir(parents=True)
+    (staged / "part-0.csv").write_text("today")
+    _swap(staged, target)
+    assert (target / "part-0.csv").read_text() == "today"
+    assert not (target / "_counts").exists() and not staged.exists()
+    # The old folder, set aside under a hidden name, is gone too.
+    assert sorted(p.name for p in target.parent.iterdir()) == ["_staging", target.name]
