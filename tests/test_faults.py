@@ -1,21 +1,19 @@
-"""Crashes and concurrent runs: one writer per job, and a rerun after a crash repairs.
+"""Crashes: one writer per job, and a rerun after a crash gives an uninterrupted run's tables.
 
-Crashes come from the test-only hook of ``precis.faults``: right after a job's n-th table
-write, in this process (``crash_after``, which no job catches) or as a real SIGKILL of a
-job's own process (``PRECIS_FAULT=<job>:<n>``). Each test reruns the crashed jobs and
-compares every table with those of an uninterrupted run of the same world, row by row
-(without the columns that say when and by which run).
+The lease tests run in this process. The crash test stops jobs with the test-only hook
+``precis.faults.crash_after`` right after a job's n-th table write (an exception no job
+catches, so the tables are left as a kill would leave them), reruns them, and compares
+every table with those of an uninterrupted run of the same world, row by row (without
+the columns that say when and by which run). A real SIGKILL of a job's own process,
+while a second run waits for its lease, is in test_concurrency.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -183,12 +181,16 @@ def _run(root: Path, job: str, *more: str):
     return jobs.load(job).run(SparkSession.getActiveSession(), _cfg(root, *more))
 
 
-@pytest.fixture(scope="module")
-def landed(spark, tmp_path_factory):
-    """One generated world's landing files, copied into each test's lakehouse."""
-    root = tmp_path_factory.mktemp("faults") / "lakehouse"
+def generate_world(spark, where: Path) -> Path:
+    """A generated world's landing folder, to copy into each test's lakehouse."""
+    root = where / "lakehouse"
     generate.run(spark, _cfg(root))
     return root / "landing"
+
+
+@pytest.fixture(scope="module")
+def landed(spark, tmp_path_factory):
+    return generate_world(spark, tmp_path_factory.mktemp("faults"))
 
 
 def _world(landed: Path, where: Path) -> Path:
@@ -253,7 +255,7 @@ def _model_versions(root: Path, name: str) -> list[str]:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root.parent}/mlflow/mlflow.db")
-    return sorted(v.version for v in client.search_model_versions(f"name = '{name}'"))
+    return sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'"))
 
 
 # After ingest's first dataset; between identity's change log and its map, and after the
@@ -284,78 +286,6 @@ def test_crashed_at_several_points_then_rerun_gives_the_same_tables(
     stamped = lake.read(T.RECOMMENDATIONS).select("model_version").distinct().collect()
     assert [r[0] for r in stamped] == ["precis-recommend-als/1"]
     assert lake.read(T.LEASES).count() == 0  # every lease given back
-
-
-# ------------------------------------------------------------------ processes
-def _job(root: Path, job: str, *more: str, fault: str | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "precis", job, "--run-date", RUN_DATE]
-    for setting in [f"storage.root={root}", "mlflow.enabled=false", *SETTINGS, *more]:
-        args += ["--set", setting]
-    env = {k: v for k, v in os.environ.items() if k not in ("PRECIS_ENV", "PYSPARK_GATEWAY_PORT")}
-    if fault:
-        env["PRECIS_FAULT"] = fault
-    return subprocess.Popen(
-        args, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def _finish(proc: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
-
-
-def _wait_for_holder(spark, root: Path, job: str, proc: subprocess.Popen) -> None:
-    """Until ``proc`` holds ``job``'s lease (read from this process, like any reader)."""
-    path = f"{root}/meta/leases"
-    for _ in range(300):
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        if (
-            Path(path).exists()
-            and spark.read.format("delta").load(path).filter(F.col("job") == job).count()
-        ):
-            return
-        time.sleep(1)
-    raise AssertionError(f"{job} never took its lease")
-
-
-@pytest.mark.slow
-def test_two_runs_at_once_the_first_killed_the_second_finishes_as_one(
-    spark, landed, uninterrupted, tmp_path
-):
-    root = _world(landed, tmp_path)
-    for job, fault in (("ingest", "ingest:2"), ("identity", "identity:1")):
-        first = _job(root, job, fault=fault)
-        _wait_for_holder(spark, root, job, first)
-        second = _job(root, job)  # started while the first holds the lease: it waits
-        code, out = _finish(first)
-        assert code == -signal.SIGKILL and "killed after write" in out, out[-3000:]
-        code, out = _finish(second)
-        assert code == 0, out[-3000:]
-        # It waited for a live holder, then took over at once when it died.
-        assert "waiting for" in out and "its process is gone" in out, out[-3000:]
-    tables = [
-        *T.BRONZE.values(),
-        T.QUARANTINE,
-        *T.SILVER.values(),
-        T.INGEST_FILES,
-        T.IDENTITY_MAP,
-        T.RECORD_IDENTITY,
-        T.IDENTITY_CHANGES,
-        T.IDENTITY_GUARDS,
-    ]
-    expected = Lakehouse(spark, str(uninterrupted))
-    assert_same_tables(spark, uninterrupted, root, [t for t in tables if expected.exists(t)])
-
-    # A third identity run, unwilling to wait for a holder: exits 75 naming it.
-    blocker = Lease(spark, str(root), "identity", 60)
-    blocker.acquire(0)
-    code, out = _finish(_job(root, "identity", "runner.lock_wait_seconds=0"))
-    blocker.release()
-    assert code == 75, out[-3000:]
-    assert (
-        f"precis identity: error: another identity run holds this storage root: {blocker.owner}"
-        in out
-    )
 
 
 def test_an_export_is_swapped_in_whole(tmp_path):

@@ -1,0 +1,120 @@
+"""Two runs of one job at once on one storage root, the first killed with SIGKILL.
+
+Each run is a process of its own (a JVM each), as two schedulers or a scheduler and a
+person would start them. The second waits for the first's lease; the first dies right
+after a table write (``PRECIS_FAULT=<job>:<n>``, precis.faults); the second takes the
+lease over at once (its holder's process is gone) and finishes: the tables equal those
+of one uninterrupted run. A third run, unwilling to wait, exits 75 naming the holder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.errors import AnalysisException
+from pyspark.sql import functions as F
+
+from precis import tables as T
+from precis.storage import Lakehouse
+from precis.storage.lease import Lease
+from test_faults import (
+    PROJECT,
+    RUN_DATE,
+    SETTINGS,
+    _run,
+    _world,
+    assert_same_tables,
+    generate_world,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def landed(spark, tmp_path_factory):
+    return generate_world(spark, tmp_path_factory.mktemp("concurrency"))
+
+
+@pytest.fixture(scope="module")
+def ingested(spark, landed, tmp_path_factory):
+    """The uninterrupted ingest and identity of the world."""
+    root = _world(landed, tmp_path_factory.mktemp("ingested"))
+    for job in ("ingest", "identity"):
+        _run(root, job)
+    return root
+
+
+def _job(root: Path, job: str, *more: str, fault: str | None = None) -> subprocess.Popen:
+    args = [sys.executable, "-m", "precis", job, "--run-date", RUN_DATE]
+    for setting in [f"storage.root={root}", "mlflow.enabled=false", *SETTINGS, *more]:
+        args += ["--set", setting]
+    env = {k: v for k, v in os.environ.items() if k not in ("PRECIS_ENV", "PYSPARK_GATEWAY_PORT")}
+    if fault:
+        env["PRECIS_FAULT"] = fault
+    return subprocess.Popen(
+        args, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _finish(proc: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def _wait_for_holder(spark, root: Path, job: str, proc: subprocess.Popen) -> None:
+    """Until ``proc`` holds ``job``'s lease (read from this process, like any reader)."""
+    path = f"{root}/meta/leases"
+    for _ in range(600):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        try:
+            if spark.read.format("delta").load(path).filter(F.col("job") == job).count():
+                return
+        except AnalysisException:  # not created yet, or being created
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{job} never took its lease")
+
+
+def test_two_runs_at_once_the_first_killed_the_second_finishes_as_one(
+    spark, landed, ingested, tmp_path
+):
+    root = _world(landed, tmp_path)
+    for job, fault in (("ingest", "ingest:10"), ("identity", "identity:1")):
+        first = _job(root, job, fault=fault)
+        _wait_for_holder(spark, root, job, first)
+        second = _job(root, job)  # started while the first holds the lease: it waits
+        code, out = _finish(first)
+        assert code == -signal.SIGKILL and "killed after write" in out, out[-3000:]
+        code, out = _finish(second)
+        assert code == 0, out[-3000:]
+        # It waited for a live holder, then took over at once when it died.
+        assert "waiting for" in out and "its process is gone" in out, out[-3000:]
+    tables = [
+        *T.BRONZE.values(),
+        T.QUARANTINE,
+        *T.SILVER.values(),
+        T.INGEST_FILES,
+        T.IDENTITY_MAP,
+        T.RECORD_IDENTITY,
+        T.IDENTITY_CHANGES,
+        T.IDENTITY_GUARDS,
+    ]
+    expected = Lakehouse(spark, str(ingested))
+    assert_same_tables(spark, ingested, root, [t for t in tables if expected.exists(t)])
+
+    # A third identity run, unwilling to wait for a holder: exits 75 naming it.
+    blocker = Lease(spark, str(root), "identity", 60)
+    blocker.acquire(0)
+    code, out = _finish(_job(root, "identity", "runner.lock_wait_seconds=0"))
+    blocker.release()
+    assert code == 75, out[-3000:]
+    assert (
+        f"precis identity: error: another identity run holds this storage root: {blocker.owner}"
+        in out
+    )
