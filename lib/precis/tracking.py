@@ -173,6 +173,10 @@ class JobRun:
 
         if is_remote(example.sparkSession):
             return self._save_spark_model(model, name)
+        # A rerun with the same lineage (a retry after a crash) registers nothing new.
+        if registered_model_name and (known := self._registered(registered_model_name)):
+            log.info("model %s: already registered for these inputs", known)
+            return known
         import mlflow.spark
         from mlflow.models import infer_signature
 
@@ -187,9 +191,6 @@ class JobRun:
             signature = infer_signature(inputs, predictions)
         # mlflow.spark.log_model has no ``name`` argument (MLflow 3.x still logs Spark
         # models as run artifacts): artifact_path is its only way to name the model.
-        if registered_model_name and (known := self._registered(registered_model_name)):
-            log.info("model %s: already registered for these inputs", known)
-            return known
         info = mlflow.spark.log_model(
             model,
             artifact_path=name,
