@@ -130,9 +130,21 @@ def write_export_files(df: DataFrame, path: str, fmt: str, partition_by: Sequenc
         writer.option("header", True).csv(target)
     else:
         writer.parquet(target)
-    if local is not None:
-        _swap(Path(str(local_file_path(target))), Path(local))
-        shutil.rmtree(str(local_file_path(staging)), ignore_errors=True)  # and what a crash left
+    if local is None:
+        return
+    staged = Path(str(local_file_path(target)))
+    if not staged.is_dir():
+        # A path without a scheme that Spark resolved on another file system (a cluster's
+        # HDFS default): this process cannot rename there, so write in place after all.
+        log.warning("export %s: not on this machine's file system, written in place", path)
+        if fmt == "csv":
+            writer.option("header", True).csv(path)
+        else:
+            writer.parquet(path)
+        _empty_by_spark(df.sparkSession, staging)
+        return
+    _swap(staged, Path(local))
+    shutil.rmtree(str(local_file_path(staging)), ignore_errors=True)  # and what a crash left
 
 
 def _swap(staged: Path, target: Path) -> None:
