@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -90,6 +91,23 @@ def cfg(tmp_path) -> Config:
         [f"storage.root={tmp_path / 'lakehouse'}"],
         run_date="2026-03-31",
     )
+
+
+@contextlib.contextmanager
+def _no_lease(*args, **kwargs):
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def _lease_where_tested(request, monkeypatch):
+    """Jobs called in this process take their lease only in tests marked ``lease``.
+
+    A lease is a MERGE and a DELETE on meta/leases per job run: seconds each on a busy
+    2-core machine, paid by hundreds of job runs that test something else. The lease's
+    own tests (test_faults.py) are marked; jobs started as processes (spark-submit, the
+    console entry point, notebooks, the schedulers' commands) always take it."""
+    if request.node.get_closest_marker("lease") is None:
+        monkeypatch.setattr("precis.storage.lease.held", _no_lease)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Crashes: one writer per job, and a rerun after a crash gives an uninterrupted run's tables.
 
-The lease tests run in this process. The crash test stops jobs with the test-only hook
+The lease tests run in this process (those through ``one_writer`` are marked ``lease``:
+conftest.py leaves the lease out of other in-process job runs). The crash test stops jobs with the test-only hook
 ``precis.faults.crash_after`` right after a job's n-th table write (an exception no job
 catches, so the tables are left as a kill would leave them), reruns them, and compares
 every table with those of an uninterrupted run of the same world, row by row (without
@@ -135,6 +136,7 @@ def test_held_renews_and_releases(spark, tmp_path):
     assert lake.read(T.LEASES).count() == 0
 
 
+@pytest.mark.lease
 def test_job_main_exits_75_with_the_holder(spark, tmp_path, capsys):
     root = tmp_path / "lakehouse"
     blocker = Lease(spark, str(root), "selfcheck", 60)
@@ -149,6 +151,49 @@ def test_job_main_exits_75_with_the_holder(spark, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("precis selfcheck: error: another selfcheck run holds this storage root")
     assert blocker.owner in err
+    blocker.release()
+
+
+@pytest.mark.lease
+def test_a_pipeline_holds_its_jobs_leases_in_one_row_set_and_its_jobs_run_inside(spark, tmp_path):
+    lake = _lake(spark, tmp_path)
+    cfg = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [
+            f"storage.root={lake.root}",
+            "runner.lock_wait_seconds=0",
+            "pipeline.jobs=[selfcheck, rekey]",
+        ],
+    )
+    seen = []
+
+    @one_writer("selfcheck")
+    def inner(spark, cfg):  # called by the pipeline below: its lease is held already
+        seen.append(lake.read(T.LEASES).select("job", "owner").orderBy("job").collect())
+
+    @one_writer("pipeline", runs=lambda cfg: cfg.pipeline.jobs)
+    def outer(spark, cfg):
+        inner(spark, cfg)
+        # A run of one of its jobs from elsewhere waits for the whole pipeline.
+        with pytest.raises(LockedError, match="another rekey run holds this storage root"):
+            Lease(spark, lake.root, "rekey", 60).acquire(0)
+
+    outer(spark, cfg)
+    (rows,) = seen
+    assert [r["job"] for r in rows] == ["pipeline", "rekey", "selfcheck"]
+    assert len({r["owner"] for r in rows}) == 1
+    assert lake.read(T.LEASES).count() == 0
+    # A pipeline never waits holding part of its leases: rekey is held, so the others
+    # are given back.
+    blocker = Lease(spark, lake.root, "rekey", 60)
+    blocker.acquire(0)
+    with pytest.raises(
+        LockedError, match=f"another rekey run holds this storage root: {blocker.owner}"
+    ):
+        outer(spark, cfg)
+    assert [tuple(r) for r in lake.read(T.LEASES).select("job", "owner").collect()] == [
+        ("rekey", blocker.owner)
+    ]
     blocker.release()
 
 
@@ -285,7 +330,20 @@ def test_crashed_at_several_points_then_rerun_gives_the_same_tables(
     assert _model_versions(root, "precis-recommend-als") == ["1"]
     stamped = lake.read(T.RECOMMENDATIONS).select("model_version").distinct().collect()
     assert [r[0] for r in stamped] == ["precis-recommend-als/1"]
-    assert lake.read(T.LEASES).count() == 0  # every lease given back
+
+
+@pytest.mark.lease
+def test_a_crashed_run_gives_its_lease_back(spark, tmp_path):
+    lake = _lake(spark, tmp_path)
+    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={lake.root}"])
+
+    @one_writer("tags")
+    def run(spark, cfg):  # killed right after its first table write
+        faults.after_write("gold/profile_tags")
+
+    with faults.crash_after("tags", 1), pytest.raises(faults.Crashed):
+        run(spark, cfg)
+    assert lake.read(T.LEASES).count() == 0
 
 
 def test_an_export_is_swapped_in_whole(tmp_path):

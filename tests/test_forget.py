@@ -174,12 +174,10 @@ def test_replay_brings_nobody_back_and_others_keep_their_ids(spark, forgotten):
     now = {(r["id_type"], r["id_key"], r["one_id"]) for r in lake.read(T.IDENTITY_MAP).collect()}
     assert forgotten["others"] <= now
     # Forgetting again changes nothing: no request is pending, no table gets a commit.
-    versions = {
-        str(p): spark.sql(f"DESCRIBE HISTORY delta.`{p}`").first()["version"] for p in tables(root)
-    }
+    # (meta/leases aside: taking and giving back the job's lease are commits of their own.)
+    data = [p for p in tables(root) if p != root / "meta" / "leases"]
+    versions = {str(p): spark.sql(f"DESCRIBE HISTORY delta.`{p}`").first()["version"] for p in data}
     result = forget.run(spark, cfg)
     assert result["requests"] == 0
-    after = {
-        str(p): spark.sql(f"DESCRIBE HISTORY delta.`{p}`").first()["version"] for p in tables(root)
-    }
+    after = {str(p): spark.sql(f"DESCRIBE HISTORY delta.`{p}`").first()["version"] for p in data}
     assert after == versions

@@ -225,7 +225,7 @@ class RunnerConfig(Section):
     # A holder renews its lease every quarter of this; a holder that stops renewing (a
     # crashed machine) is taken over after it. A holder on this machine whose process is
     # gone is taken over at once.
-    lease_seconds: int = Field(default=120, ge=10)
+    lease_seconds: int = Field(default=300, ge=10)
 
 
 class Config(Section):

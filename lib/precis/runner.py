@@ -13,6 +13,7 @@ not in the process's command line, which every user of the machine can read.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import datetime as dt
 import functools
 import json
@@ -144,21 +145,43 @@ def fail(job: str, exc: BaseException) -> int:
     return code
 
 
-def one_writer(job: str) -> Callable[[RunFn], RunFn]:
+#: The jobs whose lease this run holds already (a pipeline holds its jobs'), so a job
+#: called inside it does not take it again.
+_LEASED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "precis_leased", default=frozenset()
+)
+
+
+def one_writer(
+    job: str, runs: Callable[[Config], Sequence[str]] = lambda cfg: ()
+) -> Callable[[RunFn], RunFn]:
     """Decorates a job's ``run(spark, cfg)``: the run holds the job's lease on the storage
     root (``meta/leases``), however it is called (command line, pipeline, notebook), so
-    two runs of one job never write together (``precis.storage.lease``)."""
+    two runs of one job never write together (``precis.storage.lease``).
+
+    ``runs(cfg)`` names the jobs a run calls (the pipeline's): their leases are taken
+    with its own, in the same statement, and held for the whole run, instead of one
+    lease per job at a few Delta commits each."""
 
     def decorate(run: RunFn) -> RunFn:
         @functools.wraps(run)
         def run_alone(spark: SparkSession, cfg: Config) -> Any:
             from precis import faults
-            from precis.storage.lease import held
+            from precis.storage import lease
 
+            leased = _LEASED.get()
+            if job in leased:
+                with faults.running(job):
+                    return run(spark, cfg)
+            jobs = (job, *(j for j in runs(cfg) if j not in leased))
             wait, seconds = cfg.runner.lock_wait_seconds, cfg.runner.lease_seconds
-            lease = held(spark, cfg.root, job, wait_seconds=wait, lease_seconds=seconds)
-            with lease, faults.running(job):
-                return run(spark, cfg)
+            holding = lease.held(spark, cfg.root, jobs, wait_seconds=wait, lease_seconds=seconds)
+            token = _LEASED.set(leased | set(jobs))
+            try:
+                with holding, faults.running(job):
+                    return run(spark, cfg)
+            finally:
+                _LEASED.reset(token)
 
         return run_alone
 

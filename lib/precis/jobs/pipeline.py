@@ -44,7 +44,7 @@ def resolve(names: Sequence[str]) -> list[ModuleType]:
     return modules
 
 
-@one_writer(JOB)
+@one_writer(JOB, runs=lambda cfg: cfg.pipeline.jobs)
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     modules = dict(zip(cfg.pipeline.jobs, resolve(cfg.pipeline.jobs)))
     try:

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -74,6 +74,7 @@ def retrying(action: Callable[[], R], what: str, attempts: int = 6) -> R:
 
 @dataclass(frozen=True)
 class Holder:
+    job: str
     owner: str
     host: str
     pid: int
@@ -104,10 +105,14 @@ def new_owner() -> str:
 
 
 class Lease:
-    """The lease of ``job`` on the tables under ``root``, for one run."""
+    """The lease of ``jobs`` (one job, or a pipeline and the jobs it runs) on the tables
+    under ``root``, for one run: one row per job, taken and given back together."""
 
-    def __init__(self, spark: SparkSession, root: str, job: str, seconds: int) -> None:
-        self.spark, self.job, self.seconds = spark, job, seconds
+    def __init__(
+        self, spark: SparkSession, root: str, jobs: str | Sequence[str], seconds: int
+    ) -> None:
+        self.jobs = (jobs,) if isinstance(jobs, str) else tuple(dict.fromkeys(jobs))
+        self.spark, self.job, self.seconds = spark, self.jobs[0], seconds
         self.table = delta_table(f"{root}/{LEASES.layer}/{LEASES.name}")
         self.owner = new_owner()
 
@@ -119,7 +124,7 @@ class Lease:
         while True:
             self._take(replacing=None)
             holder = self.holder()
-            if holder is not None and holder.gone():
+            if holder is not None and holder.owner != self.owner and holder.gone():
                 log.warning(
                     "[%s] taking over the lease of %s: its process is gone",
                     self.job,
@@ -127,14 +132,18 @@ class Lease:
                 )
                 self._take(replacing=holder.owner)
                 holder = self.holder()
-            if holder is None or holder.owner == self.owner:
-                if holder is not None:
-                    return
+            if holder is None:
                 continue  # released between the two statements: take it again
+            if holder.owner == self.owner:
+                return
+            if len(self.jobs) > 1:
+                # Never wait holding part: two runs each waiting for the other's part
+                # would wait for nothing.
+                self.release()
             now = time.monotonic()
             if now >= deadline:
                 raise LockedError(
-                    f"another {self.job} run holds this storage root: {holder.describe()}; "
+                    f"another {holder.job} run holds this storage root: {holder.describe()}; "
                     f"waited {wait_seconds:.0f}s (runner.lock_wait_seconds)"
                 )
             if now - announced >= 30:
@@ -143,23 +152,31 @@ class Lease:
             time.sleep(min(2.0, max(deadline - now, 0.1)))
 
     def holder(self) -> Holder | None:
+        """Who holds the lease: this run when it holds every job's row, else the first
+        other holder of one of them; None when a job has no row."""
         rows = self.spark.sql(
-            f"SELECT * FROM {self.table} WHERE job = '{self.job}' ORDER BY owner"
+            f"SELECT * FROM {self.table} WHERE job IN ({_listed(self.jobs)}) ORDER BY job, owner"
         ).collect()
-        # Two rows only if two creators raced on an empty table: the first by owner wins,
-        # the other sees it here and waits.
-        return _holder(rows[0]) if rows else None
+        # Two rows of a job only if two creators raced on an empty table: the first by
+        # owner wins, the other sees it here and waits.
+        first: dict[str, Holder] = {}
+        for row in rows:
+            first.setdefault(row["job"], _holder(row))
+        if any(job not in first for job in self.jobs):
+            return None
+        others = [h for h in first.values() if h.owner != self.owner]
+        return others[0] if others else first[self.job]
 
     def _create(self) -> None:
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.table} ({SCHEMA}) USING DELTA").collect()
 
     def _take(self, replacing: str | None) -> None:
-        """Insert this run's row, or replace an expired one (or the gone ``replacing``)."""
+        """Insert this run's rows, or replace expired ones (or the gone ``replacing``)."""
         free = "t.expires_at < s.heartbeat_at"
         if replacing is not None:
-            free += f" OR t.owner = '{replacing}'"
+            free += f" OR t.owner = '{_quoted(replacing)}'"
         statement = (
-            f"MERGE INTO {self.table} t USING ({self._row_sql()}) s ON t.job = s.job "
+            f"MERGE INTO {self.table} t USING ({self._rows_sql()}) s ON t.job = s.job "
             f"WHEN MATCHED AND ({free}) THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
         )
         try:
@@ -172,12 +189,13 @@ class Lease:
                 raise
             # Another run committed first: whoever it is, the next holder() tells.
 
-    def _row_sql(self) -> str:
+    def _rows_sql(self) -> str:
         host, pid = socket.gethostname(), os.getpid()
-        return (
-            f"SELECT '{self.job}' AS job, '{self.owner}' AS owner, '{_quoted(host)}' AS host, "
+        return " UNION ALL ".join(
+            f"SELECT '{_quoted(job)}' AS job, '{self.owner}' AS owner, '{_quoted(host)}' AS host, "
             f"CAST({pid} AS BIGINT) AS pid, {_NOW} AS acquired_at, {_NOW} AS heartbeat_at, "
             f"{_NOW} + make_dt_interval(0, 0, 0, {self.seconds}) AS expires_at"
+            for job in self.jobs
         )
 
     # ------------------------------------------------------------------ hold
@@ -186,7 +204,7 @@ class Lease:
             lambda: self.spark.sql(
                 f"UPDATE {self.table} SET heartbeat_at = {_NOW}, "
                 f"expires_at = {_NOW} + make_dt_interval(0, 0, 0, {self.seconds}) "
-                f"WHERE job = '{self.job}' AND owner = '{self.owner}'"
+                f"WHERE owner = '{self.owner}'"
             ).collect(),
             "meta/leases",
         )
@@ -194,7 +212,7 @@ class Lease:
     def release(self) -> None:
         retrying(
             lambda: self.spark.sql(
-                f"DELETE FROM {self.table} WHERE job = '{self.job}' AND owner = '{self.owner}'"
+                f"DELETE FROM {self.table} WHERE owner = '{self.owner}'"
             ).collect(),
             "meta/leases",
         )
@@ -221,16 +239,33 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(f"'{_quoted(name)}'" for name in names)
+
+
 def _holder(row: Row) -> Holder:
-    return Holder(row["owner"], row["host"], int(row["pid"]), row["acquired_at"], row["expires_at"])
+    return Holder(
+        row["job"],
+        row["owner"],
+        row["host"],
+        int(row["pid"]),
+        row["acquired_at"],
+        row["expires_at"],
+    )
 
 
 @contextlib.contextmanager
 def held(
-    spark: SparkSession, root: str, job: str, *, wait_seconds: float, lease_seconds: int
+    spark: SparkSession,
+    root: str,
+    jobs: str | Sequence[str],
+    *,
+    wait_seconds: float,
+    lease_seconds: int,
 ) -> Iterator[Lease]:
-    """Hold ``job``'s lease on ``root`` for the ``with`` block, renewing it meanwhile."""
-    lease = Lease(spark, root, job, lease_seconds)
+    """Hold the lease of ``jobs`` on ``root`` for the ``with`` block, renewing it meanwhile."""
+    lease = Lease(spark, root, jobs, lease_seconds)
+    job = lease.job
     lease.acquire(wait_seconds)
     stop = threading.Event()
 
