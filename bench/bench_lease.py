@@ -27,18 +27,6 @@ from precis.session import get_spark
 from precis.storage.lease import Lease
 
 PROJECT = Path(__file__).resolve().parents[1]
-PIPELINE = (
-    "pipeline",
-    "generate",
-    "ingest",
-    "forget",
-    "identity",
-    "lifecycle",
-    "tags",
-    "recommend",
-    "attribution",
-    "evaluate",
-)
 
 
 def main() -> None:
@@ -46,8 +34,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="precis-bench-")) / "lakehouse"
-    cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={root}"])
+    # The demo profile: its pipeline runs nine jobs.
+    cfg = load_config(PROJECT / "conf" / "demo.yaml", [f"storage.root={root}"])
     spark = get_spark(cfg)
+    pipeline_jobs = ("pipeline", *cfg.pipeline.jobs)
     tracker = spark.sparkContext.statusTracker()
     table = str(root / "bench" / "append")
 
@@ -57,7 +47,7 @@ def main() -> None:
         lease.release()
 
     def pipeline() -> None:
-        lease = Lease(spark, str(root), PIPELINE, cfg.runner.lease_seconds)
+        lease = Lease(spark, str(root), pipeline_jobs, cfg.runner.lease_seconds)
         lease.acquire(0)
         lease.release()
 
