@@ -7,7 +7,8 @@ renews it every quarter of ``runner.lease_seconds``. A second run of the job wai
 the lease, up to ``runner.lock_wait_seconds``, then stops with :class:`LockedError`
 (exit code 75) naming the holder. A holder that stopped renewing (its machine died) is
 taken over once its lease expires; a holder on this machine whose process is gone (it
-was killed) is taken over at once, so a rerun after a crash does not wait.
+was killed) is taken over at once, so a rerun after a crash does not wait. A pipeline
+takes its own lease and its jobs' together (a row each, one owner), for its whole run.
 
 Taking the lease is one MERGE that inserts the row or replaces an expired one. Delta
 commits optimistically: of two runs that MERGE at the same moment, one commit fails
