@@ -1,12 +1,13 @@
 """Crashes: one writer per job, and a rerun after a crash gives an uninterrupted run's tables.
 
 The lease tests run in this process (those through ``one_writer`` are marked ``lease``:
-conftest.py leaves the lease out of other in-process job runs). The crash test stops jobs with the test-only hook
-``precis.faults.crash_after`` right after a job's n-th table write (an exception no job
-catches, so the tables are left as a kill would leave them), reruns them, and compares
-every table with those of an uninterrupted run of the same world, row by row (without
-the columns that say when and by which run). A real SIGKILL of a job's own process,
-while a second run waits for its lease, is in test_concurrency.py.
+conftest.py leaves the lease out of other in-process job runs). The crash test stops
+jobs with the test-only hook ``precis.faults.crash_after`` right after a job's n-th
+table write (an exception no job catches, so the tables are left as a kill would leave
+them), reruns them, and compares every table with those of an uninterrupted run of the
+same world, row by row (without the columns that say when and by which run). A real
+SIGKILL of a job's own process, while a second run waits for its lease, is in
+test_concurrency.py.
 """
 
 from __future__ import annotations
@@ -338,7 +339,8 @@ def test_a_crashed_run_gives_its_lease_back(spark, tmp_path):
     cfg = load_config(PROJECT / "conf" / "base.yaml", [f"storage.root={lake.root}"])
 
     @one_writer("tags")
-    def run(spark, cfg):  # killed right after its first table write
+    def run(spark, cfg):  # killed right after its first table write, lease held
+        assert [r["job"] for r in lake.read(T.LEASES).collect()] == ["tags"]
         faults.after_write("gold/profile_tags")
 
     with faults.crash_after("tags", 1), pytest.raises(faults.Crashed):
