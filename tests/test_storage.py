@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -297,6 +298,18 @@ def test_missing_table_names_path(lake):
         Table("platinum", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="gold/log: a merge table needs keys"):
         Table("gold", "log", "merge")
+
+
+def test_a_folder_without_a_delta_log_is_no_table_until_one_is_written(spark, lake):
+    table = Table("silver", "later")
+    Path(lake.path(table)).mkdir(parents=True)  # a folder, not yet a table
+    assert not lake.exists(table)
+    assert lake.read_if_exists(table) is None
+    lake.overwrite(spark.createDataFrame([(1, "a")], "id long, v string"), table)
+    # Nothing remembered the earlier answer.
+    assert lake.exists(table)
+    assert [tuple(r) for r in lake.read_if_exists(table).collect()] == [(1, "a")]
+    assert [tuple(r) for r in lake.read(table, version=0).collect()] == [(1, "a")]
 
 
 def test_register_tables_in_session_catalog(spark, tmp_path):

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE
-from precis.frames import materialize
+from precis.frames import kept, materialize
 from precis.identity.id_types import is_strong, max_per_person
 from precis.identity.settings import IdentityConfig
 
@@ -34,37 +34,43 @@ def attach_weak(
     settled = spark.createDataFrame([], "node long")
     audits: list[DataFrame] = []
     anchors = strong.select(F.col("node").alias("other"), "cluster")
-    for round_no in range(settings.weak_rounds + 1):
-        candidates = (
-            weak_edges if round_no == 0 else weak_edges.filter(~is_strong(settings, "other_type"))
-        )
-        evidence = (
-            candidates.join(anchors, "other", how="inner")
-            .join(settled, "node", how="left_anti")
-            .groupBy("node", ID_TYPE, "cluster")
-            .agg(F.sum("weight").alias("records"), F.max("last_seen").alias("last_seen"))
-        )
-        decisions, counter = materialize(
-            _decide(evidence, attached, settings),
-            [F.count_if(F.col("status") == "attached").alias("attached")],
-        )
-        audits.append(
-            decisions.filter(F.col("status") != "attached").select(
-                F.col("status").alias("guard"),
-                "node",
-                F.lit(None).cast("long").alias("other"),
-                "detail",
-                "records",
+    # Every round reads the weak edges, and a round's decision reads its evidence three
+    # times (chosen, ambiguous, over the cap): both are kept, not recomputed.
+    with kept(weak_edges) as (weak_edges,):
+        for round_no in range(settings.weak_rounds + 1):
+            candidates = (
+                weak_edges
+                if round_no == 0
+                else weak_edges.filter(~is_strong(settings, "other_type"))
             )
-        )
-        attached = attached.unionByName(
-            decisions.filter(F.col("status") == "attached").select(*attached.columns)
-        )
-        settled = settled.unionByName(decisions.select("node"))
-        anchors = attached.select(F.col("node").alias("other"), "cluster")
-        # Nothing attached: the next round would have no new anchors to follow.
-        if not counter["attached"]:
-            break
+            evidence = (
+                candidates.join(anchors, "other", how="inner")
+                .join(settled, "node", how="left_anti")
+                .groupBy("node", ID_TYPE, "cluster")
+                .agg(F.sum("weight").alias("records"), F.max("last_seen").alias("last_seen"))
+            )
+            with kept(evidence) as (evidence,):
+                decisions, counter = materialize(
+                    _decide(evidence, attached, settings),
+                    [F.count_if(F.col("status") == "attached").alias("attached")],
+                )
+            audits.append(
+                decisions.filter(F.col("status") != "attached").select(
+                    F.col("status").alias("guard"),
+                    "node",
+                    F.lit(None).cast("long").alias("other"),
+                    "detail",
+                    "records",
+                )
+            )
+            attached = attached.unionByName(
+                decisions.filter(F.col("status") == "attached").select(*attached.columns)
+            )
+            settled = settled.unionByName(decisions.select("node"))
+            anchors = attached.select(F.col("node").alias("other"), "cluster")
+            # Nothing attached: the next round would have no new anchors to follow.
+            if not counter["attached"]:
+                break
     isolated = settled.join(attached.select("node"), "node", how="left_anti")
     return attached.select("node", "cluster"), isolated, audits
 

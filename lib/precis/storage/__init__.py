@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
 from pyspark.sql.types import StructType
@@ -65,6 +65,10 @@ class Lakehouse(Snapshots, Purge, Exports):
     # (None: all); files of deleted snapshots are vacuumed this many hours later.
     snapshot_days: int | None = None
     vacuum_hours: int = 168
+    # Tables this lakehouse has seen or written: precis never drops a table, so one found
+    # once is there for the rest of the job, and asking again would cost a read of its
+    # log (jobs ask about the same tables again and again).
+    _seen: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, spark: SparkSession, cfg: Config) -> Lakehouse:
@@ -82,7 +86,15 @@ class Lakehouse(Snapshots, Purge, Exports):
         return f"{self.root}/{table.layer}/{table.name}"
 
     def exists(self, table: Table) -> bool:
-        return last_commit(self.spark, self.path(table)) is not None
+        path = self.path(table)
+        if path in self._seen:
+            return True
+        # The log's history, not the table itself: a failed read of a missing table
+        # makes Spark's listeners log an error with a stack trace.
+        if last_commit(self.spark, path) is None:
+            return False
+        self._seen.add(path)
+        return True
 
     # ---------------------------------------------------------------------- reads
     def read(self, table: Table, version: int | None = None) -> DataFrame:
@@ -391,13 +403,14 @@ class Lakehouse(Snapshots, Purge, Exports):
         if schema is not None:
             check_schema(df.schema, schema, table.ref)
         if not evolve and self.exists(table):
-            existing = self.spark.read.format("delta").load(self.path(table)).schema
-            check_schema(df.schema, existing, f"{table.ref} (existing table)")
+            check_schema(df.schema, self.read(table).schema, f"{table.ref} (existing table)")
 
     def table_name(self, table: Table) -> str:
         return f"{self.database_prefix}{table.layer}.{table.name}"
 
     def _register(self, table: Table) -> None:
+        """After every write: the table exists now, in the catalog too if configured."""
+        self._seen.add(self.path(table))
         if not self.register_tables:
             return
         database = f"{self.database_prefix}{table.layer}"
