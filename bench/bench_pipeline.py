@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from precis.config import load_config
 from precis.jobs import generate
 from precis.session import get_spark
 from precis.storage import Lakehouse
-from provenance import checkout
+from provenance import checkout, machine
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -126,9 +125,7 @@ def main() -> None:
                 "scan_bound_rows": rows,
                 "total_over_bound": round(total / bound, 1),
                 "load_before": [round(x, 1) for x in load_before],
-                "load_after": [round(x, 1) for x in os.getloadavg()],
-                "cores": os.cpu_count(),
-                "machine": platform.machine(),
+                **machine(spark.conf.get("spark.master", "?") or "?"),
                 "checkout": checkout("lib"),
             }
         )
