@@ -45,8 +45,8 @@ def scan_bound(lake: Lakehouse) -> tuple[float, int]:
     """(seconds, rows read): every silver table read once, grouped by identifier.
 
     One shuffle over the union: the rows of each table keyed by their identifier (a
-    table without one, such as items, by a constant), counted per key; the count of
-    keys is the one action.
+    table without one, such as items, by a constant), counted per key; the sum of the
+    counts (the rows read) is the one action.
     """
     parts: list[DataFrame] = []
     for table in T.SILVER.values():
