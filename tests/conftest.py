@@ -13,16 +13,58 @@ from precis import tables as T
 from precis.config import Config, load_config
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Every Spark process the suite starts, in this process or as a command, reads the
+# suite's Spark defaults (why each: the file's comments).
+os.environ["SPARK_CONF_DIR"] = str(PROJECT / "tests" / "spark-conf")
 #: Modules that run whole pipelines, longest first. ``make test`` runs the suite in two
-#: worker processes, a module at a time each (pytest -n 2 --dist loadfile): started
-#: first, these leave the short modules to fill the other worker around them.
-LONG_FIRST = ("test_deploy.py", "test_forget.py", "test_schedule.py", "test_identity_job.py")
+#: worker processes, a module (or a group, below) at a time each (pytest -n 2 --dist
+#: loadfile): started first, these leave the short modules to fill the other worker
+#: around them.
+LONG_FIRST = (
+    "test_deploy.py",
+    "test_faults.py",
+    "test_concurrency.py",
+    "test_forget.py",
+    "test_schedule.py",
+    "test_identity_job.py",
+    "test_attribution_e2e.py",
+)
+#: Modules that share a session-scoped world run on one worker, which builds it once.
+GROUPS = {
+    **dict.fromkeys(("test_faults.py", "test_concurrency.py"), "small world"),
+    **dict.fromkeys(
+        (
+            "test_attribution_e2e.py",
+            "test_generate_ingest.py",
+            "test_identity_e2e.py",
+            "test_lifecycle_e2e.py",
+            "test_notebooks.py",
+            "test_tags_e2e.py",
+        ),
+        "world",
+    ),
+}
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
     # A stable sort: the other modules keep their order.
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with the modules of a group in one unit of work."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return GROUPS.get(Path(module).name, module)
+
+    return ModulesAndGroups(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +191,25 @@ def world(spark, tmp_path_factory):
     generate.run(spark, cfg)
     summaries = ingest.run(spark, cfg)
     return cfg, Lakehouse.from_config(spark, cfg), summaries
+
+
+@pytest.fixture(scope="session")
+def landed(spark, tmp_path_factory) -> Path:
+    """The landing folder of the crash and concurrency tests' small world (worlds.py)."""
+    from worlds import generate_world
+
+    return generate_world(spark, tmp_path_factory.mktemp("small_world"))
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(spark, landed, tmp_path_factory) -> Path:
+    """The lakehouse of one uninterrupted run of worlds.JOBS on the small world."""
+    from worlds import JOBS, copy_world, run_job
+
+    root = copy_world(landed, tmp_path_factory.mktemp("uninterrupted"))
+    for job in JOBS:
+        run_job(root, job)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -23,31 +23,10 @@ from pyspark.sql import functions as F
 from precis import tables as T
 from precis.storage import Lakehouse
 from precis.storage.lease import Lease
-from test_faults import (
-    PROJECT,
-    RUN_DATE,
-    SETTINGS,
-    _run,
-    _world,
-    assert_same_tables,
-    generate_world,
-)
+from test_faults import assert_same_tables
+from worlds import PROJECT, RUN_DATE, SETTINGS, copy_world
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def landed(spark, tmp_path_factory):
-    return generate_world(spark, tmp_path_factory.mktemp("concurrency"))
-
-
-@pytest.fixture(scope="module")
-def ingested(spark, landed, tmp_path_factory):
-    """The uninterrupted ingest and identity of the world."""
-    root = _world(landed, tmp_path_factory.mktemp("ingested"))
-    for job in ("ingest", "identity"):
-        _run(root, job)
-    return root
 
 
 def _job(root: Path, job: str, *more: str, fault: str | None = None) -> subprocess.Popen:
@@ -82,9 +61,9 @@ def _wait_for_holder(spark, root: Path, job: str, proc: subprocess.Popen) -> Non
 
 
 def test_two_runs_at_once_the_first_killed_the_second_finishes_as_one(
-    spark, landed, ingested, tmp_path
+    spark, landed, uninterrupted, tmp_path
 ):
-    root = _world(landed, tmp_path)
+    root = copy_world(landed, tmp_path)
     for job, fault in (("ingest", "ingest:10"), ("identity", "identity:1")):
         first = _job(root, job, fault=fault)
         _wait_for_holder(spark, root, job, first)
@@ -105,8 +84,9 @@ def test_two_runs_at_once_the_first_killed_the_second_finishes_as_one(
         T.IDENTITY_CHANGES,
         T.IDENTITY_GUARDS,
     ]
-    expected = Lakehouse(spark, str(ingested))
-    assert_same_tables(spark, ingested, root, [t for t in tables if expected.exists(t)])
+    # The uninterrupted run's ingest and identity tables (its later jobs write others).
+    expected = Lakehouse(spark, str(uninterrupted))
+    assert_same_tables(spark, uninterrupted, root, [t for t in tables if expected.exists(t)])
 
     # A third identity run, unwilling to wait for a holder: exits 75 naming it.
     blocker = Lease(spark, str(root), "identity", 60)

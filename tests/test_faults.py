@@ -13,40 +13,23 @@ test_concurrency.py.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from precis import faults, jobs
+from precis import faults
 from precis import tables as T
 from precis.config import load_config
 from precis.errors import LockedError
 from precis.frames import digest
-from precis.jobs import generate
 from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.storage.lease import Lease, held, is_conflict, retrying
+from worlds import JOBS, PROJECT, copy_world, run_job
 
-PROJECT = Path(__file__).resolve().parents[1]
-RUN_DATE = "2026-03-31"
-JOBS = ("ingest", "identity", "lifecycle", "tags", "recommend")
-SETTINGS = [
-    "generate.people=100",
-    "generate.items=30",
-    "generate.days=90",
-    "generate.partitions=2",
-    "generate.corrupt_fraction=0.05",
-    "recommend.grid.rank=[4]",
-    "recommend.grid.reg_param=[0.1]",
-    "recommend.grid.alpha=[10.0]",
-    "recommend.max_iter=3",
-    "lifecycle.churn.log_model=false",
-]
 # Wall-clock and lineage columns: when and by which run, not what.
 VOLATILE = {
     "model_version",
@@ -215,44 +198,6 @@ def test_conflicts_are_retried_and_other_errors_are_not():
 
 
 # ------------------------------------------------------------------ crashes
-def _cfg(root: Path, *more: str):
-    return load_config(
-        PROJECT / "conf" / "base.yaml",
-        [f"storage.root={root}", "mlflow.enabled=false", *SETTINGS, *more],
-        run_date=RUN_DATE,
-    )
-
-
-def _run(root: Path, job: str, *more: str):
-    return jobs.load(job).run(SparkSession.getActiveSession(), _cfg(root, *more))
-
-
-def generate_world(spark, where: Path) -> Path:
-    """A generated world's landing folder, to copy into each test's lakehouse."""
-    root = where / "lakehouse"
-    generate.run(spark, _cfg(root))
-    return root / "landing"
-
-
-@pytest.fixture(scope="module")
-def landed(spark, tmp_path_factory):
-    return generate_world(spark, tmp_path_factory.mktemp("faults"))
-
-
-def _world(landed: Path, where: Path) -> Path:
-    root = where / "lakehouse"
-    shutil.copytree(landed, root / "landing")
-    return root
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(spark, landed, tmp_path_factory):
-    root = _world(landed, tmp_path_factory.mktemp("uninterrupted"))
-    for job in JOBS:
-        _run(root, job)
-    return root
-
-
 def _tables(lake: Lakehouse) -> list[T.Table]:
     candidates = [
         *T.BRONZE.values(),
@@ -313,15 +258,15 @@ CRASHES = {"ingest": (2,), "identity": (1, 2), "lifecycle": (), "tags": (2,), "r
 def test_crashed_at_several_points_then_rerun_gives_the_same_tables(
     spark, landed, uninterrupted, tmp_path
 ):
-    root = _world(landed, tmp_path)
+    root = copy_world(landed, tmp_path)
     # recommend with MLflow: its model registered once, however often it ran.
     tracked = ("mlflow.enabled=true", "recommend.log_model=true")
     for job in JOBS:
         more = tracked if job == "recommend" else ()
         for writes in CRASHES[job]:
             with faults.crash_after(job, writes), pytest.raises(faults.Crashed):
-                _run(root, job, *more)
-        _run(root, job, *more)
+                run_job(root, job, *more)
+        run_job(root, job, *more)
 
     assert_same_tables(spark, uninterrupted, root)
     lake = Lakehouse(spark, str(root))

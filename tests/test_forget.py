@@ -41,8 +41,11 @@ def settings(root: Path, *extra: str) -> list[str]:
         "generate.days=120",
         "generate.partitions=2",
         "mlflow.enabled=false",
+        # A small model: the test is about forgetting, not recommending.
+        "recommend.grid.rank=[4]",
         "recommend.grid.reg_param=[0.5]",
         "recommend.grid.alpha=[2.0]",
+        "recommend.max_iter=3",
         *extra,
     ]
 

@@ -45,9 +45,11 @@ def settings(root: Path, *extra: str) -> list[str]:
         "generate.days=120",
         "generate.partitions=2",
         "mlflow.enabled=false",
-        # One point of the grid: the test is about dates, not tuning.
+        # One small point of the grid: the test is about dates, not tuning.
+        "recommend.grid.rank=[4]",
         "recommend.grid.reg_param=[0.5]",
         "recommend.grid.alpha=[2.0]",
+        "recommend.max_iter=3",
         f"pipeline.jobs=[{', '.join(DATED)}]",
         *extra,
     ]

@@ -38,6 +38,9 @@ def pytest_configure(config):
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
             "AIRFLOW_VAR_PRECIS_START_DATE": START_DATE,
+            # The jobs the DAG submits read the suite's Spark defaults, like every Spark
+            # process of the main suite (tests/spark-conf/spark-defaults.conf says why).
+            "SPARK_CONF_DIR": str(Path(__file__).resolve().parents[1] / "spark-conf"),
         }
     )
 
