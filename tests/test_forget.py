@@ -1,6 +1,7 @@
 """Forgetting on a generated world, end to end.
 
-The daily pipeline runs (its ``forget`` step handles the requests the generator landed);
+On a copy of the suite's generated world (conftest.py's ``ingested``), the daily pipeline
+runs (its ``forget`` step handles the requests the generator landed);
 then ``forget`` runs for two more people, one named by a plain email in a request file
 and one by ``one_id``. Afterwards nothing of theirs is in any table of any layer or in
 the exports, their deleted versions are unreadable, a full replay of every landing file
@@ -24,7 +25,7 @@ from precis import tables as T
 from precis.config import load_config
 from precis.ingest import protect
 from precis.ingest.conform import IdentifierSettings
-from precis.jobs import forget, generate, pipeline
+from precis.jobs import forget, pipeline
 from precis.storage import Lakehouse
 
 pytestmark = pytest.mark.slow
@@ -36,10 +37,6 @@ DAY = dt.date(2026, 3, 31)
 def settings(root: Path, *extra: str) -> list[str]:
     return [
         f"storage.root={root}",
-        "generate.people=300",
-        "generate.items=200",
-        "generate.days=120",
-        "generate.partitions=2",
         "mlflow.enabled=false",
         # A small model: the test is about forgetting, not recommending.
         "recommend.grid.rank=[4]",
@@ -66,10 +63,11 @@ def strings(spark, path: Path):
 
 
 @pytest.fixture(scope="module")
-def forgotten(spark, tmp_path_factory):
+def forgotten(spark, ingested, tmp_path_factory):
     root = tmp_path_factory.mktemp("forget") / "lakehouse"
-    cfg = config(root)
-    generate.run(spark, cfg)
+    shutil.copytree(ingested, root)  # the suite's generated world, ingested
+    # The daily pipeline after its ingest (which the world's ingest was).
+    cfg = config(root, "pipeline.jobs=[forget, identity, lifecycle, tags, recommend, attribution]")
     pipeline.run(spark, cfg)
     lake = Lakehouse.from_config(spark, cfg)
     ids = lake.read(T.IDENTITY_MAP)

@@ -2,7 +2,8 @@
 snapshot per run date, a backfill leaves newer snapshots alone, and a pipeline that
 failed halfway resumes where it stopped without duplicating a row.
 
-One world (generated to D2, ingested, identity built) is copied for each scenario:
+One world (the suite's, generated to D2 and ingested; identity built) is copied for each
+scenario:
 - ``forward``: D2, then a backfill of D1;
 - ``alone``: D1 only;
 - ``resumed``: D1, then D1..D2 with a broken tags setting (fails at D2's tags), then again
@@ -24,7 +25,7 @@ from precis.columns import RUN_DATE
 from precis.config import load_config
 from precis.errors import ConfigError
 from precis.frames import digest
-from precis.jobs import generate, identity, ingest, pipeline
+from precis.jobs import identity, pipeline
 from precis.storage import Lakehouse
 
 pytestmark = pytest.mark.slow
@@ -40,10 +41,6 @@ PER_DATE = (*T.SNAPSHOTS, T.TAG_CHANGES, T.TAG_STATS, T.CLV_MODEL_PARAMS, T.ATTR
 def settings(root: Path, *extra: str) -> list[str]:
     return [
         f"storage.root={root}",
-        "generate.people=300",
-        "generate.items=200",
-        "generate.days=120",
-        "generate.partitions=2",
         "mlflow.enabled=false",
         # One small point of the grid: the test is about dates, not tuning.
         "recommend.grid.rank=[4]",
@@ -71,13 +68,14 @@ def on_date(lake: Lakehouse, day: dt.date) -> dict[str, dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def base(spark, tmp_path_factory) -> Path:
-    """Landing data up to D2, ingested, identity built: what every scenario starts from."""
+def base(spark, ingested, tmp_path_factory) -> Path:
+    """Landing data up to D2, ingested, identity built: what every scenario starts from.
+
+    The suite's generated world (conftest.py's ``ingested``: generated and ingested for
+    D2), copied, with identity run on it."""
     root = tmp_path_factory.mktemp("schedule") / "base"
-    cfg = load_config(PROJECT / "conf" / "base.yaml", settings(root), run_date=D2)
-    generate.run(spark, cfg)
-    ingest.run(spark, cfg)
-    identity.run(spark, cfg)
+    shutil.copytree(ingested, root)
+    identity.run(spark, load_config(PROJECT / "conf" / "base.yaml", settings(root), run_date=D2))
     return root
 
 

@@ -98,6 +98,7 @@ def test_launch_conf_of_a_session_precis_starts(tmp_path):
     assert local["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     # No ${env:...} pasted into SQL: config expressions cannot read the hashing key.
     assert local["spark.sql.variable.substitute"] == "false"
+    assert local["spark.python.sql.dataFrameDebugging.enabled"] == "false"
     assert (
         local["spark.sql.warehouse.dir"] == f"{tmp_path}/l/_warehouse"
     )  # not the working directory

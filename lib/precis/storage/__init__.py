@@ -26,7 +26,7 @@ from pyspark.sql.types import StructType
 from precis import faults
 from precis.config import Config
 from precis.errors import MissingDatasetError
-from precis.storage.delta import delta_table, last_commit
+from precis.storage.delta import delta_table, is_table, last_commit
 from precis.storage.exports import Exports, write_export_files
 from precis.storage.landing import (
     LandingFile,
@@ -89,9 +89,9 @@ class Lakehouse(Snapshots, Purge, Exports):
         path = self.path(table)
         if path in self._seen:
             return True
-        # The log's history, not the table itself: a failed read of a missing table
-        # makes Spark's listeners log an error with a stack trace.
-        if last_commit(self.spark, path) is None:
+        # A catalog lookup, not a read: a failed read of a missing table makes Spark's
+        # listeners log an error with a stack trace.
+        if not is_table(self.spark, path):
             return False
         self._seen.add(path)
         return True
