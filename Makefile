@@ -4,6 +4,8 @@
 #               (the Airflow DAG's test too, in .venv-airflow)
 PYTHON ?= python3.11
 VENV := .venv
+# The Airflow DAG's own environment (airflow-test, below).
+AIRFLOW_VENV := .venv-airflow
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo lint test test-fast clean airflow-test
@@ -35,10 +37,15 @@ lint: $(STAMP)
 # modules first.
 PYTEST := $(VENV)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-# The suite, then the Airflow DAG's test in its own environment (below).
-test: lint
-	$(PYTEST)
-	$(MAKE) airflow-test
+# The suite, and beside it the Airflow DAG's test in its own environment (below): the
+# DAG's tasks run one at a time and leave part of a core the suite's workers use. The
+# DAG test's output follows the suite's; either failing fails the target.
+test: lint $(AIRFLOW_VENV)/.installed
+	@$(MAKE) --no-print-directory airflow-test > $(AIRFLOW_LOG) 2>&1 & dag=$$!; \
+	$(PYTEST); suite=$$?; \
+	wait $$dag; flow=$$?; \
+	echo "--- make airflow-test (ran beside the suite):"; cat $(AIRFLOW_LOG); \
+	test $$suite -eq 0 && test $$flow -eq 0
 
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
@@ -46,8 +53,8 @@ test-fast: $(STAMP)
 # The Airflow DAG (orchestration/airflow) under a real Airflow 3, in an environment of
 # its own, .venv-airflow, as an Airflow deployment has no precis: its tasks spark-submit
 # the jobs with .venv. Rebuilt only when the pins change, like .venv.
-AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PINS := orchestration/airflow/requirements.txt orchestration/airflow/constraints.txt
+AIRFLOW_LOG := $(AIRFLOW_VENV)/last-test.log
 $(AIRFLOW_VENV)/.installed: $(AIRFLOW_PINS)
 	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade "pip==25.3"
