@@ -275,3 +275,15 @@ def assert_no_plain(lake, layer: str, table: str, plain) -> None:
     values = df.select(F.explode(F.array(*[F.col(c) for c in strings])).alias("value"))
     leaked = values.join(plain, on="value", how="inner")
     assert leaked.count() == 0, f"plain identifier in {layer}/{table}: {leaked.first()}"
+
+
+def bronze_of(spark, rows, schema: str):
+    """Bronze rows of a tiny landed frame (``rows`` of the DDL ``schema``), as ingest
+    stages them, from one file ``f1`` of one run."""
+    from pyspark.sql import functions as F
+
+    from precis.ingest import conform
+
+    landed = spark.createDataFrame(rows, schema).withColumn(conform.SOURCE_FILE, F.lit("f1"))
+    columns = [c for c in landed.columns if c != conform.SOURCE_FILE]
+    return conform.with_lineage(landed, columns, "run", F.current_timestamp())

@@ -21,7 +21,7 @@ from precis.generate import Generated, build
 from precis.generate.build import TRUTH_TABLES
 from precis.generate.catalog import CHANNELS
 from precis.generate.corrupt import CORRUPTED_DATASETS, NUMERIC_COLUMNS, corrupt, kinds
-from precis.generate.landing import as_text
+from precis.generate.landing import NOT_GENERATED, as_text, landed_columns
 from precis.jobs import generate as job
 from precis.schemas import SPECS
 from precis.storage import Lakehouse
@@ -99,7 +99,7 @@ def _read(spark, cfg: Config, name: str) -> DataFrame:
 
 
 def _typed(df: DataFrame, name: str) -> DataFrame:
-    return df.select(*[F.col(c).cast(t).alias(c) for c, t in SPECS[name].columns])
+    return df.select(*[F.col(c).cast(t).alias(c) for c, t in landed_columns(name)])
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +128,11 @@ def test_job_lands_every_dataset_in_its_format(spark, generated):
         landed = _read(spark, cfg, name)
         assert landed.count() == counts[f"landing.{name}"] > 0, name
         if fmt in ("parquet", "delta"):
-            assert [(f.name, f.dataType) for f in landed.schema.fields] == list(
-                SPECS[name].columns
-            ), name
+            assert [(f.name, f.dataType) for f in landed.schema.fields] == landed_columns(name), (
+                name
+            )
         else:
-            assert sorted(landed.columns) == sorted(SPECS[name].column_names), name
+            assert sorted(landed.columns) == sorted(c for c, _ in landed_columns(name)), name
         if fmt == "parquet":
             files = [f for f in _files(spark, cfg.landing_path(name)) if f.endswith(".parquet")]
             assert 1 <= len(files) <= SMALL.partitions, name
@@ -167,9 +167,12 @@ def test_landing_schemas_are_the_contract(other):
         actual = [(f.name, f.dataType) for f in other.landing[name].schema.fields]
         if name in CORRUPTED_DATASETS:
             # Corrupted datasets land as text ("abc" in amount); names and order still hold.
-            assert actual == [(c, StringType()) for c in SPECS[name].column_names], name
+            assert actual == [(c, StringType()) for c, _ in landed_columns(name)], name
         else:
-            assert actual == list(SPECS[name].columns), name
+            assert actual == landed_columns(name), name
+        # The contract's columns, less optional ones this world has no use for.
+        skipped = dict(SPECS[name].columns).keys() - dict(actual).keys()
+        assert skipped == set(NOT_GENERATED.get(name, ())), name
     assert other.corrupted == CORRUPTED_DATASETS
 
 

@@ -16,14 +16,14 @@ from precis import privacy
 from precis import tables as T
 from precis.config import DATASETS
 from precis.generate.corrupt import CORRUPTED_DATASETS
+from precis.generate.landing import landed_columns
 from precis.ingest import protect
 from precis.ingest.conform import IdentifierSettings
 from precis.jobs import ingest
-from precis.schemas import SPECS
 
 
 def _string_schema(dataset: str) -> StructType:
-    return StructType([StructField(n, StringType()) for n in SPECS[dataset].column_names])
+    return StructType([StructField(n, StringType()) for n, _ in landed_columns(dataset)])
 
 
 def test_every_dataset_is_ingested_and_balances(world):
@@ -54,7 +54,7 @@ def test_quarantine_holds_exactly_the_corrupted_rows(spark, world):
     quarantine = lake.read(T.QUARANTINE)
     for dataset in CORRUPTED_DATASETS:
         schema = _string_schema(dataset)
-        cols = [f"r.{c}" for c in SPECS[dataset].column_names]
+        cols = [f"r.{c}" for c, _ in landed_columns(dataset)]
         landed = (
             truth.filter((F.col("dataset") == dataset) & (F.col("kind") != "duplicate"))
             .select(F.from_json("raw", schema).alias("r"))

@@ -207,12 +207,18 @@ def hostile(spark, tmp_path_factory):
         root / "spend" / "s2.csv", "spend_date,channel,campaign_id,spend\n2026-01-06,app,c1,-inf\n"
     )
     _write(root / "spend" / "notes.txt", "not data\n")
-    # touchpoints: a header naming one column twice fails this dataset, and only it.
+    # touchpoints: a header naming one column twice rejects its file, and only it.
+    touch = "touch_id,touch_time,id_type,id_value,{},interaction\n{},2026-01-05T10:00:00,"
     _write(
         land / "touchpoints" / "t.csv",
-        "touch_id,touch_time,id_type,id_value,channel,Channel,interaction\n"
-        "t1,2026-01-05T10:00:00,member_id,M1,app,web,click\n",
+        touch.format("channel,Channel", "t1") + "member_id,M1,app,web,click\n"
+        "t2,2026-01-05T11:00:00,member_id,M1,app,web,click\n",
     )
+    _write(
+        land / "touchpoints" / "u.csv", touch.format("channel", "u1") + "member_id,M1,app,click\n"
+    )
+    # forget_requests: a required column missing fails this dataset, and only it.
+    _write(land / "forget_requests" / "f.csv", "id_type,requested_at\nmember_id,2026-01-05\n")
     # id_observations: parquet, from a future clock, and a tab-padded id.
     obs = spark.createDataFrame(
         [
@@ -224,6 +230,7 @@ def hostile(spark, tmp_path_factory):
     obs.write.parquet(str(land / "id_observations"))
 
     csv = ("orders", "items", "customers", "touchpoints", "order_items", "campaign_spend")
+    csv += ("forget_requests",)
     cfg = load_config(
         PROJECT / "conf" / "base.yaml",
         [
@@ -265,6 +272,7 @@ def test_every_landed_row_is_accounted_for(hostile):
         "order_items": 2,
         "campaign_spend": 2,
         "id_observations": 2,
+        "touchpoints": 1,  # and t.csv's 2 rows, rejected with its file
     }
     assert {d: by[d]["rows_in"] for d in expected_in} == expected_in
     for d in expected_in:
@@ -355,21 +363,33 @@ def test_single_file_glob_and_parquet_paths(hostile):
     assert _silver(lake, "id_observations", "record_id", "id_key") == {"r1": ("M1",)}  # tabs
 
 
-def test_duplicate_header_fails_that_dataset_only(hostile):
-    _, lake, error = hostile
-    assert "dataset 'touchpoints'" in error
-    assert "t.csv: csv header names column(s) twice: Channel" in error
-    assert not lake.exists(T.SILVER["touchpoints"])
-    runs = {r["dataset"]: r["error"] for r in lake.read(T.INGEST_RUNS).collect()}
-    assert [d for d, e in runs.items() if e] == ["touchpoints"]
-
-
-def test_failed_dataset_files_are_not_recorded_as_done(hostile):
-    """The failed dataset's file is not registered as done; everything else is."""
+def test_a_header_naming_a_column_twice_rejects_its_file_only(hostile):
     _, lake, _ = hostile
+    files = {
+        r["path"].rsplit("/", 1)[-1]: (r["status"], r["reason"], r["rows"])
+        for r in lake.read(T.INGEST_FILES).filter("dataset = 'touchpoints'").collect()
+    }
+    assert files == {
+        "t.csv": ("rejected", "bad header: csv header names column(s) twice: Channel, channel", 2),
+        "u.csv": ("ingested", None, None),
+    }
+    assert _silver(lake, "touchpoints", "touch_id", "channel") == {"u1": ("app",)}
+    (run,) = lake.read(T.INGEST_RUNS).filter("dataset = 'touchpoints'").collect()
+    got = (run["rows_in"], run["rejected_files"], run["rejected_rows"], run["error"])
+    assert got == (1, 1, 2, "")
+
+
+def test_a_dataset_without_a_required_column_fails_alone_and_is_not_done(hostile):
+    """The failed dataset is named and its file not registered as done; every other
+    dataset is ingested."""
+    _, lake, error = hostile
+    assert error.startswith("dataset 'forget_requests'")
+    assert "lacks required column(s): id_value" in error
+    runs = {r["dataset"]: r["error"] for r in lake.read(T.INGEST_RUNS).collect()}
+    assert [d for d, e in runs.items() if e] == ["forget_requests"]
     done = {r["dataset"] for r in lake.read(T.INGEST_FILES).collect()}
-    assert "touchpoints" not in done
-    assert {"orders", "items", "events", "order_items", "campaign_spend"} <= done
+    assert "forget_requests" not in done
+    assert {"orders", "items", "events", "order_items", "campaign_spend", "touchpoints"} <= done
 
 
 def test_json_lines_in_gbk(spark, tmp_path):
@@ -475,6 +495,16 @@ def _orders_parquet(path: Path, *rows: tuple, amount: pa.DataType | None = None)
     pq.write_table(table, path)
 
 
+def _bad_pages(path: Path, rows: int) -> None:
+    """An orders file whose footer (schema, row count) reads but whose data pages are
+    damaged: only reading its rows finds out."""
+    _orders_parquet(path, *[(f"g{i}", f"G{i}", float(i)) for i in range(rows)])
+    data = bytearray(path.read_bytes())
+    for i in range(200, 900):  # well inside the first column's pages, far from the footer
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
 def _event(event_id: str, properties) -> str:
     row = {
         "event_id": event_id,
@@ -509,6 +539,7 @@ def arrivals(spark, tmp_path_factory):
     _orders_parquet(drop / "b_text.parquet", ("p3", "M3", "abc"), amount=pa.string())
     whole = (drop / "a_good.parquet").read_bytes()
     (drop / "c_truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    _bad_pages(drop / "g_bad_pages.parquet", rows=2000)
     (drop / "_SUCCESS").touch()
     _orders_parquet(late / "e_unmarked.parquet", ("p5", "M5", 5.0))  # no _SUCCESS yet
     # Never data: hidden files and a writer's temporary folder.
@@ -553,15 +584,22 @@ def test_parquet_files_that_do_not_fit_are_rejected(arrivals):
     status, reason, rows = log["c_truncated.parquet"]
     assert (status, rows) == ("rejected", None)  # unreadable: its rows are unknown
     assert reason.startswith("unreadable: ") and "is not a Parquet file" in reason
+    # Damaged data pages: found when its rows are written to bronze, with a's; a's
+    # rows are written again without it. Its footer still counts its rows.
+    status, reason, rows = log["g_bad_pages.parquet"]
+    assert (status, rows) == ("rejected", 2000)
+    assert reason.startswith("unreadable: ")
     orders = first["orders"]
     counts = (orders.files, orders.rows_in, orders.rejected_files, orders.rejected_rows)
-    assert counts == (1, 2, 2, 1)
+    assert counts == (1, 2, 3, 2001)
     assert orders.balanced() and not orders.error
     runs = lake.read(T.INGEST_RUNS).filter("dataset = 'orders'").orderBy("ingested_at").collect()
     got = [
         (r["rows_in"], r["rejected_files"], r["rejected_rows"], r["waiting_files"]) for r in runs
     ]
-    assert got == [(2, 2, 1, 2), (2, 1, 1, 0)]
+    assert got == [(2, 3, 2001, 2), (2, 1, 1, 0)]
+    sources = lake.read(T.BRONZE["orders"]).select("_source_file").distinct().collect()
+    assert not [r for r in sources if "g_bad_pages" in r[0]]
 
 
 def test_rejected_files_are_not_retried_and_later_files_match_bronze(arrivals):
@@ -605,7 +643,8 @@ def test_files_still_arriving_wait_unrecorded(arrivals):
     assert first["orders"].waiting_files == 2
     assert first["orders"].describe().endswith(", 2 file(s) waiting")
     # Not recorded: the next run looks at them again.
-    assert set(log) == {"a_good.parquet", "b_text.parquet", "c_truncated.parquet", "a.json"}
+    landed = {"a_good.parquet", "b_text.parquet", "c_truncated.parquet", "g_bad_pages.parquet"}
+    assert set(log) == landed | {"a.json"}
 
 
 def test_files_are_read_once_settled_and_marked(arrivals):
@@ -617,6 +656,17 @@ def test_files_are_read_once_settled_and_marked(arrivals):
     sources = lake.read(T.BRONZE["orders"]).select("_source_file").distinct().collect()
     names = sorted(r[0].rsplit("/", 1)[-1] for r in sources)
     assert names == ["a_good.parquet", "e_unmarked.parquet", "f_fresh.parquet"]
+
+
+def test_the_file_a_failed_read_names():
+    error = (
+        "An error occurred while calling o412.save.\n"
+        ": org.apache.spark.SparkException: [FAILED_READ_FILE.NO_HINT] Encountered error "
+        "while reading file file:///l/orders/g%20x.parquet.  SQLSTATE: KD001\n"
+        "Caused by: java.io.IOException: FAILED_TO_UNCOMPRESS(5)"
+    )
+    assert files.failed_file(error) == "file:///l/orders/g%20x.parquet"
+    assert files.failed_file("Caused by: java.net.SocketException: Connection reset") is None
 
 
 def test_only_broken_content_rejects_a_file():

@@ -10,6 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from conftest import bronze_of
 from precis import privacy
 from precis import tables as T
 from precis.config import load_config
@@ -145,16 +146,11 @@ def test_each_corruption_kind_gets_its_reason(spark):
         ("o7", "2026-01-05T10:00:00", "member_id", "M1", "10", "CNY", "app", "lost"),
         ("o8", "2026-01-05T10:00:00", "member_id", " ", "10", "CNY", "app", "REFUNDED"),
     ]
-    landed = spark.createDataFrame(
+    bronze = bronze_of(
+        spark,
         rows,
         "order_id string, order_time string, id_type string, id_value string, amount string, "
         "currency string, channel string, status string",
-    ).withColumn(conform.SOURCE_FILE, F.lit("f1"))
-    bronze = conform.with_lineage(
-        landed,
-        [c for c in landed.columns if c != conform.SOURCE_FILE],
-        "run",
-        F.current_timestamp(),
     )
     typed = conform.typed(bronze, spec, {"member_id": "trim"})
     got = typed.select(
@@ -212,16 +208,11 @@ def test_build_batch_splits_resolves_deduplicates_and_counts(spark):
         ("o4", "later", "member_id", "M4", "-1", "paid"),
         ("o5", "2026-01-05T12:00:00", "fax", "1", "3", "paid"),
     ]
-    landed = spark.createDataFrame(
+    bronze = bronze_of(
+        spark,
         rows,
         "order_id string, order_time string, id_type string, id_value string, amount string, "
         "status string",
-    ).withColumn(conform.SOURCE_FILE, F.lit("f1"))
-    bronze = conform.with_lineage(
-        landed,
-        [c for c in landed.columns if c != conform.SOURCE_FILE],
-        "run",
-        F.current_timestamp(),
     )
     out = batch.build_batch(bronze, SPECS["orders"], settings)
 

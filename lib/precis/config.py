@@ -150,6 +150,10 @@ class PrivacyConfig(Section):
     pii_types: tuple[str, ...] = ("email", "phone")
 
 
+#: The Spark setting that reads zone-less times and cuts days: ``ingest.timezone``.
+SESSION_TIME_ZONE = "spark.sql.session.timeZone"
+
+
 class SparkConfig(Section):
     master: str = "local[*]"
     # A Spark Connect server (sc://host:port) to run on instead; $SPARK_REMOTE wins.
@@ -299,6 +303,19 @@ class Config(Section):
             ]
             if bad:
                 raise ValueError("; ".join(bad))
+        return self
+
+    @model_validator(mode="after")
+    def _one_time_zone(self) -> Config:
+        # Jobs set the session's zone to the business zone: a different one in spark.conf
+        # would be overridden without a word.
+        zone = self.spark.conf.get(SESSION_TIME_ZONE)
+        if zone is not None and zone != self.ingest.timezone:
+            raise ValueError(
+                f"spark.conf.{SESSION_TIME_ZONE} ({zone}) differs from ingest.timezone "
+                f"({self.ingest.timezone}); every job runs in the business time zone: set "
+                "ingest.timezone instead"
+            )
         return self
 
     @model_validator(mode="after")

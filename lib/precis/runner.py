@@ -157,7 +157,8 @@ def one_writer(
 ) -> Callable[[RunFn], RunFn]:
     """Decorates a job's ``run(spark, cfg)``: the run holds the job's lease on the storage
     root (``meta/leases``), however it is called (command line, pipeline, notebook), so
-    two runs of one job never write together (``precis.storage.lease``).
+    two runs of one job never write together (``precis.storage.lease``); and it runs in
+    the business time zone (``precis.session.business_time``).
 
     ``runs(cfg)`` names the jobs a run calls (the pipeline's): their leases are taken
     with its own, in the same statement, and held for the whole run, instead of one
@@ -167,18 +168,19 @@ def one_writer(
         @functools.wraps(run)
         def run_alone(spark: SparkSession, cfg: Config) -> Any:
             from precis import faults
+            from precis.session import business_time
             from precis.storage import lease
 
             leased = _LEASED.get()
             if job in leased:
-                with faults.running(job):
+                with business_time(spark, cfg), faults.running(job):
                     return run(spark, cfg)
             jobs = (job, *(j for j in runs(cfg) if j not in leased))
             wait, seconds = cfg.runner.lock_wait_seconds, cfg.runner.lease_seconds
             holding = lease.held(spark, cfg.root, jobs, wait_seconds=wait, lease_seconds=seconds)
             token = _LEASED.set(leased | set(jobs))
             try:
-                with holding, faults.running(job):
+                with business_time(spark, cfg), holding, faults.running(job):
                     return run(spark, cfg)
             finally:
                 _LEASED.reset(token)

@@ -103,6 +103,9 @@ SPECS: dict[str, DatasetSpec] = {
                 ("currency", S),
                 ("channel", S),
                 ("status", S),
+                # Optional: the system the order came from. Needed where order ids are
+                # unique only within it (ingest.ids_per_source).
+                ("source", S),
             ),
             required=(ORDER_ID, "order_time", ID_TYPE, ID_VALUE, "amount"),
             keys=(ORDER_ID,),
@@ -111,7 +114,7 @@ SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "order_items",
-            ((ORDER_ID, S), (ITEM_ID, S), ("quantity", INT), ("unit_price", DBL)),
+            ((ORDER_ID, S), (ITEM_ID, S), ("quantity", INT), ("unit_price", DBL), ("source", S)),
             required=(ORDER_ID, ITEM_ID, "quantity", "unit_price"),
             keys=(ORDER_ID, ITEM_ID),
         ),
@@ -126,6 +129,7 @@ SPECS: dict[str, DatasetSpec] = {
                 ("campaign_id", S),
                 ("interaction", S),
                 ("cost", DBL),
+                ("source", S),  # optional, as for orders
             ),
             required=("touch_id", "touch_time", ID_TYPE, ID_VALUE, "channel", "interaction"),
             keys=("touch_id",),

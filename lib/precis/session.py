@@ -14,13 +14,15 @@ Spark settings given when the session starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
 from precis import jvm
-from precis.config import Config
+from precis.config import SESSION_TIME_ZONE, Config
 from precis.frames import CHECKPOINT_DIR
 from precis.progress import log
 
@@ -35,7 +37,6 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.databricks.delta.snapshotPartitions": "4",
     # Our own progress lines replace the console progress bar.
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.session.timeZone": "UTC",
     # Adaptive execution coalesces small shuffles; keep it on explicitly.
     "spark.sql.adaptive.enabled": "true",
     # Delta MERGE/overwrite on local disk: no need to retain old files for a week here.
@@ -103,8 +104,26 @@ def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) 
     # ingest run makes 71,000 with it, 36,000 without) and a Python stack walk each.
     # Errors still name the failing expression; set it true to debug a query.
     conf[DATAFRAME_DEBUGGING] = "false"
+    conf[SESSION_TIME_ZONE] = cfg.ingest.timezone
     conf.update(cfg.spark.conf)
     return conf
+
+
+@contextlib.contextmanager
+def business_time(spark: SparkSession, cfg: Config) -> Iterator[None]:
+    """Run a job in the business time zone (``ingest.timezone``): zone-less landed times
+    are read as times there, and every day a job cuts (``to_date``, a date compared with
+    a time, ``precis.frames.day_start``) starts at its midnight. A reused session (a
+    notebook's) gets its own zone back afterwards."""
+    before = spark.conf.get(SESSION_TIME_ZONE) or "UTC"  # Spark always has one set
+    if before == cfg.ingest.timezone:
+        yield
+        return
+    spark.conf.set(SESSION_TIME_ZONE, cfg.ingest.timezone)
+    try:
+        yield
+    finally:
+        spark.conf.set(SESSION_TIME_ZONE, before)
 
 
 def get_spark(cfg: Config, extra_packages: tuple[str, ...] = ()) -> SparkSession:

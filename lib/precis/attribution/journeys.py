@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ONE_ID, ORDER_ID
+from precis.days import day_end, day_start
 from precis.errors import ConfigError
 from precis.tables import ORDERS
 
@@ -56,22 +57,19 @@ class AnalysisWindow:
     def ending(cls, end: dt.date, window_days: int, lookback_days: int) -> AnalysisWindow:
         return cls(end - dt.timedelta(days=window_days - 1), end, lookback_days)
 
-    def _ts(self, day: dt.date) -> Column:
-        return F.lit(dt.datetime.combine(day, dt.time()))
-
     @property
     def start_ts(self) -> Column:
-        return self._ts(self.start)
+        return day_start(self.start)
 
     @property
     def end_ts(self) -> Column:
         """Exclusive: midnight after the end date, so the end date counts in full."""
-        return self._ts(self.end + dt.timedelta(days=1))
+        return day_end(self.end)
 
     @property
     def earliest_ts(self) -> Column:
         """Oldest touch a journey of the window can hold."""
-        return self._ts(self.start - dt.timedelta(days=self.lookback_days))
+        return day_start(self.start - dt.timedelta(days=self.lookback_days))
 
 
 def touch_label(granularity: str) -> Column:

@@ -261,7 +261,7 @@ def bronze_lineage(
         orders = who.orders.select(F.col(ORDER_ID).alias("_f_order"), F.lit(True).alias("_f_ord"))
         df = df.join(
             F.broadcast(orders),
-            idn.fold(F.col(ORDER_ID)) == F.col("_f_order"),
+            idn.is_order(df.columns, F.col("_f_order")),
             how="left",
         )
         hits.append(F.col("_f_ord").isNotNull())

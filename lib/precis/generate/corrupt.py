@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis.generate.draws import array_of, exprs, num, text, uniform
+from precis.generate.landing import landed_columns
 from precis.schemas import SPECS
 
 CORRUPTED_DATASETS = ("id_observations", "events", "orders", "touchpoints")
@@ -56,7 +57,7 @@ def corrupt(
     Returns the landed rows (duplicates included) and the corruption truth rows.
     """
     spec = SPECS[dataset]
-    names = spec.column_names
+    names = [name for name, _ in landed_columns(dataset)]
 
     def u(salt: str) -> str:
         return uniform(seed, f"corrupt:{dataset}:{salt}", "_record_key")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, TimestampType
+from pyspark.sql.types import DataType, DateType, TimestampType
 
 from precis.columns import ID_TYPE, ID_VALUE, ORDER_ID, RECORD_ID
 from precis.generate.activity import World
@@ -275,6 +275,18 @@ def forget_requests(people: DataFrame, w: World) -> DataFrame:
 
 
 # -------------------------------------------------------------- landing schemas
+#: Optional contract columns the synthetic world has no use for: it lands no column for
+#: them (a landed dataset may leave out an optional column). Its ids are unique across
+#: sources, so orders, their items and touchpoints carry no source.
+NOT_GENERATED = {"orders": ("source",), "order_items": ("source",), "touchpoints": ("source",)}
+
+
+def landed_columns(dataset: str) -> list[tuple[str, DataType]]:
+    """The contract columns the generator lands for ``dataset``, in contract order."""
+    skip = NOT_GENERATED.get(dataset, ())
+    return [(name, t) for name, t in SPECS[dataset].columns if name not in skip]
+
+
 def conform(frame: DataFrame, dataset: str, renames: Mapping[str, str]) -> DataFrame:
     """Select exactly the dataset's columns, in order and type, from internal columns.
 
@@ -285,7 +297,7 @@ def conform(frame: DataFrame, dataset: str, renames: Mapping[str, str]) -> DataF
         *exprs(
             {
                 name: f"CAST({renames.get(name, name)} AS {data_type.simpleString()})"
-                for name, data_type in SPECS[dataset].columns
+                for name, data_type in landed_columns(dataset)
             }
         )
     )
@@ -298,7 +310,7 @@ def as_text(frame: DataFrame, dataset: str, every_column: bool) -> DataFrame:
     typed format like parquet.
     """
     columns = {}
-    for name, data_type in SPECS[dataset].columns:
+    for name, data_type in landed_columns(dataset):
         if isinstance(data_type, TimestampType):
             columns[name] = f"date_format({name}, {text(ISO_TIMESTAMP)})"
         elif isinstance(data_type, DateType):

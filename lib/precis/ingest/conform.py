@@ -22,6 +22,7 @@ from precis.columns import (
     ID_VALUE,
     INGEST_RUN_ID,
     INGESTED_AT,
+    ORDER_ID,
     SOURCE_FILE,
 )
 from precis.ingest import identifiers as ids
@@ -55,12 +56,38 @@ _DOMAINS: dict[tuple[str, str], tuple[str, ...]] = {("orders", "status"): ("paid
 _FREE_TEXT = ("properties", "title", "category", "brand", "city")
 
 
+#: The id of each dataset that may be unique only within its source, and the datasets
+#: ``ingest.ids_per_source`` names for each (order_items' order_id names an order).
+SCOPED_ID = {
+    "events": "event_id",
+    "orders": ORDER_ID,
+    "order_items": ORDER_ID,
+    "touchpoints": "touch_id",
+}
+_SCOPED_BY = {
+    "events": "events",
+    "orders": "orders",
+    "order_items": "orders",
+    "touchpoints": "touchpoints",
+}
+
+
 @dataclass(frozen=True)
 class ValueChecks:
     """What ``typed`` rejects beyond the contract's types (``ingest`` settings)."""
 
     # A timestamp more than this many hours after the row was ingested is quarantined.
     max_future_hours: float = 24.0
+    # ``ingest.ids_per_source``: datasets whose id silver scopes by source.
+    per_source: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, ingest: IngestConfig) -> ValueChecks:
+        return cls(ingest.max_future_hours, frozenset(ingest.ids_per_source))
+
+    def scopes(self, dataset: str) -> bool:
+        """Whether ``dataset``'s id is scoped by its source (``SCOPED_ID``)."""
+        return _SCOPED_BY.get(dataset) in self.per_source
 
 
 DEFAULT_CHECKS = ValueChecks()
@@ -131,7 +158,6 @@ def typed(
     landed = [c for c in bronze.columns if c not in BRONZE_META and c not in _STAGING]
     # The raw row as bronze holds it: a PII identifier hashed, never its plain value.
     raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in landed]))
-    columns: list[Column] = []
     reasons: list[Column] = []
     values: dict[str, Column] = {}
     for name, dtype in spec.columns:
@@ -157,7 +183,6 @@ def typed(
         elif (spec.name, name) == ("customers", "consent_updated_at"):
             # A consent without its own time was stated at sign-up (precis.consent).
             values[name] = F.coalesce(values[name], values["signup_time"])
-        columns.append(values[name].alias(name))
         if name in spec.required:
             reasons.append(F.when(blank, F.lit(f"missing:{name}")))
         reasons.append(F.when(~blank & value.isNull(), F.lit(f"unparsable:{name}")))
@@ -169,6 +194,9 @@ def typed(
                     F.lit(f"bad_value:{name}"),
                 )
             )
+    if checks.scopes(spec.name):
+        reasons.extend(_scope(values, SCOPED_ID[spec.name]))
+    columns = [values[name].alias(name) for name, _ in spec.columns]
     if spec.identified:
         id_type = ids.kind(F.col(ID_TYPE))
         known = id_type.isin(*sorted(id_rules)) if id_rules else F.lit(False)
@@ -192,6 +220,18 @@ def typed(
     return out
 
 
+def _scope(values: dict[str, Column], id_column: str) -> list[Column]:
+    """Make ``values[id_column]`` ``<source>:<id>`` (``ids.scoped``); the reasons a row
+    cannot have one: no source, or one holding the separator, which would make two
+    different (source, id) pairs one id."""
+    source = values["source"]
+    values[id_column] = ids.scoped(source, values[id_column])
+    return [
+        F.when(source.isNull(), F.lit("missing:source")),
+        F.when(F.contains(source, F.lit(ids.SCOPE)), F.lit("bad_value:source")),
+    ]
+
+
 def reasons(spec: DatasetSpec) -> tuple[str, ...]:
     """Every reason ``typed`` can give a row of ``spec``; a row holds each at most once,
     so counting the rows that hold a reason counts that reason's occurrences."""
@@ -200,8 +240,11 @@ def reasons(spec: DatasetSpec) -> tuple[str, ...]:
         if name in spec.required:
             found.append(f"missing:{name}")
         found.append(f"unparsable:{name}")
+        scoping = name == "source" and spec.name in SCOPED_ID  # may scope the id (_scope)
+        if scoping:
+            found.append("missing:source")
         checked = (spec.name, name) in _DOMAINS or (spec.name, name) in _FLOORS_BY
-        if checked or dtype == DoubleType():
+        if checked or scoping or dtype == DoubleType():
             found.append(f"bad_value:{name}")
         if dtype == TimestampType():
             found.append(f"future_time:{name}")

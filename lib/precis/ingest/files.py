@@ -102,6 +102,19 @@ def unreadable(error: str) -> str | None:
     return "unreadable: " + cause(error)
 
 
+#: How Spark 4 names the file a task failed to read (``FAILED_READ_FILE``): the URI,
+#: then a full stop.
+_FAILED_READ = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")
+
+
+def failed_file(error: str) -> str | None:
+    """The file Spark says it failed to read in ``error`` (an exception's text), or
+    None. Content broken past the footer (a damaged data page or compressed block) shows
+    only when the rows are read, so it fails a whole batch's write, naming the file."""
+    found = _FAILED_READ.search(error)
+    return found.group(1) if found else None
+
+
 def cause(error: str) -> str:
     """Spark's innermost reason in an exception's text (a JVM stack trace's last
     ``Caused by``), on one line, without the exception's class."""

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from precis.columns import ORDER_ID
+
 RULES = ("email", "phone", "lower", "upper", "trim")
 
 STATUS_OK, STATUS_BLOCKED, STATUS_INVALID = "ok", "blocked", "invalid"
@@ -63,6 +65,27 @@ def strip(value: Column) -> Column:
 def kind(id_type: Column) -> Column:
     """An ``id_type`` as the rules name it: folded and lower-cased."""
     return F.lower(fold(id_type))
+
+
+#: Between a source and an id unique only within it (``ingest.ids_per_source``).
+SCOPE = ":"
+
+
+def scoped(source: Column, record_id: Column) -> Column:
+    """``<source>:<id>``: an id made unique across sources; both parts normalized."""
+    return F.concat(source, F.lit(SCOPE), record_id)
+
+
+def is_order(columns: Sequence[str], order: Column) -> Column:
+    """Whether a landed ``order_items`` row (of these ``columns``) belongs to the silver
+    order id ``order``: its folded ``order_id``, or with a ``source`` column the id scoped
+    by it (``scoped``), which silver holds when order ids are unique only per source.
+    Either matches, so a forgotten person's items stay out however their orders were
+    ingested."""
+    folded = fold(F.col(ORDER_ID))
+    if "source" not in columns:
+        return folded == order
+    return (folded == order) | (scoped(kind(F.col("source")), folded) == order)
 
 
 def normalize_email(value: Column) -> Column:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,6 +21,7 @@ from precis.ingest.files import (
     Rejected,
     Waiting,
     cause,
+    failed_file,
     ready,
     type_reasons,
     unreadable,
@@ -34,7 +36,7 @@ from precis.storage import (
     list_landing_files,
     read_landing,
 )
-from precis.storage.landing import folders_with_marker
+from precis.storage.landing import count_csv_rows, folders_with_marker, same_file
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,66 @@ def next_batch(
     return Batch(batch.files, batch.landed, batch.columns, batch.rejected, waiting)
 
 
+R = TypeVar("R")
+
+
+def read_through(
+    spark: SparkSession,
+    cfg: Config,
+    lake: Lakehouse,
+    dataset: str,
+    batch: Batch,
+    ingest: Callable[[Batch], R],
+) -> tuple[R | None, Batch]:
+    """``ingest(batch)``; if it fails reading a file whose content is broken past what
+    ``read_batch`` checks (a damaged data page or compressed block, found only when
+    every row is read), that file is rejected and the rest ingested again. (None, the
+    batch) when no file is left. Every write of ``ingest`` before its first read of all
+    rows (the bronze write) is one Delta commit, so a failed attempt leaves nothing.
+
+    A file is rejected only if reading all of it alone fails again: a failure of the
+    file system or the network fails the dataset, and the next run retries it."""
+    while True:
+        try:
+            return ingest(batch), batch
+        except Exception as exc:
+            broken = _broken(spark, cfg, dataset, batch, str(exc))
+            if broken is None:
+                raise
+        log.error("[ingest] %s: file rejected: %s: %s", dataset, broken.file.path, broken.reason)
+        files = [f for f in batch.files if f.path != broken.file.path]
+        rest = read_batch(spark, cfg, dataset, files, bronze_types(lake, dataset))
+        rejected = sorted([*batch.rejected, broken, *rest.rejected], key=lambda r: r.file.path)
+        batch = Batch(rest.files, rest.landed, rest.columns, rejected, batch.waiting)
+        if not batch.files:
+            return None, batch
+
+
+def _broken(
+    spark: SparkSession, cfg: Config, dataset: str, batch: Batch, error: str
+) -> Rejected | None:
+    """The file of ``batch`` that ``error`` names, if reading every value of it alone
+    fails too; its rows counted where that still works (a parquet footer)."""
+    named, fmt = failed_file(error), cfg.landing_format(dataset)
+    if named is None or fmt == "delta":
+        return None
+    found = [f for f in batch.files if same_file(f.path) == same_file(named)]
+    if not found:
+        return None
+    where, encoding = cfg.landing_path(dataset), cfg.landing_encoding(dataset)
+    alone = read_landing(spark, found, fmt, where, encoding)
+    try:
+        alone.agg(F.sum(F.hash(*alone.columns))).collect()  # every value decoded
+        return None
+    except Exception as again:
+        why = "unreadable: " + cause(str(again))
+    try:
+        rows: int | None = alone.count()
+    except Exception:
+        rows = None
+    return Rejected(found[0], why, rows)
+
+
 def arrived(
     spark: SparkSession, cfg: Config, dataset: str, files: list[LandingFile]
 ) -> tuple[list[LandingFile], list[Waiting]]:
@@ -138,11 +200,12 @@ def read_batch(
     """The landed rows of ``files`` and their landed columns. ``known``: the types of
     earlier batches (``bronze_types``).
 
-    A file whose content Spark cannot read on its own (``files.unreadable``), or a
-    parquet file whose column types do not fit (``files.type_reasons``), is rejected:
-    logged, left out, and the others read. Another error reading a file (the file
-    system, the network), a required column missing, or a csv header naming a column
-    twice fails the dataset (``DatasetFailed``, naming it), not the run.
+    A file whose content Spark cannot read on its own (``files.unreadable``), a parquet
+    file whose column types do not fit (``files.type_reasons``), or a csv file whose
+    header names a column twice or leaves a name empty, is rejected: logged, left out,
+    and the others read. Another error reading a file (the file system, the network) or
+    a required column missing fails the dataset (``DatasetFailed``, naming it), not the
+    run.
 
     The files are checked one by one only when reading them together fails: reading
     them together is needed anyway, and its first, eager step (csv: each file's first
@@ -159,28 +222,31 @@ def read_batch(
     bronze = T.BRONZE[dataset].ref
 
     def read(chosen: Sequence[LandingFile]) -> DataFrame:
-        try:
-            return read_landing(spark, chosen, fmt, where, cfg.landing_encoding(dataset), types)
-        except LandingFileError as exc:
-            raise DatasetFailed(f"dataset '{dataset}': {exc}") from exc
+        return read_landing(spark, chosen, fmt, where, cfg.landing_encoding(dataset), types)
 
     landed: DataFrame | None = None
+    headers: list[Rejected] = []
     try:
-        landed = read(files)
-        if fmt == "parquet" and type_reasons({"": _data(landed)}, spec, known, bronze):
+        try:
+            landed = read(files)
+        except LandingFileError as exc:  # csv headers naming no column for sure
+            headers = _bad_headers(spark, exc, files, cfg.landing_encoding(dataset))
+            files = [f for f in files if f.path not in exc.reasons]
+            landed = read(files) if files else None
+        if (
+            landed is not None
+            and fmt == "parquet"
+            and type_reasons({"": _data(landed)}, spec, known, bronze)
+        ):
             landed = None  # some file holds a column bronze cannot take: find which
-    except DatasetFailed:
-        raise
     except Exception as exc:  # Spark's own errors: which file, the check below finds
         if fmt == "delta":
             raise
         why = cause(str(exc))
         log.warning("[ingest] %s: reading the batch failed (%s); checking each file", dataset, why)
     rejected: list[Rejected] = []
-    if landed is None:
+    if landed is None and files:
         rejected = _check_each(read, files, spec, fmt, known, bronze)
-        for r in rejected:
-            log.error("[ingest] %s: file rejected: %s: %s", dataset, r.file.path, r.reason)
         out = {r.file.path for r in rejected}
         files = [f for f in files if f.path not in out]
         try:
@@ -189,11 +255,26 @@ def read_batch(
             raise
         except Exception as exc:  # what no file does on its own: the dataset fails
             raise DatasetFailed(f"dataset '{dataset}' ({where}): {cause(str(exc))}") from exc
+    rejected = sorted(headers + rejected, key=lambda r: r.file.path)
+    for r in rejected:
+        log.error("[ingest] %s: file rejected: %s: %s", dataset, r.file.path, r.reason)
     if landed is None:
         return Batch([], None, [], rejected)
     columns = [c for c in landed.columns if c != SOURCE_FILE]
     require_columns(columns, spec, where, cfg.ingest.orders_without_status_are_paid)
     return Batch(list(files), landed, columns, rejected)
+
+
+def _bad_headers(
+    spark: SparkSession, error: LandingFileError, files: Sequence[LandingFile], encoding: str
+) -> list[Rejected]:
+    """The csv files ``error`` names, rejected with their rows counted: a header naming a
+    column twice (or none) leaves no column of the file certain."""
+    return [
+        Rejected(f, "bad header: " + error.reasons[f.path], count_csv_rows(spark, f.path, encoding))
+        for f in files
+        if f.path in error.reasons
+    ]
 
 
 def _check_each(
@@ -212,8 +293,6 @@ def _check_each(
     for f in files:
         try:
             frames[f.path] = read([f])
-        except DatasetFailed:
-            raise
         except Exception as exc:
             reason = unreadable(str(exc))
             if reason is None:

@@ -149,7 +149,7 @@ def suppress(df: DataFrame, spec: DatasetSpec, suppressions: DataFrame | None) -
         return (
             df.join(
                 F.broadcast(orders.distinct()),
-                ids.fold(F.col(ORDER_ID)) == F.col("_s_order"),
+                ids.is_order(df.columns, F.col("_s_order")),
                 how="left",
             )
             .withColumn(FLAG, F.col("_s_order").isNotNull())

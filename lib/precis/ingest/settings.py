@@ -5,10 +5,20 @@ Each default is written once, here; ``conf/base.yaml`` is generated from it.
 
 from __future__ import annotations
 
+import re
+import zoneinfo
+
 from pydantic import Field, field_validator
 
 from precis.contract import DATASETS
 from precis.settings import Section
+
+#: A time zone given as an offset from UTC, as Spark reads it.
+FIXED_OFFSET = re.compile(r"[+-](0\d|1[0-8]):[0-5]\d")
+
+
+#: Datasets whose ids may be unique only within their source (``ids_per_source``).
+PER_SOURCE = ("events", "orders", "touchpoints")
 
 
 class IngestConfig(Section):
@@ -90,6 +100,28 @@ class IngestConfig(Section):
     # last by Spark and most copy tools; for day=... partition folders, the folder above
     # them). Files of other folders are logged and left for the next run.
     require_marker: bool = False
+    # Datasets whose ids (event_id, order_id, touch_id) are unique only within their
+    # source: their silver id is <source>:<id>, and a row without a source (or with a ':'
+    # in it) is quarantined. orders covers order_items (their order_id names the order).
+    ids_per_source: tuple[str, ...] = ()
+    # The business time zone: a landed timestamp without a zone is read as a time there,
+    # and every dated job cuts its days there (the session time zone of every job is set
+    # to it). A region name (Asia/Shanghai) or a fixed offset (+08:00).
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if FIXED_OFFSET.fullmatch(value):
+            return value
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; expected a region name such as "
+                "Asia/Shanghai or Europe/Berlin, UTC, or an offset such as +08:00"
+            ) from None
+        return value
 
     @field_validator("id_rules")
     @classmethod
@@ -99,6 +131,14 @@ class IngestConfig(Section):
         }
         if bad:
             raise ValueError(f"unknown rule(s) {bad}; expected email, phone, lower, upper or trim")
+        return value
+
+    @field_validator("ids_per_source")
+    @classmethod
+    def _scoped_datasets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [d for d in value if d not in PER_SOURCE]
+        if unknown:
+            raise ValueError(f"{unknown} have no per-source ids; expected some of {PER_SOURCE}")
         return value
 
     @field_validator("datasets")

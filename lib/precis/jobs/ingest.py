@@ -11,6 +11,7 @@ silver is ``precis.ingest.build_batch``; the accounting is ``precis.ingest.summa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -27,7 +28,7 @@ from precis.ingest import conform, protect
 from precis.ingest import summary as sm
 from precis.ingest.batch import DatasetFailed
 from precis.ingest.files import Rejected
-from precis.ingest.landing import Batch, landed_files, next_batch, present_datasets
+from precis.ingest.landing import Batch, landed_files, next_batch, present_datasets, read_through
 from precis.keys import job_key
 from precis.progress import Progress, log
 from precis.runner import job_main, one_writer
@@ -46,7 +47,6 @@ def ingest_dataset(
     batch: Batch,
     settings: conform.IdentifierSettings,
     suppressions: DataFrame | None,
-    keep_plain: bool,
     run_id: str,
     ingested_at: dt.datetime,
 ) -> sm.Summary:
@@ -58,11 +58,10 @@ def ingest_dataset(
     paths = None if fmt == "delta" else landed.select(conform.SOURCE_FILE).distinct().collect()
     condition = ib.batch_condition(None if paths is None else [r[0] for r in paths], where)
     lineage = (columns, run_id, F.lit(ingested_at))
-    staged = protect.stage(landed, spec, settings, lineage, suppressions, keep_plain)
+    staged = protect.stage(landed, spec, settings, lineage, suppressions, cfg.bronze.keep_plain_pii)
     lake.replace_where(staged.bronze, T.BRONZE[dataset], condition, evolve=True)
     suppressed = int(staged.observation.get.get(protect.SUPPRESSED) or 0)
-    checks = conform.ValueChecks(max_future_hours=cfg.ingest.max_future_hours)
-    out = ib.build_batch(staged.batch, spec, settings, checks)
+    out = ib.build_batch(staged.batch, spec, settings, conform.ValueChecks.of(cfg.ingest))
     with kept(out.typed) as (typed,):
         counts = ib.batch_counts(typed.agg(*out.batch_metrics).collect()[0].asDict())
         # Rewriting a file must also drop its old quarantine rows, so write even when
@@ -106,10 +105,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
                 try:
                     batch = next_batch(spark, cfg, lake, dataset, landing[dataset])
                     if batch.files:
-                        summary = ingest_dataset(
-                            spark, cfg, lake, dataset, batch, settings, suppressions,
-                            cfg.bronze.keep_plain_pii, tracker.key, ingested_at,
+                        job = functools.partial(
+                            ingest_dataset, spark, cfg, lake, dataset, settings=settings,
+                            suppressions=suppressions, run_id=tracker.key, ingested_at=ingested_at,
                         )  # fmt: skip
+                        got, batch = read_through(spark, cfg, lake, dataset, batch, job)
+                        summary = got or summary
                         done[dataset] = batch.files
                     rejected[dataset] = batch.rejected
                     summary.skipped(batch.rejected, len(batch.waiting))

@@ -12,11 +12,12 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis import tables as T
 from precis.columns import ID_KEY, ID_TYPE, ITEM_ID, ONE_ID, ORDER_ID
+from precis.days import day_end, day_start
 from precis.errors import MissingDatasetError
 from precis.recommend.settings import RecommendConfig
 
@@ -27,10 +28,6 @@ def _resolve(df: DataFrame, identity_map: DataFrame) -> DataFrame:
     return df.filter(F.col(ID_KEY).isNotNull()).join(
         identity_map.select(ID_TYPE, ID_KEY, ONE_ID), [ID_TYPE, ID_KEY], how="inner"
     )
-
-
-def _day_end(as_of: dt.date) -> Column:
-    return F.lit(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
 
 
 def event_evidence(
@@ -48,7 +45,7 @@ def event_evidence(
     kept = events.filter(
         F.col(ITEM_ID).isNotNull()
         & F.col("event_type").isin(*positive)
-        & (F.col("event_time") < _day_end(as_of))
+        & (F.col("event_time") < day_end(as_of))
     )
     return _resolve(kept, identity_map).select(
         ONE_ID, ITEM_ID, weight.alias("weight"), F.col("event_time").alias("at")
@@ -65,7 +62,7 @@ def purchase_evidence(
     """Lines of paid orders: one_id, item_id, weight, at (refunded orders are no evidence)."""
     paid = orders.filter(
         (F.lower(F.coalesce(F.col("status"), F.lit("paid"))) != "refunded")
-        & (F.col("order_time") < _day_end(as_of))
+        & (F.col("order_time") < day_end(as_of))
     )
     lines = (
         _resolve(paid, identity_map)
@@ -81,7 +78,7 @@ def confidence(evidence: DataFrame, as_of: dt.date, half_life_days: float | None
     """one_id, item_id, confidence (summed, decayed weights), last_at."""
     weight = F.col("weight")
     if half_life_days:
-        age_days = (F.unix_timestamp(_day_end(as_of)) - F.unix_timestamp("at")) / F.lit(86400.0)
+        age_days = (F.unix_timestamp(day_end(as_of)) - F.unix_timestamp("at")) / F.lit(86400.0)
         weight = weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
     return (
         evidence.groupBy(ONE_ID, ITEM_ID)
@@ -141,5 +138,5 @@ def gather(
     evidence = functools.reduce(DataFrame.unionByName, parts)
     if settings.lookback_days:
         since = as_of - dt.timedelta(days=settings.lookback_days - 1)
-        evidence = evidence.filter(F.col("at") >= F.lit(dt.datetime.combine(since, dt.time())))
+        evidence = evidence.filter(F.col("at") >= day_start(since))
     return evidence, paid

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ITEM_ID, ONE_ID
+from precis.days import day_start
 from precis.errors import PrecisError
 from precis.frames import cut
 
@@ -133,9 +134,10 @@ def recommend_all(model: ALSModel, users: DataFrame | None, n: int) -> DataFrame
     )
 
 
-def time_split(ratings_evidence: DataFrame, cutoff: dt.datetime) -> tuple[DataFrame, DataFrame]:
-    """Evidence before ``cutoff`` trains; pairs first seen from it on are held out."""
-    train = ratings_evidence.filter(F.col("at") < F.lit(cutoff))
-    later = ratings_evidence.filter(F.col("at") >= F.lit(cutoff))
+def time_split(ratings_evidence: DataFrame, cutoff: dt.date) -> tuple[DataFrame, DataFrame]:
+    """Evidence before the business day ``cutoff`` trains; pairs first seen from it on
+    are held out."""
+    train = ratings_evidence.filter(F.col("at") < day_start(cutoff))
+    later = ratings_evidence.filter(F.col("at") >= day_start(cutoff))
     held = later.join(train.select(ONE_ID, ITEM_ID).distinct(), [ONE_ID, ITEM_ID], how="left_anti")
     return train, held

@@ -90,7 +90,7 @@ def tune(
     """
     k = settings.eval_k
     cutoff_date = run_date - dt.timedelta(days=settings.validation_days - 1)
-    train_ev, held = model.time_split(evidence, dt.datetime.combine(cutoff_date, dt.time()))
+    train_ev, held = model.time_split(evidence, cutoff_date)
     train = model.indexed(
         interactions.confidence(
             train_ev, cutoff_date - dt.timedelta(days=1), settings.half_life_days

@@ -25,7 +25,12 @@ from precis.storage.delta import last_commit
 
 
 class LandingFileError(PrecisError):
-    """A landed file that cannot be read as a table (its message names the file)."""
+    """Landed files that cannot be read as a table: ``reasons`` by file path (the
+    message names each file)."""
+
+    def __init__(self, reasons: Mapping[str, str]) -> None:
+        self.reasons = dict(reasons)
+        super().__init__("; ".join(f"{path}: {why}" for path, why in sorted(self.reasons.items())))
 
 
 @dataclass(frozen=True)
@@ -198,8 +203,14 @@ def _read_csv(
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
     )
     groups: dict[tuple[str, ...], list[str]] = {}
+    bad: dict[str, str] = {}
     for path, line in first_lines(spark, [f.path for f in files], encoding):
-        groups.setdefault(csv_header(line, path), []).append(path)
+        try:
+            groups.setdefault(csv_header(line), []).append(path)
+        except ValueError as exc:
+            bad[path] = str(exc)
+    if bad:  # every bad file at once, so a caller leaving them out reads the rest
+        raise LandingFileError(bad)
     if not groups:  # every file empty: no header, no rows
         return spark.createDataFrame([], f"`{CORRUPT_RECORD}` string, `{SOURCE_FILE}` string")
     frames = []
@@ -222,7 +233,7 @@ def first_lines(
     order within a block). Paths come back as listed: the reader's own names for the
     files may be escaped differently.
     """
-    by_name = {_same_file(p): p for p in paths}
+    by_name = {same_file(p): p for p in paths}
     text = spark.read.text(list(paths))
     first = (
         text.filter(F.col("_metadata.file_block_start") == 0)
@@ -237,33 +248,39 @@ def first_lines(
     )
     return sorted(
         (
-            by_name.get(_same_file(r["path"]), r["path"]),
+            by_name.get(same_file(r["path"]), r["path"]),
             bytes(r["line"]).decode(encoding, errors="replace"),
         )
         for r in first.collect()
     )
 
 
-def _same_file(path: str) -> str:
+def same_file(path: str) -> str:
     """A path as one key whatever the spelling (``file:/x``, ``file:///x``, ``%20``)."""
     return unquote(re.sub(r"^file:/+", "/", path))
 
 
-def csv_header(line: str, path: str) -> tuple[str, ...]:
+def csv_header(line: str) -> tuple[str, ...]:
     """Column names of a csv header line (quotes removed, a byte-order mark and white
-    space around names stripped). Duplicate or empty names are an error naming the file."""
+    space around names stripped). Duplicate or empty names are a ``ValueError`` saying
+    which: no column of such a file can be told for sure."""
     names = next(csv.reader([line.lstrip("\ufeff")]), [])
     names = [n.strip().lstrip("\ufeff") for n in names]
     empty = [str(i + 1) for i, n in enumerate(names) if not n]
     if empty:
-        raise LandingFileError(
-            f"{path}: csv header has empty column name(s) at position {', '.join(empty)}"
-        )
+        raise ValueError(f"csv header has empty column name(s) at position {', '.join(empty)}")
     folded = [n.lower() for n in names]
     dupes = sorted({n for n, f in zip(names, folded, strict=True) if folded.count(f) > 1})
     if dupes:
-        raise LandingFileError(f"{path}: csv header names column(s) twice: {', '.join(dupes)}")
+        raise ValueError(f"csv header names column(s) twice: {', '.join(dupes)}")
     return tuple(names)
+
+
+def count_csv_rows(spark: SparkSession, path: str, encoding: str = "UTF-8") -> int:
+    """The rows of one csv file below its header, whatever the header's names (Spark
+    numbers duplicate and empty ones): for the accounts of a file left out whole."""
+    reader = spark.read.option("header", "true").option("multiLine", "true")
+    return reader.option("encoding", encoding).csv(path).count()
 
 
 def rewrite_landing_without(

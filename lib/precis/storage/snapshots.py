@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis.columns import RUN_DATE
+from precis.days import day_end
 from precis.errors import MissingDatasetError, SchemaDriftError
 from precis.progress import log
 from precis.storage.delta import delta_table, vacuum
@@ -54,14 +55,15 @@ class Snapshots:
         ) -> None: ...
 
     def read_as_of(self, table: Table, run_date: dt.date) -> DataFrame:
-        """The table's rows up to the end of ``run_date`` (in the session's time zone): a
-        fact after it is invisible. A table that declares no ``as_of`` column is read whole."""
+        """The table's rows up to the end of the business day ``run_date``
+        (``precis.days``): a fact after it is invisible. A table that declares no
+        ``as_of`` column is read whole."""
         df = self.read(table)
         if table.as_of is None:
             return df
         # A date or timestamp column against the next midnight: Spark compares both as
         # timestamps, so a date column keeps its run date and a timestamp its whole day.
-        return df.filter(F.col(table.as_of) < F.lit(run_date + dt.timedelta(days=1)))
+        return df.filter(F.col(table.as_of) < day_end(run_date))
 
     def snapshot_dates(self, table: Table) -> list[dt.date]:
         """The run dates ``table`` holds a snapshot of, oldest first."""
