@@ -32,6 +32,10 @@ with the same checkpoint interval:
   be available for this baseline to run. Its component ids
   are not the minimum id of the component, so each of its components is relabelled with
   its minimum id before the comparison, which makes it a comparison of partitions.
+- ``contraction``: ours by randomized contraction
+  (``precis.identity.contraction.contracted_components``, Bögeholz et al., ICDE 2020;
+  DataFrames only), which finishes on the driver once at most ``LOCAL_EDGES`` directed
+  edges are left; its rounds are counted, the local finish as one.
 - ``label_propagation``: plain min-label propagation (every round each vertex takes the
   smallest label among itself and its neighbours, until no label changes; what GraphX's
   connectedComponents does).
@@ -69,6 +73,7 @@ from precis import tables as T
 from precis.config import load_config
 from precis.identity import records
 from precis.identity.components import connected_components
+from precis.identity.contraction import contracted_components
 from precis.identity.links import record_links
 from precis.session import get_spark
 from precis.storage import Lakehouse
@@ -82,8 +87,8 @@ LARGE_BASE = 2_000  # large component i has LARGE_BASE * 2**i nodes
 
 #: GraphFrames for Spark 4 / Scala 2.13, resolved from Maven Central.
 GRAPHFRAMES_PACKAGE = "io.graphframes:graphframes-spark4_2.13:0.10.0"
-BASELINES = ("graphx", "graphframes", "label_propagation")
-DEFAULT_BASELINES = ("graphx", "label_propagation")
+BASELINES = ("graphx", "contraction", "graphframes", "label_propagation")
+DEFAULT_BASELINES = ("graphx", "contraction", "label_propagation")
 #: Java sources of the GraphX baseline, and where their compiled jar is kept.
 JVM_SOURCES = PROJECT / "bench" / "jvm"
 JVM_CACHE = PROJECT / "bench" / ".cache"
@@ -148,6 +153,13 @@ def identity_graph(spark: SparkSession, edges: int, large: int, seed: int) -> Da
 
 
 # ----------------------------------------------------------------- baselines
+def contraction(edges: DataFrame) -> tuple[DataFrame, int]:
+    """Ours by randomized contraction (``precis.identity.contraction``): (labels, rounds)."""
+    rounds: list[int] = []
+    result = contracted_components(edges, on_iteration=lambda i, _: rounds.append(i))
+    return result, len(rounds)
+
+
 def graphframes_components(edges: DataFrame, checkpoint_interval: int = 1) -> tuple[DataFrame, str]:
     """GraphFrames' ``connectedComponents`` (default algorithm); returns ``(id, component)`` and the algorithm.
 
@@ -406,6 +418,7 @@ def main() -> None:
         raise
     runners: dict[str, Callable[[DataFrame], tuple[DataFrame, object]]] = {
         "graphx": graphx_components,
+        "contraction": contraction,
         "graphframes": partial(
             graphframes_components, checkpoint_interval=args.checkpoint_interval
         ),

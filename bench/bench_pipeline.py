@@ -11,7 +11,9 @@ is timed after ingest (silver exists then) and repeated ``--bound-repeats`` time
 median counts.
 
 Prints one JSON line: per-job seconds, their total, the bound, total / bound, the rows
-read by the bound, load averages and the checkout. Record results in docs/benchmarks.md.
+read by the bound, the driver memory setting and the JVM's peak resident memory, load
+averages and the checkout. Record results in docs/benchmarks.md;
+``bench/plot_pipeline.py`` draws them against world size.
 """
 
 from __future__ import annotations
@@ -63,6 +65,22 @@ def scan_bound(lake: Lakehouse) -> tuple[float, int]:
     started = time.perf_counter()
     row = both.groupBy("key").agg(F.count(F.lit(1)).alias("n")).agg(F.sum("n")).first()
     return time.perf_counter() - started, int(row[0] or 0)
+
+
+def jvm_peak_rss_gib() -> float | None:
+    """Peak resident memory (VmHWM) of the JVM this process started, in GiB: what the
+    local driver, which runs every task, really needed. None where /proc is missing."""
+    me = str(os.getpid())
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == me and fields.get("Name", "").strip() == "java":
+            return round(int(fields["VmHWM"].split()[0]) / 2**20, 2)
+    return None
 
 
 def main() -> None:
@@ -125,6 +143,8 @@ def main() -> None:
                 "scan_bound_rows": rows,
                 "total_over_bound": round(total / bound, 1),
                 "load_before": [round(x, 1) for x in load_before],
+                "driver_memory": spark.conf.get("spark.driver.memory", None),
+                "jvm_peak_rss_gib": jvm_peak_rss_gib(),
                 **machine(spark.conf.get("spark.master", "?") or "?"),
                 "checkout": checkout("lib"),
             }

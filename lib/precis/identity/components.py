@@ -34,6 +34,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis.frames import materialize
+from precis.identity.contraction import contracted_components
 
 ID, COMPONENT = "id", "component"
 SRC, DST = "src", "dst"
@@ -115,6 +116,37 @@ def connected_components(
     for piece in finished:
         labels = labels.unionByName(piece)
     return labels
+
+
+def components_of(
+    edges: DataFrame,
+    vertices: DataFrame | None = None,
+    *,
+    algorithm: Literal["contraction", "stars"] = "contraction",
+    checkpoint_interval: int = 1,
+    max_iterations: int = 100,
+    on_iteration: Callable[[int, int], None] | None = None,
+    checkpoint_dir: str | None = None,
+) -> DataFrame:
+    """``(id, component)`` by ``algorithm`` (``identity.components``): randomized
+    contraction (``precis.identity.contraction``) or this module's stars. The same
+    labels either way; ``checkpoint_interval`` applies to stars only."""
+    if algorithm == "contraction":
+        return contracted_components(
+            edges,
+            vertices,
+            max_iterations=max_iterations,
+            on_iteration=on_iteration,
+            checkpoint_dir=checkpoint_dir,
+        )
+    return connected_components(
+        edges,
+        vertices,
+        checkpoint_interval=checkpoint_interval,
+        max_iterations=max_iterations,
+        on_iteration=on_iteration,
+        checkpoint_dir=checkpoint_dir,
+    )
 
 
 # ------------------------------------------------------------------ graph steps

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE
 from precis.frames import kept, materialize
-from precis.identity.components import connected_components
+from precis.identity.components import components_of
 from precis.identity.id_types import is_bridge, is_strong
 from precis.identity.limits import enforce_limits
 from precis.identity.links import both_ways
@@ -169,9 +169,10 @@ def _clusters_of(
     checkpoint_dir: str | None,
 ) -> DataFrame:
     """node, cluster: connected components of ``links`` (src, dst) over ``nodes`` (node)."""
-    return connected_components(
+    return components_of(
         links.select("src", "dst"),
         nodes.select(F.col("node").alias("id")),
+        algorithm=settings.components,
         checkpoint_interval=settings.checkpoint_interval,
         max_iterations=settings.max_iterations,
         on_iteration=on_iteration,

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from precis import tables as T
 from precis.frames import cut
-from precis.identity.components import connected_components
+from precis.identity.components import components_of
 from precis.identity.records import RECORD_KEYS
 from precis.identity.settings import IdentityConfig
 
@@ -180,9 +180,10 @@ def raw_components(
         .join(blocked_ids.withColumnRenamed("node", "src"), "src", how="left_anti")
         .join(blocked_ids.withColumnRenamed("node", "dst"), "dst", how="left_anti")
     )
-    labels = connected_components(
+    labels = components_of(
         usable,
         nodes.select(F.col("node").alias("id")),
+        algorithm=settings.components,
         checkpoint_interval=settings.checkpoint_interval,
         max_iterations=settings.max_iterations,
         checkpoint_dir=checkpoint_dir,

@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis.columns import ONE_ID, RECORD_ID
-from precis.identity.components import connected_components
+from precis.identity.components import components_of
 
 # Identifiers per one_id, as histogram buckets (upper bounds).
 SIZE_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 1000)
@@ -53,7 +53,7 @@ def evidence_groups(
     owned = records.select(*KEYS, "node").join(truth.select(*KEYS, "person_id"), KEYS, how="inner")
     record_vertex = F.xxhash64(F.lit("record"), *[F.col(k) for k in KEYS])
     edges = owned.select(record_vertex.alias("src"), F.xxhash64("person_id", "node").alias("dst"))
-    components = connected_components(edges, checkpoint_dir=checkpoint_dir)
+    components = components_of(edges, checkpoint_dir=checkpoint_dir)
     return (
         owned.select(*KEYS, "person_id", record_vertex.alias("id"))
         .dropDuplicates(KEYS)
