@@ -168,14 +168,20 @@ def family(name: str) -> tuple[list[Edge], list[int]]:
     return [(a + shift, b + shift) for a, b in edges], [v + shift for v in vertices]
 
 
-@pytest.fixture(scope="module")
-def batch(spark):
-    """All families labelled in one call: the result, its rows, the input and the progress calls."""
+def all_families() -> tuple[list[Edge], list[int]]:
+    """The extremes and every family, each in its id range: one graph."""
     edges, vertices = list(EXTREMES), []
     for name in FAMILIES:
         more_edges, more_vertices = family(name)
         edges += more_edges
         vertices += more_vertices
+    return edges, vertices
+
+
+@pytest.fixture(scope="module")
+def batch(spark):
+    """All families labelled in one call: the result, its rows, the input and the progress calls."""
+    edges, vertices = all_families()
     calls: list[tuple[int, int]] = []
     got = run(spark, edges, vertices, on_iteration=lambda i, n: calls.append((i, n)))
     return got, got.collect(), edges, vertices, calls

@@ -11,10 +11,10 @@ from precis.identity import contraction
 from precis.identity.components import connected_components
 from precis.identity.contraction import contracted_components
 from test_components import (
-    EXTREMES,
     FAMILIES,
     MAX_LONG,
     MIN_LONG,
+    all_families,
     chain,
     family,
     random_graph,
@@ -38,11 +38,7 @@ def _expected(spark, edges, vertices=()):
 
 
 def test_every_family_at_once_matches_union_find(spark):
-    edges, vertices = list(EXTREMES), []
-    for name in FAMILIES:
-        more_edges, more_vertices = family(name)
-        edges += more_edges
-        vertices += more_vertices
+    edges, vertices = all_families()
     calls: list[tuple[int, int]] = []
     got = contracted_components(
         *_frames(spark, edges, vertices),
