@@ -122,7 +122,7 @@ def components_of(
     edges: DataFrame,
     vertices: DataFrame | None = None,
     *,
-    algorithm: Literal["contraction", "stars"] = "contraction",
+    algorithm: Literal["contraction", "stars"] = "stars",
     checkpoint_interval: int = 1,
     max_iterations: int = 100,
     on_iteration: Callable[[int, int], None] | None = None,

@@ -107,10 +107,10 @@ class IdentityConfig(Section):
     # Recluster only the components that new or changed records touch (the result is the
     # same as reclustering everything; false forces a full run).
     incremental: bool = True
-    # Connected components: contraction (randomized contraction, finished on the driver
-    # once few edges are left) or stars (alternating large-star / small-star). Both name a
-    # component by its minimum id, so the results are the same.
-    components: Literal["contraction", "stars"] = "contraction"
+    # Connected components: stars (alternating large-star / small-star) or contraction
+    # (randomized contraction, finished on the driver once few edges are left). Both name
+    # a component by its minimum id, so the results are the same.
+    components: Literal["contraction", "stars"] = "stars"
     # Connected components: checkpoint every n iterations (stars; contraction checkpoints
     # every round), and fail after this many.
     checkpoint_interval: int = Field(1, ge=1)
