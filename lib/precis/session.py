@@ -113,7 +113,7 @@ def launch_conf(cfg: Config, master: str, extra_packages: tuple[str, ...] = ()) 
 def business_time(spark: SparkSession, cfg: Config) -> Iterator[None]:
     """Run a job in the business time zone (``ingest.timezone``): zone-less landed times
     are read as times there, and every day a job cuts (``to_date``, a date compared with
-    a time, ``precis.frames.day_start``) starts at its midnight. A reused session (a
+    a time, ``precis.days.day_start``) starts at its midnight. A reused session (a
     notebook's) gets its own zone back afterwards."""
     before = spark.conf.get(SESSION_TIME_ZONE) or "UTC"  # Spark always has one set
     if before == cfg.ingest.timezone:

@@ -59,9 +59,9 @@ def contracted_components(
     again at the end to compose the labels. Once at most ``local_edges`` directed edges
     are left, the driver finishes them (``_finish_locally``): a bound on the driver's
     work that does not grow with the graph. ``on_iteration(round, edges)`` is called
-    after each round with the directed edges it started with. Raises ``RuntimeError`` if edges are left
-    after ``max_iterations`` rounds (impossible in theory: every round merges at least
-    two vertices of each component with an edge).
+    after each round with the directed edges it started with. Raises ``RuntimeError``
+    if edges are left after ``max_iterations`` rounds (impossible in theory: every
+    round merges at least two vertices of each component with an edge).
     """
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
