@@ -7,13 +7,16 @@ under ``--work`` by size and seed): 1 + Poisson-like many touches (mean 2.5, at 
 over the 25 days before the run date from six channels with exposure shares
 0.22/0.24/0.28/0.10/0.06/0.10 and planted per-touch lifts; a person converts on the run
 date with probability 1 - prod(1 - lift) over their touches, for a revenue ~ 50-250.
-Then each repeat times, on Spark, what the attribution job does:
+Then, after ``--warmup`` untimed repeats (JIT and code generation; the job pays them
+once per process), each repeat times on Spark what the attribution job does:
 
-- ``journeys``: touches and conversions -> journey touch rows (persisted, counted);
-- ``rules``: the five rule-based models (one Spark aggregation each, collected);
-- ``markov``: paths and order-1 transitions aggregated on Spark, the chain solved exactly
-  (removal effects of every channel, conversions and revenue);
-- ``shapley``: channel sets aggregated on Spark, exact Shapley over 2^6 coalitions.
+- ``journeys``: touches and conversions -> journey touch rows -> one summary row per
+  journey (persisted, counted), as the job keeps them;
+- ``models``: every model of ``attribution.models`` (by default all seven), as the job
+  runs them (``precis.attribution.models.credits``): the five rule-based models in one
+  aggregation; the distinct paths, from which order-1 Markov (the chain solved exactly,
+  removal effects of every channel, conversions and revenue) and exact Shapley over
+  2^6 coalitions (the channel sets) are computed.
 
 ChannelAttribution (test extra; GPL, never imported by precis) then runs on the same
 aggregated paths: ``markov_model(order=1)`` with its defaults and ``heuristic_models``.
@@ -100,10 +103,9 @@ def simulate(spark, work: Path, journeys: int, seed: int, run_date: dt.date) -> 
 def bench(args: argparse.Namespace) -> dict[str, object]:
     import pandas as pd
     from pyspark import StorageLevel
-    from pyspark.sql import functions as F
 
     from precis.attribution import journeys as jr
-    from precis.attribution import markov, rules, shapley
+    from precis.attribution import markov, models
     from precis.config import load_config
     from precis.session import get_spark
 
@@ -120,56 +122,50 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     touches_path, conversions_path = simulate(spark, work, args.journeys, args.seed, run_date)
     simulate_s = time.perf_counter() - t0
     window = jr.AnalysisWindow.ending(run_date, 30, 30)
-    timings: dict[str, list[float]] = {
-        k: [] for k in ("journeys", "rules", "markov", "shapley", "total")
-    }
+    timings: dict[str, list[float]] = {k: [] for k in ("journeys", "models", "total")}
+    settings = cfg.attribution
     facts: dict[str, object] = {}
-    for repeat in range(args.repeats):
+    for repeat in range(-args.warmup, args.repeats):
         touches = spark.read.parquet(str(touches_path))
         conversions = spark.read.parquet(str(conversions_path))
         start = time.perf_counter()
-        rows = jr.journey_touches(touches, conversions, window).persist(
+        summaries = jr.summaries(jr.journey_touches(touches, conversions, window)).persist(
             StorageLevel.MEMORY_AND_DISK
         )
-        n_rows = rows.count()
+        summaries.count()
         t_journeys = time.perf_counter()
-        rule_credits = rules.rule_credits(rows, rules.RULE_MODELS).toPandas()
-        t_rules = time.perf_counter()
-        moves = markov.transitions(jr.paths(rows), 1).toPandas()
-        result = markov.solve(moves)
-        t_markov = time.perf_counter()
-        sets = shapley.channel_sets(rows).toPandas()
-        sh = shapley.solve(sets)
-        t_shapley = time.perf_counter()
-        for key, value in (
-            ("journeys", t_journeys - start),
-            ("rules", t_rules - t_journeys),
-            ("markov", t_markov - t_rules),
-            ("shapley", t_shapley - t_markov),
-            ("total", t_shapley - start),
-        ):
-            timings[key].append(value)
+        credited, found, _ = models.credits(summaries, settings)
+        t_models = time.perf_counter()
+        took = {
+            "journeys": t_journeys - start,
+            "models": t_models - t_journeys,
+            "total": t_models - start,
+        }
+        if repeat >= 0:  # warm-up repeats (JIT, code generation) are not counted
+            for key, value in took.items():
+                timings[key].append(value)
         print(
-            f"repeat {repeat + 1}/{args.repeats}: "
-            + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in timings.items()),
+            f"{'repeat' if repeat >= 0 else 'warm-up'} {repeat + 1}/{args.repeats}: "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in took.items()),
             file=sys.stderr,
         )
         if repeat == args.repeats - 1:
-            per_journey = rows.groupBy("journey_id").agg(F.first("converted").alias("c"))
+            paths = jr.paths_of(summaries).toPandas()
+            moves = markov.transitions(jr.paths_of(summaries), 1).toPandas()
             facts = {
-                "touch_rows": n_rows,
-                "journeys": per_journey.count(),
-                "converting": per_journey.filter("c").count(),
-                "distinct_paths": None,
-                "channel_sets": len(sets),
-                "markov_states": result.states,
+                "touch_rows": jr.touch_rows_of(summaries).count(),
+                "journeys": summaries.count(),
+                "converting": summaries.filter("converted").count(),
+                "distinct_paths": len(paths),
+                "channel_sets": found["shapley"]["channel_sets"],
+                "markov_states": found["markov"]["states"],
+                "models": list(settings.models),
             }
-            paths = jr.paths(rows).toPandas()
-            facts["distinct_paths"] = len(paths)
-            ours = {"markov": result.conversions, "shapley": sh.conversions}
-            for model, frame in rule_credits.groupby("model"):
-                ours[model] = dict(zip(frame["channel"], frame["conversions"]))
-        rows.unpersist()
+            ours = {
+                model: dict(zip(frame["channel"], frame["conversions"]))
+                for model, frame in credited.groupby("model")
+            }
+        summaries.unpersist()
     spark.stop()
     # The exact solve alone, on the same transitions: the part comparable with a driver library.
     solve_times = []
@@ -228,6 +224,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     out.update(
         {
             "repeats": args.repeats,
+            "warmup": args.warmup,
             "machine": f"{os.cpu_count()} cores, {platform.machine()}",
             "load_at_start": round(load_start, 2),
             "load_at_end": round(os.getloadavg()[0], 2),
@@ -242,6 +239,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--journeys", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repeats first")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--run-date", default="2026-03-31")
     parser.add_argument("--work", default="/tmp/precis-bench")

@@ -1,9 +1,10 @@
 """Multi-touch attribution: journeys, rule-based, Markov and Shapley models: ``build``.
 
 ``build`` reads and writes nothing and logs nothing to MLflow: the ``attribution`` job
-reads the inputs, writes the table and reports. Journeys are computed once on Spark;
-each model reduces them to a few rows per channel, which meet on the driver, get spend
-and ROI there and cross back to Spark once, as this run date's table.
+reads the inputs, writes the table and reports. Journeys are computed once on Spark
+and kept as one summary row each; each model reduces them to a few rows per channel,
+which meet on the driver, get spend and ROI there and cross back to Spark once, as this
+run date's table.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def build(
             conversions, in_window = scope.enter_context(
                 kept_observed(conversions, journeys.window_metrics(window))
             )
-            rows, found = scope.enter_context(
+            summaries, found = scope.enter_context(
                 kept_observed(
-                    journeys.journey_touches(touches, conversions, window),
+                    journeys.summaries(journeys.journey_touches(touches, conversions, window)),
                     journeys.journey_metrics(),
                 )
             )
@@ -94,8 +95,7 @@ def build(
                 f"({window.start} to {window.end}, lookback {settings.lookback_days} days)"
             )
         with step("models") as info:
-            credited, found_by_model = models.credits(rows, settings)
-            channels = sorted(r["channel"] for r in rows.select("channel").distinct().collect())
+            credited, found_by_model, channels = models.credits(summaries, settings)
             info.detail = f"{', '.join(settings.models)} over {len(channels)} channels"
     with step("spend and ROI") as info:
         spend = None

@@ -132,68 +132,111 @@ def journey_touches(
     """
     lookback_s = window.lookback_days * SECONDS_PER_DAY
     in_reach = (F.col("at") >= window.earliest_ts) & (F.col("at") < window.end_ts)
-    t = touch_rows.filter(in_reach)
-    c = conversion_rows.filter(in_reach)
-    # Each row's segment = the number of the person's conversions strictly before it;
-    # a touch's candidate conversion is the conversion that closes its segment. At equal
-    # times a touch comes before the conversion (it can have caused it).
-    events = t.select(
-        ONE_ID, "at", F.lit(0).alias("kind"), F.col("touch_id").alias("id")
-    ).unionByName(c.select(ONE_ID, "at", F.lit(1).alias("kind"), F.col(ORDER_ID).alias("id")))
-    ordered = (
-        Window.partitionBy(ONE_ID)
-        .orderBy("at", "kind", "id")
-        .rowsBetween(Window.unboundedPreceding, -1)
-    )
-    events = events.withColumn("segment", F.coalesce(F.sum("kind").over(ordered), F.lit(0)))
-    closing = (
-        events.filter(F.col("kind") == 1)
-        .join(c.select(F.col(ORDER_ID).alias("id"), "revenue"), "id", how="inner")
+    # Touches and conversions as one stream of events per person, carrying what the
+    # journeys need (channel, revenue), so that every step below runs on the one
+    # shuffle by person: each later window is partitioned by the person and more.
+    no_text, no_value = F.lit(None).cast("string"), F.lit(None).cast("double")
+    events = (
+        touch_rows.filter(in_reach)
         .select(
             ONE_ID,
-            "segment",
-            F.col("id").alias(ORDER_ID),
-            F.col("at").alias("converted_at"),
-            "revenue",
+            "at",
+            F.lit(0).alias("kind"),
+            F.col("touch_id").alias("id"),
+            "channel",
+            no_value.alias("revenue"),
+        )
+        .unionByName(
+            conversion_rows.filter(in_reach).select(
+                ONE_ID,
+                "at",
+                F.lit(1).alias("kind"),
+                F.col(ORDER_ID).alias("id"),
+                no_text.alias("channel"),
+                "revenue",
+            )
         )
     )
-    touched = (
-        events.filter(F.col("kind") == 0)
-        .select(ONE_ID, "segment", F.col("id").alias("touch_id"), "at")
-        .join(t.select("touch_id", "channel"), "touch_id", how="inner")
-        .join(closing, [ONE_ID, "segment"], how="left")
+    # Each event's segment = the number of the person's conversions strictly before it;
+    # a touch's candidate conversion is the first conversion after it, which closes its
+    # segment. At equal times a touch comes before the conversion (it can have caused
+    # it). Both come from one pass backwards in time, so one sort: the closing
+    # conversion is the latest conversion seen so far, and the segment is the person's
+    # conversions less those at or after the event.
+    backwards = Window.partitionBy(ONE_ID).orderBy(
+        F.col("at").desc(), F.col("kind").desc(), F.col("id").desc()
     )
-    gap_s = F.unix_timestamp("converted_at") - F.unix_timestamp("at")
-    converting = F.col(ORDER_ID).isNotNull() & (gap_s <= F.lit(lookback_s))
+    so_far = backwards.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    # The whole person in the same order spec: same window pass, no sort of its own.
+    person = backwards.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    conversion = F.when(F.col("kind") == 1, F.struct(F.col("id"), F.col("at"), F.col("revenue")))
+    touched = events.select(
+        "*",
+        (F.sum("kind").over(person) - F.sum("kind").over(so_far)).alias("segment"),
+        F.last(conversion, ignorenulls=True).over(so_far).alias("closing"),
+    ).filter(F.col("kind") == 0)
+    gap_s = F.unix_timestamp("closing.at") - F.unix_timestamp("at")
+    converting = F.col("closing").isNotNull() & (gap_s <= F.lit(lookback_s))
     assigned = touched.select(
         ONE_ID,
-        "touch_id",
+        F.col("id").alias("touch_id"),
         "at",
         "channel",
-        F.when(converting, F.col(ORDER_ID))
+        F.when(converting, F.col("closing.id"))
         .otherwise(F.concat(F.lit("~"), F.col(ONE_ID), F.lit("#"), F.col("segment").cast("string")))
         .alias("journey_id"),
         converting.alias("converted"),
-        F.when(converting, F.col("revenue")).otherwise(F.lit(0.0)).alias("revenue"),
+        F.when(converting, F.col("closing.revenue")).otherwise(F.lit(0.0)).alias("revenue"),
         F.when(converting, gap_s / F.lit(float(SECONDS_PER_DAY))).alias("days_before"),
-        F.when(converting, F.col("converted_at")).alias("converted_at"),
+        F.when(converting, F.col("closing.at")).alias("converted_at"),
     )
     # Converting journeys belong to the window by their conversion, the others by touch.
     in_window = F.when(F.col("converted"), F.col("converted_at") >= window.start_ts).otherwise(
         F.col("at") >= window.start_ts
     )
-    kept = assigned.filter(in_window)
-    journey = Window.partitionBy("journey_id")
-    return kept.select(
+    journey = Window.partitionBy(ONE_ID, "journey_id").orderBy("at", "touch_id")
+    whole = journey.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    return assigned.filter(in_window).select(
         "journey_id",
         ONE_ID,
         "converted",
         "revenue",
         "channel",
-        F.row_number().over(journey.orderBy("at", "touch_id")).alias("position"),
-        F.count(F.lit(1)).over(journey).cast("int").alias("touches"),
+        F.row_number().over(journey).alias("position"),
+        F.count(F.lit(1)).over(whole).cast("int").alias("touches"),
         "days_before",
     )
+
+
+#: Columns of a journey's summary row (``summaries``): ``steps`` holds its touches in
+#: time order, as structs of ``position``, ``channel`` and ``days_before``.
+JOURNEY_COLUMNS = ("journey_id", ONE_ID, "converted", "revenue", "steps")
+
+
+def summaries(journey_rows: DataFrame) -> DataFrame:
+    """One row per journey (``JOURNEY_COLUMNS``) from its touch rows.
+
+    Grouped by person and journey: straight after ``journey_touches`` the rows are
+    already partitioned by person, so this adds no shuffle, and the models read a
+    journey once instead of once per touch.
+    """
+    return journey_rows.groupBy("journey_id", ONE_ID).agg(
+        F.first("converted").alias("converted"),
+        F.first("revenue").alias("revenue"),
+        F.array_sort(F.collect_list(F.struct("position", "channel", "days_before"))).alias("steps"),
+    )
+
+
+def touch_rows_of(journey_summaries: DataFrame) -> DataFrame:
+    """``summaries`` back to touch rows (``TOUCH_COLUMNS``): ``journey_touches`` again."""
+    return journey_summaries.select(
+        "journey_id",
+        ONE_ID,
+        "converted",
+        "revenue",
+        F.size("steps").alias("touches"),
+        F.inline("steps"),
+    ).select(*TOUCH_COLUMNS)
 
 
 def untouched_conversions(
@@ -209,13 +252,12 @@ def untouched_conversions(
 
 
 def journey_metrics() -> list[Column]:
-    """Aggregates over journey touch rows, each journey counted once (by its first touch):
-    ``journeys``, ``converting`` (journeys) and ``revenue`` (of the converting ones)."""
-    first = F.col("position") == 1
+    """Aggregates over journey summaries (``summaries``): ``journeys``, ``converting``
+    (journeys) and ``revenue`` (of the converting ones)."""
     return [
-        F.count_if(first).alias("journeys"),
-        F.count_if(first & F.col("converted")).alias("converting"),
-        F.sum(F.when(first, F.col("revenue"))).alias("revenue"),
+        F.count(F.lit(1)).alias("journeys"),
+        F.count_if(F.col("converted")).alias("converting"),
+        F.sum(F.when(F.col("converted"), F.col("revenue"))).alias("revenue"),
     ]
 
 
@@ -249,18 +291,18 @@ def counts(journey: Mapping[str, Any], window: Mapping[str, Any]) -> dict[str, f
 
 
 def paths(journey_rows: DataFrame, collapse_repeats: bool = False) -> DataFrame:
+    """Distinct channel paths of journey touch rows (``paths_of`` their ``summaries``)."""
+    return paths_of(summaries(journey_rows), collapse_repeats)
+
+
+def paths_of(journey_summaries: DataFrame, collapse_repeats: bool = False) -> DataFrame:
     """Distinct channel paths: ``path`` (array), ``journeys``, ``conversions``, ``revenue``, ``nulls``."""
-    per_journey = journey_rows.groupBy("journey_id").agg(
-        F.array_sort(F.collect_list(F.struct("position", "channel"))).alias("_steps"),
-        F.first("converted").alias("converted"),
-        F.first("revenue").alias("revenue"),
-    )
-    path = F.transform("_steps", lambda s: s["channel"])
+    path = F.transform("steps", lambda s: s["channel"])
     if collapse_repeats:
         # get() is 0-based and null before the start, so the first step is always kept.
         path = F.filter(path, lambda x, i: (i == 0) | (x != F.get(path, i - 1)))
     return (
-        per_journey.select(path.alias("path"), "converted", "revenue")
+        journey_summaries.select(path.alias("path"), "converted", "revenue")
         .groupBy("path")
         .agg(
             F.count(F.lit(1)).alias("journeys"),

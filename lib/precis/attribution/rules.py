@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from precis.columns import ONE_ID
+
 RULE_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
 
 
@@ -42,45 +44,64 @@ def _position_weight(s: RuleSettings) -> Column:
     )
 
 
+def _weight(model: str, s: RuleSettings) -> Column:
+    """The weight of a converting journey's touch under ``model``."""
+    n, pos = F.col("touches"), F.col("position")
+    if model == "first_touch":
+        return (pos == 1).cast("double")
+    if model == "last_touch":
+        return (pos == n).cast("double")
+    if model == "linear":
+        return F.lit(1.0) / n
+    if model == "time_decay":
+        raw = F.pow(F.lit(2.0), -F.col("days_before") / F.lit(s.half_life_days))
+        # By person and journey: journey rows are partitioned by person, so no shuffle.
+        return raw / F.sum(raw).over(Window.partitionBy(ONE_ID, "journey_id"))
+    if model == "position_based":
+        return _position_weight(s)
+    raise ValueError(
+        f"unknown rule-based model '{model}'; expected one of {', '.join(RULE_MODELS)}"
+    )
+
+
 def touch_weights(
     journey_rows: DataFrame, model: str, s: RuleSettings = RuleSettings()
 ) -> DataFrame:
     """``channel``, ``weight``, ``revenue`` of every touch of a converting journey."""
     rows = journey_rows.filter(F.col("converted"))
-    n, pos = F.col("touches"), F.col("position")
-    if model == "first_touch":
-        weight = (pos == 1).cast("double")
-    elif model == "last_touch":
-        weight = (pos == n).cast("double")
-    elif model == "linear":
-        weight = F.lit(1.0) / n
-    elif model == "time_decay":
-        raw = F.pow(F.lit(2.0), -F.col("days_before") / F.lit(s.half_life_days))
-        weight = raw / F.sum(raw).over(Window.partitionBy("journey_id"))
-    elif model == "position_based":
-        weight = _position_weight(s)
-    else:
-        raise ValueError(
-            f"unknown rule-based model '{model}'; expected one of {', '.join(RULE_MODELS)}"
-        )
-    return rows.select("channel", weight.alias("weight"), "revenue")
+    return rows.select("channel", _weight(model, s).alias("weight"), "revenue")
 
 
 def rule_credits(
     journey_rows: DataFrame, models: tuple[str, ...], s: RuleSettings = RuleSettings()
 ) -> DataFrame:
-    """``model``, ``channel``, ``conversions``, ``revenue`` for each rule-based model."""
-    frames = [
-        touch_weights(journey_rows, m, s)
-        .groupBy("channel")
-        .agg(
-            F.sum("weight").alias("conversions"),
-            F.sum(F.col("weight") * F.col("revenue")).alias("revenue"),
-        )
-        .select(F.lit(m).alias("model"), "channel", "conversions", "revenue")
-        for m in models
-    ]
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
+    """``model``, ``channel``, ``conversions``, ``revenue`` for each rule-based model.
+
+    One pass over the rows and one aggregation by channel for all the models together.
+    """
+    weights = journey_rows.filter(F.col("converted")).select(
+        "channel", "revenue", *[_weight(m, s).alias(f"w{i}") for i, m in enumerate(models)]
+    )
+    sums = weights.groupBy("channel").agg(
+        *[
+            agg
+            for i in range(len(models))
+            for agg in (
+                F.sum(f"w{i}").alias(f"c{i}"),
+                F.sum(F.col(f"w{i}") * F.col("revenue")).alias(f"r{i}"),
+            )
+        ]
+    )
+    by_model = F.array(
+        *[
+            F.struct(
+                F.lit(m).alias("model"),
+                F.col(f"c{i}").alias("conversions"),
+                F.col(f"r{i}").alias("revenue"),
+            )
+            for i, m in enumerate(models)
+        ]
+    )
+    return sums.select("channel", F.inline(by_model)).select(
+        "model", "channel", "conversions", "revenue"
+    )

@@ -31,19 +31,23 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from precis.attribution import journeys
+
 WORTHS = ("conversions", "rate")
 
 
 def channel_sets(journey_rows: DataFrame) -> DataFrame:
     """``channels`` (sorted distinct array), ``journeys``, ``conversions``, ``revenue``."""
-    per_journey = journey_rows.groupBy("journey_id").agg(
-        F.array_sort(F.collect_set("channel")).alias("channels"),
-        F.first("converted").alias("converted"),
-        F.first("revenue").alias("revenue"),
-    )
-    return per_journey.groupBy("channels").agg(
-        F.count(F.lit(1)).alias("journeys"),
-        F.sum(F.col("converted").cast("long")).alias("conversions"),
+    return sets_of_paths(journeys.paths(journey_rows))
+
+
+def sets_of_paths(paths: DataFrame) -> DataFrame:
+    """``channel_sets`` from ``journeys.paths`` rows: a journey's set is its path's
+    channels (collapsing repeats in a path leaves them the same), so the few distinct
+    paths are regrouped rather than the journeys themselves."""
+    return paths.groupBy(F.array_sort(F.array_distinct("path")).alias("channels")).agg(
+        F.sum("journeys").alias("journeys"),
+        F.sum("conversions").alias("conversions"),
         F.sum("revenue").alias("revenue"),
     )
 
