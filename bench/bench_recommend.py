@@ -41,7 +41,8 @@ the item within a category Zipf(1.1) by a hidden random rank. Repeated draws of 
 add to its count r; the events are scaled so that the distinct (user, item) pairs come
 to about N. Each user's pairs are split 80/20 at random (seeded). After an untimed
 warm-up on a slice, each repeat times Spark's training (one fixed setting: ``--rank``
-32, ``--reg`` 1, ``--alpha`` 5, ``--max-iter`` 10; block size 4096) and
+32, ``--reg`` 1, ``--alpha`` 5, ``--max-iter`` 10; block size 4096; user and item
+blocks as the job picks them, one per core of a local session, or ``--blocks``) and
 ``model.recommend_all(model, None, 10)`` (``recommendForAllUsers``, written to the
 noop sink), then ``implicit``'s fit (same rank, iterations and confidence,
 ``--implicit-reg`` 50) and ``recommend`` for every user with ``--threads`` threads
@@ -528,18 +529,23 @@ def run_synthetic(spark: SparkSession, args: argparse.Namespace) -> dict[str, An
     relevant = relevant_all.join(sample, "user", "left_semi").persist()
     n_eval = relevant.count()
     catalogue = n_items
-    params = model.AlsParams(args.rank, args.reg, args.alpha, args.max_iter, args.seed, 4096)
+    # As the job: one block per core of the session unless --blocks says otherwise.
+    blocks = args.blocks or model.session_blocks(spark)
+    params = model.AlsParams(
+        args.rank, args.reg, args.alpha, args.max_iter, args.seed, 4096, blocks
+    )
     line: dict[str, Any] = {
         "data": meta,
         "holdout_users": holdout_users,
         "eval_users": n_eval,
-        "spark_params": params.as_dict() | {"block_size": params.block_size},
+        "spark_params": params.as_dict()
+        | {"block_size": params.block_size, "blocks": params.blocks},
     }
 
     # Warm-up (not timed): JIT, code generation, BLAS loading on a slice.
     log("warm-up")
     small = train.limit(50_000)
-    warm = model.train(small, model.AlsParams(8, args.reg, args.alpha, 2, args.seed, 4096))
+    warm = model.train(small, model.AlsParams(8, args.reg, args.alpha, 2, args.seed, 4096, blocks))
     model.recommend_all(warm, None, K).write.format("noop").mode("overwrite").save()
     als_lists(warm, small, small.select("user").distinct().limit(1000), K).unpersist()
 
@@ -659,6 +665,9 @@ def main() -> None:
     syn.add_argument("--implicit-reg", type=float, default=50.0, help="implicit's regularization")
     syn.add_argument("--alpha", type=float, default=5.0)
     syn.add_argument("--max-iter", type=int, default=10)
+    syn.add_argument(
+        "--blocks", type=int, help="ALS user and item blocks (default: as the job picks)"
+    )
     syn.add_argument(
         "--eval-users", type=int, default=100_000, help="holdout users scored (0: all)"
     )

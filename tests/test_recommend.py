@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -302,6 +303,32 @@ def test_job_rerun_changes_nothing(job_runs):
     assert_df_equality(again.select(cols), job_runs["table"].select(cols), ignore_row_order=True)
 
 
+@pytest.mark.parametrize(
+    ("master", "remote", "blocks"),
+    [
+        ("local[3]", False, 3),
+        ("local[3]", True, 3),  # cores named: wherever the server runs
+        ("local[4,2]", False, 4),  # with task retries
+        ("local", False, 1),
+        ("local[*]", False, os.cpu_count()),
+        ("local[*]", True, model.SPARK_ALS_BLOCKS),  # a Connect server's own cores
+        ("spark://master:7077", False, model.SPARK_ALS_BLOCKS),
+        ("yarn", False, model.SPARK_ALS_BLOCKS),
+        ("", False, model.SPARK_ALS_BLOCKS),
+    ],
+)
+def test_als_blocks_one_per_core_where_the_cores_are_known(master, remote, blocks):
+    assert model.blocks_for(master, remote=remote) == blocks
+
+
+def test_als_blocks_setting_wins_over_the_session(spark):
+    settings = RecommendConfig(als_blocks=3)
+    assert settings.als_blocks == 3
+    assert model.session_blocks(spark) == 2  # the suite's local[2]
+    with pytest.raises(ValueError, match="als_blocks"):
+        RecommendConfig(als_blocks=0)
+
+
 # ------------------------------------------------------------------ build, without the job
 def test_build_on_a_tiny_world(spark):
     """Four people over four items and a newcomer: ALS lists for the people with evidence,
@@ -347,6 +374,8 @@ def test_build_on_a_tiny_world(spark):
     assert out.tuning.validation_from == dt.date(2026, 3, 22)
     assert out.tuning.validation_people == 1  # p1, whose i3 was held out
     assert [t.params.rank for t in out.tuning.trials] == [2]
+    # als_blocks unset: one block per core of the suite's local[2] session, every fit.
+    assert {t.params.blocks for t in out.tuning.trials} == {out.tuning.best.params.blocks} == {2}
     lists = out.lists.localCheckpoint()
     assert lists.columns == list(LIST_COLUMNS)
     # Popularity: i1 and i2 were touched by 3 of the 4 people with evidence (p2 bought i2).

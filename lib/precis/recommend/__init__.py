@@ -76,6 +76,10 @@ def build(
     scored model of the tuning (popularity, then every grid point) with its metrics.
     """
     step = steps or silent_step
+    if settings.als_blocks is None:
+        # Settled once here, from the session, so that every fit of the run agrees.
+        blocks = model.session_blocks(inputs.identity_map.sparkSession)
+        settings = settings.model_copy(update={"als_blocks": blocks})
     evidence, bought = interactions.gather(
         inputs.identity_map,
         inputs.events,

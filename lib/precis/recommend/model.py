@@ -8,10 +8,12 @@ distinct ids on the executors: the same ids always get the same indices.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from dataclasses import dataclass
 
 from pyspark.ml.recommendation import ALS, ALSModel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ITEM_ID, ONE_ID
@@ -23,6 +25,8 @@ INT32_MAX = 2**31 - 1
 #: Extra candidates asked of the model per person so that dropping items the person
 #: already has still leaves a full list (capped: beyond, popularity fills the list).
 MAX_EXCLUDED = 200
+#: Spark ML's own number of ALS user (and item) blocks.
+SPARK_ALS_BLOCKS = 10
 
 
 class RecommendError(PrecisError):
@@ -93,6 +97,7 @@ class AlsParams:
     max_iter: int = 10
     seed: int = 17
     block_size: int = 4096
+    blocks: int = SPARK_ALS_BLOCKS  # user blocks, and item blocks
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -119,9 +124,33 @@ def train(ratings: DataFrame, params: AlsParams) -> ALSModel:
         coldStartStrategy="drop",
         # recommendForAll multiplies factor blocks of this many rows: no user x item join.
         blockSize=params.block_size,
+        numUserBlocks=params.blocks,
+        numItemBlocks=params.blocks,
         checkpointInterval=5,
     )
     return als.fit(ratings)
+
+
+def session_blocks(spark: SparkSession) -> int:
+    """ALS blocks for this session (``blocks_for``)."""
+    try:
+        master = spark.conf.get("spark.master", None) or ""
+    except Exception:  # a Connect server may not say
+        master = ""
+    return blocks_for(master, remote=type(spark).__module__.startswith("pyspark.sql.connect"))
+
+
+def blocks_for(master: str, *, remote: bool = False) -> int:
+    """One ALS block per core where the cores are known here: a ``local[N]`` master, or
+    ``local[*]`` in this process (a Connect server's ``local[*]`` runs on its own
+    machine); else Spark's own default."""
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", master.strip())
+    if not found:
+        return SPARK_ALS_BLOCKS
+    cores = found.group(1) or "1"
+    if cores != "*":
+        return max(1, int(cores))
+    return SPARK_ALS_BLOCKS if remote else os.cpu_count() or SPARK_ALS_BLOCKS
 
 
 def recommend_all(model: ALSModel, users: DataFrame | None, n: int) -> DataFrame:

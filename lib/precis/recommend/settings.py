@@ -58,6 +58,11 @@ class RecommendConfig(Section):
     seed: int = 17
     # recommendForAll multiplies blocks of this many factor rows (no user x item join).
     block_size: int = Field(4096, ge=256)
+    # ALS splits users and items into this many blocks each (null: one per core of a
+    # local session, else Spark's 10). Each block is a task of every iteration, and
+    # top-N multiplies every user block with every item block, so on a few cores more
+    # blocks than cores is work with nothing to run it.
+    als_blocks: int | None = Field(None, ge=1)
     # Register the chosen model under this name in the MLflow model registry (null: log only).
     registered_model_name: str | None = "precis-recommend-als"
     log_model: bool = True

@@ -129,7 +129,13 @@ def tune(
         grid = settings.grid
         for rank, reg, alpha in product(grid.rank, grid.reg_param, grid.alpha):
             params = model.AlsParams(
-                rank, reg, alpha, settings.max_iter, settings.seed, settings.block_size
+                rank,
+                reg,
+                alpha,
+                settings.max_iter,
+                settings.seed,
+                settings.block_size,
+                settings.als_blocks or model.SPARK_ALS_BLOCKS,
             )
             fitted = model.train(train, params)
             recs = model.recommend_all(fitted, eval_users, depth)
