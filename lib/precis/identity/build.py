@@ -120,9 +120,15 @@ def build(
         )
 
     with step("clusters") as info:
-        clusters, components, audit, info.rows = _cluster(
-            part, operator_rules.never, settings, checkpoint_dir, on_iteration
-        )
+        if part.size:
+            clusters, components, audit, info.rows = _cluster(
+                part, operator_rules.never, settings, checkpoint_dir, on_iteration
+            )
+        else:
+            # Nothing to recluster (a rerun where no change reached the graph): no
+            # clusters, rather than a round of Spark jobs over an empty graph.
+            clusters, components, audit = (spark.createDataFrame([], s) for s in _CLUSTERED)
+            info.rows = 0
 
     with step("stable one_ids") as info:
         mapping, changes, state = _name(inputs.previous, plan, clusters, components, run_date)
@@ -222,6 +228,14 @@ class _Part:
             incremental.within(self.force, nodes, "src", "dst"),
             int(observed["rows"]),
         )
+
+
+#: Schemas of what ``_cluster`` returns: clusters, raw components, audit.
+_CLUSTERED = (
+    "node bigint, cluster bigint, isolated boolean, first_seen timestamp",
+    "node bigint, component bigint, blocked boolean, isolated boolean",
+    "guard string, node bigint, other bigint, detail string, records bigint",
+)
 
 
 def _cluster(
