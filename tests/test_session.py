@@ -174,3 +174,45 @@ def test_importing_every_module_starts_no_spark(tmp_path):
     } <= set(report["modules"])
     assert report["jvm"] == {"gateway": False, "context": False, "active_session": False}
     assert report["children"] == []  # no java process launched
+
+
+A_FAILED_QUERY_AFTER_AN_OBSERVATION = textwrap.dedent(
+    """
+    import sys
+    from pyspark.sql import Observation, functions as F
+    from precis.config import load_config
+    from precis.session import get_spark
+
+    root, base = sys.argv[1], sys.argv[2]
+    spark = get_spark(load_config(base, [f"storage.root={root}", "mlflow.enabled=false"]))
+    seen = Observation()
+    spark.range(3).observe(seen, F.count(F.lit(1)).alias("n")).count()
+    try:
+        spark.read.format("binaryFile").load(f"{root}/not-there").collect()
+    except Exception as exc:
+        print("caught:", type(exc).__name__, str(exc).split("]")[0].lstrip("["))
+    print("observed:", seen.get["n"])
+    spark.stop()
+    """
+)
+
+
+def test_a_handled_missing_path_logs_no_error_after_an_observation(tmp_path):
+    """Spark's observation listener re-logs a failed query's error as an ERROR with a
+    stack trace; precis' log settings drop that message, and the error itself still
+    reaches the code that handles it."""
+    out = subprocess.run(
+        [sys.executable, "-c", A_FAILED_QUERY_AFTER_AN_OBSERVATION, str(tmp_path), str(BASE)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    # (Ivy prints its settings line on stdout first.)
+    assert out.stdout.splitlines()[-2:] == [
+        "caught: AnalysisException PATH_NOT_FOUND",
+        "observed: 3",
+    ]
+    assert "threw an exception" not in out.stderr
+    assert " ERROR " not in out.stderr, out.stderr[-3000:]
