@@ -4,7 +4,7 @@
         --out docs/images/pipeline_scaling.png
 
 Reads the JSON lines ``bench_pipeline.py`` prints (one per world size; for a size run
-more than once, the last line counts) and draws one line per job, their total and the
+more than once, the last line counts; the jobs' own printed summaries are skipped) and draws one line per job, their total and the
 scan bound, with a dotted line of slope one (cost proportional to people) through the
 smallest total, so a job that grows faster than linearly stands out.
 """
@@ -26,7 +26,8 @@ def load(paths: list[Path]) -> list[dict]:
     by_size: dict[int, dict] = {}
     for path in paths:
         for line in path.read_text().splitlines():
-            if line.strip():
+            # The jobs print their summaries on the same stdout: only the result lines.
+            if line.startswith('{"bench"'):
                 result = json.loads(line)
                 if result.get("bench") == "pipeline":
                     by_size[int(result["people"])] = result
