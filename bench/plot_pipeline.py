@@ -4,7 +4,8 @@
         --out docs/images/pipeline_scaling.png
 
 Reads the JSON lines ``bench_pipeline.py`` prints (one per world size; for a size run
-more than once, the last line counts; the jobs' own printed summaries are skipped) and draws one line per job, their total and the
+more than once, the last line counts, except that the parts of one world timed with
+``--root``/``--jobs`` join; the jobs' own printed summaries are skipped) and draws one line per job, their total and the
 scan bound, with a dotted line of slope one (cost proportional to people) through the
 smallest total, so a job that grows faster than linearly stands out.
 """
@@ -29,8 +30,25 @@ def load(paths: list[Path]) -> list[dict]:
             # The jobs print their summaries on the same stdout: only the result lines.
             if line.startswith('{"bench"'):
                 result = json.loads(line)
-                if result.get("bench") == "pipeline":
-                    by_size[int(result["people"])] = result
+                if result.get("bench") != "pipeline":
+                    continue
+                size = int(result["people"])
+                if (
+                    size in by_size
+                    and result.get("root")
+                    and (result["root"] == by_size[size].get("root"))
+                ):
+                    # A later part of the same world (--root, --jobs): its jobs join.
+                    merged = dict(
+                        by_size[size], jobs_s={**by_size[size]["jobs_s"], **result["jobs_s"]}
+                    )
+                    merged["total_s"] = round(sum(merged["jobs_s"].values()), 1)
+                    merged["scan_bound_s"] = merged.get("scan_bound_s") or result["scan_bound_s"]
+                    merged["checkout"] = ", ".join(
+                        dict.fromkeys(str(r.get("checkout")) for r in (by_size[size], result))
+                    )
+                    result = merged
+                by_size[size] = result
     return [by_size[n] for n in sorted(by_size)]
 
 
