@@ -148,6 +148,27 @@ def test_journeys_cut_at_conversions_within_the_lookback(spark):
     untouched = journeys.untouched_conversions(conversions, rows, window).select("order_id")
     assert [r[0] for r in untouched.collect()] == ["o4"]
 
+    # One summary row per journey, its steps in time order; unfolded, the same touch rows.
+    summaries = journeys.summaries(rows).localCheckpoint()
+    paths = {r["journey_id"]: [s["channel"] for s in r["steps"]] for r in summaries.collect()}
+    assert paths == {
+        "o1": ["email", "search", "display"],
+        "o2": ["search"],
+        "~p#2": ["social"],
+        "~q#0": ["display"],
+    }
+    assert_df_equality(
+        journeys.touch_rows_of(summaries),
+        rows.select(*journeys.TOUCH_COLUMNS),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert summaries.agg(*journeys.journey_metrics()).first().asDict() == {
+        "journeys": 4,
+        "converting": 2,
+        "revenue": 140.0,
+    }
+
 
 def test_old_touches_in_the_window_form_a_non_converting_journey(spark):
     window = AnalysisWindow.ending(RUN, 30, 3)

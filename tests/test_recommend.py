@@ -321,7 +321,7 @@ def test_als_blocks_one_per_core_where_the_cores_are_known(master, remote, block
     assert model.blocks_for(master, remote=remote) == blocks
 
 
-def test_als_blocks_setting_wins_over_the_session(spark):
+def test_als_blocks_setting_is_checked_and_the_session_gives_its_cores(spark):
     settings = RecommendConfig(als_blocks=3)
     assert settings.als_blocks == 3
     assert model.session_blocks(spark) == 2  # the suite's local[2]

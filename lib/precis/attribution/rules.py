@@ -55,7 +55,7 @@ def _weight(model: str, s: RuleSettings) -> Column:
         return F.lit(1.0) / n
     if model == "time_decay":
         raw = F.pow(F.lit(2.0), -F.col("days_before") / F.lit(s.half_life_days))
-        # By person and journey: journey rows are partitioned by person, so no shuffle.
+        # By person and journey: straight from journey_touches, partitioned by person.
         return raw / F.sum(raw).over(Window.partitionBy(ONE_ID, "journey_id"))
     if model == "position_based":
         return _position_weight(s)
