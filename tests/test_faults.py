@@ -13,6 +13,7 @@ test_concurrency.py.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -291,6 +292,23 @@ def test_a_crashed_run_gives_its_lease_back(spark, tmp_path):
     with faults.crash_after("tags", 1), pytest.raises(faults.Crashed):
         run(spark, cfg)
     assert lake.read(T.LEASES).count() == 0
+
+
+def test_a_failed_run_reports_its_own_error_when_the_lease_cannot_be_given_back(
+    spark, tmp_path, caplog
+):
+    lake = _lake(spark, tmp_path)
+    lease = held(spark, lake.root, "tags", wait_seconds=0, lease_seconds=60)
+    with pytest.raises(ValueError, match="the run's own error"), lease:
+        # The session can no longer reach the lease (here: its table is gone).
+        shutil.rmtree(lake.path(T.LEASES))
+        raise ValueError("the run's own error")
+    assert "could not give the lease back after the run failed" in caplog.text
+    # A run that succeeded but cannot give the lease back fails: that is its error.
+    lease = held(spark, lake.root, "tags", wait_seconds=0, lease_seconds=60)
+    with pytest.raises(Exception) as caught, lease:
+        shutil.rmtree(lake.path(T.LEASES))
+    assert "leases" in str(caught.value)
 
 
 def test_an_export_is_swapped_in_whole(tmp_path):

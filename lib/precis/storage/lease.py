@@ -279,10 +279,20 @@ def held(
 
     beat = threading.Thread(target=heartbeat, name=f"precis-lease-{job}", daemon=True)
     beat.start()
+    failed = True
     try:
         yield lease
+        failed = False
     finally:
         # Not joined: a renewal under way ends on its own (its UPDATE then matches no
         # row), and waiting for it would add a commit to every run.
         stop.set()
-        lease.release()
+        try:
+            lease.release()
+        except Exception as exc:
+            if not failed:
+                raise
+            # The run's own error is the one to report (a Java heap exhausted, say, can
+            # leave the session unable to run the DELETE). The row left behind is taken
+            # over at once by the next run on this machine, or once it expires.
+            log.warning("[%s] could not give the lease back after the run failed: %s", job, exc)
