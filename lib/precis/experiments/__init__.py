@@ -1,0 +1,1 @@
+"""Campaign experiments: A/B arms against control (``precis.experiments.stats``)."""
