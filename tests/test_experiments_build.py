@@ -1,0 +1,90 @@
+"""experiments.build on tiny frames: people from identifiers, closed experiments only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from precis.experiments import ExperimentInputs, build
+from precis.experiments.settings import ExperimentsConfig
+
+T0 = dt.datetime(2026, 3, 1, 9, 0)
+RUN_DATE = dt.date(2026, 3, 31)
+
+
+def at(days: float) -> dt.datetime:
+    return T0 + dt.timedelta(days=days)
+
+
+@pytest.fixture
+def inputs(spark):
+    assignments = spark.createDataFrame(
+        [
+            # e1: two people per arm, one of them known only by a cookie nobody else has.
+            ("e1", "control", "email", "k1", T0),
+            ("e1", "control", "cookie", "c-new", T0),
+            ("e1", "b", "email", "k3", T0),
+            ("e1", "b", "phone", "k4", T0),
+            ("e1", "b", "cookie", "k1c", at(1)),  # p1's cookie, later, other arm: crossover
+            ("e1", "b", "email", None, T0),  # an invalid identifier assigns nobody
+            # e2 closes after the run date: not judged.
+            ("e2", "control", "email", "k1", at(20)),
+            ("e2", "b", "email", "k3", at(20)),
+        ],
+        "experiment_id string, arm string, id_type string, id_key string, assigned_at timestamp",
+    )
+    identity_map = spark.createDataFrame(
+        [
+            ("email", "k1", "p1"),
+            ("cookie", "k1c", "p1"),
+            ("email", "k3", "p3"),
+            ("phone", "k4", "p4"),
+        ],
+        "id_type string, id_key string, one_id string",
+    )
+    orders = spark.createDataFrame(
+        [
+            ("email", "k1", at(2), 30.0, "paid"),
+            ("email", "k3", at(3), 10.0, None),
+            ("phone", "k4", at(5), 20.0, "paid"),
+            ("phone", "k4", at(-2), 8.0, "paid"),
+        ],
+        "id_type string, id_key string, order_time timestamp, amount double, status string",
+    )
+    return ExperimentInputs(assignments, orders, identity_map)
+
+
+def test_each_closed_experiment_gets_a_row_per_arm_and_metric(inputs):
+    settings = ExperimentsConfig(cuped=False)
+    out = build(inputs, settings, RUN_DATE, "run-1")
+    rows = {(r.arm, r.metric): r for r in out.rows}
+    assert {r.experiment_id for r in out.rows} == {"e1"}
+    conv, rev = rows[("b", "conversion_rate")], rows[("b", "revenue_per_person")]
+    # control: p1 (converted, 30) and the unknown cookie (nothing); b: p3 and p4.
+    assert (conv.n, conv.n_control) == (2, 2)
+    assert (conv.value, conv.control_value, conv.lift_abs) == pytest.approx((1.0, 0.5, 0.5))
+    assert (rev.value, rev.control_value) == pytest.approx((15.0, 15.0))
+    assert not conv.adjusted
+    assert out.counts == {
+        "experiments": 2,
+        "assigned": 6,  # p1 once in e1 (two identifiers), the cookie, p3, p4; e2: 2
+        "crossovers": 1,
+        "unresolved": 1,
+        "judged_experiments": 1,
+        "srm_failed": 0,
+    }
+    table = out.table.collect()
+    assert len(table) == 2
+    assert {(r["run_date"], r["run_id"]) for r in table} == {(RUN_DATE, "run-1")}
+    assert {r["metric"] for r in table} == {"conversion_rate", "revenue_per_person"}
+
+
+def test_the_intended_weights_come_from_the_experiments_table(spark, inputs):
+    arms = spark.createDataFrame(
+        [("e1", "control", 1.0, None), ("e1", "b", 1.0, None)],
+        "experiment_id string, arm string, weight double, channel string",
+    )
+    weighted = ExperimentInputs(inputs.assignments, inputs.orders, inputs.identity_map, arms=arms)
+    out = build(weighted, ExperimentsConfig(), RUN_DATE, "run-1")
+    assert [r.srm_p_value for r in out.rows] == pytest.approx([1.0, 1.0])  # 2 and 2 people
