@@ -26,6 +26,13 @@ CHECKPOINT_DIR = "spark.checkpoint.dir"
 # Frames read more than once within a step: in memory while it fits, spilled to local
 # disk beyond (a recomputation would reread and rejoin the inputs).
 KEEP = StorageLevel.MEMORY_AND_DISK
+# Frames as large as a job's input itself (a landed batch, typed): on local disk only.
+# Cached in memory, such a frame fills the storage memory with its own blocks, which
+# Spark does not evict to make room for more blocks of the same frame, and leaves the
+# stage that computes it without execution memory: a million-people ingest failed so
+# with a 4 GB local driver. Read back two or three times, a disk copy still beats
+# recomputing it (reading, parsing and hashing the landed files again).
+SPILLED = StorageLevel.DISK_ONLY
 
 
 def checkpoint_dir(spark: SparkSession) -> str | None:

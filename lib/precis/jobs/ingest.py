@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from precis import tables as T
 from precis.columns import INGESTED_AT
 from precis.config import DATASETS, Config
-from precis.frames import KEEP, kept, materialize
+from precis.frames import SPILLED, kept, materialize
 from precis.ingest import batch as ib
 from precis.ingest import conform, protect
 from precis.ingest import summary as sm
@@ -62,7 +62,7 @@ def ingest_dataset(
     lake.replace_where(staged.bronze, T.BRONZE[dataset], condition, evolve=True)
     suppressed = int(staged.observation.get.get(protect.SUPPRESSED) or 0)
     out = ib.build_batch(staged.batch, spec, settings, conform.ValueChecks.of(cfg.ingest))
-    with kept(out.typed) as (typed,):
+    with kept(out.typed, level=SPILLED) as (typed,):
         counts = ib.batch_counts(typed.agg(*out.batch_metrics).collect()[0].asDict())
         # Rewriting a file must also drop its old quarantine rows, so write even when
         # this batch has none, unless there is no quarantine table at all yet.
@@ -70,7 +70,7 @@ def ingest_dataset(
             where_batch = f"dataset = '{dataset}' AND {condition}"
             lake.replace_where(out.quarantine, T.QUARANTINE, where_batch, evolve=True)
         silver, found = materialize(
-            out.silver, out.silver_metrics, how="persist", storage_level=KEEP
+            out.silver, out.silver_metrics, how="persist", storage_level=SPILLED
         )
         try:
             lake.add_new_columns(T.SILVER[dataset], silver.schema)  # optional columns added later
