@@ -28,14 +28,10 @@ from precis.progress import log
 
 # Local defaults, each overridable through ``spark.conf`` in config.
 LOCAL_DEFAULTS: dict[str, str] = {
-    # A laptop or a 2-core CI box: 200 shuffle partitions would be 200 tiny tasks where
-    # adaptive execution cannot merge them.
+    # A laptop or a 2-core CI box: 200 shuffle partitions would be 200 tiny tasks. Nor 200
+    # for adaptive execution to merge: forget and identity took 1.8 and 2.4 times as
+    # long on 20,000 people (docs/benchmarks.md, "Ingest at a million people").
     "spark.sql.shuffle.partitions": "8",
-    # Where it can (joins, windows, aggregations), each shuffle starts at 200 partitions
-    # and is merged into partitions of at most 64 MB, at least one per core: a small
-    # shuffle still ends in one or two tasks, and a large one no longer puts a fixed
-    # eighth of it in each task (a million-people ingest ran out of a 4 GB heap so).
-    "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "200",
     # Local mode runs every task inside the driver JVM: Spark's 1 GB default heap runs
     # out when the generator's output and an ingest batch share it.
     "spark.driver.memory": "4g",
