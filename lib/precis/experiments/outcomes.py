@@ -48,9 +48,11 @@ def closed(assigned: DataFrame, window_days: int, as_of: dt.date) -> DataFrame:
     """The assignments of experiments whose every window has closed by the end of
     ``as_of`` (the last assignment plus ``window_days``): later ones are not judged."""
     end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
-    last = F.max(ASSIGNED_AT).over(Window.partitionBy(EXPERIMENT))
-    due = last + F.make_dt_interval(F.lit(window_days))
-    return assigned.withColumn("_due", due).filter(F.col("_due") <= end).drop("_due")
+    # One row per experiment (not a window over all of an experiment's people, which
+    # would put each experiment in one task).
+    last = assigned.groupBy(EXPERIMENT).agg(F.max(ASSIGNED_AT).alias("_last"))
+    done = last.filter(F.col("_last") + F.make_dt_interval(F.lit(window_days)) <= end)
+    return assigned.join(F.broadcast(done.select(EXPERIMENT)), EXPERIMENT, how="left_semi")
 
 
 def person_outcomes(
