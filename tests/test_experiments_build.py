@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from scipy import stats as st
 
 from precis.experiments import ExperimentInputs, build
 from precis.experiments.settings import ExperimentsConfig
@@ -81,10 +82,28 @@ def test_each_closed_experiment_gets_a_row_per_arm_and_metric(inputs):
 
 
 def test_the_intended_weights_come_from_the_experiments_table(spark, inputs):
+    # 2 and 2 people: a perfect split for equal weights, not for 1 to 3.
+    equal = build(inputs, ExperimentsConfig(), RUN_DATE, "run-1")
+    assert [r.srm_p_value for r in equal.rows] == pytest.approx([1.0, 1.0])
     arms = spark.createDataFrame(
-        [("e1", "control", 1.0, None), ("e1", "b", 1.0, None)],
+        [("e1", "control", 1.0, None), ("e1", "b", 3.0, None)],
         "experiment_id string, arm string, weight double, channel string",
     )
     weighted = ExperimentInputs(inputs.assignments, inputs.orders, inputs.identity_map, arms=arms)
     out = build(weighted, ExperimentsConfig(), RUN_DATE, "run-1")
-    assert [r.srm_p_value for r in out.rows] == pytest.approx([1.0, 1.0])  # 2 and 2 people
+    oracle = st.chisquare([2, 2], [3.0, 1.0]).pvalue  # arms sorted: b, control
+    assert [r.srm_p_value for r in out.rows] == pytest.approx([oracle, oracle])
+
+
+def test_an_isolated_identifier_assigns_nobody_and_its_orders_count_for_nobody(spark, inputs):
+    # p4's phone is a shared hotline: p4 leaves arm b, and its orders go with it.
+    guards = spark.createDataFrame(
+        [(RUN_DATE, "over_linked", "phone", "k4", None)],
+        "run_date date, guard string, id_type string, id_key string, other_key string",
+    )
+    guarded = ExperimentInputs(
+        inputs.assignments, inputs.orders, inputs.identity_map, guards=guards
+    )
+    out = build(guarded, ExperimentsConfig(cuped=False), RUN_DATE, "run-1")
+    conv = next(r for r in out.rows if r.metric == "conversion_rate")
+    assert (conv.n, conv.n_control, conv.value) == (1, 2, pytest.approx(1.0))  # p3 alone

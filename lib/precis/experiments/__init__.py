@@ -20,7 +20,7 @@ from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE, RUN_ID
 from precis.experiments import outcomes as O
 from precis.experiments.results import ResultRow, results
 from precis.experiments.settings import ExperimentsConfig
-from precis.identity.resolve import isolated_identifiers
+from precis.identity.resolve import isolated_identifiers, resolve
 
 #: The person key of an assigned identifier the identity graph has not seen: nobody's
 #: orders carry it (they would have put it in the graph), so its outcomes are 0.
@@ -43,14 +43,14 @@ class ExperimentOutputs:
     counts: dict[str, int]
 
 
-def people(inputs: ExperimentInputs) -> DataFrame:
+def people(inputs: ExperimentInputs, isolated: DataFrame | None) -> DataFrame:
     """Assignments with a person: ``experiment_id``, ``arm``, ``one_id``, ``assigned_at``.
 
     An identifier the graph isolated (shared by many people) assigns nobody; one it has
-    not seen is a person of its own (``unresolved:<id_type>:<id_key>``)."""
+    not seen is a person of its own (``unresolved:<id_type>:<id_key>``), which
+    ``identity.resolve.resolve`` (an inner join) would drop."""
     keyed = inputs.assignments.filter(F.col(ID_KEY).isNotNull())
-    if inputs.guards is not None:
-        isolated = isolated_identifiers(inputs.guards)
+    if isolated is not None:
         keyed = keyed.join(F.broadcast(isolated), [ID_TYPE, ID_KEY], how="left_anti")
     mapped = keyed.join(
         inputs.identity_map.select(ID_TYPE, ID_KEY, ONE_ID), [ID_TYPE, ID_KEY], how="left"
@@ -59,12 +59,12 @@ def people(inputs: ExperimentInputs) -> DataFrame:
     return mapped.select(O.EXPERIMENT, O.ARM, person.alias(ONE_ID), O.ASSIGNED_AT)
 
 
-def paid_orders(inputs: ExperimentInputs) -> DataFrame:
-    """Orders with their person: ``one_id``, ``order_time``, ``amount``, ``status``."""
-    keyed = inputs.orders.filter(F.col(ID_KEY).isNotNull())
-    return keyed.join(
-        inputs.identity_map.select(ID_TYPE, ID_KEY, ONE_ID), [ID_TYPE, ID_KEY], how="inner"
-    ).select(ONE_ID, "order_time", "amount", "status")
+def paid_orders(inputs: ExperimentInputs, isolated: DataFrame | None) -> DataFrame:
+    """Orders with their person: ``one_id``, ``order_time``, ``amount``, ``status``
+    (orders under an isolated identifier are nobody's)."""
+    return resolve(inputs.orders, inputs.identity_map, isolated).select(
+        ONE_ID, "order_time", "amount", "status"
+    )
 
 
 def weights(arms: DataFrame | None) -> dict[str, dict[str, float]]:
@@ -83,10 +83,11 @@ def weights(arms: DataFrame | None) -> dict[str, dict[str, float]]:
 def build(
     inputs: ExperimentInputs, settings: ExperimentsConfig, run_date: dt.date, run_id: str
 ) -> ExperimentOutputs:
-    first = O.first_assignments(people(inputs))
+    isolated = isolated_identifiers(inputs.guards) if inputs.guards is not None else None
+    first = O.first_assignments(people(inputs, isolated))
     judged = O.closed(first, settings.window_days, run_date)
     per_person = O.person_outcomes(
-        judged, paid_orders(inputs), settings.window_days, settings.pre_days
+        judged, paid_orders(inputs, isolated), settings.window_days, settings.pre_days
     )
     if not settings.cuped:
         per_person = per_person.withColumn(O.PRE_REVENUE, F.lit(0.0))
