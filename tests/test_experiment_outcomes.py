@@ -48,13 +48,13 @@ def test_outcomes_count_only_paid_orders_inside_the_window_and_the_pre_period(sp
     got = O.person_outcomes(assigned, orders, window_days=14, pre_days=28)
     expected = spark.createDataFrame(
         [
-            ("e1", "control", "p1", T0, 1.0, 15.0, 7.0),
-            ("e1", "control", "p2", T0, 0.0, 0.0, 0.0),
-            ("e1", "b", "p3", T0, 0.0, 0.0, 4.0),
-            ("e1", "b", "p4", T0, 0.0, 0.0, 0.0),
+            ("e1", "control", "p1", T0, 1.0, 15.0, 1.0, 7.0),
+            ("e1", "control", "p2", T0, 0.0, 0.0, 0.0, 0.0),
+            ("e1", "b", "p3", T0, 0.0, 0.0, 1.0, 4.0),
+            ("e1", "b", "p4", T0, 0.0, 0.0, 0.0, 0.0),
         ],
         "experiment_id string, arm string, one_id string, assigned_at timestamp, "
-        "converted double, revenue double, pre_revenue double",
+        "converted double, revenue double, pre_orders double, pre_revenue double",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -96,22 +96,24 @@ def test_only_experiments_whose_last_window_closed_are_judged(spark):
     assert sorted(r[0] for r in got.select("experiment_id").distinct().collect()) == ["done"]
 
 
-def test_arm_sums_are_the_moments_of_each_metric(spark):
+def test_arm_sums_are_the_moments_of_each_metric_and_its_covariate(spark):
     rows = [
-        ("e1", "control", "p1", T0, 1.0, 15.0, 7.0),
-        ("e1", "control", "p2", T0, 0.0, 0.0, 2.0),
-        ("e1", "b", "p3", T0, 1.0, 4.0, 4.0),
+        ("e1", "control", "p1", T0, 1.0, 15.0, 2.0, 7.0),
+        ("e1", "control", "p2", T0, 0.0, 0.0, 1.0, 2.0),
+        ("e1", "b", "p3", T0, 1.0, 4.0, 0.0, 4.0),
     ]
     people = spark.createDataFrame(
         rows,
         "experiment_id string, arm string, one_id string, assigned_at timestamp, "
-        "converted double, revenue double, pre_revenue double",
+        "converted double, revenue double, pre_orders double, pre_revenue double",
     )
     got = {
         (r["arm"], r["metric"]): Moments(r["n"], r["y"], r["yy"], r["x"], r["xx"], r["xy"])
         for r in O.arm_sums(people).collect()
     }
-    assert got[("control", "conversion_rate")] == Moments(2, 1.0, 1.0, 9.0, 53.0, 7.0)
+    # Conversion against pre-period orders, revenue against pre-period revenue.
+    assert got[("control", "conversion_rate")] == Moments(2, 1.0, 1.0, 3.0, 5.0, 2.0)
+    assert got[("b", "conversion_rate")] == Moments(1, 1.0, 1.0, 0.0, 0.0, 0.0)
     assert got[("control", "revenue_per_person")] == Moments(2, 15.0, 225.0, 9.0, 53.0, 105.0)
     assert got[("b", "revenue_per_person")] == Moments(1, 4.0, 16.0, 4.0, 16.0, 16.0)
     assert len(got) == 4

@@ -42,6 +42,7 @@ SMALL = GenerateConfig(
     forget_share=0.02,
     phone_change_share=0.2,
     hotline_rate=0.2,
+    experiments=3,
 )
 
 
@@ -478,7 +479,12 @@ def test_purchases_follow_the_planted_rate_and_dropout(gen):
     )
     counts = orders.groupBy("person_id").agg(F.count(F.lit(1)).alias("orders"))
     joined = params.join(counts, on="person_id", how="left").fillna(0, subset=["orders"])
-    assert joined.filter(F.col("orders") != F.col("purchases")).count() == 0
+    # Experiments' participants also buy what the experiments planted.
+    assert params.filter("experiment_orders > 0").count() > 0
+    assert (
+        joined.filter(F.col("orders") != F.col("purchases") + F.col("experiment_orders")).count()
+        == 0
+    )
     buyers = joined.filter(F.col("purchases") > 0)
     median = buyers.approxQuantile("lambda", [0.5], 0.0)[0]
     high = buyers.filter(F.col("lambda") > median).agg(F.avg("purchases")).first()[0]
@@ -600,6 +606,39 @@ def test_customers_and_forget_requests(gen):
         "phone",
         "member_id",
     }
+
+
+def test_experiments_are_planted_among_members_with_their_truth(gen):
+    arms = {
+        (r["experiment_id"], r["arm"]): r["weight"] for r in gen.landing["experiments"].collect()
+    }
+    # Two arms, two, then three; equal shares (no weight) in all three.
+    assert sorted(arms) == [
+        ("exp_01", "control"), ("exp_01", "variant_a"),
+        ("exp_02", "control"), ("exp_02", "variant_a"),
+        ("exp_03", "control"), ("exp_03", "variant_a"), ("exp_03", "variant_b"),
+    ]  # fmt: skip
+    assert set(arms.values()) == {None}
+    assigned = gen.landing["experiment_assignments"]
+    assert {r[0] for r in assigned.select("id_type").distinct().collect()} == {"member_id"}
+    assert {
+        (r[0], r[1]) for r in assigned.select("experiment_id", "arm").distinct().collect()
+    } <= set(arms)
+    # One row per person and experiment.
+    assert assigned.count() == assigned.select("experiment_id", "id_value").distinct().count()
+    # Every treatment arm has its truth, for both metrics; exp_02 lost assignments.
+    lifts = {
+        (r["experiment_id"], r["arm"], r["metric"]): r
+        for r in gen.truth["experiment_lifts"].collect()
+    }
+    assert set(lifts) == {
+        (e, a, m)
+        for e, a in arms
+        if a != "control"
+        for m in ("conversion_rate", "revenue_per_person")
+    }
+    assert {k[0] for k, r in lifts.items() if r["lost"] > 0} == {"exp_02"}
+    assert all(r["true_lift"] >= 0 and r["people"] > 0 for r in lifts.values())
 
 
 # ---------------------------------------------------------------------------- corruption

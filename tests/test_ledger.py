@@ -96,14 +96,14 @@ def test_default_pipeline_is_the_daily_jobs_and_the_demo_profile_adds_generate()
 def test_the_daily_graph():
     # The Airflow DAG and the bundle are checked against upstream(); here, its meaning:
     # ingest first, forget on it, identity after forget (the graph is built without the
-    # people forgotten), then lifecycle, recommend and attribution side by side, and
+    # people forgotten), then lifecycle, recommend, attribution and experiments side by side, and
     # tags after lifecycle (its model tags read customer_value).
     graph = {job: upstream(job, DAILY_JOBS) for job in DAILY_JOBS}
     assert graph.pop("ingest") == () and graph.pop("forget") == ("ingest",)
     assert graph.pop("identity") == ("forget",)
     assert graph.pop("tags") == ("lifecycle",)
     assert set(graph.values()) == {("identity",)}
-    assert set(graph) == {"lifecycle", "recommend", "attribution"}
+    assert set(graph) == {"lifecycle", "recommend", "attribution", "experiments"}
 
 
 def test_upstream_follows_needs_through_jobs_left_out():

@@ -36,6 +36,7 @@ from precis.attribution.settings import AttributionShapleyConfig as AttributionS
 from precis.columns import RUN_DATE
 from precis.contract import DATASETS as DATASETS
 from precis.errors import ConfigError
+from precis.experiments.settings import ExperimentsConfig as ExperimentsConfig
 from precis.exports_settings import ExportsConfig as ExportsConfig
 from precis.forget.settings import ForgetConfig as ForgetConfig
 from precis.generate.settings import GenerateConfig as GenerateConfig
@@ -126,6 +127,8 @@ class LandingConfig(Section):
     customers: LandingDataset = LandingDataset()
     campaign_spend: LandingDataset = LandingDataset()
     forget_requests: LandingDataset = LandingDataset()
+    experiment_assignments: LandingDataset = LandingDataset()
+    experiments: LandingDataset = LandingDataset()
 
 
 class MlflowConfig(Section):
@@ -262,6 +265,9 @@ class Config(Section):
     # Multi-touch attribution: conversions in the window_days ending on the run date are
     # credited to the touches of their journey (docs/attribution.md).
     attribution: AttributionConfig = AttributionConfig()
+    # Campaign experiments: each arm against control on conversion and revenue, once an
+    # experiment's windows have closed (docs/experiments.md).
+    experiments: ExperimentsConfig = ExperimentsConfig()
     # Differentially private aggregates for outside the team, under a privacy budget
     # (docs/share.md).
     share: ShareConfig = ShareConfig()

@@ -11,4 +11,6 @@ DATASETS: tuple[str, ...] = (
     "customers",
     "campaign_spend",
     "forget_requests",
+    "experiment_assignments",
+    "experiments",
 )

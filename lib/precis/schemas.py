@@ -176,6 +176,31 @@ SPECS: dict[str, DatasetSpec] = {
             order_by="requested_at",
             identified=True,
         ),
+        # Campaign experiments (docs/experiments.md): who was assigned to which arm, when.
+        # One row per person and experiment; a later row of the same identifier and
+        # experiment replaces an earlier one.
+        DatasetSpec(
+            "experiment_assignments",
+            (
+                ("experiment_id", S),
+                ("arm", S),
+                (ID_TYPE, S),
+                (ID_VALUE, S),
+                ("assigned_at", TS),
+            ),
+            required=("experiment_id", "arm", ID_TYPE, ID_VALUE, "assigned_at"),
+            keys=("experiment_id", ID_TYPE, ID_VALUE),
+            order_by="assigned_at",
+            identified=True,
+        ),
+        # Optional: each arm's intended share (equal shares without it) and, for a
+        # channel holdout, the channel withheld.
+        DatasetSpec(
+            "experiments",
+            (("experiment_id", S), ("arm", S), ("weight", DBL), ("channel", S)),
+            required=("experiment_id", "arm"),
+            keys=("experiment_id", "arm"),
+        ),
     )
 }
 

@@ -93,6 +93,7 @@ _AS_OF = {
     "events": "event_time",
     "touchpoints": "touch_time",
     "campaign_spend": "spend_date",
+    "experiment_assignments": "assigned_at",
 }
 SILVER: dict[str, Table] = {
     name: Table(
@@ -115,6 +116,8 @@ TOUCHPOINTS = SILVER["touchpoints"]
 ITEMS = SILVER["items"]
 CUSTOMERS = SILVER["customers"]
 CAMPAIGN_SPEND = SILVER["campaign_spend"]
+EXPERIMENT_ASSIGNMENTS = SILVER["experiment_assignments"]
+EXPERIMENTS = SILVER["experiments"]
 
 # ----------------------------------------------------------------------- gold
 # identity
@@ -138,6 +141,14 @@ TAG_STATS = Table("gold", "tag_stats", "replace_where")
 RECOMMENDATIONS = Table("gold", "recommendations", "snapshot", keys=(ONE_ID, "rank"))
 ATTRIBUTION = Table(
     "gold", "attribution", "merge", keys=(RUN_DATE, "model", "channel"), ignore=(RUN_ID,)
+)
+# experiments: one row per (experiment, arm, metric) of each run date that judged it
+EXPERIMENT_RESULTS = Table(
+    "gold",
+    "experiment_results",
+    "merge",
+    keys=(RUN_DATE, "experiment_id", "arm", "metric"),
+    ignore=(RUN_ID,),
 )
 # share: differentially private aggregates for outside the team, one release per run
 # date (a forced rerun replaces the date's rows); by release name (docs/share.md).
@@ -191,6 +202,7 @@ TRUTH_NAMES = (
     "people",
     "traps",
     "corruptions",
+    "experiment_lifts",
 )
 TRUTH: dict[str, Table] = {name: Table("truth", name) for name in TRUTH_NAMES}
 RECORD_PERSON = TRUTH["record_person"]
@@ -217,6 +229,7 @@ READS: dict[str, tuple[Table, ...]] = {
     "tags": (*SILVER.values(), IDENTITY_MAP, IDENTITY_GUARDS, CUSTOMER_VALUE, PROFILE_TAGS),
     "recommend": (EVENTS, ORDERS, ORDER_ITEMS, CUSTOMERS, IDENTITY_MAP),
     "attribution": (TOUCHPOINTS, ORDERS, CAMPAIGN_SPEND, IDENTITY_MAP, IDENTITY_GUARDS),
+    "experiments": (EXPERIMENT_ASSIGNMENTS, EXPERIMENTS, ORDERS, IDENTITY_MAP, IDENTITY_GUARDS),
     "share": (
         SEGMENTS,
         PROFILE_TAGS,

@@ -1,8 +1,8 @@
 """precis_daily: the daily precis jobs of one run date, each one spark-submit.
 
 One task per job of ``precis.jobs.DAILY_JOBS``, wired by the tables each job reads for
-the same run date: ingest, then forget, then identity, then lifecycle, recommend and
-attribution side by side, and tags after lifecycle. Every task runs
+the same run date: ingest, then forget, then identity, then lifecycle, recommend,
+attribution and experiments side by side, and tags after lifecycle. Every task runs
 
     spark-submit --master <connection> --packages <Delta> --conf <Delta SQL> ...
         precis_job.py <job> --run-date {{ ds }} [--config F ...] [--env E] [--set k=v ...]
@@ -70,6 +70,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "tags": ("lifecycle",),
     "recommend": ("identity",),
     "attribution": ("identity",),
+    "experiments": ("identity",),
 }
 
 #: What a session needs to read and write Delta tables: precis.session.DELTA_CONF.
@@ -171,7 +172,10 @@ def start_date() -> dt.datetime:
 
 with DAG(
     dag_id=DAG_ID,
-    description="precis daily jobs: ingest, forget, identity, lifecycle, tags, recommend, attribution",
+    description=(
+        "precis daily jobs: ingest, forget, identity, lifecycle, tags, recommend, "
+        "attribution, experiments"
+    ),
     doc_md=__doc__,
     # The run of date D covers D and starts when D ends, so {{ ds }} is the day it covers.
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),

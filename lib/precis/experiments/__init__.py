@@ -90,7 +90,7 @@ def build(
         judged, paid_orders(inputs, isolated), settings.window_days, settings.pre_days
     )
     if not settings.cuped:
-        per_person = per_person.withColumn(O.PRE_REVENUE, F.lit(0.0))
+        per_person = per_person.withColumns({x: F.lit(0.0) for x in O.COVARIATES.values()})
     # One row per experiment, arm and metric.
     sums = [r.asDict() for r in O.arm_sums(per_person).collect()]
     counted = first.agg(

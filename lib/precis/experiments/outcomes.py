@@ -5,8 +5,9 @@ The estimands (docs/experiments.md): for a person assigned at ``assigned_at``,
 - *converted*: 1 when they have at least one paid order in
   (``assigned_at``, ``assigned_at`` + ``window_days``], else 0;
 - *revenue*: the amount of those orders (0 without any);
-- *pre-period revenue*: the amount of their paid orders in
-  [``assigned_at`` - ``pre_days``, ``assigned_at``), the covariate CUPED uses.
+- *pre-period orders* and *pre-period revenue*: the number and amount of their paid
+  orders in [``assigned_at`` - ``pre_days``, ``assigned_at``), the covariates of CUPED
+  for conversion and revenue (a count predicts a 0/1 outcome better than a 0/1 does).
 
 People are ``one_id``s: two identifiers of one person assigned to one experiment count
 once, at their first assignment, and a person the identity graph finds in two arms is
@@ -27,8 +28,9 @@ ARM = "arm"
 ASSIGNED_AT = "assigned_at"
 #: The two metrics of ``gold/experiment_results``, each with its per-person column.
 METRICS = {"conversion_rate": "converted", "revenue_per_person": "revenue"}
-#: The covariate of CUPED.
-PRE_REVENUE = "pre_revenue"
+#: Each metric's covariate in CUPED, from the pre-period.
+PRE_ORDERS, PRE_REVENUE = "pre_orders", "pre_revenue"
+COVARIATES = {"conversion_rate": PRE_ORDERS, "revenue_per_person": PRE_REVENUE}
 
 
 def first_assignments(assigned: DataFrame) -> DataFrame:
@@ -59,7 +61,7 @@ def person_outcomes(
     assigned: DataFrame, orders: DataFrame, window_days: int, pre_days: int
 ) -> DataFrame:
     """``experiment_id``, ``arm``, ``one_id``, ``assigned_at``, ``converted`` (0/1),
-    ``revenue``, ``pre_revenue``: one row per first assignment.
+    ``revenue``, ``pre_orders``, ``pre_revenue``: one row per first assignment.
 
     ``orders``: ``one_id``, ``order_time``, ``amount``, ``status`` (silver orders with
     their person); refunded orders do not count (a missing status means paid).
@@ -82,23 +84,24 @@ def person_outcomes(
     return joined.groupBy(EXPERIMENT, ARM, ONE_ID, ASSIGNED_AT).agg(
         F.max(F.when(inside, 1.0).otherwise(0.0)).alias("converted"),
         F.sum(F.when(inside, amount).otherwise(0.0)).alias("revenue"),
+        F.sum(F.when(before, 1.0).otherwise(0.0)).alias(PRE_ORDERS),
         F.sum(F.when(before, amount).otherwise(0.0)).alias(PRE_REVENUE),
     )
 
 
 def arm_sums(outcomes: DataFrame) -> DataFrame:
     """Per (experiment, arm, metric): ``n`` and the sums of y, y^2, x, x^2 and x y, where
-    y is the metric's per-person value and x the pre-period revenue."""
-    x = F.col(PRE_REVENUE)
+    y is the metric's per-person value and x its covariate (``COVARIATES``)."""
     per_metric = [
         F.struct(
             F.lit(metric).alias("metric"),
             F.col(column).alias("y"),
+            F.col(COVARIATES[metric]).alias("x"),
         )
         for metric, column in METRICS.items()
     ]
-    long = outcomes.select(EXPERIMENT, ARM, x, F.explode(F.array(*per_metric)).alias("m"))
-    y = F.col("m.y")
+    long = outcomes.select(EXPERIMENT, ARM, F.explode(F.array(*per_metric)).alias("m"))
+    x, y = F.col("m.x"), F.col("m.y")
     return long.groupBy(EXPERIMENT, ARM, F.col("m.metric").alias("metric")).agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(y).alias("y"),

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE, ID_VALUE, ITEM_ID
-from precis.generate import activity, landing, purchases, touchpoints, truth
+from precis.generate import activity, experiments, landing, purchases, touchpoints, truth
 from precis.generate.activity import World
 from precis.generate.catalog import (
     ItemDraw,
@@ -78,7 +78,14 @@ def build(
     parts = num_partitions or default_partitions(g)
 
     people = persist(people_frame(spark, g, period, draw, parts), "people")
-    orders = persist(purchases.orders(people, w), "orders")
+    planted = experiments.plan(g, period)
+    bought = purchases.purchase_times(people)
+    if planted:
+        enrolled = experiments.enrolled(people, experiments.specs(spark, planted), w)
+        bought = bought.unionByName(experiments.purchases(enrolled, w))
+    # Every order, and those of experiment arms a person was not in (for the truth only).
+    every_order = persist(purchases.orders(bought, w), "orders")
+    orders = every_order.filter("planted IS NULL OR planted.landed")
     browse = persist(
         activity.browse_sessions(people, w).select(
             "person_id", *activity.SESSION_COLUMNS, "pref_cum"
@@ -165,6 +172,16 @@ def build(
         "forget_requests": landing.conform(
             forgets, "forget_requests", {"requested_at": ts("requested_s")}
         ),
+        "experiment_assignments": (
+            landing.conform(
+                enrolled.filter("landed"),
+                "experiment_assignments",
+                {ID_TYPE: "'member_id'", ID_VALUE: "member_id", "assigned_at": ts("assigned_s")},
+            )
+            if planted
+            else spark.createDataFrame([], SPECS["experiment_assignments"].schema)
+        ),
+        "experiments": experiments.arms_frame(spark, planted),
     }
 
     corrupted: tuple[str, ...] = CORRUPTED_DATASETS if g.corrupt_fraction > 0 else ()
@@ -177,11 +194,16 @@ def build(
     truth_frames = {
         "record_person": truth.record_person(records, events, orders, touches, customers, forgets),
         "person_preferences": truth.person_preferences(people, w),
-        "person_purchase_params": truth.person_purchase_params(people, g),
+        "person_purchase_params": truth.person_purchase_params(people, g, every_order),
         "channel_effects": channel_effects_frame(spark),
         "people": truth.people_truth(people),
         "traps": truth.traps(spark, people, g),
         "corruptions": corruptions,
+        "experiment_lifts": (
+            experiments.lifts(every_order, enrolled)
+            if planted
+            else spark.createDataFrame([], experiments.TRUTH_SCHEMA)
+        ),
     }
     return Generated(landing=frames, truth=truth_frames, corrupted=corrupted)
 

@@ -46,6 +46,7 @@ LINE_SHARES = (0.45, 0.2, 0.08)  # chance of a 2nd, 3rd and 4th order line
 #: Columns of the orders frame: what landing, lines, events, touches and records need.
 ORDER_COLUMNS = (
     *TOUCH_PERSON_COLUMNS,
+    "planted",
     ORDER_ID,
     "order_time_s",
     "sales_channel",
@@ -64,8 +65,43 @@ ORDER_COLUMNS = (
 
 
 # ----------------------------------------------------------------------- orders
-def orders(people: DataFrame, w: World) -> DataFrame:
-    """One row per purchase (BG/NBD arrival times), with its lines and who paid.
+#: Who buys when: the person columns ``orders`` needs, ``purchase_no`` (unique per
+#: person), ``order_time_s`` and ``planted`` (the experiment an order belongs to, or null).
+PURCHASE_COLUMNS = (
+    *IDENTITY_PERSON_COLUMNS,
+    "spend_nu",
+    "pref_cum",
+    "purchase_no",
+    "order_time_s",
+    "planted",
+)
+#: ``planted``: an order of an experiment's participant (precis.generate.experiments);
+#: ``arm`` is set on an order the arm's treatment caused, ``landed`` false on one that
+#: would have happened in another arm (kept for the truth only).
+PLANTED_TYPE = "struct<experiment_id:string,arm:string,landed:boolean>"
+
+
+def purchase_times(people: DataFrame) -> DataFrame:
+    """The BG/NBD purchases of ``people``, in ``PURCHASE_COLUMNS``."""
+    return (
+        people.filter(F.col("purchase_offsets").isNotNull())
+        .select(
+            *IDENTITY_PERSON_COLUMNS,
+            "spend_nu",
+            "pref_cum",
+            F.posexplode(F.col("purchase_offsets")).alias("purchase_no", "_offset"),
+            "first_purchase_s",
+        )
+        .select(
+            *PURCHASE_COLUMNS[:-2],
+            F.expr("first_purchase_s + CAST(floor(_offset) AS BIGINT)").alias("order_time_s"),
+            F.expr(f"CAST(NULL AS {PLANTED_TYPE})").alias("planted"),
+        )
+    )
+
+
+def orders(purchases: DataFrame, w: World) -> DataFrame:
+    """One row per purchase (``PURCHASE_COLUMNS``), with its lines and who paid.
 
     Online orders are also checkout sessions (``session_id`` = a checkout id) so that
     they produce events and an identity record; POS orders carry the phone typed at
@@ -73,14 +109,6 @@ def orders(people: DataFrame, w: World) -> DataFrame:
     """
     g = w.g
     draw = w.draw
-    # Only the person columns used here or downstream: every column is copied per order.
-    purchases = people.filter(F.col("purchase_offsets").isNotNull()).select(
-        *IDENTITY_PERSON_COLUMNS,
-        "first_purchase_s",
-        "spend_nu",
-        "pref_cum",
-        F.posexplode(F.col("purchase_offsets")).alias("purchase_no", "purchase_offset"),
-    )
 
     def u(salt: str, *more: str) -> str:
         return w.u(salt, ORDER_ID, *more)
@@ -90,7 +118,6 @@ def orders(people: DataFrame, w: World) -> DataFrame:
         *exprs(
             {
                 ORDER_ID: f"concat('O', upper({hex_id(w.seed, 'order', 'person_id', 'purchase_no', length=18)}))",
-                "order_time_s": "first_purchase_s + CAST(floor(purchase_offset) AS BIGINT)",
                 "_online": online_source(w.u("order_source", "person_id", "purchase_no")),
             }
         ),

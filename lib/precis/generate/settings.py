@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from precis.settings import Section
 
@@ -85,6 +85,19 @@ class GenerateConfig(Section):
     refund_rate: float = Field(0.05, ge=0.0, le=1.0)  # orders with status refunded
     offline_share: float = Field(0.3, ge=0.0, le=1.0)  # orders paid at a store (POS)
 
+    # --- campaign experiments (docs/experiments.md), planted among CRM members
+    # How many. Each enrolls members over a week, is judged 14 days after its last
+    # enrolment, and the last one is still running at the end date. 0: none (the
+    # experiment datasets are then landed empty).
+    experiments: int = Field(0, ge=0, le=100)
+    # Share of the members seen by its start and still active that each one enrolls.
+    experiment_share: float = Field(0.1, gt=0.0, le=1.0)
+    # Participants' regular buying, from 28 days before their first enrolment to 14 days
+    # after their last: orders per day ~ Gamma(shape, mean / shape). A low shape spreads
+    # them widely, so pre-period spend predicts the outcome, as with real customers.
+    experiment_rate: float = Field(0.05, ge=0.0)
+    experiment_rate_shape: float = Field(0.15, gt=0.0)
+
     # --- browsing and marketing
     session_rate: float = Field(0.04, gt=0.0)  # mean online sessions per active day
     events_per_session: float = Field(3.5, ge=1.0)  # mean events in a browsing session
@@ -97,3 +110,17 @@ class GenerateConfig(Section):
     pref_alpha: float = Field(0.3, gt=0.0)
     # Share of views that ignore preferences (exploration), so tastes are learnable but noisy.
     explore_share: float = Field(0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _room_for_experiments(self) -> GenerateConfig:
+        # 28 days of pre-period, a week of enrolment and a 14-day window, twice over.
+        if self.experiments and self.days < MIN_EXPERIMENT_DAYS:
+            raise ValueError(
+                f"generate.experiments needs generate.days >= {MIN_EXPERIMENT_DAYS} "
+                f"(got {self.days}): each experiment has a 28-day pre-period, a week of "
+                "enrolment and a 14-day window"
+            )
+        return self
+
+
+MIN_EXPERIMENT_DAYS = 60

@@ -88,9 +88,16 @@ def person_preferences(people: DataFrame, w: World) -> DataFrame:
     )
 
 
-def person_purchase_params(people: DataFrame, g: GenerateConfig) -> DataFrame:
+def person_purchase_params(people: DataFrame, g: GenerateConfig, orders: DataFrame) -> DataFrame:
+    """Each person's BG/NBD and Gamma-Gamma draws, their purchases by that process, and
+    ``experiment_orders``: their landed orders planted by experiments besides."""
     bought = F.col("purchase_offsets").isNotNull()
-    return people.select(
+    planted = (
+        orders.filter("planted IS NOT NULL AND planted.landed")
+        .groupBy("person_id")
+        .agg(F.count(F.lit(1)).alias("experiment_orders"))
+    )
+    return people.join(planted, "person_id", "left").select(
         "person_id",
         F.col("is_buyer").alias("latent_buyer"),
         F.col("lam").alias("lambda"),
@@ -103,6 +110,7 @@ def person_purchase_params(people: DataFrame, g: GenerateConfig) -> DataFrame:
         F.coalesce(F.size(F.col("purchase_offsets")), F.lit(0)).alias("purchases"),
         F.timestamp_seconds(F.col("dropout_s")).alias("dropout_at"),
         (bought & F.col("dropout_s").isNull()).alias("alive_at_end"),
+        F.coalesce(F.col("experiment_orders"), F.lit(0)).alias("experiment_orders"),
     )
 
 

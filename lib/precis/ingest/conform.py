@@ -268,6 +268,7 @@ _FLOORS: dict[str, tuple[tuple[str, float, bool], ...]] = {
     "items": (("price", 0, False),),
     "campaign_spend": (("spend", 0, False),),
     "touchpoints": (("cost", 0, False),),
+    "experiments": (("weight", 0, True),),
 }
 
 

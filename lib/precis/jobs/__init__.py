@@ -20,6 +20,7 @@ JOBS: tuple[str, ...] = (
     "tags",
     "recommend",
     "attribution",
+    "experiments",
     "share",
     "evaluate",
     "pipeline",
@@ -52,6 +53,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "tags": ("lifecycle",),  # the model tags read customer_value
     "recommend": ("identity",),
     "attribution": ("identity",),
+    "experiments": ("identity",),
     "share": ("tags", "attribution"),
     "evaluate": ("identity", "lifecycle", "attribution"),
 }
