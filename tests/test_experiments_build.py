@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
+from chispa import assert_df_equality
 from scipy import stats as st
 
-from precis.experiments import ExperimentInputs, build
+from precis.errors import ConfigError
+from precis.experiments import ExperimentInputs, build, explain
 from precis.experiments.settings import ExperimentsConfig
 
 T0 = dt.datetime(2026, 3, 1, 9, 0)
@@ -107,3 +110,53 @@ def test_an_isolated_identifier_assigns_nobody_and_its_orders_count_for_nobody(s
     out = build(guarded, ExperimentsConfig(cuped=False), RUN_DATE, "run-1")
     conv = next(r for r in out.rows if r.metric == "conversion_rate")
     assert (conv.n, conv.n_control, conv.value) == (1, 2, pytest.approx(1.0))  # p3 alone
+
+
+def test_explain_traces_one_person_through_the_same_steps(spark, inputs):
+    orders = spark.createDataFrame(
+        [
+            ("o1", "email", "k1", at(2), 30.0, "paid"),
+            ("o2", "cookie", "k1c", at(3), 5.0, "refunded"),
+            ("o3", "email", "k3", at(3), 10.0, None),  # someone else's
+        ],
+        "order_id string, id_type string, id_key string, order_time timestamp, "
+        "amount double, status string",
+    )
+    found = explain.trace(
+        dataclasses.replace(inputs, orders=orders), ExperimentsConfig(), RUN_DATE, "p1"
+    )
+    assignments = spark.createDataFrame(
+        [
+            ("e1", "control", "email", "k1", T0, False, True, True),
+            ("e1", "b", "cookie", "k1c", at(1), False, False, True),  # the crossover
+            ("e2", "control", "email", "k1", at(20), False, True, False),  # still open
+        ],
+        "experiment_id string, arm string, id_type string, id_key string, "
+        "assigned_at timestamp, isolated boolean, counted boolean, judged boolean",
+    )
+    assert_df_equality(found.assignments, assignments, ignore_nullable=True)
+    near = spark.createDataFrame(
+        [
+            ("e1", "o1", at(2), 30.0, "paid", "window", True),
+            ("e1", "o2", at(3), 5.0, "refunded", "window", False),
+            ("e2", "o1", at(2), 30.0, "paid", "pre", True),  # 18 days before e2's
+            ("e2", "o2", at(3), 5.0, "refunded", "pre", False),
+        ],
+        "experiment_id string, order_id string, order_time timestamp, amount double, "
+        "status string, period string, counted boolean",
+    )
+    assert_df_equality(found.orders, near, ignore_nullable=True, ignore_row_order=True)
+    outcomes = spark.createDataFrame(
+        [("e1", "control", 1.0, 30.0, 0.0, 0.0)],
+        "experiment_id string, arm string, converted double, revenue double, "
+        "pre_orders double, pre_revenue double",
+    )
+    assert_df_equality(found.outcomes, outcomes, ignore_nullable=True)
+    assert explain.lines(found)[0] == "experiments of one_id p1:"
+
+
+def test_explain_takes_a_one_id_never_an_identifier():
+    assert ExperimentsConfig(explain="p000dd7970ef87581a977").explain == "p000dd7970ef87581a977"
+    with pytest.raises(ConfigError, match="experiments.explain takes a one_id") as caught:
+        ExperimentsConfig(explain="email:alice@example.com")
+    assert "alice" not in str(caught.value)

@@ -28,6 +28,9 @@ from precis.redact import redact_value
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LINE = 100
+#: A one_id as a setting accepts it (explain modes). An identifier (id_type:value, an
+#: email, a phone with its +) does not look like this, so none sits in a command line.
+ONE_ID_FORM = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Section(BaseModel):

@@ -46,15 +46,22 @@ def first_assignments(assigned: DataFrame) -> DataFrame:
     )
 
 
-def closed(assigned: DataFrame, window_days: int, as_of: dt.date) -> DataFrame:
-    """The assignments of experiments whose every window has closed by the end of
-    ``as_of`` (the last assignment plus ``window_days``): later ones are not judged."""
+def closed_experiments(assigned: DataFrame, window_days: int, as_of: dt.date) -> DataFrame:
+    """``experiment_id`` of the experiments whose every window has closed by the end of
+    ``as_of`` (the last assignment plus ``window_days``): one row each."""
     end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
     # One row per experiment (not a window over all of an experiment's people, which
     # would put each experiment in one task).
     last = assigned.groupBy(EXPERIMENT).agg(F.max(ASSIGNED_AT).alias("_last"))
     done = last.filter(F.col("_last") + F.make_dt_interval(F.lit(window_days)) <= end)
-    return assigned.join(F.broadcast(done.select(EXPERIMENT)), EXPERIMENT, how="left_semi")
+    return done.select(EXPERIMENT)
+
+
+def closed(assigned: DataFrame, window_days: int, as_of: dt.date) -> DataFrame:
+    """The assignments of experiments whose every window has closed by the end of
+    ``as_of``: later ones are not judged."""
+    done = closed_experiments(assigned, window_days, as_of)
+    return assigned.join(F.broadcast(done), EXPERIMENT, how="left_semi")
 
 
 def person_outcomes(

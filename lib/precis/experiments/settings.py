@@ -5,9 +5,10 @@ Each default is written once, here.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from precis.settings import Section
+from precis.errors import ConfigError
+from precis.settings import ONE_ID_FORM, Section
 
 
 class ExperimentsConfig(Section):
@@ -26,3 +27,18 @@ class ExperimentsConfig(Section):
     # its mixing standard deviation, as a fraction of the control arm's standard
     # deviation of the metric. null: none.
     sequential_scale: float | None = Field(None, gt=0)
+    # A one_id: print that person's part (assignments, orders near them, outcomes)
+    # instead of judging; nothing is written. null: judge.
+    explain: str | None = None
+
+    @field_validator("explain")
+    @classmethod
+    def _one_id_only(cls, value: str | None) -> str | None:
+        if value is None or ONE_ID_FORM.fullmatch(value):
+            return value
+        # A ConfigError, not a ValueError: pydantic's message would quote the value.
+        raise ConfigError(
+            "invalid config: experiments.explain takes a one_id, never an identifier "
+            "(a command line or a file would keep it); find the one_id of a member id "
+            "with notebooks/inspect_person.py"
+        )

@@ -7,7 +7,8 @@ experiments whose every window has closed, and compares each arm with control on
 conversion and revenue per person (Welch intervals, CUPED, Holm, the sample-ratio
 test). Writes this run date's rows of ``gold/experiment_results`` (MERGE by run date,
 experiment, arm and metric: an unchanged rerun rewrites nothing); a forest plot and
-every number go to MLflow.
+every number go to MLflow. With ``experiments.explain`` (a one_id) it prints that
+person's part instead and writes nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pyspark.sql import SparkSession
 from precis import experiments
 from precis import tables as T
 from precis.config import Config
-from precis.experiments import report
+from precis.experiments import explain, report
 from precis.experiments.results import as_dicts
+from precis.person import check_one_id
 from precis.progress import Progress
 from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
@@ -51,6 +53,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     progress = Progress(JOB, STEPS)
     if not lake.exists(T.EXPERIMENT_ASSIGNMENTS):
         return progress.skipped(f"{T.EXPERIMENT_ASSIGNMENTS.ref} not found: no experiment landed")
+    if cfg.experiments.explain is not None:
+        return run_explain(lake, cfg, cfg.experiments.explain)
     with job_run(cfg, JOB) as tracker:
         with progress.step("compare arms") as step:
             out = experiments.build(
@@ -83,6 +87,16 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         + (f", {flagged} with a sample-ratio mismatch" if flagged else "")
     )
     return {"counts": out.counts, "rows": as_dicts(out.rows), "written": written}
+
+
+def run_explain(lake: Lakehouse, cfg: Config, one_id: str) -> dict[str, Any]:
+    """One person's part, printed; nothing is written."""
+    inputs = read(lake, cfg.run_date)
+    check_one_id(inputs.identity_map, one_id, lake.read_if_exists(T.IDENTITY_CHANGES))
+    found = explain.trace(inputs, cfg.experiments, cfg.run_date, one_id)
+    shown = explain.lines(found)
+    print("\n".join(shown))
+    return {"explained": one_id, "lines": shown}
 
 
 def _report(tracker: JobRun, out: experiments.ExperimentOutputs, cfg: Config) -> None:

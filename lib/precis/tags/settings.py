@@ -13,13 +13,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from precis.errors import ConfigError
-from precis.settings import Section, config_file
+from precis.settings import ONE_ID_FORM, Section, config_file
 
 #: ``tags.explain.id`` that reads the person from standard input.
 EXPLAIN_STDIN = "-"
-# A one_id as explain accepts it on a command line. An identifier (id_type:value, an
-# email, a phone with its +) does not look like this.
-_ONE_ID_FORM = re.compile(r"[A-Za-z0-9_-]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -57,7 +54,7 @@ class TagsExplainConfig(Section):
     @field_validator("id")
     @classmethod
     def _no_identifier(cls, value: str | None) -> str | None:
-        if value is None or value == EXPLAIN_STDIN or _ONE_ID_FORM.fullmatch(value):
+        if value is None or value == EXPLAIN_STDIN or ONE_ID_FORM.fullmatch(value):
             return value
         # A ConfigError, not a ValueError: pydantic's message would quote the value.
         raise ConfigError(
