@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from precis.columns import ID_KEY, ID_TYPE, ONE_ID
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, ORDER_ID
 from precis.experiments import ExperimentInputs, paid_orders, people
 from precis.experiments import outcomes as O
 from precis.experiments.settings import ExperimentsConfig
@@ -73,9 +73,7 @@ def trace(
         )
         .orderBy(O.EXPERIMENT, O.ASSIGNED_AT, O.ARM, ID_TYPE)
     )
-    bought = resolve(own.orders, mine, isolated).select(
-        "order_id", "order_time", "amount", "status"
-    )
+    bought = resolve(own.orders, mine, isolated).select(ORDER_ID, "order_time", "amount", "status")
     at, t = F.col(O.ASSIGNED_AT), F.col("order_time")
     window = F.make_dt_interval(F.lit(settings.window_days))
     pre = F.make_dt_interval(F.lit(settings.pre_days))
@@ -85,7 +83,7 @@ def trace(
         .crossJoin(bought)
         .select(
             O.EXPERIMENT,
-            "order_id",
+            ORDER_ID,
             "order_time",
             "amount",
             "status",
