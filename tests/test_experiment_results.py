@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as st
 
 from precis.errors import PrecisError
-from precis.experiments.results import results
+from precis.experiments.results import lacking_control, results
 
 
 def sums(experiment: str, arm: str, converted, revenue, pre) -> list[dict]:
@@ -110,6 +110,11 @@ def test_sequential_intervals_are_wider_and_a_missing_control_is_named():
     rows = world(rng, "e", {"control": (2000, 0, 0), "b": (2000, 0.02, 0)})
     (fixed, *_) = results(rows, {}, "control", sequential_scale=0.1)
     assert fixed.ci_low_sequential < fixed.ci_low < fixed.ci_high < fixed.ci_high_sequential
+    # An experiment with nobody in control is left out, the others judged.
     rows = world(rng, "nocontrol", {"a": (10, 0, 0), "b": (10, 0, 0)})
-    with pytest.raises(PrecisError, match="'nocontrol' has no 'control' arm.*a, b"):
-        results(rows, {}, "control")
+    rows += world(rng, "fine", {"control": (10, 0, 0), "b": (10, 0, 0)})
+    assert {r.experiment_id for r in results(rows, {}, "control")} == {"fine"}
+    assert lacking_control(rows, "control") == {"nocontrol": ["a", "b"]}
+    # None has one: the setting is wrong.
+    with pytest.raises(PrecisError, match="no experiment has a 'ctrl' arm.*'fine' has b, control"):
+        results(rows, {}, "ctrl")

@@ -77,6 +77,7 @@ def test_each_closed_experiment_gets_a_row_per_arm_and_metric(inputs):
         "unresolved": 1,
         "judged_experiments": 1,
         "srm_failed": 0,
+        "without_control": 0,
     }
     table = out.table.collect()
     assert len(table) == 2

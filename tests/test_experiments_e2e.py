@@ -13,8 +13,8 @@ from precis import experiments
 from precis import tables as T
 from precis.columns import RUN_DATE
 from precis.config import load_config
+from precis.jobs import evaluate, generate, identity, ingest
 from precis.jobs import experiments as job
-from precis.jobs import generate, identity, ingest
 from precis.storage import Lakehouse
 
 pytestmark = pytest.mark.slow
@@ -129,3 +129,19 @@ def test_a_rerun_writes_nothing(judged):
     _, first, second, _, _, _ = judged
     assert second["written"] == {"inserted": 0, "updated": 0, "deleted": 0}
     assert second["rows"] == first["rows"]
+
+
+def test_the_evaluation_scores_the_same_coverage(judged, spark):
+    cfg, first, _, _, _, truth = judged
+    scores = evaluate.evaluate_experiments(Lakehouse.from_config(spark, cfg), cfg)
+    for metric in ("conversion_rate", "revenue_per_person"):
+        rows = [r for r in first["rows"] if r["metric"] == metric]
+        held = sum(
+            r["ci_low"]
+            <= truth[(r["experiment_id"], r["arm"], metric)]["true_lift"]
+            <= r["ci_high"]
+            for r in rows
+        )
+        assert scores[f"{metric}_coverage"] == held / len(rows)
+        assert scores[f"{metric}_comparisons"] == len(rows)
+    assert scores["srm_correct"] == 1.0

@@ -209,6 +209,7 @@ RECORD_PERSON = TRUTH["record_person"]
 PERSON_PURCHASE_PARAMS = TRUTH["person_purchase_params"]
 CHANNEL_EFFECTS = TRUTH["channel_effects"]
 PEOPLE = TRUTH["people"]
+EXPERIMENT_LIFTS = TRUTH["experiment_lifts"]
 
 
 # ------------------------------------------------------------------ readers

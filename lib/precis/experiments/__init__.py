@@ -10,6 +10,7 @@ the outcomes per arm; the statistics then run on the driver over a few numbers p
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -18,13 +19,15 @@ from pyspark.sql import functions as F
 
 from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE, RUN_ID
 from precis.experiments import outcomes as O
-from precis.experiments.results import ResultRow, results
+from precis.experiments.results import ResultRow, lacking_control, results
 from precis.experiments.settings import ExperimentsConfig
 from precis.identity.resolve import isolated_identifiers, resolve
 
 #: The person key of an assigned identifier the identity graph has not seen: nobody's
 #: orders carry it (they would have put it in the graph), so its outcomes are 0.
 UNRESOLVED = "unresolved:"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,15 @@ def build(
         F.sum(F.when(F.col(ONE_ID).startswith(UNRESOLVED), 1).otherwise(0)).alias("unresolved"),
     ).collect()[0]
     rows = results(sums, weights(inputs.arms), settings.control_arm, settings.sequential_scale)
+    lacking = lacking_control(sums, settings.control_arm)
+    for experiment, arms in sorted(lacking.items()):
+        log.warning(
+            "experiment '%s' has nobody in its '%s' arm (experiments.control_arm): not "
+            "judged; its arms: %s",
+            experiment,
+            settings.control_arm,
+            ", ".join(arms),
+        )
     spark = inputs.assignments.sparkSession
     table = spark.createDataFrame(
         [(*(getattr(r, f.name) for f in fields(ResultRow)),) for r in rows], RESULT_SCHEMA
@@ -107,6 +119,7 @@ def build(
     counts: dict[str, Any] = {k: int(counted[k] or 0) for k in counted.asDict()}
     counts["judged_experiments"] = len({r.experiment_id for r in rows})
     counts["srm_failed"] = len({r.experiment_id for r in rows if r.srm_failed})
+    counts["without_control"] = len(lacking)
     return ExperimentOutputs(table, rows, counts)
 
 

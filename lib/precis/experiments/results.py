@@ -60,8 +60,11 @@ def results(
     ``weights``: experiment -> arm -> intended share (absent: equal shares).
     ``sequential_scale``: when set, also an always-valid interval whose mixing standard
     deviation is this fraction of the control arm's standard deviation of the metric.
-    An experiment without a ``control_arm`` arm is an error naming it.
+    An experiment with nobody in ``control_arm`` is left out (``lacking_control`` names
+    it for the caller to report); when no experiment has one, the setting is wrong: an
+    error naming every experiment's arms.
     """
+    sums = list(sums)
     by_experiment: dict[str, dict[str, dict[str, Moments]]] = defaultdict(dict)
     for r in sums:
         arms = by_experiment[r["experiment_id"]].setdefault(r["metric"], {})
@@ -73,8 +76,15 @@ def results(
             float(r["xx"]),
             float(r["xy"]),
         )
+    lacking = lacking_control(sums, control_arm)
+    if lacking and len(lacking) == len(by_experiment):
+        # Not one experiment has it: the setting names no arm of these experiments.
+        raise PrecisError(
+            f"no experiment has a '{control_arm}' arm (experiments.control_arm); "
+            + "; ".join(f"'{e}' has {', '.join(arms)}" for e, arms in sorted(lacking.items()))
+        )
     rows: list[ResultRow] = []
-    for experiment in sorted(by_experiment):
+    for experiment in sorted(set(by_experiment) - set(lacking)):
         rows.extend(
             _experiment(
                 experiment,
@@ -87,6 +97,14 @@ def results(
     return rows
 
 
+def lacking_control(sums: Iterable[Mapping[str, Any]], control_arm: str) -> dict[str, list[str]]:
+    """experiment -> its arms, for the experiments of ``sums`` with nobody in ``control_arm``."""
+    arms: dict[str, set[str]] = defaultdict(set)
+    for r in sums:
+        arms[r["experiment_id"]].add(r["arm"])
+    return {e: sorted(a) for e, a in arms.items() if control_arm not in a}
+
+
 def _experiment(
     experiment: str,
     metrics: Mapping[str, Mapping[str, Moments]],
@@ -95,11 +113,6 @@ def _experiment(
     sequential_scale: float | None,
 ) -> list[ResultRow]:
     any_metric = next(iter(metrics.values()))
-    if control_arm not in any_metric:
-        raise PrecisError(
-            f"experiment '{experiment}' has no '{control_arm}' arm (experiments.control_arm); "
-            f"its arms: {', '.join(sorted(any_metric))}"
-        )
     srm = sample_ratio_p({arm: m.n for arm, m in any_metric.items()}, weights)
     found: list[tuple[str, str, Any, float | None, float | None]] = []
     for metric in sorted(metrics):

@@ -3,18 +3,7 @@
 Only this job (and the tests) read ``<storage.root>/truth/``; the other jobs never do.
 For each product present it prints the scores, logs them to MLflow and replaces this
 run date's rows of ``meta/evaluations`` (run_date, run_id, target, metric, value).
-
-- identity: pairwise precision, recall and F1 of ``gold/record_identity`` against
-  ``truth/record_person``, the largest number of true people under one ``one_id``, and
-  the recall of the pairs the data can link at all (``linkable_recall``; see
-  ``precis.identity.quality``).
-- lifecycle: the BG/NBD parameters of ``gold/clv_model_params`` (alpha in days) beside
-  those the generator's settings imply and those of a refit on orders grouped by the
-  true person (``oracle_*``), and the AUC of ``p_alive`` for the people still active at
-  the end (see ``precis.lifecycle.quality``).
-- attribution: per model, the rank correlation of credit per unit of exposure with the
-  planted channel effects and the gap to the pre-purchase channel mix (see
-  ``precis.attribution.quality``).
+Each target's metrics (docs/tables.md, ``meta/evaluations``) come from its ``quality``.
 """
 
 from __future__ import annotations
@@ -31,6 +20,7 @@ from precis.attribution import quality as attribution_quality
 from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.errors import MissingDatasetError
+from precis.experiments import quality as experiment_quality
 from precis.identity import quality, records
 from precis.lifecycle import quality as lifecycle_quality
 from precis.progress import Progress
@@ -100,10 +90,20 @@ def evaluate_attribution(lake: Lakehouse, cfg: Config) -> dict[str, float] | Non
     return attribution_quality.recovery(credits, lake.read(T.CHANNEL_EFFECTS).toPandas())
 
 
+def evaluate_experiments(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
+    if not (lake.exists(T.EXPERIMENT_RESULTS) and lake.exists(T.EXPERIMENT_LIFTS)):
+        return None
+    day = F.col(RUN_DATE) == F.lit(cfg.run_date)
+    rows = [r.asDict() for r in lake.read(T.EXPERIMENT_RESULTS).filter(day).collect()]
+    truth = [r.asDict() for r in lake.read(T.EXPERIMENT_LIFTS).collect()]
+    return experiment_quality.scores(rows, truth) if rows else None
+
+
 TARGETS = {
     "identity": evaluate_identity,
     "lifecycle": evaluate_lifecycle,
     "attribution": evaluate_attribution,
+    "experiments": evaluate_experiments,
 }
 
 
