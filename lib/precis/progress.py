@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 log = logging.getLogger("precis")
@@ -77,3 +77,11 @@ def silent_step(name: str) -> Iterator[Step]:
     """A step that reports nothing: what a library entry uses when no job passes its own
     ``progress.step`` to report through."""
     yield Step(name)
+
+
+def written_detail(written: Mapping[str, int]) -> str:
+    """A MERGE's counts (``Lakehouse.merge_upsert``) as a step's detail."""
+    return (
+        f"{written['inserted']:,} inserted, {written['updated']:,} updated, "
+        f"{written['deleted']:,} deleted"
+    )

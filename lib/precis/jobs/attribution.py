@@ -24,7 +24,7 @@ from precis import attribution
 from precis import tables as T
 from precis.attribution import report
 from precis.config import Config
-from precis.progress import Progress
+from precis.progress import Progress, written_detail
 from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
@@ -63,17 +63,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             steps=progress.step,
         )
         with progress.step("write gold") as step:
-            written = lake.merge_upsert(
-                out.table,
-                T.ATTRIBUTION,
-                unique=True,
-                delete_missing=True,
-                scope=f"t.run_date = '{cfg.run_date.isoformat()}'",
-            )
-            step.detail = (
-                f"{written['inserted']:,} inserted, {written['updated']:,} updated, "
-                f"{written['deleted']:,} deleted"
-            )
+            written = lake.merge_run_date(out.table, T.ATTRIBUTION, cfg.run_date)
+            step.detail = written_detail(written)
         with progress.step("report") as step:
             _report(tracker, out, ac.log_plot)
             step.detail = (

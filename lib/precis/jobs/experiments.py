@@ -26,7 +26,7 @@ from precis.config import Config
 from precis.experiments import explain, report
 from precis.experiments.results import as_dicts
 from precis.person import check_one_id
-from precis.progress import Progress
+from precis.progress import Progress, written_detail
 from precis.runner import job_main, one_writer
 from precis.storage import Lakehouse
 from precis.tracking import JobRun, job_run
@@ -65,17 +65,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 "experiments judged"
             )
         with progress.step("write gold") as step:
-            written = lake.merge_upsert(
-                out.table,
-                T.EXPERIMENT_RESULTS,
-                unique=True,
-                delete_missing=True,
-                scope=f"t.run_date = '{cfg.run_date.isoformat()}'",
-            )
-            step.detail = (
-                f"{written['inserted']:,} inserted, {written['updated']:,} updated, "
-                f"{written['deleted']:,} deleted"
-            )
+            written = lake.merge_run_date(out.table, T.EXPERIMENT_RESULTS, cfg.run_date)
+            step.detail = written_detail(written)
         with progress.step("report") as step:
             _report(tracker, out, cfg)
             step.detail = "metrics, results and plot logged"

@@ -211,6 +211,18 @@ class Lakehouse(Snapshots, Purge, Exports):
         self._register(table)
         faults.after_write(table.ref)
 
+    def merge_run_date(self, df: DataFrame, table: Table, run_date: dt.date) -> dict[str, int]:
+        """``df`` as ``table``'s rows of ``run_date`` (its ``run_date`` column): MERGE that
+        inserts, updates and deletes only within the date, so an unchanged rerun rewrites
+        nothing and other dates are untouched."""
+        return self.merge_upsert(
+            df,
+            table,
+            unique=True,
+            delete_missing=True,
+            scope=f"t.run_date = '{run_date.isoformat()}'",
+        )
+
     def merge_upsert(
         self,
         df: DataFrame,
