@@ -744,6 +744,27 @@ def test_rerun_with_other_partitioning_rewrites_the_same_rows(spark, generated, 
         )
 
 
+def test_a_world_without_experiments_lands_none_and_empties_an_earlier_worlds(spark, tmp_path):
+    base = load_config(
+        PROJECT / "conf" / "base.yaml",
+        [f"storage.root={tmp_path / 'lakehouse'}"],
+        run_date=END.isoformat(),
+    )
+    tiny = {"people": 80, "items": 40, "days": 60, "partitions": 1, "experiment_share": 0.5}
+    without = _with_generate(base, _small(**tiny, experiments=0))
+    assert job.run(spark, without)["landing.experiment_assignments"] == 0
+    assert not Path(without.landing_path("experiment_assignments")).exists()  # ingest: absent
+    assert (
+        job.run(spark, _with_generate(base, _small(**tiny, experiments=2)))[
+            "landing.experiment_assignments"
+        ]
+        > 0
+    )
+    # An earlier world's experiments would otherwise be ingested with this one.
+    job.run(spark, without)
+    assert _read(spark, without, "experiment_assignments").count() == 0
+
+
 def test_refuses_to_replace_landing_data_it_did_not_write(spark, tmp_path):
     root = tmp_path / "lakehouse"
     mine = root / "landing" / "orders" / "from_the_shop.csv"

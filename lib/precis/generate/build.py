@@ -49,6 +49,9 @@ class Generated:
     landing: dict[str, DataFrame]  # SPECS schema; all-string for corrupted datasets
     truth: dict[str, DataFrame]
     corrupted: tuple[str, ...]  # datasets written as all-string columns
+    # Empty because nothing of theirs was planted (experiments): landed only to empty a
+    # folder an earlier world filled, so that a world without them costs nothing.
+    unplanted: tuple[str, ...] = ()
 
 
 def _keep(df: DataFrame, name: str) -> DataFrame:
@@ -205,7 +208,8 @@ def build(
             else spark.createDataFrame([], experiments.TRUTH_SCHEMA)
         ),
     }
-    return Generated(landing=frames, truth=truth_frames, corrupted=corrupted)
+    unplanted = () if planted else ("experiment_assignments", "experiments")
+    return Generated(frames, truth_frames, corrupted, unplanted)
 
 
 # ------------------------------------------------------------------ write shape

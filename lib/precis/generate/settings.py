@@ -87,8 +87,8 @@ class GenerateConfig(Section):
 
     # --- campaign experiments (docs/experiments.md), planted among CRM members
     # How many. Each enrolls members over a week, is judged 14 days after its last
-    # enrolment, and the last one is still running at the end date. 0: none (the
-    # experiment datasets are then landed empty).
+    # enrolment, and the last one is still running at the end date. 0: none, and no
+    # experiment dataset is landed (an earlier world's is emptied).
     experiments: int = Field(0, ge=0, le=100)
     # Share of the members seen by its start and still active that each one enrolls.
     experiment_share: float = Field(0.1, gt=0.0, le=1.0)

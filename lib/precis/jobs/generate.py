@@ -123,6 +123,11 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
             )
         for name in DATASETS:
             with progress.step(f"write landing/{name} ({cfg.landing_format(name)})") as step:
+                fmt = cfg.landing_format(name)
+                if name in generated.unplanted and not lake.has_landing(targets[name], fmt):
+                    counts[f"landing.{name}"] = 0
+                    step.detail = "nothing planted"
+                    continue
                 step.rows = counts[f"landing.{name}"] = write_dataset(name)
         for table in TRUTH_TABLES:
             with progress.step(f"write truth/{table}") as step:

@@ -393,6 +393,10 @@ class Lakehouse(Snapshots, Purge, Exports):
             if path not in ours and list_landing_files(self.spark, path, formats[name])
         ]
 
+    def has_landing(self, path: str, fmt: str) -> bool:
+        """Whether a landing folder (or Delta table) holds files of ``fmt``."""
+        return bool(list_landing_files(self.spark, path, fmt))
+
     def claim_landing(self, paths: Mapping[str, str], run_date: dt.date) -> None:
         """Record ``paths`` as the generate job's, before it writes them: a run that stops
         halfway may then be rerun."""
