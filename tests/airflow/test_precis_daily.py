@@ -39,6 +39,7 @@ GRAPH = {
     "tags": {"lifecycle"},
     "recommend": {"identity"},
     "attribution": {"identity"},
+    "experiments": {"identity"},
 }
 #: A small world whose last generated day is the second run date.
 WORLD = ["generate.people=300", "generate.items=200", "generate.days=120", "generate.partitions=2"]
