@@ -247,6 +247,7 @@ READS: dict[str, tuple[Table, ...]] = {
         CUSTOMER_VALUE,
         CLV_MODEL_PARAMS,
         ATTRIBUTION,
+        EXPERIMENT_RESULTS,
         *TRUTH.values(),
     ),
     "selfcheck": (),

@@ -55,7 +55,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "attribution": ("identity",),
     "experiments": ("identity",),
     "share": ("tags", "attribution"),
-    "evaluate": ("identity", "lifecycle", "attribution"),
+    "evaluate": ("identity", "lifecycle", "attribution", "experiments"),
 }
 
 
