@@ -118,3 +118,22 @@ def test_sequential_intervals_are_wider_and_a_missing_control_is_named():
     # None has one: the setting is wrong.
     with pytest.raises(PrecisError, match="no experiment has a 'ctrl' arm.*'fine' has b, control"):
         results(rows, {}, "ctrl")
+
+
+def test_metric_names_take_only_what_mlflow_accepts():
+    import re
+
+    from precis.experiments import report
+    from precis.experiments.results import ResultRow
+
+    row = ResultRow(
+        "spring sale #1", "arm (b)/2", "conversion_rate", 10, 10, 0.2, 0.1, 0.1, -0.1, 0.3,
+        0.4, 0.4, 1.0, False, True, None, None,
+    )  # fmt: skip
+    names = report.metrics([row])
+    assert set(names) == {
+        "lift.spring_sale__1.arm__b__2.conversion_rate",
+        "p_holm.spring_sale__1.arm__b__2.conversion_rate",
+    }
+    assert all(re.fullmatch(r"[/\w.\- :]*", n) for n in names)  # MLflow's rule
+    assert "spring sale #1" in report.text([row])  # the printed line keeps the real name

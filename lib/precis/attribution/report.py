@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from precis.attribution.journeys import AnalysisWindow, touch_label
 from precis.columns import RUN_DATE, RUN_ID
+from precis.metric_names import metric_name
 
 #: Columns of gold/attribution, in order.
 COLUMNS = (
@@ -137,13 +138,7 @@ def _interval(value: float) -> float | None:
 
 def share_metrics(table: pd.DataFrame) -> dict[str, float]:
     """``<model>_<channel>_share`` of every row (characters MLflow rejects become ``_``)."""
-    return {
-        f"{r.model}_{_metric_name(r.channel)}_share": float(r.share) for r in table.itertuples()
-    }
-
-
-def _metric_name(channel: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in channel)
+    return {f"{r.model}_{metric_name(r.channel)}_share": float(r.share) for r in table.itertuples()}
 
 
 def conversions_text(table: pd.DataFrame, models: Sequence[str]) -> str:

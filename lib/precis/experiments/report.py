@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from precis.experiments.results import ResultRow
+from precis.metric_names import metric_name
 
 METRIC_LABELS = {"conversion_rate": "conversion rate", "revenue_per_person": "revenue per person"}
 
@@ -28,10 +29,11 @@ def text(rows: Sequence[ResultRow]) -> str:
 
 
 def metrics(rows: Sequence[ResultRow]) -> dict[str, float]:
-    """Per row, the lift and its Holm p-value, named ``<experiment>.<arm>.<metric>``."""
+    """Per row, the lift and its Holm p-value, named ``<experiment>.<arm>.<metric>``
+    (characters MLflow rejects become ``_``)."""
     found: dict[str, float] = {}
     for r in rows:
-        key = f"{r.experiment_id}.{r.arm}.{r.metric}"
+        key = f"{metric_name(r.experiment_id)}.{metric_name(r.arm)}.{r.metric}"
         found[f"lift.{key}"] = r.lift_abs
         found[f"p_holm.{key}"] = r.p_value_holm
     return found
