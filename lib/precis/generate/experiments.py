@@ -4,12 +4,12 @@ Each experiment enrolls a share of the members seen by its start and still activ
 a week, into a control arm and one or two treatment arms (by intended shares). From 28
 days before their first enrolment to 14 days after their last, every participant buys
 regularly at a rate of their own (a Gamma mixture, so that pre-period spend predicts
-the outcome, as with real customers). A
-treatment adds, with the arm's chance, one order in the 14 days after enrolment; for
-every other experiment the chance differs between app users and the rest (effects
-heterogeneous by segment), and some arms do nothing (null effects). One experiment
-loses a third of its first treatment arm's assignments before they land (a
-sample-ratio mismatch), and the last one is still running at the end date.
+the outcome, as with real customers). A treatment adds, with the arm's chance, one
+order in the 14 days after enrolment; in every other experiment the chance differs
+between app users and the rest (effects heterogeneous by segment), and some arms do
+nothing (null effects). One experiment loses 30% of its first treatment arm's
+assignments before they land (a sample-ratio mismatch), and the last one is still
+running at the end date.
 
 The truth (``truth/experiment_lifts``) is each treatment arm's effect on the people it
 is compared over (that arm and control): the mean, over them, of what the arm's extra
