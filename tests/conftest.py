@@ -170,7 +170,8 @@ def _no_ambient_env(monkeypatch):
 # ------------------------------------------------------------------ generated world
 @pytest.fixture(scope="session")
 def world(spark, tmp_path_factory):
-    """A small synthetic retailer, generated and ingested once, with 5% corruption.
+    """A small synthetic retailer, generated and ingested once, with 5% corruption and
+    two campaign experiments.
 
     Shared by the data and identity end-to-end tests: (cfg, lake, ingest summaries).
     """
@@ -187,6 +188,11 @@ def world(spark, tmp_path_factory):
             "generate.days=120",
             "generate.partitions=2",
             "generate.corrupt_fraction=0.05",
+            # Two small experiments (26 assignments), so that every landing dataset is
+            # there; hardly any planted order (one), so the other models see the world
+            # they were tuned on.
+            "generate.experiments=2",
+            "generate.experiment_rate=0.01",
             "mlflow.enabled=false",
         ],
         run_date="2026-03-31",
