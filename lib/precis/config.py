@@ -33,6 +33,7 @@ from precis.attribution.settings import AttributionConfig as AttributionConfig
 from precis.attribution.settings import AttributionMarkovConfig as AttributionMarkovConfig
 from precis.attribution.settings import AttributionPositionConfig as AttributionPositionConfig
 from precis.attribution.settings import AttributionShapleyConfig as AttributionShapleyConfig
+from precis.budget.settings import BudgetConfig as BudgetConfig
 from precis.columns import RUN_DATE
 from precis.contract import DATASETS as DATASETS
 from precis.errors import ConfigError
@@ -268,6 +269,9 @@ class Config(Section):
     # Campaign experiments: each arm against control on conversion and revenue, once an
     # experiment's windows have closed (docs/experiments.md).
     experiments: ExperimentsConfig = ExperimentsConfig()
+    # Budget plan from response curves per channel, and every attribution model checked
+    # against the channel holdout experiments (docs/budget.md).
+    budget: BudgetConfig = BudgetConfig()
     # Differentially private aggregates for outside the team, under a privacy budget
     # (docs/share.md).
     share: ShareConfig = ShareConfig()

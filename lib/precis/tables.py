@@ -150,6 +150,15 @@ EXPERIMENT_RESULTS = Table(
     keys=(RUN_DATE, "experiment_id", "arm", "metric"),
     ignore=(RUN_ID,),
 )
+# budget: the plan per channel, and each attribution model against each channel holdout
+BUDGET_PLAN = Table("gold", "budget_plan", "merge", keys=(RUN_DATE, "channel"), ignore=(RUN_ID,))
+ATTRIBUTION_CALIBRATION = Table(
+    "gold",
+    "attribution_calibration",
+    "merge",
+    keys=(RUN_DATE, "experiment_id", "arm", "model"),
+    ignore=(RUN_ID,),
+)
 # share: differentially private aggregates for outside the team, one release per run
 # date (a forced rerun replaces the date's rows); by release name (docs/share.md).
 SHARED: dict[str, Table] = {
@@ -203,6 +212,7 @@ TRUTH_NAMES = (
     "traps",
     "corruptions",
     "experiment_lifts",
+    "response_curves",
 )
 TRUTH: dict[str, Table] = {name: Table("truth", name) for name in TRUTH_NAMES}
 RECORD_PERSON = TRUTH["record_person"]
@@ -210,6 +220,7 @@ PERSON_PURCHASE_PARAMS = TRUTH["person_purchase_params"]
 CHANNEL_EFFECTS = TRUTH["channel_effects"]
 PEOPLE = TRUTH["people"]
 EXPERIMENT_LIFTS = TRUTH["experiment_lifts"]
+RESPONSE_CURVES = TRUTH["response_curves"]
 
 
 # ------------------------------------------------------------------ readers
@@ -231,6 +242,16 @@ READS: dict[str, tuple[Table, ...]] = {
     "recommend": (EVENTS, ORDERS, ORDER_ITEMS, CUSTOMERS, IDENTITY_MAP),
     "attribution": (TOUCHPOINTS, ORDERS, CAMPAIGN_SPEND, IDENTITY_MAP, IDENTITY_GUARDS),
     "experiments": (EXPERIMENT_ASSIGNMENTS, EXPERIMENTS, ORDERS, IDENTITY_MAP, IDENTITY_GUARDS),
+    "budget": (
+        TOUCHPOINTS,
+        ORDERS,
+        CAMPAIGN_SPEND,
+        IDENTITY_MAP,
+        IDENTITY_GUARDS,
+        EXPERIMENT_ASSIGNMENTS,
+        EXPERIMENTS,
+        EXPERIMENT_RESULTS,
+    ),
     "share": (
         SEGMENTS,
         PROFILE_TAGS,

@@ -19,6 +19,14 @@ from precis.attribution.settings import AttributionConfig
 from precis.frames import kept
 
 
+def rule_settings(settings: AttributionConfig) -> rules.RuleSettings:
+    """The rule-based models' weights as configured."""
+    position = settings.position_based
+    return rules.RuleSettings(
+        settings.time_decay_half_life_days, position.first, position.middle, position.last
+    )
+
+
 def credits(
     journey_summaries: DataFrame, settings: AttributionConfig
 ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
@@ -34,12 +42,8 @@ def credits(
     parts, found = [], {}
     rule_models = tuple(m for m in settings.models if m in rules.RULE_MODELS)
     if rule_models:
-        position = settings.position_based
-        weights = rules.RuleSettings(
-            settings.time_decay_half_life_days, position.first, position.middle, position.last
-        )
         rows = journeys.touch_rows_of(journey_summaries)
-        parts.append(rules.rule_credits(rows, rule_models, weights).toPandas())
+        parts.append(rules.rule_credits(rows, rule_models, rule_settings(settings)).toPandas())
     collapse = settings.markov.collapse_repeats
     with kept(journeys.paths_of(journey_summaries, collapse)) as (paths,):
         channels = sorted(

@@ -73,16 +73,23 @@ def touch_weights(
 
 
 def rule_credits(
-    journey_rows: DataFrame, models: tuple[str, ...], s: RuleSettings = RuleSettings()
+    journey_rows: DataFrame,
+    models: tuple[str, ...],
+    s: RuleSettings = RuleSettings(),
+    by: tuple[str, ...] = (),
 ) -> DataFrame:
-    """``model``, ``channel``, ``conversions``, ``revenue`` for each rule-based model.
+    """``model``, ``channel``, ``conversions``, ``revenue`` for each rule-based model
+    (per value of the ``by`` columns of the rows too, ahead of them: a day, say).
 
     One pass over the rows and one aggregation by channel for all the models together.
     """
     weights = journey_rows.filter(F.col("converted")).select(
-        "channel", "revenue", *[_weight(m, s).alias(f"w{i}") for i, m in enumerate(models)]
+        *by,
+        "channel",
+        "revenue",
+        *[_weight(m, s).alias(f"w{i}") for i, m in enumerate(models)],
     )
-    sums = weights.groupBy("channel").agg(
+    sums = weights.groupBy(*by, "channel").agg(
         *[
             agg
             for i in range(len(models))
@@ -102,6 +109,6 @@ def rule_credits(
             for i, m in enumerate(models)
         ]
     )
-    return sums.select("channel", F.inline(by_model)).select(
-        "model", "channel", "conversions", "revenue"
+    return sums.select(*by, "channel", F.inline(by_model)).select(
+        *by, "model", "channel", "conversions", "revenue"
     )

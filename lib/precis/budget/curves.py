@@ -1,9 +1,12 @@
-"""Hill response curves: outcome(spend) = top * s^shape / (s^shape + half^shape).
+"""Hill response curves: outcome(spend) = base + top * s^shape / (s^shape + half^shape).
 
-``top`` is what unlimited spend would reach, ``half`` the spend that reaches half of it,
+``top`` is what unlimited spend would add, ``half`` the spend that adds half of it,
 ``shape`` how sharply it bends (1: every extra unit returns less than the one before;
 above 1 an S: little until spend passes a threshold). The curve of a day's spend gives
-the day's expected outcome (conversions or revenue attributed to the channel).
+the day's expected outcome (conversions or revenue attributed to the channel). ``base``
+is what the channel is credited with whatever it spends: attribution credits a channel
+for conversions that would have happened anyway, which no spend changes (so no split of
+the budget either).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ class Hill:
     top: float
     half: float
     shape: float
+    base: float = 0.0
 
     def __call__(self, spend: float | np.ndarray) -> float | np.ndarray:
         s = np.maximum(np.asarray(spend, dtype=float), 0.0)
         ratio = np.power(s / self.half, self.shape)
-        out = self.top * ratio / (1.0 + ratio)
+        out = self.base + self.top * ratio / (1.0 + ratio)
         return float(out) if np.ndim(out) == 0 else out
 
     def marginal(self, spend: float) -> float:
@@ -54,13 +58,14 @@ def fit(spend: np.ndarray, outcome: np.ndarray) -> Hill:
     if len(s) < 4 or np.ptp(s) <= 1e-9 * max(float(np.max(s, initial=0.0)), 1.0):
         raise ValueError(
             f"a response curve needs at least 4 days of differing spend (got {len(s)} day(s), "
-            f"spend {float(np.min(s, initial=0)):.4g} to {float(np.max(s, initial=0)):.4g})"
+            f"spend {float(np.min(s)) if len(s) else 0.0:.4g} to "
+            f"{float(np.max(s)) if len(s) else 0.0:.4g})"
         )
     scale_s, scale_y = float(np.max(s)), max(float(np.max(y)), 1e-12)
 
-    def model(x: np.ndarray, top: float, half: float, shape: float) -> np.ndarray:
+    def model(x: np.ndarray, top: float, half: float, shape: float, base: float) -> np.ndarray:
         ratio = np.power(np.maximum(x, 0.0) / half, shape)
-        return top * ratio / (1.0 + ratio)
+        return base + top * ratio / (1.0 + ratio)
 
     # In units of the largest spend and outcome, so one set of bounds fits every channel.
     best, best_err = None, math.inf
@@ -72,8 +77,8 @@ def fit(spend: np.ndarray, outcome: np.ndarray) -> Hill:
                     model,
                     s / scale_s,
                     y / scale_y,
-                    p0=(2.0, half0, 1.0),
-                    bounds=((1e-6, 1e-3, SHAPE_BOUNDS[0]), (1e3, 1e3, SHAPE_BOUNDS[1])),
+                    p0=(2.0, half0, 1.0, 0.0),
+                    bounds=((1e-6, 1e-3, SHAPE_BOUNDS[0], 0.0), (1e3, 1e3, SHAPE_BOUNDS[1], 1.0)),
                     maxfev=20_000,
                 )
         except RuntimeError:
@@ -83,5 +88,5 @@ def fit(spend: np.ndarray, outcome: np.ndarray) -> Hill:
             best, best_err = params, err
     if best is None:
         raise ValueError("the response curve did not converge from any start")
-    top, half, shape = best
-    return Hill(float(top * scale_y), float(half * scale_s), float(shape))
+    top, half, shape, base = best
+    return Hill(float(top * scale_y), float(half * scale_s), float(shape), float(base * scale_y))

@@ -17,7 +17,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE, ID_VALUE, ITEM_ID
-from precis.generate import activity, experiments, landing, purchases, touchpoints, truth
+from precis.generate import (
+    activity,
+    experiments,
+    landing,
+    purchases,
+    response,
+    touchpoints,
+    truth,
+)
 from precis.generate.activity import World
 from precis.generate.catalog import (
     ItemDraw,
@@ -82,10 +90,24 @@ def build(
 
     people = persist(people_frame(spark, g, period, draw, parts), "people")
     planted = experiments.plan(g, period)
+    holdouts = response.holdouts(g, period)
+    spend = campaign_spend_frame(
+        spark,
+        g.seed,
+        g.people,
+        period.start_date,
+        period.days,
+        *((response.SPREAD, response.SCALE) if g.response else ()),
+    )
     bought = purchases.purchase_times(people)
     if planted:
         enrolled = experiments.enrolled(people, experiments.specs(spark, planted), w)
         bought = bought.unionByName(experiments.purchases(enrolled, w))
+    held = experiments.enrolled(people, experiments.specs(spark, holdouts), w) if holdouts else None
+    if g.response:
+        bought = bought.unionByName(response.caused(spend, people, held, w))
+    if held is not None:
+        enrolled = enrolled.unionByName(held) if planted else held
     # Every order, and those of experiment arms a person was not in (for the truth only).
     every_order = persist(purchases.orders(bought, w), "orders")
     orders = every_order.filter("planted IS NULL OR planted.landed")
@@ -102,7 +124,12 @@ def build(
     events = persist(
         activity.browse_events(browse, w).unionByName(activity.checkout_events(lines, w)), "events"
     )
-    touches = persist(touchpoints.touches(people, orders, w), "touches")
+    found_touches = touchpoints.touches(
+        people, orders, w, response.caused_touches(orders, w) if g.response else None
+    )
+    touches = persist(
+        found_touches if held is None else response.withheld(found_touches, held), "touches"
+    )
     records = persist(
         landing.session_records(browse)
         .unionByName(landing.session_records(checkout))
@@ -169,9 +196,7 @@ def build(
                 "consent_updated_at": ts("consent_updated_s"),
             },
         ),
-        "campaign_spend": campaign_spend_frame(
-            spark, g.seed, g.people, period.start_date, period.days
-        ),
+        "campaign_spend": spend,
         "forget_requests": landing.conform(
             forgets, "forget_requests", {"requested_at": ts("requested_s")}
         ),
@@ -181,10 +206,10 @@ def build(
                 "experiment_assignments",
                 {ID_TYPE: "'member_id'", ID_VALUE: "member_id", "assigned_at": ts("assigned_s")},
             )
-            if planted
+            if planted or holdouts
             else spark.createDataFrame([], SPECS["experiment_assignments"].schema)
         ),
-        "experiments": experiments.arms_frame(spark, planted),
+        "experiments": experiments.arms_frame(spark, planted + holdouts),
     }
 
     corrupted: tuple[str, ...] = CORRUPTED_DATASETS if g.corrupt_fraction > 0 else ()
@@ -204,11 +229,16 @@ def build(
         "corruptions": corruptions,
         "experiment_lifts": (
             experiments.lifts(every_order, enrolled)
-            if planted
+            if planted or holdouts
             else spark.createDataFrame([], experiments.TRUTH_SCHEMA)
         ),
+        "response_curves": (
+            response.truth(spark, g, every_order)
+            if g.response
+            else spark.createDataFrame([], response.TRUTH_SCHEMA)
+        ),
     }
-    unplanted = () if planted else ("experiment_assignments", "experiments")
+    unplanted = () if planted or holdouts else ("experiment_assignments", "experiments")
     return Generated(frames, truth_frames, corrupted, unplanted)
 
 

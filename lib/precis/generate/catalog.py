@@ -18,6 +18,7 @@ from precis.generate.draws import (
     exprs,
     hex_id,
     normal,
+    num,
     uniform,
     zipf_rank,
 )
@@ -306,15 +307,25 @@ def campaign_id(channel: str, day: str, days: int) -> str:
 
 
 def campaign_spend_frame(
-    spark: SparkSession, seed: int, people: int, start_day: dt.date, days: int
+    spark: SparkSession,
+    seed: int,
+    people: int,
+    start_day: dt.date,
+    days: int,
+    spread: float = 0.3,
+    scale: float = 1.0,
 ) -> DataFrame:
+    """Each paid channel's daily spend: its budget (times ``scale``) times a uniform
+    factor in [1 - spread, 1 + spread]."""
     paid = [c for c in CHANNELS if c.cost_per_click is not None]
     channels = spark.createDataFrame(
-        [(c.name, c.daily_budget_per_1k_people * max(people, 1000) / 1000.0) for c in paid],
+        [(c.name, scale * c.daily_budget_per_1k_people * max(people, 1000) / 1000.0) for c in paid],
         "channel string, budget double",
     )
     day = "CAST(id AS INT)"
-    noise = f"(0.7D + 0.6D * {uniform(seed, 'spend', 'channel', day)})"
+    noise = (
+        f"({num(1.0 - spread)} + {num(2.0 * spread)} * {uniform(seed, 'spend', 'channel', day)})"
+    )
     return (
         spark.range(days, numPartitions=1)
         .crossJoin(channels)

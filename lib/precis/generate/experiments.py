@@ -65,6 +65,8 @@ class Planted:
     app_spread: float  # effect x (1 + spread) for app users, x (1 - spread) for the rest
     weighted: bool  # unequal shares, landed in ``experiments``
     lost: float  # share of the first treatment arm's assignments that never land
+    share: float  # of the eligible members, enrolled
+    channel: str | None = None  # a channel holdout's channel (precis.generate.response)
 
 
 def plan(g: GenerateConfig, period: Period) -> tuple[Planted, ...]:
@@ -95,7 +97,9 @@ def plan(g: GenerateConfig, period: Period) -> tuple[Planted, ...]:
         )
         lost = LOST if k == 1 and g.experiments >= 3 else 0.0
         spread = APP_SPREAD if k % 2 else 0.0
-        planted.append(Planted(k, f"exp_{k + 1:02d}", start, arms, spread, weighted, lost))
+        planted.append(
+            Planted(k, f"exp_{k + 1:02d}", start, arms, spread, weighted, lost, g.experiment_share)
+        )
     return tuple(planted)
 
 
@@ -108,11 +112,13 @@ def specs(spark: SparkSession, planted: tuple[Planted, ...]) -> DataFrame:
             cum += a.share
             arms.append((a.name, cum, a.effect))
         arms[-1] = (arms[-1][0], 1.0, arms[-1][2])  # no gap left by rounding
-        rows.append((p.number, p.experiment_id, p.start_s, arms, p.app_spread, p.lost))
+        rows.append(
+            (p.number, p.experiment_id, p.start_s, arms, p.app_spread, p.lost, p.share, p.channel)
+        )
     return spark.createDataFrame(
         rows,
         f"number int, experiment_id string, start_s long, arms {ARMS_TYPE}, "
-        "app_spread double, lost double",
+        "app_spread double, lost double, share double, channel string",
     )
 
 
@@ -129,10 +135,7 @@ def enrolled(people: DataFrame, spec: DataFrame, w: World) -> DataFrame:
         people.filter(F.col("is_member"))
         .select(*IDENTITY_PERSON_COLUMNS, "spend_nu", "pref_cum")
         .crossJoin(F.broadcast(spec))
-        .filter(
-            "first_seen_s <= start_s AND active_end_s >= start_s "
-            f"AND {u('exp_enrol')} < {num(w.g.experiment_share)}"
-        )
+        .filter(f"first_seen_s <= start_s AND active_end_s >= start_s AND {u('exp_enrol')} < share")
     )
     return eligible.select(
         "*",
@@ -196,7 +199,7 @@ def purchases(enrolled_df: DataFrame, w: World) -> DataFrame:
             ),
             F.expr(
                 "named_struct('experiment_id', CAST(NULL AS STRING), "
-                "'arm', CAST(NULL AS STRING), 'landed', true)"
+                "'arm', CAST(NULL AS STRING), 'landed', true, 'channel', CAST(NULL AS STRING))"
             ).alias("planted"),
         )
     )
@@ -213,7 +216,8 @@ def purchases(enrolled_df: DataFrame, w: World) -> DataFrame:
                 f"assigned_s + 1L + CAST(floor({u('exp_effect_when', '_k')} * {WINDOW_DAYS * day - 1}.0D) AS BIGINT)"
             ).alias("order_time_s"),
             F.expr(
-                "named_struct('experiment_id', experiment_id, 'arm', _t.name, 'landed', landed AND arm = _t.name)"
+                "named_struct('experiment_id', experiment_id, 'arm', _t.name, 'landed', landed AND arm = _t.name, "
+                "'channel', CAST(NULL AS STRING))"
             ).alias("planted"),
         )
     )
@@ -224,7 +228,7 @@ def purchases(enrolled_df: DataFrame, w: World) -> DataFrame:
 def arms_frame(spark: SparkSession, planted: tuple[Planted, ...]) -> DataFrame:
     """Landing ``experiments``: every arm; a weight only where shares are unequal."""
     rows = [
-        (p.experiment_id, a.name, a.share if p.weighted else None, None)
+        (p.experiment_id, a.name, a.share if p.weighted else None, p.channel)
         for p in planted
         for a in p.arms
     ]
@@ -248,14 +252,22 @@ def lifts(orders_df: DataFrame, enrolled_df: DataFrame) -> DataFrame:
     )
     ours = "planted.experiment_id = experiment_id AND planted.arm IS NOT NULL"
     landed = "(planted IS NULL OR planted.landed)"
-    near = judged.join(paid, in_window, "left")
-    per_person = near.groupBy("person_id", "experiment_id", "arm", "arms", "lost").agg(
+    near = judged.join(paid, in_window, "left").select(
+        "*", F.expr(f"IF({ours}, planted.arm, NULL)").alias("_extra_arm")
+    )
+    # A channel holdout's arm can cause several orders in one window: summed per arm.
+    keys = ("person_id", "experiment_id", "arm", "arms", "lost")
+    per_extra = near.groupBy(*keys, "_extra_arm").agg(
         # Every landed paid order in the window but this experiment's treatments.
         F.sum(
             F.expr(f"IF(_person IS NOT NULL AND {landed} AND NOT coalesce({ours}, false), 1, 0)")
-        ).alias("others"),
+        ).alias("_others"),
+        F.sum("amount").alias("_amount"),
+    )
+    per_person = per_extra.groupBy(*keys).agg(
+        F.sum("_others").alias("others"),
         F.map_from_entries(
-            F.collect_list(F.expr(f"IF({ours}, struct(planted.arm, amount), NULL)"))
+            F.collect_list(F.expr("IF(_extra_arm IS NOT NULL, struct(_extra_arm, _amount), NULL)"))
         ).alias("extra"),
     )
     compared = per_person.select(

@@ -75,10 +75,11 @@ PURCHASE_COLUMNS = (
     "order_time_s",
     "planted",
 )
-#: ``planted``: an order of an experiment's participant (precis.generate.experiments);
-#: ``arm`` is set on an order the arm's treatment caused, ``landed`` false on one that
-#: would have happened in another arm (kept for the truth only).
-PLANTED_TYPE = "struct<experiment_id:string,arm:string,landed:boolean>"
+#: ``planted``: an order of an experiment's participant (precis.generate.experiments) or
+#: one a channel's spend caused (``channel``, precis.generate.response); ``arm`` is set
+#: on an order an arm's treatment caused, ``landed`` false on one that would have
+#: happened in another arm (kept for the truth only).
+PLANTED_TYPE = "struct<experiment_id:string,arm:string,landed:boolean,channel:string>"
 
 
 def purchase_times(people: DataFrame) -> DataFrame:

@@ -98,6 +98,18 @@ class GenerateConfig(Section):
     experiment_rate: float = Field(0.05, ge=0.0)
     experiment_rate_shape: float = Field(0.15, gt=0.0)
 
+    # --- campaign response and channel holdouts (docs/budget.md)
+    # Paid channels cause orders: each day's caused orders per channel ~ Poisson(a planted
+    # Hill curve of that day's spend), spread over everybody, each with a touch of the
+    # channel just before it; daily spend varies from 0.2 to 1.8 times the channel's
+    # budget so the curves can be seen. Off: spend varies 0.7 to 1.3 times and touches
+    # only accompany purchases that happen anyway.
+    response: bool = False
+    # With response: each paid channel's holdout experiment (holdout_<channel>) enrolls
+    # this share of the members seen by its start, half of whom the channel withholds
+    # everything from in their 14-day window. 0: none.
+    holdout_share: float = Field(0.0, ge=0.0, le=1.0)
+
     # --- browsing and marketing
     session_rate: float = Field(0.04, gt=0.0)  # mean online sessions per active day
     events_per_session: float = Field(3.5, ge=1.0)  # mean events in a browsing session
@@ -120,7 +132,20 @@ class GenerateConfig(Section):
                 f"(got {self.days}): each experiment has a 28-day pre-period, a week of "
                 "enrolment and a 14-day window"
             )
+        if self.holdout_share and not self.response:
+            raise ValueError(
+                "generate.holdout_share needs generate.response: true (a holdout withholds "
+                "the orders a channel causes)"
+            )
+        if self.holdout_share and self.days < MIN_EXPERIMENT_DAYS:
+            raise ValueError(
+                f"generate.holdout_share needs generate.days >= {MIN_EXPERIMENT_DAYS} "
+                f"(got {self.days}): holdouts start {HOLDOUT_START_DAYS} days before the end"
+            )
         return self
 
 
+#: Channel holdouts start this many days before the end date: a week of enrolment and
+#: the 14-day window close before it.
+HOLDOUT_START_DAYS = 30
 MIN_EXPERIMENT_DAYS = 60

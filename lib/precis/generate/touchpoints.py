@@ -85,11 +85,13 @@ def _touch_details(frame: DataFrame, w: World) -> DataFrame:
     )
 
 
-def touches(people: DataFrame, orders_df: DataFrame, w: World) -> DataFrame:
-    """Background touches plus touches before purchases, with their details."""
-    return _touch_details(
-        background_touches(people, w).unionByName(conversion_touches(orders_df, w)), w
-    )
+def touches(
+    people: DataFrame, orders_df: DataFrame, w: World, caused: DataFrame | None = None
+) -> DataFrame:
+    """Background touches plus touches before purchases (and ``caused``: the touches that
+    caused orders, precis.generate.response), with their details."""
+    found = background_touches(people, w).unionByName(conversion_touches(orders_df, w))
+    return _touch_details(found if caused is None else found.unionByName(caused), w)
 
 
 def background_touches(people: DataFrame, w: World) -> DataFrame:

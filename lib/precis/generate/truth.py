@@ -90,7 +90,8 @@ def person_preferences(people: DataFrame, w: World) -> DataFrame:
 
 def person_purchase_params(people: DataFrame, g: GenerateConfig, orders: DataFrame) -> DataFrame:
     """Each person's BG/NBD and Gamma-Gamma draws, their purchases by that process, and
-    ``experiment_orders``: their landed orders planted by experiments besides."""
+    ``experiment_orders``: their landed orders planted besides (by experiments, or
+    caused by campaign spend)."""
     bought = F.col("purchase_offsets").isNotNull()
     planted = (
         orders.filter("planted IS NOT NULL AND planted.landed")

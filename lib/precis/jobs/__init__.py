@@ -21,6 +21,8 @@ JOBS: tuple[str, ...] = (
     "recommend",
     "attribution",
     "experiments",
+    # Plans next period's budget per channel: run when planning (weekly, monthly).
+    "budget",
     "share",
     "evaluate",
     "pipeline",
@@ -35,9 +37,12 @@ PIPELINE_JOBS: tuple[str, ...] = tuple(j for j in JOBS if j != "pipeline")
 #: The jobs a run date's daily pipeline runs by default, in order. ``generate`` (demo
 #: data) and ``evaluate`` (scores against the generator's truth) are for generated
 #: worlds only: the demo profile (``conf/demo.yaml``) adds them. ``share`` spends privacy
-#: budget with each release, so it runs on purpose, never by default.
+#: budget with each release, so it runs on purpose, never by default; ``budget`` plans
+#: a period ahead, so it runs when a plan is due.
 DAILY_JOBS: tuple[str, ...] = tuple(
-    j for j in JOBS if j not in ("generate", "evaluate", "share", "pipeline", "selfcheck", "rekey")
+    j
+    for j in JOBS
+    if j not in ("generate", "evaluate", "budget", "share", "pipeline", "selfcheck", "rekey")
 )
 
 #: The jobs whose tables each job reads, for the same run date. Schedulers draw their
@@ -54,6 +59,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "recommend": ("identity",),
     "attribution": ("identity",),
     "experiments": ("identity",),
+    "budget": ("experiments",),
     "share": ("tags", "attribution"),
     "evaluate": ("identity", "lifecycle", "attribution", "experiments"),
 }
