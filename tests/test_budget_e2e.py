@@ -54,14 +54,18 @@ def planned(spark, tmp_path_factory):
     experiments.run(spark, cfg)
     first = job.run(spark, cfg)
     second = job.run(spark, cfg)
+    # Without the calibration: the same plan, and the calibration's rows left alone.
+    alone = job.run(
+        spark, cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"calibrate": False})})
+    )
     lake = Lakehouse.from_config(spark, cfg)
     lifts = lake.read(T.EXPERIMENT_LIFTS).filter("metric = 'conversion_rate'").toPandas()
     curves = lake.read(T.RESPONSE_CURVES).toPandas()
-    return cfg, first, second, lifts, curves
+    return cfg, first, second, alone, lifts, curves
 
 
 def test_the_calibration_names_the_model_nearest_to_the_planted_incrementality(planned):
-    cfg, first, _, lifts, _ = planned
+    cfg, first, _, _, lifts, _ = planned
     found = first["calibration"]
     models = cfg.attribution.models
     assert sorted(found["experiment_id"].unique()) == [
@@ -87,7 +91,7 @@ def test_the_calibration_names_the_model_nearest_to_the_planted_incrementality(p
 
 
 def test_the_plan_comes_within_5_percent_of_the_planted_optimum(planned):
-    _, first, _, _, curves = planned
+    _, first, _, _, _, curves = planned
     plan: pd.DataFrame = first["plan"]
     planted = {r.channel: Hill(r.top * r.order_value, r.half, r.shape) for r in curves.itertuples()}
     assert sorted(plan["channel"]) == sorted(planted)
@@ -102,7 +106,9 @@ def test_the_plan_comes_within_5_percent_of_the_planted_optimum(planned):
 
 
 def test_a_rerun_writes_nothing(planned):
-    _, first, second, _, _ = planned
+    _, first, second, alone, _, _ = planned
     assert first["written"]["plan"]["inserted"] == 5
     for table in ("plan", "calibration"):
         assert second["written"][table] == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert alone["calibration"] is None and set(alone["written"]) == {"plan"}
+    assert alone["written"]["plan"] == {"inserted": 0, "updated": 0, "deleted": 0}
