@@ -19,11 +19,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from precis import budget
 from precis import tables as T
 from precis.budget import report
+from precis.columns import RUN_DATE
 from precis.config import Config
 from precis.progress import Progress, written_detail
 from precis.runner import job_main, one_writer
@@ -49,10 +51,10 @@ def read(lake: Lakehouse, run_date: dt.date) -> budget.BudgetInputs:
     )
 
 
-def _results(lake: Lakehouse, run_date: dt.date) -> Any:
+def _results(lake: Lakehouse, run_date: dt.date) -> DataFrame | None:
     found = lake.read_if_exists(T.EXPERIMENT_RESULTS)
     # Judgements of later run dates are not known on this one (a backfill).
-    return None if found is None else found.filter(found.run_date <= run_date)
+    return None if found is None else found.filter(F.col(RUN_DATE) <= F.lit(run_date))
 
 
 @one_writer(JOB)
