@@ -207,3 +207,16 @@ def test_a_model_that_credits_the_channel_nothing_counts_zero():
     got = compare(found, credits, ("linear",))
     assert got["credited"].tolist() == [0.0]
     assert got["distance"].tolist() == [10.0]
+
+
+def test_no_value_crosses_to_spark_as_null_not_nan(spark):
+    from chispa import assert_df_equality
+
+    from precis.budget import _nulls
+
+    rows = pd.DataFrame({"channel": ["email", "search"], "ratio": [float("nan"), 1.5], "n": [1, 2]})
+    got = _nulls(spark.createDataFrame(rows, "channel string, ratio double, n long"))
+    want = spark.createDataFrame(
+        [("email", None, 1), ("search", 1.5, 2)], "channel string, ratio double, n long"
+    )
+    assert_df_equality(got, want)

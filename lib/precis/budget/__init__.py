@@ -99,7 +99,8 @@ def build(
     if assigned is not None:
         # One row: the earliest exposed assignment, so the journeys reach back to it.
         earliest = assigned.agg(F.min(O.ASSIGNED_AT)).collect()[0][0]
-        start = min(start, earliest.date())
+        if earliest is not None:
+            start = min(start, earliest.date())
     reach = AnalysisWindow(start, run_date, window.lookback_days)
     with kept(journeys.journey_touches(touches, conversions, reach)) as (rows,):
         with step("daily spend and credit") as info:
@@ -136,13 +137,25 @@ def build(
     stamp = (F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID))
     window_cols = (F.lit(window.start).alias("window_start"), F.lit(run_date).alias("window_end"))
     # The crossings from the driver back to Spark: a few rows per channel and model.
-    plan = spark.createDataFrame(planned, proposal.SCHEMA).select("*", *window_cols, *stamp)
+    plan = _nulls(spark.createDataFrame(planned, proposal.SCHEMA)).select("*", *window_cols, *stamp)
     calibrated = (
-        spark.createDataFrame(compared, calibration.SCHEMA).select("*", *stamp)
+        _nulls(spark.createDataFrame(compared, calibration.SCHEMA)).select("*", *stamp)
         if compared is not None
         else None
     )
     return BudgetOutputs(plan, planned, curves, points, calibrated, compared, window)
+
+
+def _nulls(frame: DataFrame) -> DataFrame:
+    """pandas' NaN (no value: a channel not fitted, a ratio over no lift) as null."""
+    return frame.select(
+        *(
+            F.when(F.isnan(f.name), F.lit(None)).otherwise(F.col(f.name)).alias(f.name)
+            if f.dataType.typeName() == "double"
+            else F.col(f.name)
+            for f in frame.schema.fields
+        )
+    )
 
 
 def _holdouts(inputs: BudgetInputs, settings: Settings) -> list[calibration.Holdout]:
