@@ -84,7 +84,7 @@ def holdouts(results: DataFrame, arms: DataFrame, control_arm: str) -> list[Hold
         results.filter((F.col("metric") == "conversion_rate") & (F.col(O.ARM) != control_arm))
         .withColumn("_last", F.max(RUN_DATE).over(latest))
         .filter(F.col(RUN_DATE) == F.col("_last"))
-        .join(F.broadcast(channel_of), O.EXPERIMENT)
+        .join(F.broadcast(channel_of), O.EXPERIMENT, how="inner")
     )
     # One row per holdout arm: a handful.
     return [
@@ -117,7 +117,7 @@ def first_conversions(
         & (t <= at + F.make_dt_interval(F.lit(window_days)))
     )
     found = assigned.join(
-        conversion_rows.select(F.col(ONE_ID).alias("_person"), ORDER_ID, "at"), inside
+        conversion_rows.select(F.col(ONE_ID).alias("_person"), ORDER_ID, "at"), inside, how="inner"
     )
     first = Window.partitionBy(O.EXPERIMENT, O.ARM, ONE_ID).orderBy("at", ORDER_ID)
     return (

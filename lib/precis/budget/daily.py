@@ -37,7 +37,7 @@ def credit_by_day(
     order's); ``conversion_rows``: ``journeys.conversions``.
     """
     days = conversion_rows.select(F.col(ORDER_ID).alias("journey_id"), F.to_date("at").alias("day"))
-    dated = journey_rows.filter(F.col("converted")).join(days, "journey_id")
+    dated = journey_rows.filter(F.col("converted")).join(days, "journey_id", how="inner")
     return rules.rule_credits(dated, (model,), weights, by=("day",)).select(
         "day", "channel", "conversions", "revenue"
     )

@@ -134,7 +134,7 @@ def caused(spend: DataFrame, people: DataFrame, held: DataFrame | None, w: World
     daily = (
         spend.groupBy("spend_date", "channel")
         .agg(F.sum("spend").alias("_spent"))
-        .join(F.broadcast(curves), "channel")
+        .join(F.broadcast(curves), "channel", how="inner")
         .select(
             "channel",
             "_ci",
@@ -156,7 +156,7 @@ def caused(spend: DataFrame, people: DataFrame, held: DataFrame | None, w: World
             }
         ),
     )
-    bought = slots.join(people.select(*PURCHASE_COLUMNS[:-3]), "person_id")
+    bought = slots.join(people.select(*PURCHASE_COLUMNS[:-3]), "person_id", how="inner")
     no_holdout = "named_struct('experiment_id', CAST(NULL AS STRING), 'arm', CAST(NULL AS STRING), 'landed', true, 'channel', channel)"
     if held is None:
         return bought.select(*PURCHASE_COLUMNS[:-1], F.expr(no_holdout).alias("planted"))
