@@ -110,12 +110,7 @@ def first_conversions(
     ``assigned``: ``outcomes.first_assignments`` rows; ``conversion_rows``:
     ``journeys.conversions`` (a converting journey's id is its order's).
     """
-    at, t = F.col(O.ASSIGNED_AT), F.col("at")
-    inside = (
-        (F.col(ONE_ID) == F.col("_person"))
-        & (t > at)
-        & (t <= at + F.make_dt_interval(F.lit(window_days)))
-    )
+    inside = (F.col(ONE_ID) == F.col("_person")) & O.in_window(F.col("at"), window_days)
     found = assigned.join(
         conversion_rows.select(F.col(ONE_ID).alias("_person"), ORDER_ID, "at"), inside, how="inner"
     )

@@ -74,10 +74,10 @@ def trace(
         .orderBy(O.EXPERIMENT, O.ASSIGNED_AT, O.ARM, ID_TYPE)
     )
     bought = resolve(own.orders, mine, isolated).select(ORDER_ID, "order_time", "amount", "status")
-    at, t = F.col(O.ASSIGNED_AT), F.col("order_time")
-    window = F.make_dt_interval(F.lit(settings.window_days))
-    pre = F.make_dt_interval(F.lit(settings.pre_days))
-    period = F.when((t > at) & (t <= at + window), "window").when((t >= at - pre) & (t < at), "pre")
+    t = F.col("order_time")
+    period = F.when(O.in_window(t, settings.window_days), "window").when(
+        O.in_pre_period(t, settings.pre_days), "pre"
+    )
     orders = (
         first.select(O.EXPERIMENT, O.ASSIGNED_AT)
         .crossJoin(bought)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ONE_ID
@@ -64,6 +64,18 @@ def closed(assigned: DataFrame, window_days: int, as_of: dt.date) -> DataFrame:
     return assigned.join(F.broadcast(done), EXPERIMENT, how="left_semi")
 
 
+def in_window(t: Column, window_days: int) -> Column:
+    """``t`` in the outcome window of the row's assignment: (assigned_at, + window_days]."""
+    at = F.col(ASSIGNED_AT)
+    return (t > at) & (t <= at + F.make_dt_interval(F.lit(window_days)))
+
+
+def in_pre_period(t: Column, pre_days: int) -> Column:
+    """``t`` in the pre-period of the row's assignment: [assigned_at - pre_days, assigned_at)."""
+    at = F.col(ASSIGNED_AT)
+    return (t >= at - F.make_dt_interval(F.lit(pre_days))) & (t < at)
+
+
 def person_outcomes(
     assigned: DataFrame, orders: DataFrame, window_days: int, pre_days: int
 ) -> DataFrame:
@@ -78,10 +90,8 @@ def person_outcomes(
         "order_time",
         F.col("amount").cast("double").alias("amount"),
     )
-    at = F.col(ASSIGNED_AT)
     t = F.col("order_time")
-    inside = (t > at) & (t <= at + F.make_dt_interval(F.lit(window_days)))
-    before = (t >= at - F.make_dt_interval(F.lit(pre_days))) & (t < at)
+    inside, before = in_window(t, window_days), in_pre_period(t, pre_days)
     # Left join: a person without orders near the assignment converts 0 and spends 0.
     # Only those orders are joined, not the person's whole history.
     joined = assigned.join(
