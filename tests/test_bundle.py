@@ -1,10 +1,12 @@
-"""The Databricks Asset Bundle: ``databricks.yml`` and ``resources/precis_daily.job.yml``.
+"""The Databricks Asset Bundle: ``databricks.yml`` and the jobs in ``resources/``.
 
-One Databricks job, ``precis_daily``, runs ``precis.jobs.DAILY_JOBS`` for a run date, each
-job a ``python_wheel_task`` that calls the wheel's ``precis`` entry point. No workspace
-exists here, so the bundle is checked against what it points at: precis itself parses
-each task's command line, the task graph is ``precis.jobs.NEEDS``, and the artifact's
-build command really builds the wheel the tasks install.
+Two Databricks jobs, each task a ``python_wheel_task`` that calls the wheel's ``precis``
+entry point with the same settings: ``precis_daily`` runs ``precis.jobs.DAILY_JOBS`` for a
+run date, every day; ``precis_stream`` runs ``precis stream`` (available-now) every 15
+minutes. No workspace exists here, so the bundle is checked against what it points at:
+precis itself parses each task's command line, the daily task graph is
+``precis.jobs.NEEDS``, and the artifact's build command really builds the wheel the tasks
+install.
 
 The ``${...}`` references of the bundle are resolved as the Databricks CLI resolves them,
 for those this bundle uses (an unknown one fails the test). What only a workspace knows
@@ -42,7 +44,9 @@ BUNDLE = PROJECT / "databricks.yml"
 PYPROJECT = tomllib.loads((PROJECT / "pyproject.toml").read_text())
 DISTRIBUTION = PYPROJECT["project"]["name"]
 SCRIPTS = PYPROJECT["project"]["scripts"]
-JOB = "precis_daily"
+DAILY = "precis_daily"
+STREAM = "precis_stream"
+BUNDLE_JOBS = (DAILY, STREAM)
 TARGETS = ("dev", "prod")
 
 #: What a task passes as --run-date and --triggered-on, and what Databricks puts there for
@@ -128,7 +132,7 @@ def resolve(value: Any, context: dict[str, Any]) -> Any:
 
 @functools.cache
 def resolved(target: str) -> dict[str, Any]:
-    """The bundle as deployed to ``target``: its variables and the ``precis_daily`` job."""
+    """The bundle as deployed to ``target``: its variables and its jobs, by name."""
     root = raw_bundle()
     settings = root["targets"][target]
     # Target-level resource overrides would need the CLI's merge rules (tasks merged by
@@ -147,12 +151,17 @@ def resolved(target: str) -> dict[str, Any]:
     context.update({f"var.{name}": resolve(v, context) for name, v in raw_variables.items()})
     return {
         "variables": {name: context[f"var.{name}"] for name in raw_variables},
-        "job": resolve(root["resources"]["jobs"][JOB], context),
+        "jobs": {name: resolve(spec, context) for name, spec in root["resources"]["jobs"].items()},
     }
 
 
-def tasks(target: str) -> dict[str, dict[str, Any]]:
-    return {t["task_key"]: t for t in resolved(target)["job"]["tasks"]}
+def bundle_job(target: str, name: str) -> dict[str, Any]:
+    """The Databricks job ``name`` (``precis_daily``, ``precis_stream``) as deployed."""
+    return resolved(target)["jobs"][name]
+
+
+def tasks(target: str, name: str) -> dict[str, dict[str, Any]]:
+    return {t["task_key"]: t for t in bundle_job(target, name)["tasks"]}
 
 
 def command_line(task: dict[str, Any], run_date: dt.date | None = None) -> list[str]:
@@ -166,18 +175,19 @@ def command_line(task: dict[str, Any], run_date: dt.date | None = None) -> list[
 
 
 @functools.cache
-def config(target: str, job: str) -> Config:
-    """What precis makes of the task's command line, exactly as ``precis <job> ...`` does."""
-    name, *rest = command_line(tasks(target)[job])
-    return parse_config(name, rest)
+def config(target: str, job: str, name: str) -> Config:
+    """What precis makes of the command line of task ``job`` of the Databricks job
+    ``name``, exactly as ``precis <job> ...`` does."""
+    precis_job, *rest = command_line(tasks(target, name)[job])
+    return parse_config(precis_job, rest)
 
 
 # -------------------------------------------------------------------------- structure
-def test_one_job_and_a_dev_and_a_prod_target():
+def test_two_jobs_and_a_dev_and_a_prod_target():
     root = raw_bundle()
     assert root["bundle"]["name"] == DISTRIBUTION
     assert set(root["resources"]) == {"jobs"}
-    assert set(root["resources"]["jobs"]) == {JOB}
+    assert set(root["resources"]["jobs"]) == set(BUNDLE_JOBS)
     assert {t: root["targets"][t]["mode"] for t in root["targets"]} == {
         "dev": "development",
         "prod": "production",
@@ -189,17 +199,18 @@ def test_one_job_and_a_dev_and_a_prod_target():
 
 
 def test_tasks_are_the_daily_jobs_each_waiting_for_its_upstream_jobs():
-    found = tasks("prod")
+    found = tasks("prod", DAILY)
     assert set(found) == set(jobs.DAILY_JOBS)
     waits = {key: tuple(d["task_key"] for d in t.get("depends_on", [])) for key, t in found.items()}
     assert waits == {job: jobs.upstream(job, jobs.DAILY_JOBS) for job in jobs.DAILY_JOBS}
 
 
-def test_every_task_calls_the_precis_entry_point_of_the_wheel():
-    job = resolved("prod")["job"]
+@pytest.mark.parametrize("name", BUNDLE_JOBS)
+def test_every_task_calls_the_precis_entry_point_of_the_wheel(name):
+    job = bundle_job("prod", name)
     clusters = {c["job_cluster_key"] for c in job["job_clusters"]}
     task_types = {"python_wheel_task", "notebook_task", "spark_python_task", "sql_task"}
-    for key, task in tasks("prod").items():
+    for key, task in tasks("prod", name).items():
         assert set(task) & task_types == {"python_wheel_task"}, key
         wheel_task = task["python_wheel_task"]
         assert wheel_task["package_name"] == DISTRIBUTION
@@ -215,7 +226,7 @@ def test_every_task_calls_the_precis_entry_point_of_the_wheel():
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("job", jobs.DAILY_JOBS)
 def test_task_command_line_is_one_precis_accepts(target, job):
-    name, *rest = tasks(target)[job]["python_wheel_task"]["parameters"]
+    name, *rest = tasks(target, DAILY)[job]["python_wheel_task"]["parameters"]
     assert name == job
     # `precis <job>` finds the job's module through precis.jobs, as precis.cli.main does.
     assert callable(jobs.load(name).main)
@@ -224,7 +235,7 @@ def test_task_command_line_is_one_precis_accepts(target, job):
     assert args.env == "databricks"
     assert args.configs == [str(PROJECT / "conf" / "env" / "databricks.yaml")]
 
-    cfg = config(target, job)
+    cfg = config(target, job, DAILY)
     settings = resolved(target)["variables"]
     assert cfg.run_date == RUN_DATE
     assert cfg.env == "databricks"
@@ -239,14 +250,14 @@ def test_task_command_line_is_one_precis_accepts(target, job):
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_task_of_a_run_gets_the_same_settings(target):
     # One run's jobs read each other's tables: they must agree on where those are.
-    settings = {key: tuple(command_line(t)[1:]) for key, t in tasks(target).items()}
+    settings = {key: tuple(command_line(t)[1:]) for key, t in tasks(target, DAILY).items()}
     assert len(set(settings.values())) == 1, settings
-    hashes = {config(target, job).config_hash() for job in jobs.DAILY_JOBS}
+    hashes = {config(target, job, DAILY).config_hash() for job in jobs.DAILY_JOBS}
     assert len(hashes) == 1
 
 
 def test_dev_runs_stay_out_of_production():
-    dev, prod = config("dev", "recommend"), config("prod", "recommend")
+    dev, prod = config("dev", "recommend", DAILY), config("prod", "recommend", DAILY)
     assert dev.storage.root == f"dbfs:/precis/dev/{SHORT_NAME}/lakehouse"
     assert prod.storage.root == "dbfs:/precis/lakehouse"
     assert (dev.storage.database_prefix, prod.storage.database_prefix) == (
@@ -266,8 +277,9 @@ def test_dev_runs_stay_out_of_production():
     )
 
 
-def test_what_differs_between_workspaces_is_a_variable():
-    job = raw_bundle()["resources"]["jobs"][JOB]
+@pytest.mark.parametrize("name", BUNDLE_JOBS)
+def test_what_differs_between_workspaces_is_a_variable(name):
+    job = raw_bundle()["resources"]["jobs"][name]
     (cluster,) = job["job_clusters"]
     spec = cluster["new_cluster"]
     assert (spec["spark_version"], spec["node_type_id"], spec["num_workers"]) == (
@@ -292,21 +304,21 @@ def test_what_differs_between_workspaces_is_a_variable():
 
 # ------------------------------------------------------------------------ how it runs
 def test_run_date_defaults_to_the_day_before_the_run_was_triggered():
-    job = resolved("prod")["job"]
+    job = bundle_job("prod", DAILY)
     assert job["parameters"] == [{"name": "run_date", "default": ""}]
-    for task in tasks("prod").values():
+    for task in tasks("prod", DAILY).values():
         name, *rest = command_line(task)
         assert parse_config(name, rest).run_date == TRIGGERED_ON - dt.timedelta(days=1)
     # A backfill sets the parameter: another date reaches every task, and precis takes it.
     backfill = dt.date(2025, 12, 1)
-    for task in tasks("prod").values():
+    for task in tasks("prod", DAILY).values():
         name, *rest = command_line(task, backfill)
         assert parse_config(name, rest).run_date == backfill
 
 
 @pytest.mark.parametrize(("target", "pause_status"), [("dev", "PAUSED"), ("prod", "UNPAUSED")])
 def test_schedule_is_daily_in_utc_and_runs_only_in_prod(target, pause_status):
-    schedule = resolved(target)["job"]["schedule"]
+    schedule = bundle_job(target, DAILY)["schedule"]
     assert schedule["pause_status"] == pause_status
     assert schedule["timezone_id"] == "UTC"
     # Quartz: seconds minutes hours day-of-month month day-of-week.
@@ -317,23 +329,24 @@ def test_schedule_is_daily_in_utc_and_runs_only_in_prod(target, pause_status):
 
 
 def test_failed_tasks_retry_and_a_failed_run_emails_and_runs_never_overlap():
-    job = resolved("prod")["job"]
+    job = bundle_job("prod", DAILY)
     assert job["max_concurrent_runs"] == 1
     assert job["queue"] == {"enabled": True}  # a run triggered meanwhile waits, not skipped
     assert 0 < job["timeout_seconds"] < 24 * 3600  # a hung run cannot hold the next day's
-    for key, task in tasks("prod").items():
+    for key, task in tasks("prod", DAILY).items():
         assert task["max_retries"] == 2, key
         assert task["min_retry_interval_millis"] == 10 * 60 * 1000, key
     assert job["email_notifications"] == {"on_failure": ["precis-alerts@example.com"]}
-    dev = resolved("dev")["job"]
+    dev = bundle_job("dev", DAILY)
     assert dev["email_notifications"] == {"on_failure": [USER]}
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_the_cluster_gives_precis_its_key_and_its_checkpoints(target):
-    (cluster,) = resolved(target)["job"]["job_clusters"]
+@pytest.mark.parametrize(("name", "task"), [(DAILY, "identity"), (STREAM, "stream")])
+def test_the_cluster_gives_precis_its_key_and_its_checkpoints(target, name, task):
+    (cluster,) = bundle_job(target, name)["job_clusters"]
     spec = cluster["new_cluster"]
-    cfg = config(target, "identity")
+    cfg = config(target, task, name)
     # The environment variable precis reads the hashing key from, filled from a secret.
     assert set(spec["spark_env_vars"]) == {cfg.privacy.pii_key_env}
     assert spec["spark_env_vars"][cfg.privacy.pii_key_env] == "{{secrets/precis/pii_key}}"
@@ -349,14 +362,92 @@ def test_the_cluster_gives_precis_its_key_and_its_checkpoints(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_the_job_is_one_the_databricks_bundles_package_accepts(target):
+@pytest.mark.parametrize("name", BUNDLE_JOBS)
+def test_the_job_is_one_the_databricks_bundles_package_accepts(target, name):
     # databricks-bundles (PyPI) holds the CLI's typed model of a job: unknown fields and
     # values outside an enumeration are errors there, as they are at deploy time.
     from databricks.bundles import jobs as bundles_jobs
 
-    spec = resolved(target)["job"]
+    spec = bundle_job(target, name)
     job = bundles_jobs.Job.from_dict(copy.deepcopy(spec))
     assert job.as_dict() == spec
+
+
+# ------------------------------------------------------------------------- the stream
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_stream_is_one_task_whose_command_line_precis_accepts(target):
+    found = tasks(target, STREAM)
+    assert set(found) == {"stream"}
+    assert "stream" in jobs.JOBS and "stream" not in jobs.DAILY_JOBS
+    name, *rest = found["stream"]["python_wheel_task"]["parameters"]
+    assert name == "stream"
+    assert callable(jobs.load(name).main)
+    args = build_parser(name).parse_args(rest)
+    # It works on event time: no run date to give, none to get wrong.
+    assert args.run_date is None and args.triggered_on is None
+    assert args.env == "databricks"
+    assert args.configs == [str(PROJECT / "conf" / "env" / "databricks.yaml")]
+
+    cfg = config(target, "stream", STREAM)
+    settings = resolved(target)["variables"]
+    assert cfg.env == "databricks"
+    assert (cfg.mlflow.tracking_uri, cfg.mlflow.registry_uri) == ("databricks", "databricks-uc")
+    assert cfg.storage.root == settings["storage_root"]
+    # Processes what has landed and stops: a run of a job ends, and the next landing
+    # starts the next one. An interval would keep the run, and the queue, going.
+    assert cfg.stream.trigger == "available_now"
+    assert cfg.stream.run_seconds is None
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_stream_gets_the_settings_of_the_daily_tasks(target):
+    # It reads the tables the daily tasks write (identity map, segments) and writes
+    # beside them: the same arguments but the run date, and so the same config.
+    daily = command_line(tasks(target, DAILY)["identity"])[1:]
+    for flag in ("--run-date", "--triggered-on"):
+        at = daily.index(flag)
+        del daily[at : at + 2]
+    stream = command_line(tasks(target, STREAM)["stream"])
+    assert stream[1:] == daily
+    # The config hash covers the run date: given the daily tasks' run date, it is theirs.
+    name, *rest = stream
+    same_date = parse_config(name, [*rest, "--run-date", RUN_DATE.isoformat()])
+    assert same_date.config_hash() == config(target, "identity", DAILY).config_hash()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_stream_runs_on_the_daily_jobs_cluster(target):
+    # Same runtime, key, checkpoints and time zone: written twice, checked equal here.
+    stream, daily = bundle_job(target, STREAM), bundle_job(target, DAILY)
+    assert stream["job_clusters"] == daily["job_clusters"]
+
+
+@pytest.mark.parametrize(("target", "pause_status"), [("dev", "PAUSED"), ("prod", "UNPAUSED")])
+def test_the_stream_runs_every_15_minutes_and_only_in_prod(target, pause_status):
+    job = bundle_job(target, STREAM)
+    # A periodic trigger works on any storage (a file arrival trigger needs a Unity
+    # Catalog location, which the default dbfs:/ root is not; the file says how).
+    assert "schedule" not in job and "continuous" not in job and "parameters" not in job
+    assert job["trigger"] == {
+        "pause_status": pause_status,
+        "periodic": {"interval": 15, "unit": "MINUTES"},
+    }
+    raw = raw_bundle()["resources"]["jobs"][STREAM]["trigger"]
+    assert raw["pause_status"] == "${var.schedule_pause_status}"
+
+
+def test_stream_runs_never_overlap_and_a_failed_run_retries_and_emails():
+    job = bundle_job("prod", STREAM)
+    # One checkpoint, one lease on the storage root: one run at a time. Files that land
+    # during a run queue the next one rather than being skipped until the next landing.
+    assert job["max_concurrent_runs"] == 1
+    assert job["queue"] == {"enabled": True}
+    assert 0 < job["timeout_seconds"] <= 4 * 3600  # a hung run cannot hold the queue for long
+    (task,) = tasks("prod", STREAM).values()
+    assert task["max_retries"] == 2
+    assert task["min_retry_interval_millis"] == 10 * 60 * 1000
+    assert job["email_notifications"] == {"on_failure": ["precis-alerts@example.com"]}
+    assert bundle_job("dev", STREAM)["email_notifications"] == {"on_failure": [USER]}
 
 
 # ---------------------------------------------------------------------------- the wheel
@@ -389,7 +480,8 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_the_artifact_build_makes_the_one_wheel_every_task_installs(built):
-    (library,) = {lib["whl"] for t in tasks("prod").values() for lib in t["libraries"]}
+    every_task = [t for name in BUNDLE_JOBS for t in tasks("prod", name).values()]
+    (library,) = {lib["whl"] for t in every_task for lib in t["libraries"]}
     # A task's library path is relative to the file that declares it (resources/).
     pattern = Path(library)
     wheels = sorted((built / "resources" / pattern.parent).glob(pattern.name))
@@ -403,7 +495,7 @@ def test_the_artifact_build_makes_the_one_wheel_every_task_installs(built):
         entry_points.read_string(wheel.read(f"{info}/entry_points.txt").decode())
         metadata = wheel.read(f"{info}/METADATA").decode()
     assert dict(entry_points["console_scripts"]) == SCRIPTS
-    for task in tasks("prod").values():
+    for task in every_task:
         wheel_task = task["python_wheel_task"]
         assert entry_points["console_scripts"][wheel_task["entry_point"]] == "precis.cli:main"
         assert f"Name: {wheel_task['package_name']}\n" in metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from chispa import assert_df_equality
 
@@ -99,8 +100,19 @@ def test_columns_decide_how_rows_are_found(spark):
     def on(columns):
         return [cols for _, cols in forget.matches(columns, who)]
 
-    assert on(["one_id", "tag", "value"]) == [("one_id",)]
-    assert on(["change", "one_id", "related_one_id"]) == [("one_id",), ("related_one_id",)]
+    # A one_id column: the person's one_ids, then the speed layer's provisional ones.
+    assert on(["one_id", "tag", "value"]) == [("one_id",), ("one_id",)]
+    assert on(["change", "one_id", "related_one_id"]) == [
+        ("one_id",), ("one_id",), ("related_one_id",),
+    ]  # fmt: skip
+    (_, found), (_, provisional) = [
+        (cols, {r[0] for r in frame.collect()}) for frame, cols in forget.matches(["one_id"], who)
+    ]
+    keys = identity_map.filter("one_id = 'P3'").select("id_type", "id_key").collect()
+    assert found == {"P3"}
+    assert provisional == {
+        "tmp_" + hashlib.sha256(f"{t}:{k}".encode()).hexdigest()[:24] for t, k in keys
+    }
     assert on(["order_id", "id_type", "id_key", "amount"]) == [("id_type", "id_key")]
     assert on(["order_id", "item_id", "quantity"]) == [("order_id",)]
     assert on(["dataset", "source", "record_id", "nodes"]) == [("dataset", "source", "record_id")]

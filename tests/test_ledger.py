@@ -111,7 +111,7 @@ def test_upstream_follows_needs_through_jobs_left_out():
     assert upstream("ingest", DAILY_JOBS) == ()  # generate is not among them
     assert upstream("evaluate", ("ingest", "evaluate")) == ("ingest",)  # through identity
     assert upstream("identity", ("ingest", "identity")) == ("ingest",)  # through forget
-    assert set(NEEDS) == {"generate", *DAILY_JOBS, "evaluate", "budget", "share"}
+    assert set(NEEDS) == {"generate", *DAILY_JOBS, "evaluate", "budget", "share", "stream"}
     # share waits for tags and attribution, and through them for everything they need.
     assert upstream("share", ("ingest", "share")) == ("ingest",)
     # budget waits for experiments (the holdouts it calibrates against), through it identity.

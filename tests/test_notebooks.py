@@ -185,7 +185,13 @@ def overrides(*items: str) -> str:
 # ------------------------------------------------------------------ the runner itself
 def test_every_notebook_is_source_format_and_tested():
     found = {p.name for p in NOTEBOOKS.glob("*.py")}
-    assert found == {"run_job.py", "explore_silver.py", "daily_pipeline.py", "inspect_person.py"}
+    assert found == {
+        "run_job.py",
+        "explore_silver.py",
+        "daily_pipeline.py",
+        "inspect_person.py",
+        "realtime.py",
+    }  # realtime.py runs in test_stream.py
     for name in found:
         for i, cell in enumerate(cells(NOTEBOOKS / name)):
             code = "\n".join(line for line in cell.splitlines() if not line.startswith(MAGIC))

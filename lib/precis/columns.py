@@ -27,3 +27,6 @@ SOURCE_FILE = "_source_file"
 CORRUPT_RECORD = "_corrupt_record"
 INGEST_RUN_ID = "_run_id"
 INGESTED_AT = "_ingested_at"
+#: What a landing stream adds to each landed row: its dataset and its file's landing time.
+STREAM_DATASET = "_dataset"
+LANDED_AT = "_landed_at"

@@ -72,6 +72,7 @@ from precis.settings import (
 from precis.share.settings import ShareConfig as ShareConfig
 from precis.share.settings import ShareTagConfig as ShareTagConfig
 from precis.sqlcheck import ConfigSqlError, check_sql_text
+from precis.stream.settings import StreamConfig as StreamConfig
 from precis.tags.settings import TagsConfig as TagsConfig
 from precis.tags.settings import TagsExplainConfig as TagsExplainConfig
 from precis.tags.settings import TagsKMeansConfig as TagsKMeansConfig
@@ -272,6 +273,8 @@ class Config(Section):
     # Budget plan from response curves per channel, and every attribution model checked
     # against the channel holdout experiments (docs/budget.md).
     budget: BudgetConfig = BudgetConfig()
+    # The speed layer: real-time tags and marketing triggers as events land (docs/stream.md).
+    stream: StreamConfig = StreamConfig()
     # Differentially private aggregates for outside the team, under a privacy budget
     # (docs/share.md).
     share: ShareConfig = ShareConfig()

@@ -223,6 +223,17 @@ EXPERIMENT_LIFTS = TRUTH["experiment_lifts"]
 RESPONSE_CURVES = TRUTH["response_curves"]
 
 
+# ------------------------------------------------------------------ speed layer
+# The stream job (docs/stream.md): hot tags and triggers, the activity it keeps for its
+# windows (event time, identifiers as keys), and one row per micro-batch.
+REALTIME_TAGS = Table(
+    "gold", "realtime_tags", "merge", keys=(ONE_ID, "tag"), ignore=("updated_at",)
+)
+TRIGGERS = Table("gold", "triggers", "append_log", keys=("trigger", "event_id"))
+STREAM_ACTIVITY = Table("meta", "stream_activity", "merge", keys=("dataset", "activity_id"))
+STREAM_PROGRESS = Table("meta", "stream_progress", "merge", keys=("batch_id",))
+
+
 # ------------------------------------------------------------------ readers
 #: The tables each job reads (identity and tags: every silver table they may use). The
 #: pipeline's ledger records their versions with each (run date, job) it finishes.
@@ -270,6 +281,16 @@ READS: dict[str, tuple[Table, ...]] = {
         ATTRIBUTION,
         EXPERIMENT_RESULTS,
         *TRUTH.values(),
+    ),
+    "stream": (
+        IDENTITY_MAP,
+        IDENTITY_GUARDS,
+        CUSTOMERS,
+        SEGMENTS,
+        SUPPRESSIONS,
+        STREAM_ACTIVITY,
+        STREAM_PROGRESS,
+        REALTIME_TAGS,
     ),
     "selfcheck": (),
 }

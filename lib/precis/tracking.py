@@ -126,9 +126,9 @@ class JobRun:
         # Where models are saved when they cannot be logged to MLflow (Spark Connect).
         self._models_root = models_root
 
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self._mlflow is not None and metrics:
-            self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         if self._mlflow is not None and params:

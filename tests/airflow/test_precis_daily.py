@@ -13,7 +13,6 @@ import datetime as dt
 import importlib.metadata
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +28,6 @@ except importlib.metadata.PackageNotFoundError:
 PROJECT = Path(__file__).resolve().parents[2]
 #: The environment that has precis and spark-submit (make setup).
 PRECIS_BIN = PROJECT / ".venv" / "bin"
-DAG_SOURCES = PROJECT / "orchestration" / "airflow"
 DATES = ("2026-03-30", "2026-03-31")
 GRAPH = {
     "ingest": set(),
@@ -128,11 +126,12 @@ def worker(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lakehouse(worker, tmp_path_factory) -> Path:
+def lakehouse(worker, dags_folder, tmp_path_factory) -> Path:
     """The DAG deployed as a user deploys it, on a freshly generated world.
 
-    Both files in the DAGs folder, the Variables that precis prints imported with
-    Airflow's CLI, a Spark connection for ``local[2]`` named by ``precis_spark_conn_id``.
+    The DAG files in the DAGs folder (conftest.dags_folder), the Variables that precis
+    prints imported with Airflow's CLI, a Spark connection for ``local[2]`` named by
+    ``precis_spark_conn_id``.
     """
     tmp = tmp_path_factory.mktemp("precis")
     root = tmp / "lakehouse"
@@ -140,11 +139,6 @@ def lakehouse(worker, tmp_path_factory) -> Path:
     python = PRECIS_BIN / "python"
     run([python, "-m", "precis", "generate", "--run-date", DATES[-1], *sets(lake + WORLD)])
 
-    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    dags.mkdir(parents=True, exist_ok=True)
-    for name in ("precis_daily.py", "precis_job.py"):
-        shutil.copy(DAG_SOURCES / name, dags / name)
-    airflow("db", "migrate")
     variables = tmp / "precis-variables.json"
     variables.write_text(run([python, "-m", "precis.submit", "--airflow-variables", *sets(lake)]))
     airflow("variables", "import", str(variables))
@@ -154,14 +148,11 @@ def lakehouse(worker, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dag(lakehouse):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    assert bag.import_errors == {}
-    # The launcher beside the DAG file is not taken for one.
-    assert bag.dag_ids == ["precis_daily"]
-    return bag.get_dag("precis_daily")
+def dag(lakehouse, dag_bag):
+    assert dag_bag.import_errors == {}
+    # The module the DAG files share and the launcher beside them are not taken for DAGs.
+    assert sorted(dag_bag.dag_ids) == ["precis_daily", "precis_stream"]
+    return dag_bag.get_dag("precis_daily")
 
 
 def test_airflow_reads_the_graph_schedule_and_retries(dag):

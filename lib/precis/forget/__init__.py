@@ -9,7 +9,8 @@ person: every identifier ``gold/identity_map`` gives that ``one_id``, every reco
 Which rows of a table belong to the person follows from its columns, so a table added
 later is covered without naming it here (``matches``):
 
-- ``one_id`` (or ``related_one_id``): the person's ids;
+- ``one_id`` (or ``related_one_id``): the person's ids, and the provisional one_ids of
+  their identifiers (the speed layer's, ``precis.identity.resolve.provisional_id``);
 - ``id_type`` and ``id_key``: the person's identifiers;
 - ``dataset``, ``source``, ``record_id`` (or ``source``, ``record_id``): their records;
 - ``order_id`` without identifier columns (``order_items``): their orders;
@@ -34,6 +35,7 @@ from precis import privacy
 from precis.columns import ID_KEY, ID_TYPE, ID_VALUE, ONE_ID, ORDER_ID, RECORD_ID, RUN_DATE, RUN_ID
 from precis.frames import cut
 from precis.identity.records import node_id
+from precis.identity.resolve import provisional_id
 from precis.ingest import conform, protect
 from precis.ingest import identifiers as idn
 
@@ -203,6 +205,9 @@ def matches(columns: Sequence[str], who: Person) -> list[tuple[DataFrame, tuple[
     found: list[tuple[DataFrame, tuple[str, ...]]] = []
     if ONE_ID in have:
         found.append((who.one_ids, (ONE_ID,)))
+        # The speed layer's name for an identifier the identity map had not seen yet.
+        provisional = provisional_id(F.col(ID_TYPE), F.col(ID_KEY)).alias(ONE_ID)
+        found.append((who.identifiers.select(provisional), (ONE_ID,)))
     if "related_one_id" in have:
         found.append((who.one_ids.withColumnRenamed(ONE_ID, "related_one_id"), ("related_one_id",)))
     if {ID_TYPE, ID_KEY} <= have:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RUN_DATE
@@ -20,6 +20,17 @@ def isolated_identifiers(guards: DataFrame) -> DataFrame:
         & F.col("guard").isin(*ISOLATING_GUARDS)
         & F.col("other_key").isNull()
     ).select(ID_TYPE, ID_KEY)
+
+
+#: The start of a provisional one_id: the speed layer's name for an identifier the
+#: identity map has not seen yet (precis.stream.activity).
+PROVISIONAL = "tmp_"
+
+
+def provisional_id(id_type: Column, id_key: Column) -> Column:
+    """The provisional one_id of an identifier: stable until an identity run maps it."""
+    digest = F.sha2(F.concat_ws(":", id_type, id_key), 256)
+    return F.concat(F.lit(PROVISIONAL), F.substring(digest, 1, 24))
 
 
 def resolve(df: DataFrame, identity_map: DataFrame, isolated: DataFrame | None = None) -> DataFrame:

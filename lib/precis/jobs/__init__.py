@@ -25,6 +25,8 @@ JOBS: tuple[str, ...] = (
     "budget",
     "share",
     "evaluate",
+    # The speed layer: a service, or available-now after each landing (docs/stream.md).
+    "stream",
     "pipeline",
     "selfcheck",
     # Rotates the hashing key: run by hand, once per rotation (docs/privacy.md).
@@ -38,12 +40,10 @@ PIPELINE_JOBS: tuple[str, ...] = tuple(j for j in JOBS if j != "pipeline")
 #: data) and ``evaluate`` (scores against the generator's truth) are for generated
 #: worlds only: the demo profile (``conf/demo.yaml``) adds them. ``share`` spends privacy
 #: budget with each release, so it runs on purpose, never by default; ``budget`` plans
-#: a period ahead, so it runs when a plan is due.
-DAILY_JOBS: tuple[str, ...] = tuple(
-    j
-    for j in JOBS
-    if j not in ("generate", "evaluate", "budget", "share", "pipeline", "selfcheck", "rekey")
-)
+#: a period ahead, so it runs when a plan is due; ``stream`` runs as a service or after
+#: each landing.
+_NOT_DAILY = ("generate", "evaluate", "budget", "share", "stream", "pipeline", "selfcheck", "rekey")
+DAILY_JOBS: tuple[str, ...] = tuple(j for j in JOBS if j not in _NOT_DAILY)
 
 #: The jobs whose tables each job reads, for the same run date. Schedulers draw their
 #: task graphs from this (Airflow, Databricks Jobs); :data:`JOBS` is one order that
@@ -62,6 +62,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "budget": ("experiments",),
     "share": ("tags", "attribution"),
     "evaluate": ("identity", "lifecycle", "attribution", "experiments"),
+    # Reads the identity map and the segments of the latest runs, not of one run date.
+    "stream": ("tags",),
 }
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from precis import faults
@@ -236,6 +237,8 @@ class Lakehouse(Snapshots, Purge, Exports):
         unique: bool = False,
         delete_missing: bool = False,
         scope: str | None = None,
+        delete_null: str | None = None,
+        within: str | None = None,
     ) -> dict[str, int]:
         """Insert new keys and update changed rows; the same upsert twice changes nothing.
 
@@ -249,6 +252,11 @@ class Lakehouse(Snapshots, Purge, Exports):
         ``delete_missing=True`` also deletes target rows whose keys are not in ``df``
         (the frame is then the table's whole new content); with ``scope`` (a SQL
         condition on the target's columns) only the rows inside it, e.g. one run date.
+        ``delete_null`` (a column): a source row whose value there is null deletes its
+        key's row instead (and inserts nothing), so one MERGE updates a group of keys
+        whose new values include "none". ``within`` (a SQL condition on the target's
+        columns, ``t.<column>``) holds for every stored row a source row may match: added
+        to the match condition, it lets Delta read only the files that can hold one.
         ``keys``, ``ignore`` and ``newer`` default to the table's declaration.
         """
         keys = table.keys if keys is None else tuple(keys)
@@ -261,9 +269,13 @@ class Lakehouse(Snapshots, Purge, Exports):
         if not unique:
             require_unique(df, keys, table.ref)
         if not self.exists(table):
+            if delete_null:
+                df = df.filter(F.col(delete_null).isNotNull())
             self.overwrite(df, table, partition_by=partition_by, schema=schema)
             return {"inserted": self.last_write_rows(table), "updated": 0, "deleted": 0}
         clauses = []
+        if delete_null:
+            clauses.append(f"WHEN MATCHED AND s.`{delete_null}` IS NULL THEN DELETE")
         if update:
             value_cols = [c for c in df.columns if c not in keys and c not in ignore]
             if value_cols:
@@ -273,12 +285,15 @@ class Lakehouse(Snapshots, Purge, Exports):
                 if newer:
                     changed += f" AND (t.`{newer}` IS NULL OR s.`{newer}` >= t.`{newer}`)"
                 clauses.append(f"WHEN MATCHED AND {changed} THEN UPDATE SET *")
-        clauses.append("WHEN NOT MATCHED THEN INSERT *")
+        present = f" AND s.`{delete_null}` IS NOT NULL" if delete_null else ""
+        clauses.append(f"WHEN NOT MATCHED{present} THEN INSERT *")
         if delete_missing:
             clauses.append(
                 "WHEN NOT MATCHED BY SOURCE" + (f" AND ({scope})" if scope else "") + " THEN DELETE"
             )
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        if within:
+            condition += f" AND ({within})"
         # MERGE reports its own counts: nothing to look up, and an insert-only MERGE that
         # finds nothing to insert (and commits nothing) reports zeros.
         result = self._sql_with(
@@ -318,9 +333,14 @@ class Lakehouse(Snapshots, Purge, Exports):
         table: Table,
         keys: Sequence[str] | None = None,
         schema: StructType | None = None,
+        within: str | None = None,
+        unique: bool = False,
     ) -> dict[str, int]:
-        """Append-only log: insert rows whose keys are new, never touch existing rows."""
-        return self.merge_upsert(df, table, keys, schema=schema, update=False)
+        """Append-only log: insert rows whose keys are new, never touch existing rows
+        (``within``, ``unique``: see ``merge_upsert``)."""
+        return self.merge_upsert(
+            df, table, keys, schema=schema, update=False, within=within, unique=unique
+        )
 
     def add_new_columns(self, table: Table, schema: StructType) -> list[str]:
         """Add the columns of ``schema`` the stored table lacks (nullable): an optional
