@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,9 +35,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+import report_oracle
 from precis import jobs
 from precis import tables as T
 from precis.config import DATASETS, load_config
+from precis.report.page import read_figures
 from precis.storage import Lakehouse
 from services import QUICK_JIT, connect_server, standalone_cluster
 
@@ -302,6 +305,40 @@ def test_pipeline_on_a_standalone_cluster_equals_the_local_run(spark, pipelines)
     cluster = pipelines["tmp"] / "standalone" / "cluster"
     executors = list(cluster.glob("work-*/app-*/*/stderr"))
     assert {p.parts[-4] for p in executors} == {"work-1", "work-2"}, executors
+
+
+# ------------------------------------------------------------------------ the report
+SECTIONS = ["ingest", "identity", "lifecycle", "tags", "recommendations", "attribution"]
+SECTIONS += ["experiments", "runs"]
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+IMAGES = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+
+
+def test_the_demo_pipelines_report_shows_every_section_from_its_tables(spark, pipelines):
+    """The page the installed demo pipeline wrote: every section with data, each figure
+    equal to the tables it comes from (pandas over the tables), no identifier on it."""
+    root, run_date = pipelines["local"], pipelines["run_date"]
+    html = (root / "reports" / run_date / "index.html").read_text(encoding="utf-8")
+    sections = read_figures(html)["sections"]
+    assert list(sections) == SECTIONS
+    assert {k: s["missing"] for k, s in sections.items()} == dict.fromkeys(SECTIONS)
+    lake = Lakehouse(spark, str(root))
+    want = report_oracle.expected(lake, dt.date.fromisoformat(run_date))
+    assert want.keys() == set(SECTIONS) - {"runs"}
+    for key, figures in want.items():
+        for name, rows in figures.items():
+            found = sections[key]["figures"][name]
+            assert rows and report_oracle.same(found, rows), (key, name, found[:3], rows[:3])
+    text = IMAGES.sub("", html)
+    assert not EMAIL.search(text), EMAIL.search(text)
+    one_ids = [r["one_id"] for r in lake.read(T.IDENTITY_MAP).select("one_id").limit(50).collect()]
+    assert not [o for o in one_ids if o in text]
+    # The same page over Spark Connect: the sections and the ingest figures (the later
+    # jobs' models may differ between the two sessions' Spark plans).
+    connect = pipelines["connect"] / "reports" / run_date / "index.html"
+    over_connect = read_figures(connect.read_text(encoding="utf-8"))["sections"]
+    assert list(over_connect) == SECTIONS
+    assert over_connect["ingest"]["figures"] == sections["ingest"]["figures"]
 
 
 def teardown_module(module) -> None:

@@ -15,7 +15,17 @@ from pyspark.sql import functions as F
 
 from precis import tables as T
 from precis.config import load_config
-from precis.jobs import attribution, generate, identity, ingest, lifecycle, recommend, tags
+from precis.jobs import (
+    attribution,
+    generate,
+    identity,
+    ingest,
+    lifecycle,
+    recommend,
+    report,
+    tags,
+)
+from precis.report.page import read_figures
 from precis.storage import Lakehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -69,7 +79,7 @@ def _world(spark, generated: Path, root: Path, datasets: tuple[str, ...]):
     cfg = _cfg(root)
     results = {
         job.JOB: job.run(spark, cfg)
-        for job in (ingest, identity, lifecycle, tags, recommend, attribution)
+        for job in (ingest, identity, lifecycle, tags, recommend, attribution, report)
     }
     return Lakehouse.from_config(spark, cfg), results
 
@@ -139,6 +149,27 @@ def test_orders_only_recommend_ends_with_nothing_to_learn(orders_only):
     assert results["attribution"] == {
         "skipped": "silver/touchpoints not found: attribution needs both"
     }
+
+
+def test_orders_only_report_says_what_is_missing(orders_only):
+    """The page is written, with data where the orders allow and a reason elsewhere."""
+    _, results = orders_only
+    with open(results["report"]["path"], encoding="utf-8") as page:
+        sections = read_figures(page.read())["sections"]
+    assert {key: s["missing"] for key, s in sections.items()} == {
+        "ingest": None,
+        "identity": None,
+        "lifecycle": None,
+        "tags": None,
+        "recommendations": "No recommendations yet.",
+        "attribution": "No attribution yet (gold/attribution).",
+        "experiments": "No experiment judged yet.",
+        "runs": "No pipeline run recorded (meta/pipeline_runs).",
+    }
+    assert results["report"]["missing"] == ["recommendations", "attribution", "experiments", "runs"]
+    never = sections["ingest"]["notes"][0]
+    assert never.startswith("Never landed: id_observations, events, order_items, touchpoints")
+    assert [r["dataset"] for r in sections["ingest"]["figures"]["datasets"]] == ["orders"]
 
 
 def test_events_and_items_world(events_and_items):

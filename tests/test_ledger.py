@@ -90,18 +90,22 @@ def test_default_pipeline_is_the_daily_jobs_and_the_demo_profile_adds_generate()
     assert load_config().pipeline.jobs == DAILY_JOBS
     assert "generate" not in DAILY_JOBS and "evaluate" not in DAILY_JOBS
     demo = load_config(["demo.yaml"])  # a packaged profile, found from any directory
-    assert demo.pipeline.jobs == ("generate", *DAILY_JOBS, "evaluate")
+    # The report last, after evaluate, so that the demo's page shows the scores.
+    assert DAILY_JOBS[-1] == "report"
+    assert demo.pipeline.jobs == ("generate", *DAILY_JOBS[:-1], "evaluate", "report")
 
 
 def test_the_daily_graph():
     # The Airflow DAG and the bundle are checked against upstream(); here, its meaning:
     # ingest first, forget on it, identity after forget (the graph is built without the
     # people forgotten), then lifecycle, recommend, attribution and experiments side by side, and
-    # tags after lifecycle (its model tags read customer_value).
+    # tags after lifecycle (its model tags read customer_value), and the report after the
+    # jobs whose tables its page shows.
     graph = {job: upstream(job, DAILY_JOBS) for job in DAILY_JOBS}
     assert graph.pop("ingest") == () and graph.pop("forget") == ("ingest",)
     assert graph.pop("identity") == ("forget",)
     assert graph.pop("tags") == ("lifecycle",)
+    assert graph.pop("report") == ("tags", "recommend", "attribution", "experiments")
     assert set(graph.values()) == {("identity",)}
     assert set(graph) == {"lifecycle", "recommend", "attribution", "experiments"}
 

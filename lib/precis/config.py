@@ -53,6 +53,7 @@ from precis.lifecycle.settings import LifecycleStagesConfig as LifecycleStagesCo
 from precis.lifecycle.settings import RfmSegmentRule as RfmSegmentRule
 from precis.recommend.settings import RecommendConfig as RecommendConfig
 from precis.recommend.settings import RecommendGridConfig as RecommendGridConfig
+from precis.report.settings import ReportConfig as ReportConfig
 from precis.settings import (
     UC_MODEL_NAME,
     Section,
@@ -278,6 +279,8 @@ class Config(Section):
     # Differentially private aggregates for outside the team, under a privacy budget
     # (docs/share.md).
     share: ShareConfig = ShareConfig()
+    # The run report: one static page per run date (docs/report.md).
+    report: ReportConfig = ReportConfig()
     # How long gold product tables keep their run-date snapshots (docs/running.md).
     retention: RetentionConfig = RetentionConfig()
     # How long activation exports (<storage.root>/exports) are kept (docs/privacy.md).

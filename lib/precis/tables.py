@@ -186,6 +186,9 @@ IDENTITY_RULES = Table("meta", "identity_rules")
 # fingerprint, first_used_at, env); a job with another key stops. Replaced by rekey.
 KEY_FINGERPRINT = Table("meta", "key_fingerprint")
 EVALUATIONS = Table("meta", "evaluations", "replace_where")
+# The quality figures lifecycle and recommend measure in their own runs (holdout, churn
+# AUC, validation against popularity), for the run report (precis.model_metrics).
+MODEL_METRICS = Table("meta", "model_metrics", "replace_where")
 SELFCHECK = Table("meta", "selfcheck", "merge", keys=("id",))
 # Landing folders the generate job wrote: it replaces only these (generate.replace_landing).
 GENERATED_LANDING = Table("meta", "generated_landing", "merge", keys=("path",))
@@ -291,6 +294,26 @@ READS: dict[str, tuple[Table, ...]] = {
         STREAM_ACTIVITY,
         STREAM_PROGRESS,
         REALTIME_TAGS,
+    ),
+    # The run report: what the other jobs wrote for the run date, and the trends before it.
+    "report": (
+        INGEST_RUNS,
+        QUARANTINE,
+        IDENTITY_RUNS,
+        IDENTITY_MAP,
+        IDENTITY_CHANGES,
+        IDENTITY_GUARDS,
+        CUSTOMER_VALUE,
+        TAG_STATS,
+        SEGMENTS,
+        RECOMMENDATIONS,
+        ITEMS,
+        ATTRIBUTION,
+        BUDGET_PLAN,
+        EXPERIMENT_RESULTS,
+        MODEL_METRICS,
+        EVALUATIONS,
+        PIPELINE_RUNS,
     ),
     "selfcheck": (),
 }

@@ -142,6 +142,10 @@ class JobRun:
         if self._mlflow is not None:
             self._mlflow.log_dict(redact_value("", data), artifact_file)
 
+    def log_text(self, text: str, artifact_file: str) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_text(text, artifact_file)
+
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         if self._mlflow is not None:
             self._mlflow.log_figure(figure, artifact_file)

@@ -2,7 +2,8 @@
 
 One task per job of ``precis.jobs.DAILY_JOBS``, wired by the tables each job reads for
 the same run date: ingest, then forget, then identity, then lifecycle, recommend,
-attribution and experiments side by side, and tags after lifecycle. Every task runs
+attribution and experiments side by side, tags after lifecycle, and the run report
+last. Every task runs
 
     spark-submit --master <connection> --packages <Delta> --conf <Delta SQL> ...
         precis_job.py <job> --run-date {{ ds }} [--config F ...] [--env E] [--set k=v ...]
@@ -46,6 +47,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "recommend": ("identity",),
     "attribution": ("identity",),
     "experiments": ("identity",),
+    "report": ("tags", "recommend", "attribution", "experiments"),
 }
 
 START_DATE_VARIABLE = "precis_start_date"
@@ -61,7 +63,7 @@ with DAG(
     dag_id=DAG_ID,
     description=(
         "precis daily jobs: ingest, forget, identity, lifecycle, tags, recommend, "
-        "attribution, experiments"
+        "attribution, experiments, report"
     ),
     doc_md=__doc__,
     # The run of date D covers D and starts when D ends, so {{ ds }} is the day it covers.

@@ -38,6 +38,7 @@ GRAPH = {
     "recommend": {"identity"},
     "attribution": {"identity"},
     "experiments": {"identity"},
+    "report": {"tags", "recommend", "attribution", "experiments"},
 }
 #: A small world whose last generated day is the second run date.
 WORLD = ["generate.people=300", "generate.items=200", "generate.days=120", "generate.partitions=2"]

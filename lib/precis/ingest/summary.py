@@ -24,7 +24,7 @@ RUNS_SCHEMA = (
     "silver_inserted long, silver_updated long, duplicates long, quarantined long, "
     "ids_blocked long, ids_invalid long, error string, ingested_at timestamp, "
     # Added later: tables written before get them (null) by schema evolution.
-    "rejected_files int, rejected_rows long, waiting_files int"
+    "rejected_files int, rejected_rows long, waiting_files int, suppressed long"
 )
 FILES_SCHEMA = (
     "dataset string, path string, size long, modified long, run_id string, "
@@ -143,6 +143,7 @@ def run_rows(
             s.rejected_files,
             s.rejected_rows,
             s.waiting_files,
+            s.suppressed,
         )
         for s in summaries.values()
     ]

@@ -25,6 +25,8 @@ JOBS: tuple[str, ...] = (
     "budget",
     "share",
     "evaluate",
+    # One page per run date of what the jobs above wrote (docs/report.md).
+    "report",
     # The speed layer: a service, or available-now after each landing (docs/stream.md).
     "stream",
     "pipeline",
@@ -62,6 +64,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "budget": ("experiments",),
     "share": ("tags", "attribution"),
     "evaluate": ("identity", "lifecycle", "attribution", "experiments"),
+    # Last: its page shows what every job of the run date wrote (and, after evaluate in
+    # JOBS' order, the scores of a generated world's pipeline).
+    "report": ("tags", "recommend", "attribution", "experiments", "budget", "share"),
     # Reads the identity map and the segments of the latest runs, not of one run date.
     "stream": ("tags",),
 }

@@ -5,7 +5,8 @@ to the end of the run date, ``gold/identity_map`` and ``gold/identity_guards``;
 ``precis.lifecycle.build`` fits BG/NBD and Gamma-Gamma, checks them on a holdout, scores
 every person, assigns stages and RFM segments and trains the churn classifier. Writes
 the run date's snapshot of ``gold/customer_value`` and its rows of
-``gold/clv_model_params``; metrics, the holdout plot and the churn model go to MLflow.
+``gold/clv_model_params``, and its measured figures (holdout, churn) to
+``meta/model_metrics``; metrics, the holdout plot and the churn model go to MLflow.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from precis import lifecycle
+from precis import lifecycle, model_metrics
 from precis import tables as T
 from precis.config import ChurnConfig, Config
 from precis.lifecycle import value
@@ -63,6 +64,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             lake.replace_where(
                 out.params, T.CLV_MODEL_PARAMS, f"run_date = '{cfg.run_date.isoformat()}'"
             )
+            lake.write_model_metrics(
+                JOB, cfg.run_date, tracker.key, out.metrics(), holdout_curves(out.holdout)
+            )
             step.rows, step.detail = written, f"customer_value snapshot {cfg.run_date}"
         result = {
             "people": out.people,
@@ -77,6 +81,21 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         print(f"{f.model}: " + "  ".join(f"{k}={v:.4f}" for k, v in f.params.items()))
     progress.finish(f"{result['people']:,} people")
     return result
+
+
+def holdout_curves(holdout: Holdout | None) -> dict[str, model_metrics.Curve]:
+    """The holdout plot's points, as ``meta/model_metrics`` keeps them."""
+    if holdout is None:
+        return {}
+    by_frequency, curve = holdout.by_frequency, holdout.curve
+    return {
+        "holdout_by_frequency_actual": list(zip(by_frequency.frequency, by_frequency.actual_mean)),
+        "holdout_by_frequency_predicted": list(
+            zip(by_frequency.frequency, by_frequency.predicted_mean)
+        ),
+        "holdout_curve_actual": list(zip(curve.day, curve.actual)),
+        "holdout_curve_predicted": list(zip(curve.day, curve.predicted)),
+    }
 
 
 def report(

@@ -5,8 +5,9 @@ run date, ``silver/customers`` (marketing consent) and ``gold/identity_map``;
 ``precis.recommend.build`` tunes ALS on a time split against a popularity baseline,
 trains the chosen parameters on everything and makes the top ``top_n`` per person
 (unseen people get the most popular items; bought items are left out by default). Logs
-the model, writes the run date's ``gold/recommendations`` snapshot and exports the lists
-of people with marketing consent. No events or order lines: a warning, nothing written.
+the model, writes the run date's ``gold/recommendations`` snapshot and validation figures
+(``meta/model_metrics``) and exports the lists of people with marketing consent. No
+events or order lines: a warning, nothing written.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             step.detail = ", ".join(f"{k} {v:,}" for k, v in sorted(sources.items()))
         with progress.step("write gold and export") as step:
             written = lake.write_snapshot(table, T.RECOMMENDATIONS, cfg.run_date)
+            lake.write_model_metrics(JOB, cfg.run_date, tracker.key, out.tuning.metrics())
             exported = _export(lake, cfg, table) if rc.export else 0
             step.rows = written
             step.detail = f"snapshot {cfg.run_date}; {exported:,} rows exported"
@@ -100,11 +102,10 @@ def _trial(name: str, metrics: Mapping[str, float]) -> None:
 
 def _report(tracker: JobRun, tuning: recommend.Tuning, result: dict[str, Any]) -> None:
     """Every model tried (a nested run each), the chosen one, row counts, the summary."""
-    tracker.log_metrics({f"popularity_{m}": v for m, v in tuning.baseline.items()})
+    tracker.log_metrics(tuning.metrics())
     tracker.log_child("popularity", {"model": "popularity"}, tuning.baseline)
     for trial in tuning.trials:
         tracker.log_child(trial.name, trial.params.as_dict(), trial.metrics)
-    tracker.log_metrics({f"als_{m}": v for m, v in tuning.best.metrics.items()})
     tracker.log_params({f"best_{p}": v for p, v in tuning.best.params.as_dict().items()})
     sources = result["sources"]
     tracker.log_metrics(

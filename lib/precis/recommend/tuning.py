@@ -64,6 +64,15 @@ class Tuning:
             f"vs popularity {self.baseline[self.key]:.4f} over {self.validation_people:,} people"
         )
 
+    def metrics(self) -> dict[str, float]:
+        """Popularity's and the chosen model's metrics on the validation split, and the
+        split's size (MLflow and ``meta/model_metrics``)."""
+        return {
+            **{f"popularity_{m}": v for m, v in self.baseline.items()},
+            **{f"als_{m}": v for m, v in self.best.metrics.items()},
+            "validation_people": float(self.validation_people),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "validation_from": self.validation_from.isoformat(),

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from precis import faults
+from precis import faults, model_metrics
 from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.storage.delta import delta_table, is_table, last_commit
@@ -41,6 +41,7 @@ from precis.storage.purge import Purge
 from precis.storage.schema import check_schema, differs, require_columns, require_unique
 from precis.storage.snapshots import Snapshots
 from precis.tables import GENERATED_LANDING as T_GENERATED
+from precis.tables import MODEL_METRICS as T_MODEL_METRICS
 from precis.tables import Table
 
 __all__ = [
@@ -211,6 +212,18 @@ class Lakehouse(Snapshots, Purge, Exports):
         retrying(lambda: writer.save(self.path(table)), table.ref)
         self._register(table)
         faults.after_write(table.ref)
+
+    def write_model_metrics(
+        self,
+        job: str,
+        run_date: dt.date,
+        run_id: str,
+        metrics: Mapping[str, float],
+        curves: Mapping[str, model_metrics.Curve] | None = None,
+    ) -> None:
+        """A job run's quality figures as its rows of ``meta/model_metrics`` (replaced)."""
+        df = model_metrics.frame(self.spark, run_date, run_id, job, metrics, curves)
+        self.replace_where(df, T_MODEL_METRICS, model_metrics.scope(run_date, job))
 
     def merge_run_date(self, df: DataFrame, table: Table, run_date: dt.date) -> dict[str, int]:
         """``df`` as ``table``'s rows of ``run_date`` (its ``run_date`` column): MERGE that
