@@ -42,11 +42,17 @@ GRAPH = {
 }
 #: A small world whose last generated day is the second run date.
 WORLD = ["generate.people=300", "generate.items=200", "generate.days=120", "generate.partitions=2"]
-#: Every job's settings besides the lakehouse: small Spark, no MLflow store to create.
+#: Every job's settings besides the lakehouse: small Spark, no MLflow store to create,
+#: one small grid point for the recommender (its own tests cover tuning; the default
+#: grid's five fits per run date were the DAG's longest tasks).
 SMALL = [
     "spark.conf.spark.sql.shuffle.partitions=4",
     "spark.conf.spark.driver.memory=2g",
     "mlflow.enabled=false",
+    "recommend.grid.rank=[4]",
+    "recommend.grid.reg_param=[0.5]",
+    "recommend.grid.alpha=[2.0]",
+    "recommend.max_iter=3",
 ]
 
 #: Run by the precis environment after both dates: what the jobs wrote.
@@ -227,3 +233,20 @@ def test_product_tables_keep_a_snapshot_per_run_date(tables):
         assert dates is not None, f"gold/{table} has no run_date column"
         assert set(dates) == set(DATES), f"gold/{table}: {dates}"
         assert all(rows > 0 for rows in dates.values()), f"gold/{table}: {dates}"
+
+
+def test_each_run_date_has_its_report_with_the_trend_so_far(runs, lakehouse):
+    """The report task's page per date; the second date's trends hold both dates (the
+    page's JSON, read without precis: Airflow's environment has none)."""
+    import re
+
+    pages = {day: lakehouse / "reports" / day / "index.html" for day in DATES}
+    assert all(page.is_file() for page in pages.values()), pages
+    html = pages[DATES[-1]].read_text(encoding="utf-8")
+    embedded = re.search(
+        r'<script type="application/json" id="precis-figures">(.*?)</script>', html, re.S
+    )
+    sections = json.loads(embedded.group(1))["sections"]
+    trend = sections["lifecycle"]["figures"]["trend"]  # people per stage per snapshot
+    assert sorted({row["run_date"] for row in trend}) == list(DATES)
+    assert sections["attribution"]["missing"] is None
