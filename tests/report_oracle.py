@@ -14,6 +14,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from precis import tables as T
+from precis.report.sections import INGEST_COUNTS
 
 
 def _pdf(lake, table: T.Table, day: dt.date | None = None) -> pd.DataFrame:
@@ -39,17 +40,7 @@ def expected(lake, day: dt.date, max_identifiers: int = 20) -> dict[str, dict[st
     """section -> figure -> rows, for the run date ``day``."""
     out: dict[str, dict[str, list]] = {}
     runs = _pdf(lake, T.INGEST_RUNS, day)
-    counts = [
-        "files",
-        "rows_in",
-        "silver_inserted",
-        "silver_updated",
-        "duplicates",
-        "quarantined",
-        "suppressed",
-        "rejected_files",
-        "waiting_files",
-    ]
+    counts = list(INGEST_COUNTS)  # the columns the page sums (names, not how)
     per_dataset = runs[["dataset", *counts]].fillna(0).groupby("dataset").sum().reset_index()
     out["ingest"] = {"datasets": _records(per_dataset.astype(dict.fromkeys(counts, "int64")))}
     if lake.exists(T.QUARANTINE):  # none before a row is quarantined

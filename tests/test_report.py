@@ -183,8 +183,16 @@ def test_the_headline_reads_its_numbers_from_the_sections_figures():
         section(
             "ingest", datasets=[{"rows_in": 10, "quarantined": 1}, {"rows_in": 5, "quarantined": 0}]
         ),
-        section("identity", run=[{"one_ids": 7}]),
-        section("lifecycle", stages=[{"people": 3}, {"people": 4}]),
+        section(
+            "identity",
+            run=[{"one_ids": 7}],
+            quality=[{"metric": "precision", "value": 0.99}, {"metric": "f1", "value": 0.9}],
+        ),
+        section(
+            "lifecycle",
+            stages=[{"people": 3}, {"people": 4}],
+            model=[{"metric": "churn_auc", "value": 0.8}, {"metric": "bg_nbd_r", "value": 1.0}],
+        ),
         section(
             "recommendations",
             validation=[
@@ -200,7 +208,9 @@ def test_the_headline_reads_its_numbers_from_the_sections_figures():
         "rows in": 15,
         "quarantined": 1,
         "people (one_ids)": 7,
+        "identity precision": 0.99,
         "valued customers": 7,
+        "churn AUC": 0.8,
         "NDCG@10 als": 0.3,
         "NDCG@10 popularity": 0.2,
         "experiments judged": 1,

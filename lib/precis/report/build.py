@@ -27,8 +27,9 @@ def build(inputs: Inputs, settings: ReportConfig, datasets: tuple[str, ...]) -> 
 
 def headline(built: list[Section]) -> dict[str, Any]:
     """The page's first numbers, each read from a figure of a section (never computed
-    apart from them): rows in, quarantined, people, valued customers, ALS and popularity
-    NDCG, experiments judged. A section without data gives no number."""
+    apart from them): rows in, quarantined, people, identity precision and recall (when
+    evaluated), valued customers, churn AUC, ALS and popularity NDCG, experiments judged.
+    A section without data gives no number."""
     figures = {s.key: s.figures for s in built if s.missing is None}
     found: dict[str, Any] = {}
     if datasets := figures.get("ingest", {}).get("datasets"):
@@ -36,8 +37,13 @@ def headline(built: list[Section]) -> dict[str, Any]:
         found["quarantined"] = sum(r["quarantined"] for r in datasets)
     if run := figures.get("identity", {}).get("run"):
         found["people (one_ids)"] = run[0]["one_ids"]
+    quality = {r["metric"]: r["value"] for r in figures.get("identity", {}).get("quality", [])}
+    found.update({f"identity {k}": quality[k] for k in ("precision", "recall") if k in quality})
     if stages := figures.get("lifecycle", {}).get("stages"):
         found["valued customers"] = sum(r["people"] for r in stages)
+    model = {r["metric"]: r["value"] for r in figures.get("lifecycle", {}).get("model", [])}
+    if "churn_auc" in model:
+        found["churn AUC"] = model["churn_auc"]
     for row in figures.get("recommendations", {}).get("validation", []):
         if row["metric"].startswith("ndcg_at_"):
             k = row["metric"].removeprefix("ndcg_at_")
