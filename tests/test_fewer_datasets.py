@@ -73,20 +73,21 @@ def generated(spark, tmp_path_factory):
     return root / "landing"
 
 
-def _world(spark, generated: Path, root: Path, datasets: tuple[str, ...]):
+def _world(spark, generated: Path, root: Path, datasets: tuple[str, ...], *more):
     for name in datasets:
         shutil.copytree(generated / name, root / "landing" / name)
     cfg = _cfg(root)
     results = {
         job.JOB: job.run(spark, cfg)
-        for job in (ingest, identity, lifecycle, tags, recommend, attribution, report)
+        for job in (ingest, identity, lifecycle, tags, recommend, attribution, *more)
     }
     return Lakehouse.from_config(spark, cfg), results
 
 
 @pytest.fixture(scope="module")
 def orders_only(spark, generated, tmp_path_factory):
-    return _world(spark, generated, tmp_path_factory.mktemp("orders_only"), ("orders",))
+    root = tmp_path_factory.mktemp("orders_only")
+    return _world(spark, generated, root, ("orders",), report)
 
 
 @pytest.fixture(scope="module")
