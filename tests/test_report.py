@@ -216,3 +216,21 @@ def test_the_headline_reads_its_numbers_from_the_sections_figures():
         "experiments judged": 1,
     }
     assert headline([]) == {}
+
+
+def test_the_page_is_published_whole_where_this_process_can_see_the_root(tmp_path):
+    from precis.jobs.report import publish
+
+    root = tmp_path / "lakehouse"
+    root.mkdir()
+    written = publish("<p>page</p>", f"{root}/reports/2026-03-31")
+    assert written == f"{root}/reports/2026-03-31/index.html"
+    assert (root / "reports" / "2026-03-31" / "index.html").read_text() == "<p>page</p>"
+    # Written again: replaced, and no temporary file left behind.
+    publish("<p>again</p>", f"{root}/reports/2026-03-31")
+    assert [p.name for p in (root / "reports" / "2026-03-31").iterdir()] == ["index.html"]
+    assert (root / "reports" / "2026-03-31" / "index.html").read_text() == "<p>again</p>"
+    # An object store, or a root this process does not see: nothing written here.
+    assert publish("<p>x</p>", "s3://bucket/lakehouse/reports/2026-03-31") is None
+    assert publish("<p>x</p>", f"{tmp_path}/elsewhere/reports/2026-03-31") is None
+    assert not (tmp_path / "elsewhere").exists()

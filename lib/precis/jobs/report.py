@@ -100,7 +100,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             path = publish(html, folder)
             tracker.log_text(html, "report/index.html")
             tracker.log_dict(read_figures(html), "report/figures.json")
-            step.detail = path or f"{folder} is not a local path: the page is in MLflow only"
+            step.detail = path or f"{folder} is not reachable from here: the page is in MLflow only"
     result = {"path": path, "sections": [s.key for s in sections], "missing": missing}
     print(f"report: {path or 'MLflow artifact report/index.html'}")
     progress.finish(f"{len(sections) - len(missing)} of {len(sections)} sections with data")
@@ -109,11 +109,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
 
 def publish(html: str, folder: str) -> str | None:
     """Write ``folder/index.html`` whole or not at all (a temporary file renamed over it),
-    so a crash never leaves half a page; None when ``folder`` is not on a file system this
-    process can write (an object store: set ``report.path`` to a mounted path)."""
+    so a crash never leaves half a page. None, with a warning, when this process cannot
+    see where the pages go: an object store, or a folder whose parent is not here (a
+    Spark Connect client away from the cluster's storage: ``report.path`` can name a
+    mounted folder); the page is then in MLflow only."""
     local = local_file_path(folder)
-    if local is None:
-        log.warning("[%s] %s is not a local path: the page is logged to MLflow only", JOB, folder)
+    # <base>/<run_date>: the base (reports/) may be new, its parent (the root) must be here.
+    if local is None or not Path(local).parent.parent.is_dir():
+        log.warning("[%s] %s is not reachable from here: the page is in MLflow only", JOB, folder)
         return None
     target = Path(local)
     target.mkdir(parents=True, exist_ok=True)
