@@ -90,6 +90,22 @@ def test_mlflow_disabled_logs_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_logged_figure_is_closed_whether_or_not_mlflow_is_on(cfg, tmp_path):
+    from matplotlib import pyplot as plt
+
+    off = load_config(BASE, [f"storage.root={tmp_path / 'off'}", "mlflow.enabled=false"])
+    run_ids = []
+    for config in (cfg, off):
+        figure, _ = plt.subplots()
+        with job_run(config, "unit") as run:
+            run.log_figure(figure, "plot.png")
+        run_ids.append(run.run_id)
+        # pyplot no longer holds it: a long session does not collect every run's plots.
+        assert figure.number not in plt.get_fignums()
+    artifacts = client_for(cfg).list_artifacts(run_ids[0])
+    assert "plot.png" in [a.path for a in artifacts]
+
+
 def test_tracking_uri_choices(tmp_path):
     explicit = load_config(BASE, ["mlflow.tracking_uri=http://mlflow:5000"])
     assert tracking_uri(explicit) == "http://mlflow:5000"

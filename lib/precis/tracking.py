@@ -147,8 +147,16 @@ class JobRun:
             self._mlflow.log_text(text, artifact_file)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        if self._mlflow is not None:
-            self._mlflow.log_figure(figure, artifact_file)
+        """Log a matplotlib ``figure``, then close it: pyplot keeps every figure it made
+        alive until it is closed, so a long session (a notebook, a pipeline's jobs in one
+        process) would otherwise hold each run's figures."""
+        try:
+            if self._mlflow is not None:
+                self._mlflow.log_figure(figure, artifact_file)
+        finally:
+            from matplotlib import pyplot as plt  # the jobs that draw have it imported
+
+            plt.close(figure)
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
         if self._mlflow is not None:
