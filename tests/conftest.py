@@ -76,7 +76,6 @@ def spark(tmp_path_factory):
 
     from precis import jvm
     from precis.session import DELTA_CONF
-    from services import QUICK_JIT
 
     warehouse = tmp_path_factory.mktemp("warehouse")
     # Python workers (pandas UDFs) run the test interpreter, not the system python.
@@ -106,7 +105,7 @@ def spark(tmp_path_factory):
         .config("spark.jars.ivySettings", jvm.ivy_settings_path())
         .config(
             "spark.driver.extraJavaOptions",
-            f"-Dlog4j.configurationFile={jvm.log4j_config_path()} {QUICK_JIT}",
+            f"-Dlog4j.configurationFile={jvm.log4j_config_path()}",
         )
         # Delta writes in tests do not need the 7-day retention safety check.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")

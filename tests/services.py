@@ -30,11 +30,6 @@ from precis.session import launch_conf
 
 SPARK_HOME = Path(pyspark.__file__).parent
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
-#: JVM option for tests' Spark processes: compile with the quick (C1) compiler only. On
-#: tiny test frames the optimizing compiler's threads cost more CPU than its code saves,
-#: and tests share two cores between several JVMs (an identity run beside the suite:
-#: 196 to 212 s with it, 261 to 269 s without). Benchmarks keep the JVM's default.
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
 
 
 def free_port() -> int:
@@ -114,16 +109,10 @@ def connect_server(
     workdir: Path,
     master: str = "local[2]",
     timeout: float = 300,
-    java_options: str = "",
 ) -> Iterator[str]:
-    """Start a Spark Connect server with precis' launch settings; yields ``sc://host:port``.
-
-    ``java_options`` are added to the server's (the driver's) JVM options."""
+    """Start a Spark Connect server with precis' launch settings; yields ``sc://host:port``."""
     port = free_port()
     conf = {**launch_conf(cfg, master), "spark.connect.grpc.binding.port": str(port)}
-    if java_options:
-        driver = "spark.driver.extraJavaOptions"
-        conf[driver] = f"{conf.get(driver, '')} {java_options}".strip()
     cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", master, "--class", CONNECT_SERVER]
     cmd += ["--packages", conf.pop("spark.jars.packages")]
     for key, value in conf.items():

@@ -41,7 +41,7 @@ from precis import tables as T
 from precis.config import DATASETS, load_config
 from precis.report.page import read_figures
 from precis.storage import Lakehouse
-from services import QUICK_JIT, connect_server, standalone_cluster
+from services import connect_server, standalone_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +155,7 @@ def connect_pipeline(tmp: Path, run_date: str) -> Path:
     """``python -m precis pipeline`` as the client of a Spark Connect server."""
     root = tmp / "lakehouse"
     cfg = load_config(overrides=[f"storage.root={root}", *SMALLER_DRIVER])
-    with connect_server(cfg, tmp / "server", java_options=QUICK_JIT) as url:
+    with connect_server(cfg, tmp / "server") as url:
         command = [sys.executable, "-m", "precis", "pipeline", *WORLD]
         command += ["--set", f"storage.root={root}", "--run-date", run_date]
         run(command, tmp, clean_env(SPARK_REMOTE=url), what="connect")
@@ -173,9 +173,6 @@ def standalone_pipeline(tmp: Path, run_date: str) -> Path:
         # partitions for reading each table's log (every write reads it again).
         command += ["--set", "spark.conf.spark.sql.shuffle.partitions=8"]
         command += ["--set", "spark.conf.spark.databricks.delta.snapshotPartitions=2"]
-        # The quick JIT in the driver and the executors: four JVMs share the two cores.
-        for side in ("driver", "executor"):
-            command += ["--set", f"spark.conf.spark.{side}.extraJavaOptions={QUICK_JIT}"]
         run(command, tmp, clean_env(SPARK_MASTER=cluster.master), what="standalone")
     return root
 

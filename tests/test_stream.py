@@ -273,14 +273,14 @@ def test_sigkill_during_a_micro_batch_then_restart_duplicates_and_loses_nothing(
 
 @pytest.mark.slow
 def test_the_stream_runs_over_spark_connect(spark, world, tmp_path):
-    from services import QUICK_JIT, connect_server, service_env
+    from services import connect_server, service_env
 
     cfg, lake, keys = world
     land(spark, cfg, 0)
     land(spark, cfg, 1)
     args = ["stream", "--set", f"storage.root={cfg.root}", "--set", "mlflow.enabled=false",
             "--set", "stream.returning.segment=vip"]  # fmt: skip
-    with connect_server(cfg, tmp_path / "server", java_options=QUICK_JIT) as url:
+    with connect_server(cfg, tmp_path / "server") as url:
         done = subprocess.run(
             [sys.executable, "-m", "precis", *args], cwd=PROJECT,
             env={**service_env(), "SPARK_REMOTE": url, "PRECIS_DEBUG": "1"}, capture_output=True,
