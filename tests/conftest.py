@@ -107,6 +107,10 @@ def spark(tmp_path_factory):
             "spark.driver.extraJavaOptions",
             f"-Dlog4j.configurationFile={jvm.log4j_config_path()}",
         )
+        # HotSpot's default compilers, not spark-defaults.conf's quick one alone: this
+        # session runs for the whole suite, and once warm the optimizing compiler's code
+        # takes 0.6 times the CPU (bench/bench_test_jit.py).
+        .config("spark.driver.defaultJavaOptions", "-XX:+TieredCompilation")
         # Delta writes in tests do not need the 7-day retention safety check.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         # Reliable checkpoints, set the way precis sets them (no SparkContext call).

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from precis import tables as T
 from precis.storage import Lakehouse
 from precis.storage.lease import Lease
-from test_faults import assert_same_tables
+from test_faults import HOLD, assert_same_tables
 from worlds import PROJECT, RUN_DATE, SETTINGS, copy_world
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def test_two_runs_at_once_the_first_killed_the_second_finishes_as_one(
     assert_same_tables(spark, uninterrupted, root, [t for t in tables if expected.exists(t)])
 
     # A third identity run, unwilling to wait for a holder: exits 75 naming it.
-    blocker = Lease(spark, str(root), "identity", 60)
+    blocker = Lease(spark, str(root), "identity", HOLD)
     blocker.acquire(0)
     code, out = _finish(_job(root, "identity", "runner.lock_wait_seconds=0"))
     blocker.release()
