@@ -108,8 +108,8 @@ def spark(tmp_path_factory):
             f"-Dlog4j.configurationFile={jvm.log4j_config_path()}",
         )
         # HotSpot's default compilers, not spark-defaults.conf's quick one alone: this
-        # session runs for the whole suite, and once warm the optimizing compiler's code
-        # takes 0.6 times the CPU (bench/bench_test_jit.py).
+        # session runs for the whole suite, and once warm it needs about half the CPU it
+        # needs with the quick compiler alone (bench/bench_test_jit.py).
         .config("spark.driver.defaultJavaOptions", "-XX:+TieredCompilation")
         # Delta writes in tests do not need the 7-day retention safety check.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
