@@ -71,33 +71,10 @@ def _cpu_seconds(pids: list[int]) -> float:
 def variant(java_options: str, rounds: int, scratch: Path) -> list[dict[str, float]]:
     """In this process: one session, the world, then ``rounds`` runs of the jobs."""
     os.environ["SPARK_CONF_DIR"] = str(PROJECT / "tests" / "spark-conf")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    from precis import jvm
-    from precis.session import DELTA_CONF
+    from services import suite_session_builder
     from worlds import JOBS, copy_world, generate_world, run_job
 
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "3g")
-        .config("spark.databricks.delta.snapshotPartitions", "1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.jars.packages", ",".join(jvm.packages()))
-        .config("spark.jars.ivySettings", jvm.ivy_settings_path())
-        .config(
-            "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={jvm.log4j_config_path()}"
-        )
-        # Replaces tests/spark-conf's quick-JIT default, as tests/conftest.py does.
-        .config("spark.driver.defaultJavaOptions", java_options)
-        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-        .config("spark.checkpoint.dir", str(scratch / "checkpoints"))
-    )
-    for key, value in DELTA_CONF.items():
-        builder = builder.config(key, value)
+    builder = suite_session_builder(scratch / "warehouse", scratch / "checkpoints", java_options)
     spark = builder.getOrCreate()
     landed = generate_world(spark, scratch / "world")
     results = []

@@ -32,6 +32,61 @@ SPARK_HOME = Path(pyspark.__file__).parent
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
 
+#: HotSpot's default compilers, replacing spark-defaults.conf's quick one alone: the suite's
+#: sessions run for the whole suite, and once warm they need about half the CPU they need
+#: with the quick compiler alone (bench/bench_test_jit.py).
+SESSION_JIT = "-XX:+TieredCompilation"
+
+
+def suite_session_builder(warehouse: Path, checkpoints: Path, jit: str = SESSION_JIT):
+    """The builder of the test suite's own session (tests/conftest.py), also timed by
+    bench/bench_test_jit.py: ``jit`` are the driver's default JVM options."""
+    from pyspark.sql import SparkSession
+
+    from precis import jvm
+    from precis.session import DELTA_CONF
+
+    # Python workers (pandas UDFs) run the test interpreter, not the system python.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("precis-tests")
+        # Tiny test frames: one shuffle partition avoids hundreds of empty tasks.
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "2")
+        # Spark's 1 GB default runs out of execution memory late in the suite, when the
+        # end-to-end fixtures' frames are cached; the jobs themselves default to 4 GB.
+        .config("spark.driver.memory", "3g")
+        # Delta log snapshots default to 50 partitions; one is plenty for test tables.
+        .config("spark.databricks.delta.snapshotPartitions", "1")
+        # No web UI and no console progress bars in test output.
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Adaptive execution stays on, as in the jobs: it drops joins against empty
+        # frames and turns shuffled joins of tiny frames into broadcasts (an identity run
+        # on a 300-person world: 68 s with it, 105 to 123 s without).
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        # Same Delta jars and Ivy settings as the jobs, from the shared Ivy cache.
+        .config("spark.jars.packages", ",".join(jvm.packages()))
+        .config("spark.jars.ivySettings", jvm.ivy_settings_path())
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Dlog4j.configurationFile={jvm.log4j_config_path()}",
+        )
+        .config("spark.driver.defaultJavaOptions", jit)
+        # Delta writes in tests do not need the 7-day retention safety check.
+        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        # Reliable checkpoints, set the way precis sets them (no SparkContext call).
+        .config("spark.checkpoint.dir", str(checkpoints))
+        .config("spark.log.level", "WARN")
+    )
+    for key, value in DELTA_CONF.items():
+        builder = builder.config(key, value)
+    return builder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
