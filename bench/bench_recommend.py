@@ -57,19 +57,15 @@ Prints one JSON line; record results in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import glob
-import io
 import json
 import math
 import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -86,6 +82,7 @@ from threadpoolctl import threadpool_limits
 from precis.config import load_config
 from precis.recommend import evaluation, model
 from precis.session import get_spark
+from public_data import DEFAULT_CACHE, movielens_100k_ratings, per_user_split
 
 try:  # a benchmark-only tool, not a project dependency; imported before any BLAS limit (it loads scipy's BLAS)
     import implicit
@@ -97,9 +94,6 @@ except ImportError as error:  # pragma: no cover
 
 PROJECT = Path(__file__).resolve().parents[1]
 K = 10
-RECBOLE = "recbole==1.2.1"
-ML100K_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
-DEFAULT_CACHE = Path.home() / ".cache" / "precis-bench"
 DEFAULT_WORK = Path("/tmp/bench_recommend")
 
 # Synthetic data.
@@ -123,19 +117,6 @@ def _ints(value: str) -> list[int]:
 
 
 # ----------------------------------------------------------------- data
-def per_user_split(users: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask of the rows kept in the first part: round(share * n) random rows of each user."""
-    order = np.lexsort((rng.random(len(users)), users))
-    sorted_users = users[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
-    counts = np.diff(np.r_[starts, len(users)])
-    position = np.arange(len(users)) - np.repeat(starts, counts)
-    keep_n = np.rint(share * counts).astype(np.int64)
-    first = np.empty(len(users), dtype=bool)
-    first[order] = position < np.repeat(keep_n, counts)
-    return first
-
-
 def _write(path: Path, **columns: np.ndarray) -> None:
     pq.write_table(pa.table(columns), path)
 
@@ -151,24 +132,7 @@ def movielens_100k(
     meta_path = out / "meta.json"
     if meta_path.is_file():
         return out, json.loads(meta_path.read_text())
-    wheels = sorted(glob.glob(str(cache / "recbole-1.2.1-*.whl")))
-    if not wheels:
-        cache.mkdir(parents=True, exist_ok=True)
-        log(f"fetching the {RECBOLE} wheel into {cache}")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", RECBOLE, "--no-deps", "-d", str(cache)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        wheels = sorted(glob.glob(str(cache / "recbole-1.2.1-*.whl")))
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        text = wheel.read(ML100K_MEMBER).decode()
-    header, *lines = text.splitlines()
-    if not header.startswith("user_id:token\titem_id:token"):
-        raise SystemExit(f"unexpected header in {ML100K_MEMBER}: {header!r}")
-    raw = np.loadtxt(
-        io.StringIO("\n".join(lines)), delimiter="\t", dtype=np.float64, usecols=(0, 1, 2)
-    ).astype(np.int64)
+    raw = movielens_100k_ratings(cache)
     _, user = np.unique(raw[:, 0], return_inverse=True)
     _, item = np.unique(raw[:, 1], return_inverse=True)
     user, item = user.astype(np.int32), item.astype(np.int32)

@@ -75,8 +75,33 @@ def test_purchase_evidence_skips_refunds(spark, identity_map):
     lines = spark.createDataFrame(
         [("o1", "i1", 1, 10.0), ("o1", "i2", 2, 0.0), ("o2", "i3", 1, 5.0)], LINES
     )
-    got = interactions.bought(orders, lines, identity_map, AS_OF)
+    got = interactions.bought(identity_map, None, orders, lines, ("purchase",), AS_OF)
     assert sorted(tuple(r) for r in got.collect()) == [("p1", "i1"), ("p1", "i2")]
+
+
+def test_bought_counts_purchase_events_and_order_lines(spark, identity_map):
+    """A purchase event marks its item bought whatever its weight as evidence; other
+    event types, events after the run date and itemless events do not."""
+    events = spark.createDataFrame(
+        [
+            ("e1", T, "member_id", "m1", "purchase", "i5"),
+            ("e2", T, "cookie_id", "c1", "checkout", "i6"),
+            ("e3", T, "member_id", "m2", "view", "i7"),
+            ("e4", T + dt.timedelta(days=1), "member_id", "m2", "purchase", "i8"),
+            ("e5", T, "member_id", "m2", "purchase", None),
+        ],
+        EVENTS,
+    )
+    orders = spark.createDataFrame([("o1", T, "member_id", "m2", 10.0, "paid")], ORDERS)
+    lines = spark.createDataFrame([("o1", "i1", 1, 10.0)], LINES)
+    both = interactions.bought(identity_map, events, orders, lines, ("purchase", "checkout"), AS_OF)
+    expected = spark.createDataFrame(
+        [("p1", "i5"), ("p1", "i6"), ("p2", "i1")], "one_id string, item_id string"
+    )
+    assert_df_equality(both, expected, ignore_row_order=True, ignore_nullable=True)
+    events_only = interactions.bought(identity_map, events, None, None, ("purchase",), AS_OF)
+    assert sorted(tuple(r) for r in events_only.collect()) == [("p1", "i5")]
+    assert interactions.bought(identity_map, events, None, None, (), AS_OF) is None
 
 
 def test_confidence_decays_by_half_life(spark):
@@ -129,6 +154,53 @@ def test_ranking_metrics_hand_computed(spark):
     assert got["recall_at_3"] == pytest.approx((1 / 2) / 3)
     assert got["ndcg_at_3"] == pytest.approx(ndcg_1 / 3)
     assert got["map_at_3"] == pytest.approx((1 / 2 / 2) / 3)
+
+
+def test_per_user_ndcg_agrees_with_spark_ml_and_the_lift_is_paired(spark):
+    """The per-user NDCG column averages to RankingEvaluator's NDCG (the oracle), on lists
+    shorter and longer than k and labels shorter and longer than k; the lift is the
+    mean of the per-user differences, with a normal 95% interval."""
+    relevant = spark.createDataFrame(
+        [(1, [20, 70]), (2, [10]), (3, [10]), (4, [1, 2, 3, 4, 5]), (5, [9])],
+        "user int, items array<int>",
+    )
+    model_lists = spark.createDataFrame(
+        [(1, [10, 20, 30]), (2, [40, 50, 60]), (4, [5, 9, 1, 8]), (5, [9])],
+        "user int, items array<int>",
+    )
+    baseline = spark.createDataFrame(
+        [(1, [20, 70, 30]), (2, [10]), (3, [10, 11, 12]), (4, [7, 8, 9]), (5, [8, 9])],
+        "user int, items array<int>",
+    )
+    for lists in (model_lists, baseline):
+        per_user = (
+            relevant.join(lists.withColumnRenamed("items", "p"), "user", how="left")
+            .select(evaluation.ndcg(F.coalesce("p", F.array()), F.col("items"), 3).alias("v"))
+            .agg(F.avg("v"))
+            .collect()[0][0]
+        )
+        assert per_user == pytest.approx(
+            evaluation.ranking_metrics(lists, relevant, 3)["ndcg_at_3"]
+        )
+
+    def ndcg(prediction, label):
+        gain = [1 / math.log2(i + 2) for i in range(3)]
+        dcg = sum(g for g, x in zip(gain, prediction[:3]) if x in label)
+        return dcg / sum(gain[: min(3, len(label))])
+
+    diffs = [
+        ndcg([10, 20, 30], [20, 70]) - ndcg([20, 70, 30], [20, 70]),
+        ndcg([40, 50, 60], [10]) - ndcg([10], [10]),
+        0.0 - ndcg([10, 11, 12], [10]),
+        ndcg([5, 9, 1, 8], [1, 2, 3, 4, 5]) - ndcg([7, 8, 9], [1, 2, 3, 4, 5]),
+        ndcg([9], [9]) - ndcg([8, 9], [9]),
+    ]
+    lift = evaluation.ndcg_lift(model_lists, baseline, relevant, 3)
+    half = 1.96 * float(np.std(diffs, ddof=1)) / math.sqrt(5)
+    assert lift.users == 5
+    assert lift.mean == pytest.approx(np.mean(diffs))
+    assert (lift.ci_low, lift.ci_high) == pytest.approx((lift.mean - half, lift.mean + half))
+    assert not lift.significant
 
 
 def test_popularity_lists_skip_seen_items(spark):
@@ -242,8 +314,17 @@ def job_runs(spark, tmp_path_factory):
 
 def test_job_beats_popularity_on_planted_tastes(job_runs):
     tuning = job_runs["first"]["tuning"]
-    assert len(tuning["trials"]) == 2
+    # Both grid points with max_iter // 3 iterations, the better one with max_iter, and
+    # that one again without decay.
+    assert [
+        (t["params"]["rank"], t["params"]["max_iter"], t["params"]["half_life_days"])
+        for t in tuning["trials"][:2]
+    ] == [(4, 1, 90.0), (8, 1, 90.0)]
+    assert [
+        (t["params"]["max_iter"], t["params"]["half_life_days"]) for t in tuning["trials"][2:]
+    ] == [(5, 90.0), (5, None)]
     assert tuning["best"]["metrics"]["ndcg_at_5"] > tuning["baseline"]["ndcg_at_5"] + 0.05
+    assert tuning["best"]["lift"]["ci_low"] > 0 and tuning["shipped"] == "als"
 
 
 def test_job_top_n_for_everyone(job_runs):
@@ -330,12 +411,14 @@ def test_als_blocks_setting_is_checked_and_the_session_gives_its_cores(spark):
 
 
 # ------------------------------------------------------------------ build, without the job
-def test_build_on_a_tiny_world(spark):
-    """Four people over four items and a newcomer: ALS lists for the people with evidence,
-    never an item they bought; the newcomer gets the most popular items; consent flags."""
+def _day(d):
+    return dt.datetime(2026, 3, d, 12)
 
-    def day(d):
-        return dt.datetime(2026, 3, d, 12)
+
+def _tiny_inputs(spark) -> RecommendInputs:
+    """p1-p4 over four items (p1's i3 is the only pair first seen in the last 10 days),
+    p2 bought i2 (order) and p3 bought i4 (a purchase event); p_new has no evidence."""
+    day = _day
 
     events = [
         ("e1", day(1), "member_id", "m1", "view", "i1"),
@@ -346,9 +429,10 @@ def test_build_on_a_tiny_world(spark):
         ("e6", day(1), "member_id", "m3", "view", "i2"),
         ("e7", day(2), "member_id", "m3", "view", "i4"),
         ("e8", day(3), "member_id", "m4", "view", "i1"),
+        ("e9", day(2), "member_id", "m3", "purchase", "i4"),  # weight 0: bought, no evidence
     ]
     ids = [("member_id", f"m{p}", f"p{p}") for p in range(1, 5)] + [("email", "new", "p_new")]
-    inputs = RecommendInputs(
+    return RecommendInputs(
         identity_map=spark.createDataFrame(ids, IDS),
         events=spark.createDataFrame(events, EVENTS),
         orders=spark.createDataFrame([("o1", day(3), "member_id", "m2", 10.0, "paid")], ORDERS),
@@ -358,20 +442,31 @@ def test_build_on_a_tiny_world(spark):
             "id_type string, id_key string, consent_marketing boolean",
         ),
     )
-    settings = RecommendConfig(
-        top_n=2,
-        eval_k=2,
-        validation_days=10,
-        grid=RecommendGridConfig(rank=(2,), reg_param=(0.1,), alpha=(1.0,)),
-        max_iter=3,
-        block_size=256,
-        log_model=False,
+
+
+TINY = RecommendConfig(
+    top_n=2,
+    eval_k=2,
+    validation_days=10,
+    grid=RecommendGridConfig(rank=(2,), reg_param=(0.1,), alpha=(1.0,)),
+    max_iter=3,
+    block_size=256,
+    log_model=False,
+)
+
+
+def test_build_on_a_tiny_world(spark):
+    """Four people over four items and a newcomer: ALS lists for the people with evidence,
+    never an item they bought; the newcomer gets the most popular items; consent flags."""
+    # The time split however few it holds; ALS ships without a significant lift.
+    settings = TINY.model_copy(
+        update={"validation_min_people": 1, "measure_decay": False, "require_lift": False}
     )
-    out = build(inputs, settings, run_date=AS_OF)
+    out = build(_tiny_inputs(spark), settings, run_date=AS_OF)
 
     assert (out.people, out.items, out.interactions) == (4, 4, 9)
     assert out.example is None
-    assert out.tuning.validation_from == dt.date(2026, 3, 22)
+    assert (out.tuning.split, out.tuning.validation_from) == ("time", dt.date(2026, 3, 22))
     assert out.tuning.validation_people == 1  # p1, whose i3 was held out
     assert [t.params.rank for t in out.tuning.trials] == [2]
     # als_blocks unset: one block per core of the suite's local[2] session, every fit.
@@ -395,7 +490,11 @@ def test_build_on_a_tiny_world(spark):
     assert sorted(
         (r["one_id"], r["rank"], r["source"], r["consent_marketing"]) for r in known.collect()
     ) == [(f"p{p}", rank, "als", p == 1) for p in range(1, 5) for rank in (1, 2)]
-    assert known.filter((F.col("one_id") == "p2") & (F.col("item_id") == "i2")).count() == 0
+    bought = known.filter(
+        ((F.col("one_id") == "p2") & (F.col("item_id") == "i2"))
+        | ((F.col("one_id") == "p3") & (F.col("item_id") == "i4"))
+    )
+    assert bought.count() == 0
 
     stamped = stamp(lists, model_version="v1", run_id="r1", run_date=AS_OF)
     assert stamped.columns == [*LIST_COLUMNS, "model_version", "run_id", "run_date", "generated_at"]
@@ -404,3 +503,72 @@ def test_build_on_a_tiny_world(spark):
         assert {(r["model_version"], r["run_id"], r["run_date"]) for r in table.collect()} == {
             ("v1", "r1", AS_OF)
         }
+
+
+def test_latest_split_holds_out_each_persons_latest_share(spark):
+    """20% of each person's items, rounded, at least one and never all, latest first
+    (ties: the higher item_id); people with one item keep it; every row of a held pair goes."""
+    rows = [
+        (f"p{n}", f"i{i}", 1.0, _day(1 + i))
+        for n, items in ((1, 10), (2, 3), (3, 1))
+        for i in range(items)
+    ]
+    rows += [
+        ("p1", "i9", 2.0, _day(12)),
+        ("p2", "i0", 1.0, _day(1)),
+        ("p4", "i1", 1.0, _day(5)),
+        ("p4", "i2", 1.0, _day(5)),
+    ]
+    evidence = spark.createDataFrame(
+        rows, "one_id string, item_id string, weight double, at timestamp"
+    )
+    train, held = model.latest_split(evidence, 0.2)
+    expected = spark.createDataFrame(
+        [("p1", "i8"), ("p1", "i9"), ("p2", "i2"), ("p4", "i2")], "one_id string, item_id string"
+    )
+    assert_df_equality(held, expected, ignore_row_order=True, ignore_nullable=True)
+    assert train.count() == len(rows) - 5  # p1: i8 and both rows of i9; p2 i2; p4 i2
+    assert train.join(held, ["one_id", "item_id"], how="inner").count() == 0
+
+
+def test_build_ships_popularity_when_als_has_no_significant_lift(spark):
+    """Defaults on the tiny world: the time split holds one person (below
+    validation_min_people), so each person's latest items are held out; ALS cannot beat
+    popularity with confidence on three people, so every list is popularity's and no
+    model is trained; bought items (order line, purchase event) are still left out."""
+    out = build(_tiny_inputs(spark), TINY, run_date=AS_OF)
+    tuning = out.tuning
+    assert (tuning.split, tuning.validation_from) == ("latest", None)
+    assert tuning.validation_people == 3  # p1, p2, p3 (p4 has one item)
+    assert not tuning.best.lift.significant and not tuning.ships_als
+    assert tuning.metrics()["ships_als"] == 0.0 and tuning.as_dict()["shipped"] == "popularity"
+    assert out.model is None and out.example is None
+    lists = out.lists.localCheckpoint()
+    assert {r["source"] for r in lists.collect()} == {"popularity"}
+    assert lists.groupBy("one_id").count().filter("count != 2").count() == 0
+    bought = {("p2", "i2"), ("p3", "i4")}
+    assert not bought & {(r["one_id"], r["item_id"]) for r in lists.collect()}
+
+
+def test_halving_decay_and_the_time_budget(spark):
+    """Three grid points at max_iter // halving iterations, the best one at max_iter, then
+    without decay; a spent budget stops after one quick and one full fit."""
+    settings = TINY.model_copy(
+        update={
+            "grid": RecommendGridConfig(rank=(2,), reg_param=(0.1, 1.0, 10.0), alpha=(1.0,)),
+            "max_iter": 6,
+            "validation_min_people": 1,
+        }
+    )
+    tuning = build(_tiny_inputs(spark), settings, run_date=AS_OF).tuning
+    steps = [(t.params.reg_param, t.params.max_iter, t.half_life_days) for t in tuning.trials]
+    assert steps[:3] == [(0.1, 2, 90.0), (1.0, 2, 90.0), (10.0, 2, 90.0)]
+    assert [s[1:] for s in steps[3:]] == [(6, 90.0), (6, None)]
+    assert steps[3][0] == steps[4][0] and not tuning.stopped_early
+    assert tuning.best in tuning.trials[3:] and tuning.best.lift is not None
+
+    spent = build(
+        _tiny_inputs(spark), settings.model_copy(update={"search_seconds": 1e-9}), run_date=AS_OF
+    ).tuning
+    assert [(t.params.reg_param, t.params.max_iter) for t in spent.trials] == [(0.1, 2), (0.1, 6)]
+    assert spent.stopped_early and spent.best is spent.trials[1]

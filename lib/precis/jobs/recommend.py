@@ -2,10 +2,10 @@
 
 Reads ``silver/events``, ``silver/orders`` + ``silver/order_items`` up to the end of the
 run date, ``silver/customers`` (marketing consent) and ``gold/identity_map``;
-``precis.recommend.build`` tunes ALS on a time split against a popularity baseline,
-trains the chosen parameters on everything and makes the top ``top_n`` per person
-(unseen people get the most popular items; bought items are left out by default). Logs
-the model, writes the run date's ``gold/recommendations`` snapshot and validation figures
+``precis.recommend.build`` tunes ALS on a validation split against a popularity baseline,
+trains the chosen parameters on everything (unless popularity ships) and makes the top
+``top_n`` per person (unseen people get the most popular items; bought items are left
+out by default). Logs the model, writes the run date's ``gold/recommendations`` snapshot and validation figures
 (``meta/model_metrics``) and exports the lists of people with marketing consent. No
 events or order lines: a warning, nothing written.
 """
@@ -87,11 +87,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             "model_version": version,
         }
         _report(tracker, out.tuning, result)
-    best = out.tuning.best
-    print(
-        f"recommend: NDCG@{rc.eval_k} als={best.metrics[out.tuning.key]:.4f} "
-        f"popularity={out.tuning.baseline[out.tuning.key]:.4f}  params={best.params.as_dict()}"
-    )
+    print(f"recommend: {out.tuning.summary()}")
     progress.finish(f"{sum(sources.values()):,} rows")
     return result
 
@@ -105,8 +101,9 @@ def _report(tracker: JobRun, tuning: recommend.Tuning, result: dict[str, Any]) -
     tracker.log_metrics(tuning.metrics())
     tracker.log_child("popularity", {"model": "popularity"}, tuning.baseline)
     for trial in tuning.trials:
-        tracker.log_child(trial.name, trial.params.as_dict(), trial.metrics)
-    tracker.log_params({f"best_{p}": v for p, v in tuning.best.params.as_dict().items()})
+        tracker.log_child(trial.name, trial.settings(), trial.metrics)
+    tracker.log_params({f"best_{p}": v for p, v in tuning.best.settings().items()})
+    tracker.log_params({"shipped": tuning.shipped, "validation_split": tuning.split})
     sources = result["sources"]
     tracker.log_metrics(
         {"exported_rows": result["exported"], **{f"rows_{k}": v for k, v in sources.items()}}
@@ -116,12 +113,14 @@ def _report(tracker: JobRun, tuning: recommend.Tuning, result: dict[str, Any]) -
 
 def _log_model(cfg: Config, model: Any, example: DataFrame | None, tracker: JobRun) -> str:
     """Log (and register) the model; the version string written with every row. Its
-    input example is (user, item) index pairs: dense indices, never people's or items' ids."""
+    input example is (user, item) index pairs: dense indices, never people's or items' ids.
+    No model (popularity ships): nothing logged, a ``popularity-`` version."""
     rc, version = cfg.recommend, None
-    if rc.log_model and example is not None:
+    if rc.log_model and model is not None and example is not None:
         example = example.select("user", "item").limit(recommend.MODEL_EXAMPLE_ROWS)
         version = tracker.log_spark_model(model, "als_model", example, rc.registered_model_name)
-    return version or f"{cfg.run_date.isoformat()}-{cfg.config_hash()[:8]}"
+    made = f"{cfg.run_date.isoformat()}-{cfg.config_hash()[:8]}"
+    return version or (made if model is not None else f"popularity-{made}")
 
 
 def _export(lake: Lakehouse, cfg: Config, table: DataFrame) -> int:

@@ -3,7 +3,8 @@
 ``build`` reads and writes nothing and logs nothing to MLflow: the ``recommend`` job
 reads the inputs, logs the model, writes the lists and reports. Its Spark actions are
 the algorithm's own: the dense indices, the tuning fits and their metrics, the final
-fit, and the few popular items and example rows taken while the ratings are computed.
+fit (none when popularity ships), and the few popular items and example rows taken
+while the ratings are computed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class RecommendInputs:
 @dataclass(frozen=True)
 class RecommendOutputs:
     lists: DataFrame  # top.LIST_COLUMNS, every one_id of the identity map
-    model: ALSModel  # the chosen parameters, trained on all the evidence
+    model: ALSModel | None  # the chosen parameters trained on all the evidence; None:
+    # popularity ships (ALS did not beat it on the validation split)
     example: DataFrame | None  # user, item: a few input rows to keep with the model
     tuning: Tuning
     people: int  # people with evidence
@@ -100,17 +102,33 @@ def build(
             )
             n_pairs = int(counted["rows"])
             info.rows, info.detail = n_pairs, f"{n_users:,} people x {n_items:,} items"
-        with step("tune on the time split") as info:
+        with step("tune on the validation split") as info:
             tuning = tune(
-                evidence, users, items, n_items, settings, run_date=run_date, on_trial=on_trial
+                evidence,
+                exclude,
+                users,
+                items,
+                n_items,
+                settings,
+                run_date=run_date,
+                on_trial=on_trial,
             )
             info.detail = tuning.summary()
         with step("train on everything") as info:
-            fitted = model.train(ratings, tuning.best.params)
+            fitted, chosen = None, tuning.best.half_life_days
+            if tuning.ships_als:
+                if chosen != settings.half_life_days:
+                    pairs = interactions.confidence(evidence, run_date, chosen)
+                    ratings = scope.enter_context(kept(model.indexed(pairs, users, items)))[0]
+                fitted = model.train(ratings, tuning.best.params)
             extra = top.most_excluded(exclude)
             popular = top.popular_items(ratings, items, 2 * settings.top_n + extra)
-            example = _example(ratings) if settings.log_model else None
-            info.detail = f"{tuning.best.params.as_dict()}"
+            example = _example(ratings) if settings.log_model and fitted else None
+            info.detail = (
+                f"{tuning.best.settings()}"
+                if fitted
+                else "popularity ships: ALS did not beat it on the validation split"
+            )
     lists = top.top_n(
         fitted,
         users,

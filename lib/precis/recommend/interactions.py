@@ -88,14 +88,26 @@ def confidence(evidence: DataFrame, as_of: dt.date, half_life_days: float | None
 
 
 def bought(
-    orders: DataFrame, order_items: DataFrame, identity_map: DataFrame, as_of: dt.date
-) -> DataFrame:
-    """Distinct (one_id, item_id) a person bought in a paid order on or before the date."""
-    return (
-        purchase_evidence(orders, order_items, identity_map, 1.0, as_of)
-        .select(ONE_ID, ITEM_ID)
-        .distinct()
-    )
+    identity_map: DataFrame,
+    events: DataFrame | None,
+    orders: DataFrame | None,
+    order_items: DataFrame | None,
+    purchase_event_types: tuple[str, ...],
+    as_of: dt.date,
+) -> DataFrame | None:
+    """Distinct (one_id, item_id) a person bought on or before the date: lines of paid
+    orders, and events of ``purchase_event_types`` on an item (None: neither exists)."""
+    parts = []
+    if orders is not None and order_items is not None:
+        lines = purchase_evidence(orders, order_items, identity_map, 1.0, as_of)
+        parts.append(lines.select(ONE_ID, ITEM_ID))
+    if events is not None and purchase_event_types:
+        # Any weight: a bought item is left out whether or not it counts as evidence.
+        weights = dict.fromkeys(purchase_event_types, 1.0)
+        parts.append(event_evidence(events, identity_map, weights, as_of).select(ONE_ID, ITEM_ID))
+    if not parts:
+        return None
+    return functools.reduce(DataFrame.unionByName, parts).distinct()
 
 
 def without_evidence(
@@ -118,19 +130,17 @@ def gather(
     settings: RecommendConfig,
     as_of: dt.date,
 ) -> tuple[DataFrame, DataFrame | None]:
-    """(evidence of the lookback: ``EVIDENCE``; bought pairs, or None without orders).
+    """(evidence of the lookback: ``EVIDENCE``; bought pairs (``bought``), or None).
 
     Events count when present; order lines when both orders and their items are.
     """
-    parts, paid = [], None
+    parts = []
     if events is not None:
         parts.append(event_evidence(events, identity_map, settings.event_weights, as_of))
-    if orders is not None and order_items is not None:
-        if settings.order_weight > 0:
-            parts.append(
-                purchase_evidence(orders, order_items, identity_map, settings.order_weight, as_of)
-            )
-        paid = bought(orders, order_items, identity_map, as_of)
+    if orders is not None and order_items is not None and settings.order_weight > 0:
+        parts.append(
+            purchase_evidence(orders, order_items, identity_map, settings.order_weight, as_of)
+        )
     if not parts:
         raise MissingDatasetError(
             without_evidence(events, orders, order_items) or "no interactions"
@@ -139,4 +149,5 @@ def gather(
     if settings.lookback_days:
         since = as_of - dt.timedelta(days=settings.lookback_days - 1)
         evidence = evidence.filter(F.col("at") >= day_start(since))
+    paid = bought(identity_map, events, orders, order_items, settings.purchase_event_types, as_of)
     return evidence, paid

@@ -170,3 +170,19 @@ def time_split(ratings_evidence: DataFrame, cutoff: dt.date) -> tuple[DataFrame,
     later = ratings_evidence.filter(F.col("at") >= day_start(cutoff))
     held = later.join(train.select(ONE_ID, ITEM_ID).distinct(), [ONE_ID, ITEM_ID], how="left_anti")
     return train, held
+
+
+def latest_split(evidence: DataFrame, share: float) -> tuple[DataFrame, DataFrame]:
+    """(training evidence, held-out one_id, item_id): each person with two or more items
+    holds out the latest ``share`` of them by first touch (ties: the higher item_id),
+    rounded, at least one and never all; their evidence does not train."""
+    pairs = evidence.groupBy(ONE_ID, ITEM_ID).agg(F.min("at").alias("_first"))
+    person = Window.partitionBy(ONE_ID)
+    n, pos = F.col("_n"), F.col("_pos")
+    held = (
+        pairs.withColumn("_n", F.count(F.lit(1)).over(person))
+        .withColumn("_pos", F.row_number().over(person.orderBy(F.desc("_first"), F.desc(ITEM_ID))))
+        .filter((n >= 2) & (pos <= F.least(n - 1, F.greatest(F.lit(1), F.round(n * share)))))
+        .select(ONE_ID, ITEM_ID)
+    )
+    return evidence.join(held, [ONE_ID, ITEM_ID], how="left_anti"), held

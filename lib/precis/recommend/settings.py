@@ -13,11 +13,15 @@ from precis.settings import Section, check_model_name
 
 
 class RecommendGridConfig(Section):
-    """Hyper-parameters tried on the time-based validation split (every combination)."""
+    """Hyper-parameters tried on the validation split (every combination).
 
-    rank: tuple[int, ...] = (16,)
-    reg_param: tuple[float, ...] = (0.5, 2.0)
-    alpha: tuple[float, ...] = (2.0, 5.0)
+    Spark's regParam is scaled by each person's (item's) number of pairs, so the same
+    values suit small and large data; alpha scales the confidence 1 + alpha * weight.
+    """
+
+    rank: tuple[int, ...] = (16, 64)
+    reg_param: tuple[float, ...] = (0.1, 0.5, 2.0)
+    alpha: tuple[float, ...] = (2.0, 5.0, 20.0)
 
     @field_validator("rank", "reg_param", "alpha")
     @classmethod
@@ -47,14 +51,31 @@ class RecommendConfig(Section):
     # Only evidence from the last lookback_days counts (null: all).
     lookback_days: int | None = Field(365, ge=1)
     top_n: int = Field(10, ge=1, le=1000)
-    # Leave out items the person already bought (paid orders up to the run date).
+    # Leave out items the person already bought: lines of paid orders and events of these
+    # types, up to the run date (in the lists and in the tuning's validation lists).
     exclude_purchased: bool = True
+    purchase_event_types: tuple[str, ...] = ("purchase",)
     # Tuning: pairs first seen in the last validation_days are held out; k of the metrics.
     validation_days: int = Field(14, ge=1)
     eval_k: int = Field(10, ge=1)
+    # Fewer people than this with held-out pairs in that time split: hold out each
+    # person's latest validation_share of items instead (at least one; people with 2+).
+    validation_min_people: int = Field(200, ge=1)
+    validation_share: float = Field(0.2, gt=0.0, lt=1.0)
     # ALS hyperparameters: every combination is tried; the best NDCG@k wins.
     grid: RecommendGridConfig = RecommendGridConfig()
     max_iter: int = Field(10, ge=1)
+    # Successive halving: every grid point is first fitted with max_iter // halving
+    # iterations, and only the best 1 / halving of them with max_iter (1: all with max_iter).
+    halving: int = Field(3, ge=1)
+    # No new fit starts after this many seconds of tuning; the best so far wins (null: no limit).
+    search_seconds: float | None = Field(900.0, gt=0.0)
+    # Also fit the best grid point without decay; half_life_days is kept only if it
+    # validates better.
+    measure_decay: bool = True
+    # Ship ALS only when its NDCG@k beats popularity's with 95% confidence (paired over
+    # the validation people); else the lists are popularity's (source 'popularity').
+    require_lift: bool = True
     seed: int = 17
     # recommendForAll multiplies blocks of this many factor rows (no user x item join).
     block_size: int = Field(4096, ge=256)

@@ -47,7 +47,7 @@ def popular_items(ratings: DataFrame, items: DataFrame, size: int) -> DataFrame:
 
 
 def top_n(
-    fitted: ALSModel,
+    fitted: ALSModel | None,
     users: DataFrame,
     items: DataFrame,
     people: DataFrame,
@@ -61,13 +61,19 @@ def top_n(
     ``popular``: item_id, score of at least the 2n + ``extra`` most popular items (an
     ALS list and the excluded items can each hide n + ``extra`` of them); ``exclude``:
     one_id, item_id never to recommend; ``extra``: the most items one person excludes.
+    No model (popularity ships): every list is popularity's.
     """
-    recs = (
-        model.recommend_all(fitted, None, n + extra)
-        .join(users, "user", how="inner")
-        .join(items, "item", how="inner")
-        .select(ONE_ID, ITEM_ID, "score")
-    )
+    if fitted is None:
+        recs = people.sparkSession.createDataFrame(
+            [], f"{ONE_ID} string, {ITEM_ID} string, score double"
+        )
+    else:
+        recs = (
+            model.recommend_all(fitted, None, n + extra)
+            .join(users, "user", how="inner")
+            .join(items, "item", how="inner")
+            .select(ONE_ID, ITEM_ID, "score")
+        )
     if exclude is not None:
         recs = recs.join(exclude, [ONE_ID, ITEM_ID], how="left_anti")
     als = (
