@@ -175,8 +175,12 @@ def test_without_mlflow_the_recommend_version_is_date_and_config(tmp_path, ratin
     with job_run(cfg, "unit") as run:
         # Nothing is trained or logged: the model is never touched without MLflow.
         assert run.log_spark_model(None, "als_model", ratings.select("user", "item"), "x") is None
-        version = recommend_job._log_model(cfg, None, ratings, run)
+        # A stand-in model: without MLflow nothing reads it.
+        version = recommend_job._log_model(cfg, object(), ratings, run)
+        # No model at all: popularity shipped.
+        shipped = recommend_job._log_model(cfg, None, None, run)
     assert version == f"2026-03-31-{cfg.config_hash()[:8]}"
+    assert shipped == f"popularity-2026-03-31-{cfg.config_hash()[:8]}"
     assert list(tmp_path.iterdir()) == []
 
 
