@@ -62,6 +62,14 @@ def suite_session_builder(warehouse: Path, checkpoints: Path, jit: str = SESSION
         # No web UI and no console progress bars in test output.
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # The status store records every job, stage and SQL execution even with the UI
+        # off: late in a full run a worker's 3 GB heap was 92% status data and the JVM
+        # spent 2,527 s in full collections (docs/benchmarks.md). Keep little of it.
+        .config("spark.ui.retainedJobs", "100")
+        .config("spark.ui.retainedStages", "100")
+        .config("spark.ui.retainedTasks", "1000")
+        .config("spark.sql.ui.retainedExecutions", "50")
+        .config("spark.ui.dagGraph.retainedRootRDDs", "100")
         # Adaptive execution stays on, as in the jobs: it drops joins against empty
         # frames and turns shuffled joins of tiny frames into broadcasts (an identity run
         # on a 300-person world: 68 s with it, 105 to 123 s without).
