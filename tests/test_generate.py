@@ -448,6 +448,28 @@ def test_own_cookies_and_devices_sign_in_once_with_the_account(gen, owners):
     assert not {value for _, value in signed} & traps
 
 
+def test_retail_records_join_each_persons_strong_identifiers(gen, owners):
+    """The retail family is the default, and its sign-ins and WeChat follows nearly always
+    put a member's contacts and their WeChat union id in one record (in the siloed family
+    weak identifiers alone join them: tests/test_generate_siloed.py)."""
+    assert (SMALL.family, SMALL.signin_contacts, SMALL.household_size) == ("retail", "all", 4)
+    assert SMALL.kiosk_share == 0
+    assert gen.truth["traps"].filter(F.col("kind") == "kiosk_device").count() == 0
+    both = gen.truth["people"].filter(F.col("is_member") & F.col("wechat_user")).select("person_id")
+    bridged = (
+        owners.groupBy("source", "record_id", "person_id")
+        .agg(
+            F.max(F.col("id_type").isin("member_id", "email", "phone")).alias("contacts"),
+            F.max(F.col("id_type") == "union_id").alias("wechat"),
+        )
+        .filter(F.col("contacts") & F.col("wechat"))
+        .select("person_id")
+        .distinct()
+    )
+    assert both.count() > 20
+    assert both.join(bridged, on="person_id", how="left_anti").count() / both.count() < 0.1
+
+
 # ----------------------------------------------------------------- behaviour structure
 def test_order_totals_equal_their_lines_and_refunds_exist(gen):
     orders = gen.landing["orders"]

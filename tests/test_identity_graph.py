@@ -12,6 +12,7 @@ from precis.config import IdentityConfig, IdTypeConfig
 from precis.identity import graph, records, rules
 from precis.identity.limits import greedy_clusters
 from precis.identity.links import over_linked, record_links
+from precis.identity.settings import WeakBridgeConfig
 
 T0 = dt.datetime(2026, 1, 1)
 OBS_SCHEMA = "source string, record_id string, id_type string, id_key string, id_status string, observed_at timestamp"
@@ -91,6 +92,58 @@ CASES: dict[str, dict] = {
             ("c2", ["member_id:m2", "phone:+862"]),
         ]
     },
+    # A person's handset joins their member cluster and their WeChat cluster: seen with
+    # each in two records, over overlapping days (records are a day apart, in order).
+    "handset": {
+        "records": [
+            ("crm", ["member_id:m1", "phone:+861"]),
+            ("wx", ["open_id:o1", "union_id:u1"]),
+            ("s1", ["device_id:d", "member_id:m1"]),
+            ("s2", ["device_id:d", "open_id:o1"]),
+            ("s3", ["device_id:d", "member_id:m1"]),
+            ("s4", ["device_id:d", "open_id:o1"]),
+            ("s5", ["device_id:d"]),
+        ]
+    },
+    # A handset and the cookie of its in-app browser, judged together: the cookie signs
+    # in to the web with an email the CRM never saw, the handset to the app as a member.
+    "in_app_browser": {
+        "records": [
+            ("crm", ["member_id:m1", "phone:+861"]),
+            ("w1", ["cookie_id:c", "email:e@x.cn"]),
+            ("a1", ["device_id:d", "member_id:m1"]),
+            ("v1", ["cookie_id:c", "device_id:d"]),
+            ("w2", ["cookie_id:c", "email:e@x.cn"]),
+            ("a2", ["device_id:d", "member_id:m1"]),
+        ]
+    },
+    # A couple's tablet, each logged in as a member: two member ids are two people.
+    "couple": {
+        "records": [
+            ("s1", ["device_id:t", "member_id:m1"]),
+            ("s2", ["device_id:t", "member_id:m2"]),
+            ("s3", ["device_id:t", "member_id:m1"]),
+            ("s4", ["device_id:t", "member_id:m2"]),
+        ]
+    },
+    # A handset sold on: its days with the second owner begin 120 days after its last
+    # with the first (records may give their day; by default the i-th is on day i).
+    "sold_on": {
+        "records": [
+            ("wx", ["open_id:o1", "union_id:u1"]),
+            ("s1", ["device_id:d", "member_id:m1"]),
+            ("s2", ["device_id:d", "member_id:m1"]),
+            ("s3", ["device_id:d", "open_id:o1"], 122),
+            ("s4", ["device_id:d", "open_id:o1"], 123),
+        ]
+    },
+    # An open id belongs to one union id: seen with two, it is unreliable.
+    "open_id_two_unions": {
+        "records": [
+            ("w1", ["open_id:o1", "union_id:u1"]),
+            ("w2", ["open_id:o1", "union_id:u2"]),
+        ]
+    },
     "events_only": {
         "records": [("r1", ["member_id:m1", "phone:+861"])],
         "events": ["cookie_id:lonely", "phone:+861"],
@@ -118,6 +171,21 @@ STRICT_CASES: dict[str, dict] = {
         "records": [("big", ["cookie_id:a", "cookie_id:b", "cookie_id:c", "cookie_id:d"])]
     },
 }
+# Cases run with REPEATED: a weak bridge needs two records with each cluster.
+REPEATED_CASES: dict[str, dict] = {
+    # Seen with the WeChat person once only: not repeated evidence, so it attaches to the
+    # member it was seen with most.
+    "once": {
+        "records": [
+            ("wx", ["open_id:o1", "union_id:u1"]),
+            ("s1", ["device_id:d", "member_id:m1"]),
+            ("s2", ["device_id:d", "open_id:o1"]),
+            ("s3", ["device_id:d", "member_id:m1"]),
+            ("s4", ["device_id:d", "member_id:m1"]),
+        ]
+    },
+}
+REPEATED = IdentityConfig(weak_bridge=WeakBridgeConfig(min_records=2))
 STRICT = IdentityConfig(
     types={"phone": IdTypeConfig(strength="strong", max_per_person=1, priority=3)},
     max_ids_per_record=3,
@@ -133,7 +201,7 @@ def _resolve_cases(spark, cases: dict[str, dict], cfg: IdentityConfig) -> dict[s
     """Cluster all cases at once; per case: (set of frozensets of "type:key", isolated, audit)."""
     obs, events, rule_rows = [], [], []
     for case, spec in cases.items():
-        for i, (record_id, ids) in enumerate(spec["records"]):
+        for i, (record_id, ids, *day) in enumerate(spec["records"]):
             for ident in ids:
                 obs.append(
                     (
@@ -141,7 +209,7 @@ def _resolve_cases(spark, cases: dict[str, dict], cfg: IdentityConfig) -> dict[s
                         f"{case}/{record_id}",
                         *_prefixed(case, ident),
                         "ok",
-                        T0 + dt.timedelta(days=i),
+                        T0 + dt.timedelta(days=day[0] if day else i),
                     )
                 )
         for i, ident in enumerate(spec.get("events", ())):
@@ -209,6 +277,7 @@ def resolved(spark):
     return {
         **_resolve_cases(spark, CASES, IdentityConfig()),
         **_resolve_cases(spark, STRICT_CASES, STRICT),
+        **_resolve_cases(spark, REPEATED_CASES, REPEATED),
     }
 
 
@@ -290,6 +359,70 @@ def test_bridging_open_id_never_joins_two_members(resolved):
     assert {guard for guard, _ in audit} == {"type_limit"}
 
 
+def test_a_handset_seen_with_two_clusters_of_one_person_joins_them(resolved):
+    people, isolated, audit = resolved["handset"]
+    assert people == {
+        frozenset({"member_id:m1", "phone:+861", "open_id:o1", "union_id:u1", "device_id:d"})
+    }
+    assert isolated == set()
+    assert {(g, i) for g, i in audit if g == "weak_bridge"} == {("weak_bridge", "device_id:d")}
+
+
+def test_weak_identifiers_linked_to_each_other_bridge_together(resolved):
+    people, _, audit = resolved["in_app_browser"]
+    assert people == {
+        frozenset({"member_id:m1", "phone:+861", "email:e@x.cn", "cookie_id:c", "device_id:d"})
+    }
+    # One row per cluster joined, each at the identifier seen with it.
+    assert {(g, i) for g, i in audit if g == "weak_bridge"} == {
+        ("weak_bridge", "cookie_id:c"),
+        ("weak_bridge", "device_id:d"),
+    }
+
+
+def test_a_shared_tablet_never_joins_two_members(resolved):
+    people, isolated, audit = resolved["couple"]
+    assert people == {
+        frozenset({"member_id:m1"}),
+        frozenset({"member_id:m2"}),
+        frozenset({"device_id:t"}),
+    }
+    # The join was refused by the member id limit; neither holds 60% of its records.
+    assert isolated == {"device_id:t"}
+    assert ("weak_ambiguous", "device_id:t") in audit
+    assert not any(g == "weak_bridge" for g, _ in audit)
+
+
+def test_a_weak_identifier_seen_once_with_a_second_cluster_bridges_nothing(resolved):
+    people, _, audit = resolved["once"]
+    assert people == {
+        frozenset({"member_id:m1", "device_id:d"}),
+        frozenset({"open_id:o1", "union_id:u1"}),
+    }
+    assert not any(g == "weak_bridge" for g, _ in audit)
+
+
+def test_a_handset_sold_on_bridges_nothing(resolved):
+    people, _, audit = resolved["sold_on"]
+    assert (
+        frozenset({"member_id:m1"}) in people
+        or frozenset({"member_id:m1", "device_id:d"}) in people
+    )
+    assert not any(len(p & {"member_id:m1", "union_id:u1"}) == 2 for p in people)
+    assert not any(g == "weak_bridge" for g, _ in audit)
+
+
+def test_an_open_id_seen_with_two_union_ids_links_nothing(resolved):
+    people, isolated, audit = resolved["open_id_two_unions"]
+    assert people == {
+        frozenset({"union_id:u1"}),
+        frozenset({"union_id:u2"}),
+        frozenset({"open_id:o1"}),
+    }
+    assert isolated == {"open_id:o1"}
+    assert ("over_linked", "open_id:o1") in audit
+
+
 def test_identifiers_seen_only_in_events_are_singletons(resolved):
     people, _, _ = resolved["events_only"]
     assert people == {frozenset({"member_id:m1", "phone:+861"}), frozenset({"cookie_id:lonely"})}
@@ -328,7 +461,7 @@ LINK_COLUMNS = [
     "weight",
     "last_seen",
     "forced",
-    "bridge",
+    "tier",
 ]
 
 

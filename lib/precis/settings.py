@@ -17,7 +17,7 @@ import typing
 from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlparse
 
 import yaml
@@ -37,6 +37,11 @@ class Section(BaseModel):
     """Base of every config section: strict about keys, immutable once built."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Fields a section fills from a preset (chosen by another of its fields) when they are
+    #: left out or null: the defaults file shows them as null, not as the filled value, or
+    #: every run would set them explicitly and a preset chosen later would never apply.
+    preset_fields: ClassVar[tuple[str, ...]] = ()
 
 
 def defaults_dir() -> Traversable:
@@ -302,7 +307,9 @@ def _field_yaml(model: type[BaseModel], name: str, value: Any, indent: int) -> l
     if isinstance(value, BaseModel) and not _is_flow(value):
         out.append(_with_comment(f"{pad}{name}:", beside))
         for child in type(value).model_fields:
-            out.extend(_field_yaml(type(value), child, getattr(value, child), indent + 2))
+            presets = getattr(type(value), "preset_fields", ())
+            shown = None if child in presets else getattr(value, child)
+            out.extend(_field_yaml(type(value), child, shown, indent + 2))
         return out
     if isinstance(value, Mapping) and any(isinstance(v, BaseModel) for v in value.values()):
         out.append(_with_comment(f"{pad}{name}:", beside))

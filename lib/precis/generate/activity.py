@@ -18,9 +18,12 @@ from precis.generate.catalog import (
     CHANNELS,
     ItemDraw,
     channel_names,
+    kiosk_device,
+    store_count,
 )
 from precis.generate.draws import (
     SECONDS_PER_DAY,
+    bucket,
     choice,
     exprs,
     hex_id,
@@ -165,6 +168,20 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
 
     family_pick = f"(family AND {u('family_use')} < 0.3D)"
     device = f"IF({family_pick}, family_device, {device_pick(u('device_pick'))})"
+    # Logins of app sessions: each condition is SQL, the member id's and WeChat's.
+    member_login = f"is_member AND (is_checkout OR {u('app_login')} < {num(g.app_member_login)})"
+    wechat_login = f"wechat_user AND {u('app_wechat')} < {num(g.app_wechat_login)}"
+    if g.kiosk_share > 0:
+        # A member browsing on their store's kiosk, logged in as themselves (a kiosk
+        # knows no WeChat account): the kiosk is seen with every member who uses it.
+        kiosk = f"(is_member AND NOT is_checkout AND {u('kiosk_use')} < {num(g.kiosk_share)})"
+        store = bucket(w.seed, "kiosk_store", store_count(g.people), "person_id")
+        device = f"IF({kiosk}, {kiosk_device(w.seed, store)}, {device})"
+        wechat_login = f"NOT {kiosk} AND {wechat_login}"
+        member_login = f"{kiosk} OR ({member_login})"
+    if g.session_logins == "one":
+        # One account per session: WeChat's login button first, else the member id.
+        member_login = f"({member_login}) AND NOT ({wechat_login})"
     app_device = placeholder_or(
         device_case(device, u("device_case"), 0.15),
         DEVICE_PLACEHOLDERS,
@@ -188,14 +205,8 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
         "*",
         *exprs(
             {
-                "_app_member": maybe_id(
-                    f"is_member AND (is_checkout OR {u('app_login')} < 0.6D)",
-                    "member_id",
-                    "member_id",
-                ),
-                "_app_open": maybe_id(
-                    f"wechat_user AND {u('app_wechat')} < 0.25D", "open_id", "open_id"
-                ),
+                "_app_member": maybe_id(member_login, "member_id", "member_id"),
+                "_app_open": maybe_id(wechat_login, "open_id", "open_id"),
                 "_web_email": maybe_id(f"has_email AND {login}", "email", typed_email),
                 "_web_member": maybe_id(
                     "is_checkout AND is_member AND NOT has_email", "member_id", "member_id"
@@ -226,8 +237,10 @@ def with_session_identity(sessions: DataFrame, w: World) -> DataFrame:
         f"WHEN 'wechat' THEN array(_wechat_union) ELSE CAST(array() AS array<{ID_STRUCT}>) END"
     )
     # What an order placed in this session is keyed by: the login when there is one.
+    # With one login per session, a WeChat login pays with the open id.
+    app_buyer = "_app_member, _app_open" if g.session_logins == "one" else "_app_member"
     buyer = (
-        "CASE source WHEN 'app' THEN coalesce(_app_member, id_main) "
+        f"CASE source WHEN 'app' THEN coalesce({app_buyer}, id_main) "
         "WHEN 'web' THEN coalesce(_web_email, _web_member, id_main) ELSE id_main END"
     )
     return staged.select(

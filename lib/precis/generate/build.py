@@ -23,6 +23,7 @@ from precis.generate import (
     landing,
     purchases,
     response,
+    signins,
     touchpoints,
     truth,
 )
@@ -135,7 +136,7 @@ def build(
         .unionByName(landing.session_records(checkout))
         .unionByName(landing.crm_records(people, w))
         .unionByName(landing.wechat_records(people, w))
-        .unionByName(landing.signin_records(people, w))
+        .unionByName(signins.signin_records(people, w))
         .unionByName(landing.pos_records(orders)),
         "records",
     )

@@ -20,6 +20,7 @@ from precis.generate.draws import (
     normal,
     num,
     uniform,
+    uuid_like,
     zipf_rank,
 )
 
@@ -195,6 +196,12 @@ def hotline(store: str) -> str:
 def store_count(people: int) -> int:
     # Few stores, so each hotline is typed for many customers even in small test runs.
     return max(1, min(50, people // 2000))
+
+
+def kiosk_device(seed: int, store: str) -> str:
+    """A store's kiosk: the demo device members use at the store, one per store."""
+    # Hashes depend on the key's type: the store number is a BIGINT wherever it comes from.
+    return uuid_like(seed, "kiosk", f"CAST({store} AS BIGINT)")
 
 
 def cafe_count(people: int, cafe_share: float) -> int:

@@ -1,9 +1,10 @@
 """Landing datasets in the contract's exact shape, and the identity records behind them.
 
 ``id_observations`` is the union of every record that saw identifiers together: CRM
-sign-ups and phone updates, WeChat follows, online sessions (browse and checkout) and
-POS receipts. Internal frames keep ``person_id`` and times in epoch seconds; ``conform``
-turns them into the landing schema of ``precis.schemas.SPECS``.
+sign-ups and phone updates, WeChat follows, online sessions (browse and checkout), POS
+receipts and the login service's sign-ins (``precis.generate.signins``). Internal frames
+keep ``person_id`` and times in epoch seconds; ``conform`` turns them into the landing
+schema of ``precis.schemas.SPECS``.
 """
 
 from __future__ import annotations
@@ -20,20 +21,21 @@ from precis.generate.draws import SECONDS_PER_DAY, choice, exprs, hex_id, num, t
 from precis.generate.identifiers import (
     EMAIL_PLACEHOLDERS,
     PHONE_PLACEHOLDERS,
-    device_case,
     email_variant,
     id_struct,
     phone_variant,
     placeholder_or,
 )
-from precis.generate.people import cookie_number, cookie_start, phone_at
+from precis.generate.people import phone_at
 from precis.schemas import SPECS
 
 ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ssXXX"
 ISO_DATE = "yyyy-MM-dd"
 
 
-def _records(frame: DataFrame, source: str, record_id: str, observed_s: str, ids: str) -> DataFrame:
+def source_records(
+    frame: DataFrame, source: str, record_id: str, observed_s: str, ids: str
+) -> DataFrame:
     """One row per source record: ``person_id``, ``source``, ``record_id``, ``observed_s`` and
     ``ids``, the identifiers seen together (``ids`` is SQL: an array of identifier structs,
     absent ones as null structs, never structs with a null value)."""
@@ -65,7 +67,9 @@ def id_rows(records: DataFrame) -> DataFrame:
 
 def session_records(sessions: DataFrame) -> DataFrame:
     """App, web and WeChat sessions: the session's identifiers were seen together."""
-    return _records(sessions, "source", "session_id", "start_s", "concat(array(id_main), extras)")
+    return source_records(
+        sessions, "source", "session_id", "start_s", "concat(array(id_main), extras)"
+    )
 
 
 def crm_records(people: DataFrame, w: World) -> DataFrame:
@@ -88,16 +92,22 @@ def crm_records(people: DataFrame, w: World) -> DataFrame:
         u("crm_email_junk"),
         g.placeholder_rate,
     )
-    signup = _records(
+    # Some register their email on the web only: the CRM never sees it.
+    crm_email = (
+        "has_email"
+        if g.crm_email_share >= 1.0
+        else f"has_email AND {u('crm_email')} < {num(g.crm_email_share)}"
+    )
+    signup = source_records(
         members,
         "'crm'",
         f"concat('CRM', upper({hex_id(w.seed, 'crm', 'person_id', length=14)}))",
         f"greatest(signup_s, {w.period.start_s}L)",
         f"array({id_struct('member_id', 'member_id')}, {id_struct('phone', phone)}, "
-        f"IF(has_email, {id_struct('email', email)}, NULL))",
+        f"IF({crm_email}, {id_struct('email', email)}, NULL))",
     )
     movers = members.filter(F.expr(f"phone_changes AND phone_change_s < {w.period.end_s}L"))
-    update = _records(
+    update = source_records(
         movers,
         "'crm'",
         f"concat('CRMU', upper({hex_id(w.seed, 'crm_update', 'person_id', length=13)}))",
@@ -132,88 +142,22 @@ def wechat_records(people: DataFrame, w: World) -> DataFrame:
         u("wechat_phone_style"),
         min(1.0, 2 * g.variant_rate),
     )
-    return _records(
+    return source_records(
         followers,
         "'wechat'",
         f"concat('WX', upper({hex_id(w.seed, 'follow', 'person_id', length=16)}))",
         "_followed_s",
         f"array({id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}, "
-        f"IF({u('wechat_phone')} < 0.7D, {id_struct('phone', bound)}, NULL))",
-    )
-
-
-def signin_records(people: DataFrame, w: World) -> DataFrame:
-    """The login service's records: a cookie, an app device or a WeChat account signing in.
-
-    Each of a person's cookies signs in once when it comes into use, each app device once
-    and a WeChat follower authorizes the mini program once, some time in the person's
-    active span, each with probability ``signin_share``; the rest stay anonymous unless a
-    session logs in. The record carries the account's
-    verified contacts: the member id of members, the email of those who have one, and
-    the phone number in use (one-time-code login, WeChat's phone authorization).
-    """
-    g = w.g
-
-    def u(salt: str) -> str:
-        return w.u(salt, "person_id", "k")
-
-    phone = phone_variant(
-        phone_at("signin_s"), u("signin_phone_variant"), u("signin_phone_style"), g.variant_rate
-    )
-    email = email_variant(
-        "email", u("signin_email_variant"), u("signin_email_style"), g.variant_rate
-    )
-    account = (
-        f"IF(is_member, {id_struct('member_id', 'member_id')}, NULL), "
-        f"IF(has_email, {id_struct('email', email)}, NULL), {id_struct('phone', phone)}"
-    )
-
-    def at_random(frame: DataFrame, kind: str) -> DataFrame:
-        """A sign-in time within the person's active span."""
-        span = "(active_end_s - first_seen_s)"
-        signin_s = f"first_seen_s + CAST(floor({u(f'signin_{kind}_at')} * {span}) AS BIGINT)"
-        return frame.select("*", *exprs({"signin_s": signin_s}))
-
-    def kept(frame: DataFrame, kind: str) -> DataFrame:
-        """The sign-ins that happen: ``signin_share`` of them."""
-        return frame.filter(F.expr(f"{u(f'signin_{kind}')} < {num(g.signin_share)}"))
-
-    cookies = kept(
-        people.filter(F.col("web_user"))
-        .select("*", F.explode(F.sequence(F.lit(0), F.col("n_cookies") - 1)).alias("k"))
-        .select("*", *exprs({"signin_s": cookie_start("k")})),
-        "web",
-    )
-    app_devices = people.filter(F.col("app_user")).select(
-        "*", F.posexplode("devices").alias("k", "device")
-    )
-    devices = kept(at_random(app_devices, "app"), "app")
-    wechat_accounts = people.filter(F.col("wechat_user")).select("*", F.lit(0).alias("k"))
-    followers = kept(at_random(wechat_accounts, "wechat"), "wechat")
-
-    def signed_in(frame: DataFrame, source: str, prefix: str, ids: str) -> DataFrame:
-        record_id = f"concat('{prefix}', upper({hex_id(w.seed, f'signin_{source}', 'person_id', 'k', length=16)}))"
-        return _records(frame, f"'{source}'", record_id, "signin_s", f"array({ids}, {account})")
-
-    device = device_case("device", u("signin_device_case"), 0.15)
-    return (
-        signed_in(cookies, "web", "SIW", id_struct("cookie_id", cookie_number(w.seed, "k")))
-        .unionByName(signed_in(devices, "app", "SIA", id_struct("device_id", device)))
-        .unionByName(
-            signed_in(
-                followers,
-                "wechat",
-                "SIX",
-                f"{id_struct('open_id', 'open_id')}, {id_struct('union_id', 'union_id')}",
-            )
-        )
+        f"IF({u('wechat_phone')} < {num(g.wechat_phone_share)}, {id_struct('phone', bound)}, NULL))",
     )
 
 
 def pos_records(orders_df: DataFrame) -> DataFrame:
     """A POS receipt links the typed phone and the member card shown at the till."""
     at_store = orders_df.filter(F.col("sales_channel") == "pos")
-    return _records(at_store, "'pos'", ORDER_ID, "order_time_s", "array(till_phone, till_member)")
+    return source_records(
+        at_store, "'pos'", ORDER_ID, "order_time_s", "array(till_phone, till_member)"
+    )
 
 
 def customers(people: DataFrame) -> DataFrame:

@@ -43,7 +43,6 @@ from precis.generate.draws import (
 from precis.generate.period import Period
 from precis.generate.settings import GenerateConfig
 
-HOUSEHOLD_SIZE = 4
 MAX_REPEAT_PURCHASES = 300  # guards against extreme rate draws
 MAX_COOKIES = 8
 DAY = num(float(SECONDS_PER_DAY))
@@ -110,6 +109,12 @@ def people_frame(
         f"least({u('first_seen')} * {num(30.0 * SECONDS_PER_DAY)}, {num(float(end - start - 1))})"
     )
     anytime = f"{u('first_seen')} * {num(float(end - start - 1))}"
+    household = f"CAST(floor(person_id / {g.household_size}) AS BIGINT)"
+    # A household shares a device with this draw: drawn from the household id, so every
+    # member of the household draws the same.
+    sharing = f"{uniform(seed, 'family', household)} < {num(g.family_share)}"
+    # A household whose members all use the shared device makes them all app users.
+    app_user = share("app", g.app_share) + (f" OR {sharing}" if g.family_everyone else "")
     identity = spark.range(g.people, numPartitions=num_partitions).select(
         F.col("id").alias("person_id"),
         *exprs(
@@ -119,12 +124,12 @@ def people_frame(
                 ),
                 "is_member": share("member", g.member_share),
                 "has_email": share("email", g.email_share),
-                "app_user": share("app", g.app_share),
+                "app_user": app_user,
                 "web_user": share("web", g.web_share),
                 "wechat_user": share("wechat", g.wechat_share),
                 "phone_changes": share("phone_change", g.phone_change_share),
                 "is_buyer": share("buyer", g.buyer_share),
-                "household_id": f"CAST(floor(person_id / {HOUSEHOLD_SIZE}) AS BIGINT)",
+                "household_id": household,
             }
         ),
     )

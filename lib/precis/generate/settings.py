@@ -6,14 +6,67 @@ Each default is written once, here; ``conf/base.yaml`` is generated from it.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from precis.settings import Section
 
+#: The knobs whose defaults depend on the world family (``generate.family``), with each
+#: family's values. ``retail`` is the generator's original world: the login service's
+#: sign-ins carry every verified contact of the account, so a person's strong
+#: identifiers nearly always appear together. ``siloed`` is built by others' systems:
+#: each source keeps its own login, and a person's clusters of strong identifiers are
+#: joined only through weak ones (devices, cookies, WeChat open ids). The settings below
+#: say what each knob does; docs/generate.md why each family has its values.
+PRESETS: dict[str, dict[str, Any]] = {
+    "retail": {
+        "crm_email_share": 1.0,
+        "signin_share": 0.95,
+        "signin_contacts": "all",
+        "wechat_phone_share": 0.7,
+        "session_logins": "any",
+        "app_member_login": 0.6,
+        "app_wechat_login": 0.25,
+        "household_size": 4,
+        "family_everyone": False,
+        "kiosk_share": 0.0,
+        "cafe_share": 0.02,
+        "placeholder_rate": 0.005,
+        "hotline_rate": 0.08,
+        "variant_rate": 0.4,
+    },
+    "siloed": {
+        "crm_email_share": 0.5,
+        "signin_share": 0.85,
+        "signin_contacts": "one",
+        "wechat_phone_share": 0.15,
+        "session_logins": "one",
+        "app_member_login": 0.3,
+        "app_wechat_login": 0.4,
+        "household_size": 2,
+        "family_everyone": True,
+        "kiosk_share": 0.03,
+        "cafe_share": 0.01,
+        "placeholder_rate": 0.01,
+        "hotline_rate": 0.12,
+        "variant_rate": 0.6,
+    },
+}
+#: The default of a knob of ``PRESETS``: typed as the knob, since validation fills it.
+FROM_FAMILY: Any = None
+
 
 class GenerateConfig(Section):
-    """Synthetic multi-source retail data with ground truth (the ``generate`` job)."""
+    """Synthetic multi-source retail data with ground truth (the ``generate`` job).
+
+    ``family`` is a preset: each knob of ``PRESETS`` left out or null takes its family's
+    value when the model is validated; a value set explicitly wins. ``model_copy`` does
+    not validate, so it never refills them: build a config of another family with
+    ``GenerateConfig(family=..., ...)`` or ``model_validate``.
+    """
+
+    preset_fields = tuple(PRESETS["retail"])
 
     # Identifiers are bijections of the person index into 8 digits (two phones each), so
     # more people would make phone numbers collide.
@@ -31,10 +84,17 @@ class GenerateConfig(Section):
     corrupt_fraction: float = Field(0.0, ge=0.0, le=0.5)
     # Landing files per dataset (fixed, so the same seed gives the same files).
     partitions: int = Field(4, gt=0)
+    # The world family, a preset of the knobs shown as null below (each one's comment
+    # gives both families' values): retail, whose login service joins each person's
+    # identifiers, or siloed, whose sources each keep their own login (docs/generate.md).
+    family: Literal["retail", "siloed"] = "retail"
 
     # --- who uses which source (shares of people)
     member_share: float = Field(0.7, ge=0.0, le=1.0)  # CRM members (member_id, customers row)
     email_share: float = Field(0.75, ge=0.0, le=1.0)  # people with an email address
+    # Members whose CRM sign-up carries their email (retail 1.0; siloed 0.5: people
+    # register on the web with an email the CRM never sees).
+    crm_email_share: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
     app_share: float = Field(0.55, ge=0.0, le=1.0)  # app users (1-3 devices each)
     web_share: float = Field(0.75, ge=0.0, le=1.0)  # web visitors (cookies that rotate)
     wechat_share: float = Field(0.5, ge=0.0, le=1.0)  # WeChat followers (open_id, union_id)
@@ -50,24 +110,53 @@ class GenerateConfig(Section):
     # Cookies and app devices that sign in to an account (email, member id, or a phone
     # one-time code) when first used. The rest are anonymous unless a session logs in:
     # lower it for a world with more anonymous traffic (see docs/identity.md).
-    signin_share: float = Field(0.95, ge=0.0, le=1.0)
+    # Retail 0.95, siloed 0.85.
+    signin_share: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
+    # What a sign-in record carries besides the cookie, device or WeChat account. all
+    # (retail): the account's verified contacts, member id, email and phone. one
+    # (siloed): the one identifier that source logs in with: the web the email (else the
+    # member id, else the phone), the app the member id (else the WeChat open id, else
+    # the phone), the WeChat mini program nothing besides open_id and union_id.
+    signin_contacts: Literal["all", "one"] = FROM_FAMILY
+    # WeChat follows that carry the phone bound to the account (retail 0.7, siloed 0.15).
+    wechat_phone_share: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
+    # How app sessions log in. any (retail): with the member id and WeChat independently,
+    # sometimes both at once. one (siloed): one account per session, WeChat first (a
+    # WeChat-logged-in checkout is paid by the open id).
+    session_logins: Literal["any", "one"] = FROM_FAMILY
+    # App browse sessions of members logged in with the member id (retail 0.6, siloed
+    # 0.3; an app checkout always logs in).
+    app_member_login: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
+    # App sessions of WeChat users logged in with WeChat (retail 0.25, siloed 0.4).
+    app_wechat_login: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
     # People who switch to a new phone number during the period.
     phone_change_share: float = Field(0.05, ge=0.0, le=1.0)
     # People who file a right-to-be-forgotten request (at least one request is always made).
     forget_share: float = Field(0.002, ge=0.0, le=1.0)
 
     # --- identity traps
-    # Households (4 people in a row) that share one family device in the app.
+    # Households (household_size people in a row) that share one family device in the app.
     family_share: float = Field(0.03, ge=0.0, le=1.0)
-    # Web users who also log in from an internet cafe whose cookie many people share.
-    cafe_share: float = Field(0.02, ge=0.0, le=1.0)
+    # People per household (retail 4; siloed 2: couples share a tablet).
+    household_size: int = Field(FROM_FAMILY, ge=2, le=10)
+    # Every member of a device-sharing household uses the shared device, so is an app
+    # user (siloed: both of a couple). Off (retail): only those who use the app anyway.
+    family_everyone: bool = FROM_FAMILY
+    # Members' app browse sessions on their store's kiosk (a demo device, one per store),
+    # logged in as themselves (retail 0; siloed 0.03).
+    kiosk_share: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
+    # Web users who also log in from an internet cafe whose cookie many people share
+    # (retail 0.02, siloed 0.01).
+    cafe_share: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
     # Identifier values replaced by placeholders (all-zero device, 13800000000,
-    # test@test.com, "undefined", "null").
-    placeholder_rate: float = Field(0.005, ge=0.0, le=1.0)
-    # POS receipts where staff typed the store hotline instead of the customer's phone.
-    hotline_rate: float = Field(0.08, ge=0.0, le=1.0)
-    # Identifiers written in a non-canonical form (+86, dashes, spaces, case, padding).
-    variant_rate: float = Field(0.4, ge=0.0, le=1.0)
+    # test@test.com, "undefined", "null"; retail 0.005, siloed 0.01).
+    placeholder_rate: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
+    # POS receipts where staff typed the store hotline instead of the customer's phone
+    # (retail 0.08, siloed 0.12).
+    hotline_rate: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
+    # Identifiers written in a non-canonical form (+86, dashes, spaces, case, padding;
+    # retail 0.4, siloed 0.6).
+    variant_rate: float = Field(FROM_FAMILY, ge=0.0, le=1.0)
 
     # --- buying: BG/NBD purchases, Gamma-Gamma spend (time unit: days)
     buyer_share: float = Field(0.6, ge=0.0, le=1.0)  # people who make a first purchase
@@ -122,6 +211,16 @@ class GenerateConfig(Section):
     pref_alpha: float = Field(0.3, gt=0.0)
     # Share of views that ignore preferences (exploration), so tastes are learnable but noisy.
     explore_share: float = Field(0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_preset(cls, data: Any) -> Any:
+        """The family's value for every preset knob left out or null."""
+        if not isinstance(data, dict):
+            return data
+        # An unknown family is left to the field's own check, which names it.
+        preset = PRESETS.get(data.get("family") or "retail", {})
+        return {**data, **{k: v for k, v in preset.items() if data.get(k) is None}}
 
     @model_validator(mode="after")
     def _room_for_experiments(self) -> GenerateConfig:

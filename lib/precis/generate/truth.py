@@ -19,6 +19,7 @@ from precis.generate.catalog import (
     cafe_count,
     categories,
     hotline,
+    kiosk_device,
     store_count,
 )
 from precis.generate.draws import exprs
@@ -172,4 +173,13 @@ def traps(spark: SparkSession, people: DataFrame, g: GenerateConfig) -> DataFram
         )
         .dropDuplicates([ID_VALUE])
     )
-    return placeholders.unionByName(hotlines).unionByName(cafes).unionByName(families)
+    found = placeholders.unionByName(hotlines).unionByName(cafes).unionByName(families)
+    if g.kiosk_share == 0:
+        return found
+    # Every store's kiosk, as hotlines are listed for every store.
+    kiosks = spark.range(store_count(g.people), numPartitions=1).select(
+        *exprs(
+            {"kind": "'kiosk_device'", ID_TYPE: "'device_id'", ID_VALUE: kiosk_device(g.seed, "id")}
+        )
+    )
+    return found.unionByName(kiosks)

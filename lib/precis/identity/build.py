@@ -144,7 +144,8 @@ def build(
         )
         sizes = quality.one_id_sizes(identity_map)
         record_identity, resolved = materialize(
-            records.record_one_ids(recs, mapping, settings), [row_count()]
+            records.record_one_ids(recs, mapping, settings, nobody=blocked.select("node")),
+            [row_count()],
         )
         guard_rows = guards.guard_rows(
             audit, oversized, ids, inputs.silver, run_date=run_date, run_id=run_id

@@ -10,7 +10,9 @@
    forced links, and the links of *bridging* weak identifiers (``bridge: true``, a WeChat
    open id) to strong ones. A component that breaks a per-person limit (two member
    ids) or holds a never-linked pair is rebuilt greedily (:mod:`precis.identity.limits`).
-4. **Other weak identifiers** attach to the cluster they were seen with most, or stay
+4. **Weak bridges**: a weak identifier seen with two clusters, repeatedly, over
+   overlapping time, joins them within the limits (:mod:`precis.identity.bridges`).
+5. **Other weak identifiers** attach to the cluster they were seen with most, or stay
    alone (:mod:`precis.identity.weak`); the rest form anonymous people (a device and
    its cookies) among themselves.
 
@@ -27,8 +29,9 @@ from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE
 from precis.frames import kept, materialize
+from precis.identity.bridges import BRIDGE, STRONG, bridge_weak
 from precis.identity.components import components_of
-from precis.identity.id_types import is_bridge, is_strong
+from precis.identity.id_types import is_bridge, is_strong, owned_link
 from precis.identity.limits import enforce_limits
 from precis.identity.links import both_ways
 from precis.identity.settings import IdentityConfig
@@ -71,6 +74,7 @@ def resolve(
             "src_type",
             "dst_type",
             F.lit(0).cast("long").alias("weight"),
+            F.lit(None).cast("timestamp").alias("first_seen"),
             F.lit(None).cast("timestamp").alias("last_seen"),
             F.lit(True).alias("forced"),
         )
@@ -79,16 +83,24 @@ def resolve(
         _audit(never_direct, "never_link", "linked records, removed by rule"),
         _audit(forced, "force_link", "link added by rule"),
     ]
-    # Strong clusters: strong links, then bridging weak identifiers' links to strong ones.
+    # Strong clusters: strong links (and a weak identifier's link to the strong one its
+    # values belong to), then bridging weak identifiers' links to strong ones.
     strong_end = is_strong(settings, "src_type") | is_strong(settings, "dst_type")
-    both_strong = is_strong(settings, "src_type") & is_strong(settings, "dst_type")
+    both_strong = (is_strong(settings, "src_type") & is_strong(settings, "dst_type")) | owned_link(
+        settings
+    )
     bridge_link = strong_end & (is_bridge(settings, "src_type") | is_bridge(settings, "dst_type"))
     usable_links = unblocked.join(never.select("src", "dst"), ["src", "dst"], how="left_anti")
     with kept(usable_links) as (usable,):
         strong_links = (
             usable.filter(both_strong | bridge_link)
-            .withColumns({"forced": F.lit(False), "bridge": ~both_strong})
-            .unionByName(forced.withColumn("bridge", F.lit(False)))
+            .withColumns(
+                {
+                    "forced": F.lit(False),
+                    "tier": F.when(both_strong, F.lit(STRONG)).otherwise(F.lit(BRIDGE)),
+                }
+            )
+            .unionByName(forced.withColumn("tier", F.lit(STRONG)))
         )
         # In the strong graph: every strong identifier, and the bridging and forced ones
         # linked into it.
@@ -109,15 +121,30 @@ def resolve(
             strong, refused = enforce_limits(components, strong_links, typed, never, settings)
             audits.append(refused)
 
-            # Weak identifiers outside the strong graph.
+            # Weak identifiers outside the strong graph: some join two clusters on the
+            # evidence, the others attach to one or stay alone.
             weak_links = usable.filter(~(both_strong | bridge_link))
             weak_edges = both_ways(weak_links).join(strong_nodes, "node", how="left_anti")
+            strong, bridged, bridge_audit = bridge_weak(
+                weak_edges,
+                strong,
+                strong_links,
+                typed,
+                never,
+                settings,
+                lambda links, nodes: _clusters_of(
+                    links, nodes, settings, on_iteration, checkpoint_dir
+                ),
+            )
+            audits.append(bridge_audit)
+            weak_edges = weak_edges.join(bridged, "node", how="left_anti")
             attached, isolated, weak_audit = attach_weak(weak_edges, strong, settings)
             audits.extend(weak_audit)
 
             remaining = (
                 nodes.select("node")
                 .join(strong_nodes, "node", how="left_anti")
+                .join(bridged, "node", how="left_anti")
                 .join(blocked_ids, "node", how="left_anti")
                 .join(attached.select("node"), "node", how="left_anti")
                 .join(isolated.select("node"), "node", how="left_anti")

@@ -45,3 +45,16 @@ def max_per_person(settings: IdentityConfig) -> Column:
 
 def max_linked(settings: IdentityConfig) -> Column:
     return type_map(settings, lambda t: settings.types[t].max_linked, 5)
+
+
+def owned_link(
+    settings: IdentityConfig, a: str = "src_type", b: str = "dst_type", both_ways: bool = True
+) -> Column:
+    """A link (types in columns ``a``, ``b``) from a weak type to the strong type its
+    values belong to (``belongs_to``: an open id and its union id), or either way round."""
+    owned = F.lit(False)
+    for weak, owner in settings.owned_types().items():
+        pairs = ((weak, owner), (owner, weak)) if both_ways else ((weak, owner),)
+        for x, y in pairs:
+            owned = owned | ((F.col(a) == x) & (F.col(b) == y))
+    return owned

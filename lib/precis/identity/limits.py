@@ -2,8 +2,8 @@
 
 A component that would give a person more values of a type than its ``max_per_person``
 (two member ids), or that holds a never-linked pair, is rebuilt by a union-find over its
-links in order of evidence (forced first, then strong-to-strong, then bridging; within
-each most records, then most recent). A link is accepted only while every part stays
+links in order of evidence (forced first, then strong-to-strong, then bridging, then
+weak bridges; within each most records, then most recent). A link is accepted only while every part stays
 within the limits, so the weakest evidence is what gets refused.
 """
 
@@ -90,7 +90,7 @@ def _rebuilt(
         "weight",
         F.coalesce(F.unix_seconds("last_seen"), F.lit(0)).alias("last_seen"),
         "forced",
-        "bridge",
+        "tier",
         F.lit("link").alias("kind"),
     )
     pairs = never_inside.select(
@@ -102,7 +102,7 @@ def _rebuilt(
         F.lit(0).cast("long").alias("weight"),
         F.lit(0).cast("long").alias("last_seen"),
         F.lit(False).alias("forced"),
-        F.lit(False).alias("bridge"),
+        F.lit(0).alias("tier"),
         F.lit("never").alias("kind"),
     )
     # No built-in does order-dependent merging under constraints; only the few
@@ -118,9 +118,12 @@ def _rebuilt(
 
 def greedy_merge(limits: dict[str, int]) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def merge(group: pd.DataFrame) -> pd.DataFrame:
+        # Object columns: ids are 64-bit and a column of ints and nulls would otherwise
+        # become float, which cannot hold them exactly.
         return pd.DataFrame(
             list(greedy_clusters(group, limits)),
             columns=["kind", "node", "cluster", "other", "detail"],
+            dtype=object,
         )
 
     return merge
@@ -133,10 +136,11 @@ def greedy_clusters(group: pd.DataFrame, limits: dict[str, int]) -> Iterator[tup
     Yields ("node", node, cluster, None, None) for every node and
     (guard, node, other, None, detail) for every refused link.
     """
-    # Forced links first, then strong-to-strong links, then bridging weak identifiers'
-    # links; within each, most records, then most recent.
+    # Forced links first, then by tier (strong-to-strong links, bridging weak types'
+    # links, weak bridges: precis.identity.bridges); within each, most records, then most
+    # recent.
     links = group[group["kind"] == "link"].sort_values(
-        ["forced", "bridge", "weight", "last_seen", "src", "dst"],
+        ["forced", "tier", "weight", "last_seen", "src", "dst"],
         ascending=[False, True, False, False, True, True],
     )
     never: dict[int, set[int]] = {}

@@ -11,15 +11,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE, RECORD_ID
-from precis.identity.id_types import is_strong, max_linked
+from precis.identity.id_types import is_strong, max_linked, owned_link
 from precis.identity.settings import IdentityConfig
 
 
 def record_links(records: DataFrame, max_ids: int) -> tuple[DataFrame, DataFrame]:
     """(links, oversized records).
 
-    links: src < dst node ids with their types, ``weight`` (records that saw both) and
-    ``last_seen``. Records carrying more than ``max_ids`` identifiers link nothing.
+    links: src < dst node ids with their types, ``weight`` (records that saw both),
+    ``first_seen`` and ``last_seen``. Records carrying more than ``max_ids`` identifiers link nothing.
     """
     observed = (
         records.filter(F.col("dataset") == "id_observations")
@@ -45,14 +45,19 @@ def record_links(records: DataFrame, max_ids: int) -> tuple[DataFrame, DataFrame
         a.join(b, ["source", RECORD_ID], how="inner")
         .filter(F.col("src") < F.col("dst"))
         .groupBy("src", "dst", "src_type", "dst_type")
-        .agg(F.count(F.lit(1)).alias("weight"), F.max("seen_at").alias("last_seen"))
+        .agg(
+            F.count(F.lit(1)).alias("weight"),
+            F.min("seen_at").alias("first_seen"),
+            F.max("seen_at").alias("last_seen"),
+        )
     )
     return links, oversized
 
 
 def both_ways(links: DataFrame) -> DataFrame:
-    """node, id_type, other, other_type, weight, last_seen: each link from both ends."""
-    cols = ["weight", "last_seen"]
+    """node, id_type, other, other_type, weight, first_seen, last_seen: each link from
+    both ends."""
+    cols = ["weight", "first_seen", "last_seen"]
     return links.select(
         F.col("src").alias("node"),
         F.col("src_type").alias(ID_TYPE),
@@ -72,13 +77,15 @@ def both_ways(links: DataFrame) -> DataFrame:
 
 def over_linked(links: DataFrame, settings: IdentityConfig) -> DataFrame:
     """node, id_type, other_type, linked, records: identifiers linked to more distinct
-    values of one strong type than their type's ``max_linked``."""
+    values of one strong type than their type's ``max_linked``, or to two values of the
+    type their values belong to (``belongs_to``: an open id seen with two union ids)."""
+    owned = owned_link(settings, ID_TYPE, "other_type", both_ways=False)
     return (
         both_ways(links)
         .filter(is_strong(settings, "other_type"))
         .groupBy("node", ID_TYPE, "other_type")
         .agg(F.count(F.lit(1)).alias("linked"), F.sum("weight").alias("records"))
-        .filter(F.col("linked") > max_linked(settings))
+        .filter((F.col("linked") > max_linked(settings)) | (owned & (F.col("linked") > 1)))
     )
 
 

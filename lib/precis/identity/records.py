@@ -103,20 +103,49 @@ def check_node_ids(nodes_df: DataFrame) -> list[tuple[int, int]]:
     return [(r["node"], r["count"]) for r in clashes]
 
 
-def record_one_ids(records: DataFrame, mapping: DataFrame, settings: IdentityConfig) -> DataFrame:
+def record_one_ids(
+    records: DataFrame,
+    mapping: DataFrame,
+    settings: IdentityConfig,
+    nobody: DataFrame | None = None,
+) -> DataFrame:
     """dataset, source, record_id, one_id: a record with several identifiers takes the
     one_id of its highest-priority identifier that is not isolated by a guard.
 
-    mapping: node, one_id, isolated.
+    mapping: node, one_id, isolated. nobody: node, identifiers that belong to nobody (an
+    over-linked store hotline, an operator's block): a record carrying only such
+    identifiers is nobody's known person, so it gets a one_id of its own
+    (:func:`record_one_id`) rather than the one every hotline receipt would share.
     """
     order = Window.partitionBy(*RECORD_KEYS).orderBy(
-        F.col("isolated").asc(), F.col("priority").asc(), F.col("node").asc()
+        F.col("nobody").asc(), F.col("isolated").asc(), F.col("priority").asc(), F.col("node").asc()
+    )
+    flagged = (
+        mapping.select("node", ONE_ID, "isolated", F.lit(False).alias("nobody"))
+        if nobody is None
+        else mapping.join(
+            nobody.select("node", F.lit(True).alias("nobody")).distinct(), "node", how="left"
+        ).select("node", ONE_ID, "isolated", F.coalesce("nobody", F.lit(False)).alias("nobody"))
     )
     return (
         records.select(*RECORD_KEYS, "node", ID_TYPE)
-        .join(mapping.select("node", ONE_ID, "isolated"), "node", how="inner")
+        .join(flagged, "node", how="inner")
         .withColumn("priority", priority(settings))
         .withColumn("rank", F.row_number().over(order))
         .filter(F.col("rank") == 1)
-        .select(*RECORD_KEYS, ONE_ID)
+        .select(
+            *RECORD_KEYS,
+            F.when(F.col("nobody"), record_one_id()).otherwise(F.col(ONE_ID)).alias(ONE_ID),
+        )
     )
+
+
+#: The start of a record's own one_id (see :func:`record_one_ids`).
+RECORD_ONE_ID = "r"
+
+
+def record_one_id() -> Column:
+    """A record's own one_id: ``r`` and 20 hex digits of SHA-256 over its key, the same
+    on every run (person ids start with ``p``)."""
+    key = F.concat_ws("|", *(F.col(c) for c in RECORD_KEYS))
+    return F.concat(F.lit(RECORD_ONE_ID), F.substring(F.sha2(key, 256), 1, 20))

@@ -34,19 +34,28 @@ class IdTypeConfig(Section):
     # rule, and only after every strong link. A non-bridging one attaches to one
     # cluster or none.
     bridge: bool = False
+    # Weak types only: each value belongs to exactly one value of this strong type (a
+    # WeChat open id is one app's id of one WeChat user, who has one union id across the
+    # developer's apps). Its link to that type counts as a strong link, and a value seen
+    # with two values of that type is unreliable and links nothing.
+    belongs_to: str | None = None
 
     @model_validator(mode="after")
-    def _bridge_is_weak(self) -> IdTypeConfig:
-        if self.bridge and self.strength == "strong":
-            raise ValueError(
-                "bridge applies to weak types only (a strong type links clusters anyway)"
-            )
+    def _weak_only(self) -> IdTypeConfig:
+        for key in ("bridge", "belongs_to"):
+            if getattr(self, key) and self.strength == "strong":
+                raise ValueError(
+                    f"{key} applies to weak types only (a strong type links clusters anyway)"
+                )
         return self
 
 
 def _default_id_types() -> dict[str, IdTypeConfig]:
     strong = {"member_id": (1, 1), "union_id": (2, 1), "phone": (3, 3), "email": (4, 3)}
-    weak = {"device_id": (5, 5, False), "open_id": (6, 3, True), "cookie_id": (7, None, False)}
+    # An open id names its record before a device does: it is one WeChat account, where a
+    # device may be a family's. Three open ids per person: an official account, a mini
+    # program and an app each see their own.
+    weak = {"open_id": (5, 3, True), "device_id": (6, 5, False), "cookie_id": (7, None, False)}
     types = {
         t: IdTypeConfig(strength="strong", priority=p, max_per_person=m)
         for t, (p, m) in strong.items()
@@ -57,7 +66,24 @@ def _default_id_types() -> dict[str, IdTypeConfig]:
             for t, (p, m, b) in weak.items()
         }
     )
+    types["open_id"] = types["open_id"].model_copy(update={"belongs_to": "union_id"})
     return types
+
+
+class WeakBridgeConfig(Section):
+    """When a weak identifier joins the strong clusters it was seen with (docs/identity.md)."""
+
+    # Off: a weak identifier (other than bridge types) never joins two clusters.
+    enabled: bool = True
+    # Seen with at most this many clusters: a family tablet is seen with the whole family.
+    max_clusters: int = Field(2, ge=2)
+    # Seen with each of them in at least this many records (with one of its identifiers).
+    # 1: on sparse data a person's own handset is often seen once with their second
+    # cluster (docs/identity.md measures 2 against 1).
+    min_records: int = Field(1, ge=1)
+    # Its days with each cluster (first to last record) overlap, or lie at most this many
+    # days apart: further apart, it is a handset sold on, not one person's.
+    max_gap_days: int = Field(90, ge=0)
 
 
 class IdentityRulesConfig(Section):
@@ -101,6 +127,10 @@ class IdentityConfig(Section):
     # Rounds in which unattached weak identifiers follow other weak ones (device -> open
     # id -> cluster); what is left forms anonymous people of weak identifiers only.
     weak_rounds: int = Field(2, ge=0, le=10)
+    # A weak identifier seen with two strong clusters, repeatedly, over overlapping time,
+    # joins them when the joined person stays within every limit (a person's handset, in
+    # the app logged in sometimes as a member, sometimes through WeChat).
+    weak_bridge: WeakBridgeConfig = WeakBridgeConfig()
     # A record carrying more identifiers than this is a data error; it links nothing.
     max_ids_per_record: int = Field(20, ge=2)
     rules: IdentityRulesConfig = IdentityRulesConfig()
@@ -116,11 +146,26 @@ class IdentityConfig(Section):
     checkpoint_interval: int = Field(1, ge=1)
     max_iterations: int = Field(100, ge=1)
 
+    @model_validator(mode="after")
+    def _belongs_to_strong(self) -> IdentityConfig:
+        for id_type, config in self.types.items():
+            owner = config.belongs_to
+            if owner is not None and self.type_config(owner).strength != "strong":
+                raise ValueError(
+                    f"types.{id_type}.belongs_to: {owner!r} is not a strong type "
+                    f"({', '.join(self.strong_types())})"
+                )
+        return self
+
     def type_config(self, id_type: str) -> IdTypeConfig:
         return self.types.get(id_type, IdTypeConfig())
 
     def strong_types(self) -> list[str]:
         return sorted(t for t, c in self.types.items() if c.strength == "strong")
+
+    def owned_types(self) -> dict[str, str]:
+        """Weak type -> the strong type each of its values belongs to."""
+        return {t: c.belongs_to for t, c in sorted(self.types.items()) if c.belongs_to}
 
     def bridge_types(self) -> list[str]:
         return sorted(t for t, c in self.types.items() if c.bridge)
