@@ -33,7 +33,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from precis.columns import ID_TYPE
-from precis.frames import kept, materialize
+from precis.frames import materialize, row_count
 from precis.identity.limits import enforce_limits
 from precis.identity.settings import IdentityConfig
 
@@ -75,75 +75,78 @@ def bridge_weak(
     grouped = components(
         among.select(F.col("node").alias("src"), F.col("other").alias("dst")), weak_nodes
     ).withColumnRenamed("cluster", "group")
-    with kept(_qualified(weak_edges.join(grouped, "node", how="inner"), anchors, settings)) as (
-        qualified,
-    ):
-        if qualified.isEmpty():
-            return strong, none, no_audit
-        members = grouped.join(qualified.select("group").distinct(), "group", how="inner")
-        # The groups' links into the clusters and among themselves, as strong links of
-        # the last tier; between clusters, only the links inside one cluster are
-        # rebuilt, so a link refused before stays refused.
-        into = weak_edges.join(members.select("node"), "node", how="left_semi")
-        bridging = _as_links(
-            into.join(anchors.select("other"), "other", how="left_semi").unionByName(
-                into.join(
-                    members.select(F.col("node").alias("other")), "other", how="left_semi"
-                ).filter(F.col("node") < F.col("other"))
-            )
+    # Cut from their lineage here and below: each is read several times, and a plan
+    # that nests the steps before grew large enough to run a test session's driver out
+    # of heap while Spark described it.
+    qualified, found = materialize(
+        _qualified(weak_edges.join(grouped, "node", how="inner"), anchors, settings), [row_count()]
+    )
+    if not found["rows"]:
+        return strong, none, no_audit
+    members = grouped.join(qualified.select("group").distinct(), "group", how="inner")
+    # The groups' links into the clusters and among themselves, as strong links of
+    # the last tier; between clusters, only the links inside one cluster are
+    # rebuilt, so a link refused before stays refused.
+    into = weak_edges.join(members.select("node"), "node", how="left_semi")
+    bridging = _as_links(
+        into.join(anchors.select("other"), "other", how="left_semi").unionByName(
+            into.join(
+                members.select(F.col("node").alias("other")), "other", how="left_semi"
+            ).filter(F.col("node") < F.col("other"))
         )
-        # Which clusters the groups could join: components of the graph of groups and the
-        # clusters they touch (a cluster and a group are each named by their smallest
-        # node, so a component of them is too). Only those are rebuilt.
-        joined = components(
-            qualified.select(F.col("group").alias("src"), F.col("cluster").alias("dst")),
-            qualified.select(F.col("group").alias("node"))
-            .union(qualified.select(F.col("cluster").alias("node")))
-            .distinct(),
+    )
+    # Which clusters the groups could join: components of the graph of groups and the
+    # clusters they touch (a cluster and a group are each named by their smallest
+    # node, so a component of them is too). Only those are rebuilt.
+    joined = components(
+        qualified.select(F.col("group").alias("src"), F.col("cluster").alias("dst")),
+        qualified.select(F.col("group").alias("node"))
+        .union(qualified.select(F.col("cluster").alias("node")))
+        .distinct(),
+    )
+    touched = strong.join(
+        joined.select(F.col("node").alias("cluster"), F.col("cluster").alias("joined")),
+        "cluster",
+        how="inner",
+    ).select("node", F.col("joined").alias("cluster"))
+    groups = touched.unionByName(
+        members.join(
+            joined.select(F.col("node").alias("group"), "cluster"), "group", how="inner"
+        ).select("node", "cluster")
+    )
+    inside = (
+        strong_links.join(
+            strong.withColumnsRenamed({"node": "src", "cluster": "c1"}), "src", how="inner"
         )
-        touched = strong.join(
-            joined.select(F.col("node").alias("cluster"), F.col("cluster").alias("joined")),
-            "cluster",
-            how="inner",
-        ).select("node", F.col("joined").alias("cluster"))
-        groups = touched.unionByName(
-            members.join(
-                joined.select(F.col("node").alias("group"), "cluster"), "group", how="inner"
-            ).select("node", "cluster")
-        )
-        inside = (
-            strong_links.join(
-                strong.withColumnsRenamed({"node": "src", "cluster": "c1"}), "src", how="inner"
-            )
-            .join(strong.withColumnsRenamed({"node": "dst", "cluster": "c2"}), "dst", how="inner")
-            .filter(F.col("c1") == F.col("c2"))
-            .join(touched.select(F.col("node").alias("src")), "src", how="left_semi")
-            .select(*bridging.columns)
-        )
-        rebuilt, refused = enforce_limits(
-            groups, inside.unionByName(bridging), typed, never, settings
-        )
-        # A group with a refused link is shared after all: it leaves, and weak attachment
-        # decides for each of its identifiers.
-        refused_groups = (
-            refused.select("node")
-            .union(refused.select(F.col("other").alias("node")))
-            .join(members, "node", how="inner")
-            .select("group")
-            .distinct()
-        )
-        bridged = members.join(refused_groups, "group", how="left_anti").select("node")
-        renamed = rebuilt.join(
-            members.join(refused_groups, "group", how="left_semi").select("node"),
-            "node",
-            how="left_anti",
-        ).select("node", F.min("node").over(Window.partitionBy("cluster")).alias("cluster"))
-        audit = _audit(qualified.join(refused_groups, "group", how="left_anti"), settings)
-        strong, _ = materialize(
-            strong.join(touched.select("node"), "node", how="left_anti").unionByName(renamed), []
-        )
-        bridged, _ = materialize(bridged, [])
-        audit, _ = materialize(refused.unionByName(audit), [])
+        .join(strong.withColumnsRenamed({"node": "dst", "cluster": "c2"}), "dst", how="inner")
+        .filter(F.col("c1") == F.col("c2"))
+        .join(touched.select(F.col("node").alias("src")), "src", how="left_semi")
+        .select(*bridging.columns)
+    )
+    groups, _ = materialize(groups, [])
+    candidates, _ = materialize(inside.unionByName(bridging), [])
+    rebuilt, refused = enforce_limits(groups, candidates, typed, never, settings)
+    # A group with a refused link is shared after all: it leaves, and weak attachment
+    # decides for each of its identifiers.
+    refused_groups = (
+        refused.select("node")
+        .union(refused.select(F.col("other").alias("node")))
+        .join(members, "node", how="inner")
+        .select("group")
+        .distinct()
+    )
+    bridged = members.join(refused_groups, "group", how="left_anti").select("node")
+    renamed = rebuilt.join(
+        members.join(refused_groups, "group", how="left_semi").select("node"),
+        "node",
+        how="left_anti",
+    ).select("node", F.min("node").over(Window.partitionBy("cluster")).alias("cluster"))
+    audit = _audit(qualified.join(refused_groups, "group", how="left_anti"), settings)
+    strong, _ = materialize(
+        strong.join(touched.select("node"), "node", how="left_anti").unionByName(renamed), []
+    )
+    bridged, _ = materialize(bridged, [])
+    audit, _ = materialize(refused.unionByName(audit), [])
     return strong, bridged, audit
 
 

@@ -124,7 +124,9 @@ def resolve(
             # Weak identifiers outside the strong graph: some join two clusters on the
             # evidence, the others attach to one or stay alone.
             weak_links = usable.filter(~(both_strong | bridge_link))
-            weak_edges = both_ways(weak_links).join(strong_nodes, "node", how="left_anti")
+            weak_edges, _ = materialize(
+                both_ways(weak_links).join(strong_nodes, "node", how="left_anti"), []
+            )
             strong, bridged, bridge_audit = bridge_weak(
                 weak_edges,
                 strong,
