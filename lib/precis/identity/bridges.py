@@ -10,19 +10,21 @@ its in-app browser), joins the strong clusters it was seen with when all of this
 
 - it was seen with at least two and at most ``max_clusters`` clusters (a family tablet
   is seen with the whole family);
-- with each of them repeatedly: with one of the cluster's identifiers in at least
-  ``min_records`` records;
-- over overlapping time: its spans with each cluster (first to last record) overlap or
-  lie at most ``max_gap_days`` apart, so a handset sold on to someone else does not
+- with each of them in at least ``min_records`` records, with one of the cluster's
+  identifiers;
+- over spans close in time: its spans with each cluster (first to last record) overlap
+  or lie at most ``max_gap_days`` apart, so a handset sold on to someone else does not
   join the two owners;
 - the joined person stays within every ``max_per_person`` and never-link rule (two
   member ids are two people, whatever a shared device says).
 
-Its links (and the group's links among itself) go to the greedy rebuild of :mod:`precis.identity.limits` after every strong
-and bridging link, so the weakest evidence is refused first. Refused, the group is
-shared: its identifiers go back to :mod:`precis.identity.weak`, which attaches it to one side when
-that side holds most of its records. Every join is a ``weak_bridge`` audit row per
-cluster joined, naming the identifier it was seen with most and the records and dates.
+Its links (and the group's links among itself) go to the greedy rebuild of
+:mod:`precis.identity.limits` after every strong and bridging link, so the weakest
+evidence is refused first. Refused, the group is shared: its identifiers go back to
+:mod:`precis.identity.weak`, which attaches each to one side when that side holds most
+of its records. Every join is a ``weak_bridge`` audit row per cluster joined, naming
+the group's identifier seen most with it, the cluster's identifier, the records and
+the dates.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@
    forced links, and the links of *bridging* weak identifiers (``bridge: true``, a WeChat
    open id) to strong ones. A component that breaks a per-person limit (two member
    ids) or holds a never-linked pair is rebuilt greedily (:mod:`precis.identity.limits`).
-4. **Weak bridges**: a weak identifier seen with two clusters, repeatedly, over
-   overlapping time, joins them within the limits (:mod:`precis.identity.bridges`).
+4. **Weak bridges**: a weak identifier (or a group of them linked to each other) seen
+   with two clusters over spans close in time joins them within the limits
+   (:mod:`precis.identity.bridges`).
 5. **Other weak identifiers** attach to the cluster they were seen with most, or stay
    alone (:mod:`precis.identity.weak`); the rest form anonymous people (a device and
    its cookies) among themselves.

@@ -3,8 +3,8 @@
 A component that would give a person more values of a type than its ``max_per_person``
 (two member ids), or that holds a never-linked pair, is rebuilt by a union-find over its
 links in order of evidence (forced first, then strong-to-strong, then bridging, then
-weak bridges; within each most records, then most recent). A link is accepted only while every part stays
-within the limits, so the weakest evidence is what gets refused.
+weak bridges; within each most records, then most recent). A link is accepted only
+while every part stays within the limits, so the weakest evidence is what gets refused.
 """
 
 from __future__ import annotations

@@ -127,9 +127,10 @@ class IdentityConfig(Section):
     # Rounds in which unattached weak identifiers follow other weak ones (device -> open
     # id -> cluster); what is left forms anonymous people of weak identifiers only.
     weak_rounds: int = Field(2, ge=0, le=10)
-    # A weak identifier seen with two strong clusters, repeatedly, over overlapping time,
-    # joins them when the joined person stays within every limit (a person's handset, in
-    # the app logged in sometimes as a member, sometimes through WeChat).
+    # A weak identifier (or a group of them linked to each other) seen with two strong
+    # clusters over spans close in time joins them when the joined person stays within
+    # every limit (a person's handset, in the app logged in sometimes as a member,
+    # sometimes through WeChat).
     weak_bridge: WeakBridgeConfig = WeakBridgeConfig()
     # A record carrying more identifiers than this is a data error; it links nothing.
     max_ids_per_record: int = Field(20, ge=2)
