@@ -20,7 +20,8 @@ ingest and identity run as of D (identity incremental, its default: ``churn.iden
 Day 2 holds the whole world, so quality is scored on it, as before the split: the job by
 ``precis.identity.quality`` against the generator's truth (pairwise precision, recall
 and F1 over records; the recall ceiling, the share of true pairs the person's own
-records connect at all, and the recall over those pairs), and, in the same session on
+records connect at all through identifiers that are one person's (the generator's traps
+connect nothing), and the recall over those pairs), and, in the same session on
 the same silver tables, the *simple baseline*: link every pair of identifiers seen in
 one ``id_observations`` record, drop every identifier linked to more distinct values of
 one strong type than its type's ``identity.types.*.max_linked`` (the job's own
@@ -323,6 +324,21 @@ def world_config(root: Path, people: int, family: str, intensity: float, run_dat
     )
 
 
+def scores(lake: Lakehouse, cfg: Config) -> tuple[dict, dict, float]:
+    """(the job's scores, the baseline's, the baseline's seconds) on the same evidence
+    groups (``evaluate.evidence``: the generator's traps are no evidence)."""
+    job = evaluate.evaluate_identity(lake, cfg) or {}
+    silver = {
+        name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
+    }
+    truth = lake.read(T.RECORD_PERSON)
+    groups = evaluate.evidence(lake, cfg, truth)
+    started = time.perf_counter()
+    simple = frames.cut(baseline(silver, cfg))
+    seconds = round(time.perf_counter() - started, 1)
+    return job, quality.pairwise_scores(simple, truth, groups), seconds
+
+
 def timed(job, spark: SparkSession, cfg: Config):
     started = time.perf_counter()
     out = job(spark, cfg)
@@ -345,20 +361,7 @@ def one_world(spark: SparkSession, cfg: Config, intensity: float) -> dict:
     ingest.run(spark, cfg)
     stats, day2_seconds = timed(identity.run, spark, cfg)
 
-    job = evaluate.evaluate_identity(lake, cfg) or {}
-    silver = {
-        name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
-    }
-    truth = lake.read(T.RECORD_PERSON)
-    groups = frames.cut(
-        quality.evidence_groups(
-            records.identified_records(silver), truth, frames.checkpoint_dir(spark)
-        )
-    )
-    started = time.perf_counter()
-    simple = frames.cut(baseline(silver, cfg))
-    baseline_seconds = time.perf_counter() - started
-    simple_scores = quality.pairwise_scores(simple, truth, groups)
+    job, simple_scores, baseline_seconds = scores(lake, cfg)
     changed = churn(lake, cfg, day1, new_records(generated, start))
     changed.update(mode=stats.mode, reclustered=stats.reclustered, identity_s=day2_seconds)
     return {
@@ -367,7 +370,7 @@ def one_world(spark: SparkSession, cfg: Config, intensity: float) -> dict:
         "precis": {k: round(v, 4) for k, v in job.items()},
         "baseline": {k: round(v, 4) for k, v in simple_scores.items()},
         "identity_s": seconds,
-        "baseline_s": round(baseline_seconds, 1),
+        "baseline_s": baseline_seconds,
         "churn": changed,
     }
 

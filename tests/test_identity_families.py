@@ -46,24 +46,19 @@ def test_precision_is_high(scored):
     assert scored["precis"]["precision"] >= 0.995
 
 
-def _siloed_recall_misses(request, scored) -> None:
-    """Known miss on the siloed family (docs/benchmarks.md): a handset seen with three of
-    its owner's clusters, or with two more than weak_bridge.max_gap_days apart, bridges
-    none, so recall stays short of its ceiling and F1 of the baseline's."""
-    if scored["family"] == "siloed":
-        request.node.add_marker(
-            pytest.mark.xfail(strict=True, reason="siloed recall is short of its ceiling")
-        )
-
-
-def test_recall_is_within_a_point_of_what_the_records_connect(request, scored):
-    _siloed_recall_misses(request, scored)
+def test_recall_is_within_a_point_of_what_the_records_connect(scored):
     precis = scored["precis"]
     assert precis["recall"] >= precis["recall_ceiling"] - 0.01
 
 
 def test_f1_is_at_least_the_simple_baselines(request, scored):
-    _siloed_recall_misses(request, scored)
+    if scored["family"] == "siloed":
+        # Known miss (docs/benchmarks.md): the baseline's precision on this family is as
+        # high as ours, and it joins what only one handset joins, which our weak bridges
+        # do not when the handset saw three of its owner's clusters.
+        request.node.add_marker(
+            pytest.mark.xfail(strict=True, reason="siloed F1 is short of the baseline's")
+        )
     assert scored["precis"]["f1"] >= scored["baseline"]["f1"]
 
 

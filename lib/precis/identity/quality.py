@@ -15,14 +15,18 @@ that are linkable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from precis.columns import ONE_ID, RECORD_ID
+from precis.columns import ID_KEY, ID_TYPE, ONE_ID, RECORD_ID
+from precis.frames import cut
 from precis.identity.components import components_of
+from precis.ingest.conform import IdentifierSettings, resolve_identifiers
+from precis.ingest.identifiers import kind
+from precis.ingest.settings import IngestConfig
 
 # Identifiers per one_id, as histogram buckets (upper bounds).
 SIZE_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 1000)
@@ -40,16 +44,28 @@ KEYS = ["dataset", "source", RECORD_ID]
 
 
 def evidence_groups(
-    records: DataFrame, truth: DataFrame, checkpoint_dir: str | None = None
+    records: DataFrame,
+    truth: DataFrame,
+    checkpoint_dir: str | None = None,
+    shared: DataFrame | None = None,
 ) -> DataFrame:
     """dataset, source, record_id, person_id, group: records of one person connected by
     shared identifiers (``group`` is the same for linkable records of one person).
 
-    records: dataset, source, record_id, node (one row per record and identifier, as
-    ``precis.identity.records.identified_records``). A record and an identifier are
-    vertices; the identifier vertex is per person, so a family device does not connect
-    two people's records here.
+    records: dataset, source, record_id, node, id_type, id_key (one row per record and
+    identifier, as ``precis.identity.records.identified_records``). A record and an
+    identifier are vertices; the identifier vertex is per person, so a family device
+    does not connect two people's records here. shared: id_type, id_key of identifiers
+    that are no one person's (the generator's traps, :func:`trap_keys`): they are no
+    evidence of whose a record is, so they connect nothing, and a record carrying only
+    such identifiers is in no group (linkable to nothing).
     """
+    if shared is not None:
+        records = records.join(
+            F.broadcast(shared.select(ID_TYPE, ID_KEY).distinct()),
+            [ID_TYPE, ID_KEY],
+            how="left_anti",
+        )
     owned = records.select(*KEYS, "node").join(truth.select(*KEYS, "person_id"), KEYS, how="inner")
     record_vertex = F.xxhash64(F.lit("record"), *[F.col(k) for k in KEYS])
     edges = owned.select(record_vertex.alias("src"), F.xxhash64("person_id", "node").alias("dst"))
@@ -162,3 +178,21 @@ def _label(lower: int, upper: int | None) -> str:
     if upper is None:
         return f">{lower - 1}"
     return str(upper) if upper == lower else f"{lower}-{upper}"
+
+
+def trap_keys(
+    traps: DataFrame, ingest: IngestConfig, pii_types: Sequence[str], key: bytes
+) -> DataFrame:
+    """id_type, id_key of the generator's ``truth/traps`` (placeholders, hotlines, cafe
+    cookies, family devices, kiosks), normalized and hashed as ingest stores them; a
+    value ingest blocks (a placeholder) has no key and is left out."""
+    settings = IdentifierSettings.of(ingest, pii_types, key)
+    typed = traps.withColumn(ID_TYPE, kind(F.col(ID_TYPE)))
+    # Computed before the distinct: an aggregate over the normalization's wide
+    # expression fails Spark's code generation (it falls back, after a long stack trace).
+    return (
+        cut(resolve_identifiers(typed, settings))
+        .filter(F.col(ID_KEY).isNotNull())
+        .select(ID_TYPE, ID_KEY)
+        .distinct()
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from precis import frames
@@ -22,6 +22,7 @@ from precis.config import Config
 from precis.errors import MissingDatasetError
 from precis.experiments import quality as experiment_quality
 from precis.identity import quality, records
+from precis.keys import job_key
 from precis.lifecycle import quality as lifecycle_quality
 from precis.progress import Progress
 from precis.runner import job_main, one_writer
@@ -34,18 +35,17 @@ JOB = "evaluate"
 def evaluate_identity(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
     if not (lake.exists(T.RECORD_IDENTITY) and lake.exists(T.RECORD_PERSON)):
         return None
-    truth = lake.read(T.RECORD_PERSON)
-    silver = {
-        name: lake.read(T.SILVER[name]) for name in records.SOURCES if lake.exists(T.SILVER[name])
-    }
-    groups = frames.cut(
-        quality.evidence_groups(
-            records.identified_records(silver),
-            truth,
-            checkpoint_dir=frames.checkpoint_dir(lake.spark),
-        )
-    )
-    return quality.pairwise_scores(lake.read(T.RECORD_IDENTITY), truth, groups)
+    truth, found = lake.read(T.RECORD_PERSON), lake.read(T.RECORD_IDENTITY)
+    return quality.pairwise_scores(found, truth, evidence(lake, cfg, truth))
+
+
+def evidence(lake: Lakehouse, cfg: Config, truth: DataFrame) -> DataFrame:
+    """Records in evidence groups (``quality.evidence_groups``); the traps are none."""
+    silver = {n: lake.read(T.SILVER[n]) for n in records.SOURCES if lake.exists(T.SILVER[n])}
+    key = job_key(lake, cfg)
+    shared = quality.trap_keys(lake.read(T.TRUTH["traps"]), cfg.ingest, cfg.privacy.pii_types, key)
+    found, where = records.identified_records(silver), frames.checkpoint_dir(lake.spark)
+    return frames.cut(quality.evidence_groups(found, truth, where, shared))
 
 
 def evaluate_lifecycle(lake: Lakehouse, cfg: Config) -> dict[str, float] | None:
