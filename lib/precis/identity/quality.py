@@ -10,7 +10,8 @@ carries no evidence of whose it is. ``linkable_recall`` counts only the pairs th
 person's own records connect (two records are linkable when a chain of records of that
 person, each sharing an identifier with the next, joins them), which is what an
 identity graph can recover at best; ``recall_ceiling`` is the share of all true pairs
-that are linkable.
+that are linkable. Identifiers that are no one person's (the generator's traps: a store
+hotline typed on strangers' receipts, a family tablet) are no evidence and join nothing.
 """
 
 from __future__ import annotations
