@@ -265,11 +265,8 @@ def churn(lake: Lakehouse, cfg: Config, day1: DataFrame, new: DataFrame) -> dict
     churned = frames.cut(compared.filter(~F.col("day1").eqNullSafe(F.col("day2"))))
     silver = {n: lake.read(T.SILVER[n]) for n in records.SOURCES if lake.exists(T.SILVER[n])}
     carried = records.identified_records(silver).select(*KEYS, ID_TYPE, ID_KEY)
-    traps = (
-        hashed(lake.read(T.TRUTH["traps"]).select("kind", ID_TYPE, ID_VALUE), settings)
-        .filter(F.col(ID_KEY).isNotNull())
-        .select("kind", ID_TYPE, ID_KEY)
-        .distinct()
+    traps = quality.trap_keys(
+        lake.read(T.TRUTH["traps"]), cfg.ingest, cfg.privacy.pii_types, job_key(lake, cfg)
     )
     classes = (
         churned.select(*KEYS, "person_id")

@@ -184,9 +184,9 @@ def _label(lower: int, upper: int | None) -> str:
 def trap_keys(
     traps: DataFrame, ingest: IngestConfig, pii_types: Sequence[str], key: bytes
 ) -> DataFrame:
-    """id_type, id_key of the generator's ``truth/traps`` (placeholders, hotlines, cafe
-    cookies, family devices, kiosks), normalized and hashed as ingest stores them; a
-    value ingest blocks (a placeholder) has no key and is left out."""
+    """kind, id_type, id_key of the generator's ``truth/traps`` (placeholders, hotlines,
+    cafe cookies, family devices, kiosks), normalized and hashed as ingest stores them;
+    a value ingest blocks (a placeholder) has no key and is left out."""
     settings = IdentifierSettings.of(ingest, pii_types, key)
     typed = traps.withColumn(ID_TYPE, kind(F.col(ID_TYPE)))
     # Computed before the distinct: an aggregate over the normalization's wide
@@ -194,6 +194,6 @@ def trap_keys(
     return (
         cut(resolve_identifiers(typed, settings))
         .filter(F.col(ID_KEY).isNotNull())
-        .select(ID_TYPE, ID_KEY)
+        .select("kind", ID_TYPE, ID_KEY)
         .distinct()
     )
