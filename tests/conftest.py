@@ -16,18 +16,25 @@ PROJECT = Path(__file__).resolve().parents[1]
 # Every Spark process the suite starts, in this process or as a command, reads the
 # suite's Spark defaults (why each: the file's comments).
 os.environ["SPARK_CONF_DIR"] = str(PROJECT / "tests" / "spark-conf")
-#: Modules that run whole pipelines, longest first. ``make test`` runs the suite in two
-#: worker processes, a module (or a group, below) at a time each (pytest -n 2 --dist
-#: loadfile): started first, these leave the short modules to fill the other worker
-#: around them.
+#: Units of work (a group of modules, below, a module, or one parameter of a module of
+#: ``BY_PARAM``) that run whole pipelines, longest first, by their worker-seconds in a
+#: full run (docs/benchmarks.md). ``make test`` runs the suite in two worker processes,
+#: a unit at a time each (pytest -n 2 --dist loadfile): started first, these leave the
+#: short modules to fill the other worker around them.
 LONG_FIRST = (
+    "world",
+    "small world",
     "test_deploy.py",
-    "test_faults.py",
-    "test_concurrency.py",
-    "test_forget.py",
-    "test_schedule.py",
+    "test_identity_families.py[siloed]",
+    "test_identity_families.py[retail]",
+    "test_budget_e2e.py",
     "test_identity_job.py",
-    "test_attribution_e2e.py",
+    "test_stream.py",
+    "test_cron.py",
+    "test_consent.py",
+    "test_experiments_e2e.py",
+    "test_fewer_datasets.py",
+    "test_generate.py",
 )
 #: Modules that share a session-scoped world run on one worker, which builds it once.
 GROUPS = {
@@ -46,27 +53,40 @@ GROUPS = {
         "world",
     ),
 }
+#: Modules whose module-scoped fixture is parametrized over independent worlds: each
+#: parameter is a unit of its own, so the two workers can build them at once.
+BY_PARAM = frozenset({"test_identity_families.py"})
 
 
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    rank = {unit: i for i, unit in enumerate(LONG_FIRST)}
     # A stable sort: the other modules keep their order.
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    items.sort(key=lambda item: rank.get(unit_of(item.nodeid), len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """--dist loadfile, with the modules of a group in one unit of work."""
+    """--dist loadfile, with the modules of a group in one unit of work and the modules of
+    ``BY_PARAM`` split into one unit per parameter."""
     if config.getoption("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class ModulesAndGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return GROUPS.get(Path(module).name, module)
+            return unit_of(nodeid)
 
     return ModulesAndGroups(config, log)
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module's group, or its module, or for a
+    module of ``BY_PARAM`` the module and the test's parameter."""
+    module, _, test = nodeid.partition("::")
+    name = Path(module).name
+    if name in BY_PARAM and test.endswith("]"):
+        return f"{name}[{test.rsplit('[', 1)[1]}"
+    return GROUPS.get(name, name)
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,9 @@ def shuffled(ids: list[int], seed: int) -> list[int]:
 
 # ----------------------------------------------------------------- helpers
 def run(spark, edges: list[Edge], vertices: list[int] | None = None, **kwargs):
+    """The rounds on ``edges`` (``local_edges=0``: no graph is small enough for the driver's
+    finish, unless a test asks for it)."""
+    kwargs.setdefault("local_edges", 0)
     edge_frame = spark.createDataFrame(edges, "src bigint, dst bigint")
     vertex_frame = (
         None if vertices is None else spark.createDataFrame([(v,) for v in vertices], "id bigint")
@@ -204,6 +207,22 @@ def _rows_of(
     expected = union_find_labels(edges, vertices)
     got = sorted((row.id, row.component) for row in batch[1] if row.id in expected)
     return got, sorted(expected.items())
+
+
+def test_a_small_graph_is_joined_on_the_driver_with_the_same_labels(spark):
+    edges, vertices = all_families()
+    calls: list[tuple[int, int]] = []
+    got = run(
+        spark, edges, vertices, local_edges=len(edges), on_iteration=lambda *c: calls.append(c)
+    )
+    assert calls == []  # no round ran
+    expected = spark.createDataFrame(
+        sorted(union_find_labels(edges, vertices).items()), "id bigint, component bigint"
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    # Over the bound (11 edges, at most 10): the rounds run.
+    run(spark, chain(list(range(12))), local_edges=10, on_iteration=lambda *c: calls.append(c))
+    assert calls
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

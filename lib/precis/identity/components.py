@@ -22,6 +22,10 @@ A round costs two shuffles: large-star records grouped by their larger end (the
 small-star), and small-star edges grouped by both ends into the next adjacency list (which
 drops duplicates). The test's counters are observed in the job that checkpoints the
 adjacency list, without another pass.
+
+A small graph (at most ``local_edges`` edges) is joined on the driver instead, by
+union-find over its adjacency list: on tiny inputs each round costs a few Spark jobs and a
+checkpoint, which is most of what the identity job spends on them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis.frames import materialize
-from precis.identity.contraction import contracted_components
+from precis.identity.contraction import LOCAL_EDGES, contracted_components
 
 ID, COMPONENT = "id", "component"
 SRC, DST = "src", "dst"
@@ -54,6 +58,7 @@ def connected_components(
     max_iterations: int = 100,
     on_iteration: Callable[[int, int], None] | None = None,
     checkpoint_dir: str | None = None,
+    local_edges: int = LOCAL_EDGES,
 ) -> DataFrame:
     """Label every vertex with the minimum id of its connected component.
 
@@ -73,6 +78,9 @@ def connected_components(
     ``on_iteration(round, edges)`` is called after each round with the number of distinct
     edges still in play (finished components excluded). Raises ``RuntimeError`` if some
     component is not a star centred on its minimum after ``max_iterations`` rounds.
+    When the input has at most ``local_edges`` distinct edges, the driver labels it
+    (``_finish_locally``) and no round runs: a bound on the driver's work that does not
+    grow with the graph (vertices without edges stay in Spark).
     """
     if checkpoint_interval < 1:
         raise ValueError(f"checkpoint_interval must be >= 1, got {checkpoint_interval}")
@@ -83,6 +91,8 @@ def connected_components(
     current = _observed_round(
         _initial_adjacency(edges, vertices), checkpoint=True, reliable=reliable
     )
+    if current.unsettled > 0 and current.edges <= local_edges:
+        return _finish_locally(current.adjacency)
     finished: list[DataFrame] = []
     iteration = 0
     while current.unsettled > 0:
@@ -256,6 +266,33 @@ def _small_star(large: DataFrame) -> DataFrame:
         F.when(centre, big).otherwise(smallest).alias(SRC), far.alias("far")
     ).select(SRC, F.explode("far").alias(DST))
     return _both_ends(pairs)
+
+
+def _finish_locally(adjacency: DataFrame) -> DataFrame:
+    """Labels of a small adjacency list: the edges of the nodes not yet done collected and
+    joined by union-find on the driver; the nodes already done (no neighbour) label
+    themselves in Spark, so isolated vertices are never collected."""
+    parent: dict[int, int] = {}
+
+    def root(v: int) -> int:
+        while parent.setdefault(v, v) != v:
+            parent[v] = parent[parent[v]]  # path halving
+            v = parent[v]
+        return v
+
+    for row in adjacency.where(~F.col(_DONE)).select(_NODE, _NBRS).toLocalIterator():
+        a = root(row[_NODE])
+        for nbr in row[_NBRS]:
+            b = root(nbr)
+            if a != b:
+                # The smaller id becomes the root: every root is its component's minimum.
+                a, b = min(a, b), max(a, b)
+                parent[b] = a
+    labels = [(v, root(v)) for v in parent]
+    joined = adjacency.sparkSession.createDataFrame(labels, f"{ID} bigint, {COMPONENT} bigint")
+    node = F.col(_NODE)
+    alone = adjacency.where(F.col(_DONE)).select(node.alias(ID), node.alias(COMPONENT))
+    return joined.unionByName(alone)
 
 
 def _labels(adjacency: DataFrame) -> DataFrame:
