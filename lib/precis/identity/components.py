@@ -38,7 +38,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from precis.frames import materialize
-from precis.identity.contraction import LOCAL_EDGES, contracted_components
+from precis.identity.contraction import LOCAL_EDGES, contracted_components, join_locally
 
 ID, COMPONENT = "id", "component"
 SRC, DST = "src", "dst"
@@ -269,26 +269,11 @@ def _small_star(large: DataFrame) -> DataFrame:
 
 
 def _finish_locally(adjacency: DataFrame) -> DataFrame:
-    """Labels of a small adjacency list: the edges of the nodes not yet done collected and
-    joined by union-find on the driver; the nodes already done (no neighbour) label
-    themselves in Spark, so isolated vertices are never collected."""
-    parent: dict[int, int] = {}
-
-    def root(v: int) -> int:
-        while parent.setdefault(v, v) != v:
-            parent[v] = parent[parent[v]]  # path halving
-            v = parent[v]
-        return v
-
-    for row in adjacency.where(~F.col(_DONE)).select(_NODE, _NBRS).toLocalIterator():
-        a = root(row[_NODE])
-        for nbr in row[_NBRS]:
-            b = root(nbr)
-            if a != b:
-                # The smaller id becomes the root: every root is its component's minimum.
-                a, b = min(a, b), max(a, b)
-                parent[b] = a
-    labels = [(v, root(v)) for v in parent]
+    """Labels of a small adjacency list: the nodes not yet done, with their neighbours,
+    collected and joined on the driver (``join_locally``); the nodes already done (no
+    neighbour) label themselves in Spark, so isolated vertices are never collected."""
+    open_ = adjacency.where(~F.col(_DONE)).select(_NODE, _NBRS).toLocalIterator()
+    labels = join_locally((row[_NODE], row[_NBRS]) for row in open_)
     joined = adjacency.sparkSession.createDataFrame(labels, f"{ID} bigint, {COMPONENT} bigint")
     node = F.col(_NODE)
     alone = adjacency.where(F.col(_DONE)).select(node.alias(ID), node.alias(COMPONENT))

@@ -22,7 +22,7 @@ deduplication is needed: the next round's neighbour set drops duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pyspark.sql import Column, DataFrame, Window
@@ -166,8 +166,15 @@ def _contract(chosen: DataFrame) -> DataFrame:
 
 def _finish_locally(chosen: DataFrame) -> DataFrame:
     """``(x, rep)`` for the vertices of a small round: its edges collected and joined by
-    union-find on the driver; the representative is any vertex of the component (the
-    minimum id is taken at the end)."""
+    union-find on the driver (``join_locally``)."""
+    rows = ((row[_X], row[_NBRS]) for row in chosen.select(_X, _NBRS).toLocalIterator())
+    return chosen.sparkSession.createDataFrame(join_locally(rows), f"{_X} bigint, {_REP} bigint")
+
+
+def join_locally(rows: Iterable[tuple[int, Iterable[int]]]) -> list[tuple[int, int]]:
+    """``(vertex, minimum id of its component)`` for every vertex of ``rows``, each a
+    vertex and its neighbours: union-find on the driver, for graphs small enough to
+    collect (``LOCAL_EDGES``)."""
     parent: dict[int, int] = {}
 
     def root(v: int) -> int:
@@ -176,14 +183,15 @@ def _finish_locally(chosen: DataFrame) -> DataFrame:
             v = parent[v]
         return v
 
-    for row in chosen.select(_X, _NBRS).toLocalIterator():
-        a = root(row[_X])
-        for y in row[_NBRS]:
-            b = root(y)
+    for vertex, neighbours in rows:
+        a = root(vertex)
+        for neighbour in neighbours:
+            b = root(neighbour)
             if a != b:
+                # The smaller root wins: every root is its set's minimum.
+                a, b = min(a, b), max(a, b)
                 parent[b] = a
-    pairs = [(v, root(v)) for v in parent]
-    return chosen.sparkSession.createDataFrame(pairs, f"{_X} bigint, {_REP} bigint")
+    return [(v, root(v)) for v in parent]
 
 
 def _compose(rounds: list[DataFrame]) -> DataFrame:
