@@ -34,13 +34,13 @@ CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
 #: HotSpot's default compilers, replacing spark-defaults.conf's quick one alone: the suite's
 #: sessions run for the whole suite, and once warm they need about half the CPU they need
-#: with the quick compiler alone (bench/bench_test_jit.py).
+#: with the quick compiler alone (bench/bench_test_session.py --compare jit).
 SESSION_JIT = "-XX:+TieredCompilation"
 
 
-def suite_session_builder(warehouse: Path, checkpoints: Path, jit: str = SESSION_JIT):
+def suite_session_builder(warehouse: Path, checkpoints: Path):
     """The builder of the test suite's own session (tests/conftest.py), also timed by
-    bench/bench_test_jit.py: ``jit`` are the driver's default JVM options."""
+    bench/bench_test_session.py, which sets the settings it compares on top of it."""
     from pyspark.sql import SparkSession
 
     from precis import jvm
@@ -83,7 +83,7 @@ def suite_session_builder(warehouse: Path, checkpoints: Path, jit: str = SESSION
             "spark.driver.extraJavaOptions",
             f"-Dlog4j.configurationFile={jvm.log4j_config_path()}",
         )
-        .config("spark.driver.defaultJavaOptions", jit)
+        .config("spark.driver.defaultJavaOptions", SESSION_JIT)
         # Delta writes in tests do not need the 7-day retention safety check.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         # Reliable checkpoints, set the way precis sets them (no SparkContext call).

@@ -1,23 +1,36 @@
-"""Benchmark: the test suite's JVMs with HotSpot's quick compiler only, against its default.
+"""Benchmark: the test suite's Spark settings, each against what it replaces.
 
-    .venv/bin/python bench/bench_test_jit.py --rounds 3 --repeats 1
+    .venv/bin/python bench/bench_test_session.py --compare jit --rounds 3 --repeats 1
+    .venv/bin/python bench/bench_test_session.py --compare files --rounds 3 --repeats 2
 
 Each variant runs in a process of its own, so in a JVM of its own, with the test suite's
-Spark settings (``tests/spark-conf``, ``local[2]``, one shuffle partition): it generates
-``tests/worlds.py``'s 100-person world (not timed), then, ``--rounds`` times, runs the
-crash tests' jobs (``worlds.JOBS``: ingest, identity, lifecycle, tags, recommend) on a
-fresh copy of its landing folder. A round is the same work each time; the first pays for
-the JVM's warm-up, the later ones are what a test worker that runs for an hour pays.
+Spark settings (``tests/spark-conf``, ``local[2]``, one shuffle partition) and the
+variant's on top: it generates ``tests/worlds.py``'s 100-person world (not timed), then,
+``--rounds`` times, runs the crash tests' jobs (``worlds.JOBS``: ingest, identity,
+lifecycle, tags, recommend) on a fresh copy of its landing folder. A round is the same
+work each time; the first pays for the JVM's warm-up, the later ones are what a test
+worker that runs for an hour pays.
+
+``--compare jit``, the driver's JIT:
 
 - ``quick``: ``-XX:TieredStopAtLevel=1`` (C1 only), what tests/spark-conf gives the
   processes the suite starts for a job or a few;
 - ``tiered``: the JVM's default (C1, then C2 for hot code), what the suite's own session
   uses (tests/conftest.py).
 
+``--compare files``, what every table write costs besides its data:
+
+- ``defaults``: Hadoop's and Delta's defaults, as the jobs run: local files through
+  Hadoop's checksummed file system (a ``.crc`` file beside each file, and a ``chmod`` or
+  ``readlink`` process started for each file's permissions and each rename) and Delta's
+  checksum file after each commit;
+- ``suite``: what tests/spark-conf sets instead: Hadoop's raw local file system and no
+  checksum file.
+
 Prints one JSON line: per variant and round the wall seconds and the CPU seconds of the
-session's JVM (read from /proc; Linux only), medians over repeats, the ratio quick/tiered
-of the later rounds' CPU, and the load average before and after. Record the results in
-docs/benchmarks.md.
+session's JVM (read from /proc; Linux only), medians over repeats, the ratio of the first
+variant's CPU to the second's over the later rounds, and the load average before and
+after. Record the results in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -38,7 +51,24 @@ sys.path.insert(0, str(PROJECT / "tests"))
 
 from provenance import checkout
 
-VARIANTS = {"quick": "-XX:TieredStopAtLevel=1", "tiered": "-XX:+TieredCompilation"}
+JIT = "spark.driver.defaultJavaOptions"
+RAW_FILES = "org.apache.hadoop.fs.RawLocalFileSystem", "org.apache.hadoop.fs.local.RawLocalFs"
+CHECKSUMMED_FILES = "org.apache.hadoop.fs.LocalFileSystem", "org.apache.hadoop.fs.local.LocalFs"
+
+
+def _files(impl: tuple[str, str], checksum: bool) -> dict[str, str]:
+    return {
+        "spark.hadoop.fs.file.impl": impl[0],
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": impl[1],
+        "spark.databricks.delta.writeChecksumFile.enabled": str(checksum).lower(),
+    }
+
+
+#: Per comparison, its two variants' settings, given to the session's builder.
+COMPARISONS: dict[str, dict[str, dict[str, str]]] = {
+    "jit": {"quick": {JIT: "-XX:TieredStopAtLevel=1"}, "tiered": {JIT: "-XX:+TieredCompilation"}},
+    "files": {"defaults": _files(CHECKSUMMED_FILES, True), "suite": _files(RAW_FILES, False)},
+}
 
 
 def _descendants(pid: int) -> list[int]:
@@ -68,13 +98,15 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def variant(java_options: str, rounds: int, scratch: Path) -> list[dict[str, float]]:
+def variant(settings: dict[str, str], rounds: int, scratch: Path) -> list[dict[str, float]]:
     """In this process: one session, the world, then ``rounds`` runs of the jobs."""
     os.environ["SPARK_CONF_DIR"] = str(PROJECT / "tests" / "spark-conf")
     from services import suite_session_builder
     from worlds import JOBS, copy_world, generate_world, run_job
 
-    builder = suite_session_builder(scratch / "warehouse", scratch / "checkpoints", java_options)
+    builder = suite_session_builder(scratch / "warehouse", scratch / "checkpoints")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     landed = generate_world(spark, scratch / "world")
     results = []
@@ -92,22 +124,25 @@ def variant(java_options: str, rounds: int, scratch: Path) -> list[dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", choices=sorted(COMPARISONS), default="jit")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--variant", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    variants = COMPARISONS[args.compare]
     if args.variant:  # a child: one variant in its own JVM
-        scratch = Path(tempfile.mkdtemp(prefix=f"precis-bench-jit-{args.variant}-"))
-        print(json.dumps(variant(VARIANTS[args.variant], args.rounds, scratch)))
+        scratch = Path(tempfile.mkdtemp(prefix=f"precis-bench-session-{args.variant}-"))
+        print(json.dumps(variant(variants[args.variant], args.rounds, scratch)))
         return
 
     load_before = os.getloadavg()
-    runs: dict[str, list[list[dict[str, float]]]] = {name: [] for name in VARIANTS}
+    runs: dict[str, list[list[dict[str, float]]]] = {name: [] for name in variants}
     for i in range(args.repeats):
-        for name in VARIANTS:  # alternating, so drifting load hits both
+        for name in variants:  # alternating, so drifting load hits both
             print(f"repeat {i + 1} {name}", file=sys.stderr, flush=True)
+            command = [sys.executable, __file__, "--compare", args.compare, "--variant", name]
             out = subprocess.run(
-                [sys.executable, __file__, "--variant", name, "--rounds", str(args.rounds)],
+                [*command, "--rounds", str(args.rounds)],
                 stdout=subprocess.PIPE,
                 text=True,
                 check=True,
@@ -121,15 +156,16 @@ def main() -> None:
         for name, repeats in runs.items()
     }
     later = {name: sum(r["cpu"] for r in rounds[1:]) for name, rounds in medians.items()}
+    first, second = variants
     print(
         json.dumps(
             {
-                "bench": "test_jit",
+                "bench": f"test_session_{args.compare}",
                 "rounds": args.rounds,
                 "repeats": args.repeats,
                 "median_by_round": medians,
-                "later_rounds_cpu_ratio_quick_to_tiered": (
-                    round(later["quick"] / later["tiered"], 2) if later["tiered"] else None
+                f"later_rounds_cpu_ratio_{first}_to_{second}": (
+                    round(later[first] / later[second], 2) if later[second] else None
                 ),
                 "load_before": [round(x, 1) for x in load_before],
                 "load_after": [round(x, 1) for x in os.getloadavg()],
