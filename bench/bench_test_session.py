@@ -20,11 +20,11 @@ worker that runs for an hour pays.
 
 ``--compare files``, what every table write costs besides its data:
 
-- ``defaults``: Hadoop's and Delta's defaults, as the jobs run: local files through
-  Hadoop's checksummed file system (a ``.crc`` file beside each file, and a ``chmod`` or
-  ``readlink`` process started for each file's permissions and each rename) and Delta's
-  checksum file after each commit;
-- ``suite``: what tests/spark-conf sets instead: Hadoop's raw local file system and no
+- ``defaults``: Hadoop's and Delta's defaults, as the jobs run: Delta's log written
+  through Hadoop's checksummed local FileContext (a ``.crc`` file beside each commit
+  file, and a ``chmod`` or ``readlink`` process started for each file's permissions and
+  each rename) and Delta's checksum file after each commit;
+- ``suite``: what tests/spark-conf sets instead: the raw local FileContext and no
   checksum file.
 
 Prints one JSON line: per variant and round the wall seconds and the CPU seconds of the
@@ -52,14 +52,11 @@ sys.path.insert(0, str(PROJECT / "tests"))
 from provenance import checkout
 
 JIT = "spark.driver.defaultJavaOptions"
-RAW_FILES = "org.apache.hadoop.fs.RawLocalFileSystem", "org.apache.hadoop.fs.local.RawLocalFs"
-CHECKSUMMED_FILES = "org.apache.hadoop.fs.LocalFileSystem", "org.apache.hadoop.fs.local.LocalFs"
 
 
-def _files(impl: tuple[str, str], checksum: bool) -> dict[str, str]:
+def _files(file_context: str, checksum: bool) -> dict[str, str]:
     return {
-        "spark.hadoop.fs.file.impl": impl[0],
-        "spark.hadoop.fs.AbstractFileSystem.file.impl": impl[1],
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": f"org.apache.hadoop.fs.local.{file_context}",
         "spark.databricks.delta.writeChecksumFile.enabled": str(checksum).lower(),
     }
 
@@ -67,7 +64,7 @@ def _files(impl: tuple[str, str], checksum: bool) -> dict[str, str]:
 #: Per comparison, its two variants' settings, given to the session's builder.
 COMPARISONS: dict[str, dict[str, dict[str, str]]] = {
     "jit": {"quick": {JIT: "-XX:TieredStopAtLevel=1"}, "tiered": {JIT: "-XX:+TieredCompilation"}},
-    "files": {"defaults": _files(CHECKSUMMED_FILES, True), "suite": _files(RAW_FILES, False)},
+    "files": {"defaults": _files("LocalFs", True), "suite": _files("RawLocalFs", False)},
 }
 
 
