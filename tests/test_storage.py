@@ -384,6 +384,24 @@ def test_retention_drops_old_snapshots_and_refuses_a_backfill_it_would_drop(spar
     assert not list((tmp_path / "lake" / "gold" / "snap").glob("run_date=2026-03-26/*.parquet"))
 
 
+def test_expire_deletes_only_older_rows_and_commits_nothing_when_none_is(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path / "lake"), vacuum_hours=0)
+    log = Table("bronze", "log", keys=("id",))
+    stamps = [(1, "2025-03-30 23:59:59"), (2, "2025-03-31 00:00:00"), (3, "2026-03-31 08:00:00")]
+    rows = spark.createDataFrame(stamps, "id int, at string").select(
+        "id", F.to_timestamp("at").alias("ingested_at")
+    )
+    lake.overwrite(rows, log)
+    assert lake.expire(log, "ingested_at", dt.date(2025, 3, 31)) == 1
+    assert sorted(r["id"] for r in lake.read(log).collect()) == [2, 3]
+    version = lake.version(log)
+    # Nothing older left: no DELETE runs, so no commit.
+    assert lake.expire(log, "ingested_at", dt.date(2025, 3, 31)) == 0
+    assert lake.version(log) == version
+    # A table without the column is left alone.
+    assert lake.expire(log, "missing", dt.date(2027, 1, 1)) == 0
+
+
 def test_a_snapshot_gains_a_column_and_a_retyped_one_rebuilds(spark, lake):
     lake.write_snapshot(frame(spark, [(1, "a", 1.0)]), SNAP, D - dt.timedelta(days=1))
     wider = frame(spark, [(1, "a", 1.0, True)], SCHEMA + ", flag boolean")

@@ -26,6 +26,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from precis.errors import ConfigError
 from precis.redact import redact_value
 
+#: libyaml's parser where PyYAML was built with it (the wheels are): the same safe
+#: constructor, about ten times faster than the pure-Python parser. A job loads five
+#: files of config and rules, and a test suite loads thousands.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
 M = TypeVar("M", bound=BaseModel)
 MAX_LINE = 100
 #: A one_id as a setting accepts it (explain modes). An identifier (id_type:value, an
@@ -95,7 +105,7 @@ def read_yaml_mapping(path: Path | Traversable, what: str = "config") -> dict[st
     if not path.is_file():
         raise ConfigError(f"{what} file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = _safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} file {path} is not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):
@@ -227,7 +237,7 @@ def _unwrap_optional(annotation: Any) -> Any:
 
 def _yaml_scalar(raw: str) -> Any:
     try:
-        return yaml.safe_load(raw) if raw.strip() else raw
+        return _safe_load(raw) if raw.strip() else raw
     except yaml.YAMLError:
         return raw
 
@@ -367,7 +377,7 @@ def _scalar(value: Any) -> str:
 
 def _reads_back(text: str, value: Any) -> bool:
     try:
-        return bool(yaml.safe_load(text) == value)
+        return bool(_safe_load(text) == value)
     except yaml.YAMLError:
         return False
 
