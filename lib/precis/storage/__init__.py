@@ -154,6 +154,12 @@ class Lakehouse(Snapshots, Purge, Exports):
     ) -> None:
         """Replace the whole table (schema changes only with ``evolve=True``)."""
         self._check(df, table, schema, evolve)
+        self._overwrite(df, table, partition_by, evolve)
+
+    def _overwrite(
+        self, df: DataFrame, table: Table, partition_by: Sequence[str] = (), evolve: bool = False
+    ) -> None:
+        """``overwrite`` once the caller has checked ``df`` against the table."""
         writer = df.write.format("delta").mode("overwrite")
         if evolve:
             writer = writer.option("overwriteSchema", "true")
@@ -199,9 +205,9 @@ class Lakehouse(Snapshots, Purge, Exports):
         ``evolve=True`` lets new columns join the table.
         """
         if not self.exists(table):
-            self.overwrite(df, table)
+            self._overwrite(df, table)  # a new table: nothing to check against
             return
-        self._check(df, table, None, evolve=evolve)
+        self._check(df, table, None, evolve=evolve, exists=True)
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
         self._save(writer, table, evolve)
 
@@ -278,13 +284,14 @@ class Lakehouse(Snapshots, Purge, Exports):
         if not keys:
             raise ValueError(f"{table.ref}: MERGE needs keys (declare them in precis.tables)")
         require_columns(df, keys, f"{table.ref} merge keys")
-        self._check(df, table, schema, evolve=False)
+        exists = self.exists(table)
+        self._check(df, table, schema, evolve=False, exists=exists)
         if not unique:
             require_unique(df, keys, table.ref)
-        if not self.exists(table):
+        if not exists:
             if delete_null:
                 df = df.filter(F.col(delete_null).isNotNull())
-            self.overwrite(df, table, partition_by=partition_by, schema=schema)
+            self._overwrite(df, table, partition_by=partition_by)
             return {"inserted": self.last_write_rows(table), "updated": 0, "deleted": 0}
         clauses = []
         if delete_null:
@@ -448,10 +455,20 @@ class Lakehouse(Snapshots, Purge, Exports):
         writer.save(path)
 
     # ------------------------------------------------------------------- helpers
-    def _check(self, df: DataFrame, table: Table, schema: StructType | None, evolve: bool) -> None:
+    def _check(
+        self,
+        df: DataFrame,
+        table: Table,
+        schema: StructType | None,
+        evolve: bool,
+        exists: bool | None = None,
+    ) -> None:
+        """``df`` against ``schema`` and, unless ``evolve``, the stored table's schema.
+        ``exists``: whether the table exists, when the caller has just asked (asking
+        about a missing table costs a failed catalog lookup each time)."""
         if schema is not None:
             check_schema(df.schema, schema, table.ref)
-        if not evolve and self.exists(table):
+        if not evolve and (self.exists(table) if exists is None else exists):
             check_schema(df.schema, self.read(table).schema, f"{table.ref} (existing table)")
 
     def table_name(self, table: Table) -> str:

@@ -42,7 +42,12 @@ class Snapshots:
         def last_write_rows(self, table: Table) -> int: ...
         def delete_where(self, table: Table, condition: str) -> None: ...
         def _check(
-            self, df: DataFrame, table: Table, schema: StructType | None, evolve: bool
+            self,
+            df: DataFrame,
+            table: Table,
+            schema: StructType | None,
+            evolve: bool,
+            exists: bool | None = None,
         ) -> None: ...
         def _save(self, writer: DataFrameWriter, table: Table, evolve: bool) -> None: ...
         def overwrite(
