@@ -395,7 +395,7 @@ def test_expire_deletes_only_older_rows_and_commits_nothing_when_none_is(spark, 
     assert lake.expire(log, "ingested_at", dt.date(2025, 3, 31)) == 1
     assert sorted(r["id"] for r in lake.read(log).collect()) == [2, 3]
     version = lake.version(log)
-    # Nothing older left: no DELETE runs, so no commit.
+    # Nothing older left: the DELETE matches no file, so Delta commits nothing.
     assert lake.expire(log, "ingested_at", dt.date(2025, 3, 31)) == 0
     assert lake.version(log) == version
     # A table without the column is left alone.

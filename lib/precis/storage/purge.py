@@ -86,14 +86,10 @@ class Purge:
         vacuum after ``vacuum_hours`` (retention of rows such as bronze's)."""
         if not self.exists(table) or column not in self.read(table).columns:
             return 0
-        expired = f"`{column}` < TIMESTAMP'{before.isoformat()} 00:00:00'"
-        # Most runs find nothing old enough. A read answers that from the files' column
-        # statistics (no file qualifies, none is opened), where a DELETE that matches
-        # nothing still costs several Spark jobs: ingest asks this of every bronze table.
-        if self.read(table).where(expired).isEmpty():
-            return 0
         ref = delta_table(self.path(table))
-        done = self.spark.sql(f"DELETE FROM {ref} WHERE {expired}").collect()
+        done = self.spark.sql(
+            f"DELETE FROM {ref} WHERE `{column}` < TIMESTAMP'{before.isoformat()} 00:00:00'"
+        ).collect()
         deleted = int(done[0][0] or 0) if done else 0
         if deleted:
             vacuum(self.spark, self.path(table), self.vacuum_hours)
