@@ -313,6 +313,59 @@ def test_a_folder_without_a_delta_log_is_no_table_until_one_is_written(spark, la
     assert [tuple(r) for r in lake.read(table, version=0).collect()] == [(1, "a")]
 
 
+def test_once_a_table_is_on_this_disk_missing_ones_are_looked_for_there(spark, lake, monkeypatch):
+    import precis.storage as storage
+
+    asked: list[str] = []
+
+    def counted(session, path):
+        asked.append(path)
+        return is_table(session, path)
+
+    is_table = storage.is_table
+    monkeypatch.setattr(storage, "is_table", counted)
+    written, missing = Table("silver", "written"), Table("silver", "missing")
+    assert not lake.exists(missing)
+    assert asked == [lake.path(missing)]  # the disk is not known to be Spark's yet
+    lake.overwrite(frame(spark, [(1, "a", 1.0)]), written)  # asks about it first
+    assert asked == [lake.path(missing), lake.path(written)]
+    assert lake.exists(written)
+    # Spark wrote the table into this machine's folder: the disk answers from now on.
+    assert not lake.exists(missing) and not lake.exists(Table("gold", "missing"))
+    assert asked == [lake.path(missing), lake.path(written)]
+    # What another job writes later is found there, as it would be by Spark.
+    Lakehouse(spark, lake.root).overwrite(frame(spark, [(2, "b", 2.0)]), missing)
+    asked.clear()
+    assert lake.exists(missing)
+    assert [tuple(r) for r in lake.read(missing).collect()] == [(2, "b", 2.0)]
+    assert asked == []
+
+
+def test_a_file_uri_root_is_this_disk_too(spark, tmp_path):
+    lake = Lakehouse(spark, (tmp_path / "lakehouse").as_uri())
+    table = Table("silver", "uri")
+    lake.overwrite(frame(spark, [(1, "a", 1.0)]), table)
+    assert lake._logs.local  # the table's log is in the folder the URI names
+    assert not lake.exists(Table("silver", "none"))
+    assert lake.exists(table)
+
+
+def test_a_delta_log_needs_a_commit_or_a_checkpoint(tmp_path):
+    from precis.storage.delta import has_log
+
+    log = tmp_path / "t" / "_delta_log"
+    assert not has_log(str(tmp_path / "t"))  # no folder
+    log.mkdir(parents=True)
+    (log / ".00000000000000000000.json.1f2e.tmp").write_text("")  # a commit being written
+    (log / "_commits").mkdir()
+    assert not has_log(str(tmp_path / "t"))
+    (log / "00000000000000000010.checkpoint.parquet").write_text("")
+    assert has_log(str(tmp_path / "t"))
+    (log / "00000000000000000010.checkpoint.parquet").unlink()
+    (log / "00000000000000000000.json").write_text("")
+    assert has_log(str(tmp_path / "t"))
+
+
 def test_register_tables_in_session_catalog(spark, tmp_path):
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     cfg = load_config(

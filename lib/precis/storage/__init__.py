@@ -27,7 +27,7 @@ from pyspark.sql.types import StructType
 from precis import faults, model_metrics
 from precis.config import Config
 from precis.errors import MissingDatasetError
-from precis.storage.delta import delta_table, is_table, last_commit
+from precis.storage.delta import LocalLogs, delta_table, is_table, last_commit
 from precis.storage.exports import Exports, write_export_files
 from precis.storage.landing import (
     LandingFile,
@@ -71,6 +71,8 @@ class Lakehouse(Snapshots, Purge, Exports):
     # once is there for the rest of the job, and asking again would cost a read of its
     # log (jobs ask about the same tables again and again).
     _seen: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    # Missing tables, looked for on this machine's disk once it is known to be Spark's.
+    _logs: LocalLogs = field(default_factory=LocalLogs, init=False, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, spark: SparkSession, cfg: Config) -> Lakehouse:
@@ -91,12 +93,17 @@ class Lakehouse(Snapshots, Purge, Exports):
         path = self.path(table)
         if path in self._seen:
             return True
-        # A catalog lookup, not a read: a failed read of a missing table makes Spark's
-        # listeners log an error with a stack trace.
-        if not is_table(self.spark, path):
+        # The disk, once known to be Spark's; else a catalog lookup, not a read: a failed
+        # read of a missing table makes Spark's listeners log an error with a stack trace.
+        found = self._logs.exists(path)
+        if not (is_table(self.spark, path) if found is None else found):
             return False
-        self._seen.add(path)
+        self._found(path)
         return True
+
+    def _found(self, path: str) -> None:
+        self._seen.add(path)
+        self._logs.confirm(self.spark, path)
 
     # ---------------------------------------------------------------------- reads
     def read(self, table: Table, version: int | None = None) -> DataFrame:
@@ -128,7 +135,8 @@ class Lakehouse(Snapshots, Purge, Exports):
     def versions(self, tables: Sequence[Table]) -> dict[str, int]:
         """``layer/name`` -> current version, of those of ``tables`` that exist."""
         found = {}
-        for table in tables:
+        # Asked first: the history of a missing table fails inside Spark.
+        for table in filter(self.exists, tables):
             commit = last_commit(self.spark, self.path(table))
             if commit is not None:
                 found[table.ref] = int(commit["version"])
@@ -476,7 +484,7 @@ class Lakehouse(Snapshots, Purge, Exports):
 
     def _register(self, table: Table) -> None:
         """After every write: the table exists now, in the catalog too if configured."""
-        self._seen.add(self.path(table))
+        self._found(self.path(table))
         if not self.register_tables:
             return
         database = f"{self.database_prefix}{table.layer}"

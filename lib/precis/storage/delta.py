@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
 from pyspark.errors import AnalysisException
 from pyspark.sql import Row, SparkSession
+
+from precis.session import is_remote
+from precis.settings import local_file_path
 
 
 def delta_table(path: str) -> str:
@@ -36,6 +44,46 @@ def is_table(spark: SparkSession, path: str) -> bool:
         if _not_a_table(exc):
             return False
         raise
+
+
+#: What makes a folder a Delta table: a commit or a checkpoint in its ``_delta_log``.
+_LOG_ENTRY = re.compile(r"^[0-9]{20}\.(json|checkpoint\..+)$")
+
+
+def has_log(folder: str) -> bool:
+    """Whether ``folder``, on this machine's file system, holds a Delta table."""
+    try:
+        with os.scandir(f"{folder}/_delta_log") as entries:
+            return any(_LOG_ENTRY.match(entry.name) for entry in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+@dataclass
+class LocalLogs:
+    """Whether a lakehouse's tables are folders of this machine's disk, as Spark sees
+    them: unknown (None) until a table Spark found or wrote is looked for there.
+
+    Spark takes about 60 ms to say that a table is missing (Delta fails to load its
+    log, and the error crosses to Python), and a job's first run asks about tens of
+    missing tables; the disk answers in microseconds. Only a classic session's paths
+    without a scheme or with ``file:`` can be this machine's; a path Spark resolves on
+    another file system (a cluster's HDFS default) shows no log here, so it stays
+    with Spark."""
+
+    local: bool | None = None
+
+    def confirm(self, spark: SparkSession, path: str) -> None:
+        """``path`` holds a table, as Spark has just said or written."""
+        if self.local is None:
+            # Not DBFS through its /dbfs mount: this machine's own disk only.
+            local = not is_remote(spark) and urlparse(path).scheme in ("", "file")
+            self.local = local and has_log(str(local_file_path(path)))
+
+    def exists(self, path: str) -> bool | None:
+        """Whether a table is at ``path``, from the disk; None while the disk is not
+        known to be Spark's."""
+        return has_log(str(local_file_path(path))) if self.local else None
 
 
 def last_commit(spark: SparkSession, path: str) -> Row | None:
