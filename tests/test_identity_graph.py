@@ -126,15 +126,44 @@ CASES: dict[str, dict] = {
             ("s4", ["device_id:t", "member_id:m2"]),
         ]
     },
-    # A handset sold on: its days with the second owner begin 120 days after its last
+    # A handset handed on: its days with the second owner begin 400 days after its last
     # with the first (records may give their day; by default the i-th is on day i).
     "sold_on": {
         "records": [
             ("wx", ["open_id:o1", "union_id:u1"]),
             ("s1", ["device_id:d", "member_id:m1"]),
             ("s2", ["device_id:d", "member_id:m1"]),
-            ("s3", ["device_id:d", "open_id:o1"], 122),
-            ("s4", ["device_id:d", "open_id:o1"], 123),
+            ("s3", ["device_id:d", "open_id:o1"], 402),
+            ("s4", ["device_id:d", "open_id:o1"], 403),
+        ]
+    },
+    # One person's three logins, each its own cluster (a member id, WeChat, a web email
+    # the CRM never saw), met only on their handset; the WeChat side first seen on it
+    # 200 days after the member side's last day.
+    "three_logins": {
+        "records": [
+            ("crm", ["member_id:m1", "phone:+861"]),
+            ("wx", ["open_id:o1", "union_id:u1"]),
+            ("web", ["email:e@x.cn", "cookie_id:c"]),
+            ("s1", ["device_id:d", "member_id:m1"]),
+            ("s2", ["device_id:d", "email:e@x.cn"]),
+            ("s3", ["device_id:d", "member_id:m1"]),
+            ("s4", ["device_id:d", "open_id:o1"], 203),
+            ("s5", ["device_id:d"], 204),
+        ]
+    },
+    # A family's tablet: a parent logged in as a member, a child through WeChat and a
+    # third with a web email: three clusters, and two member ids among them.
+    "family_of_three": {
+        "records": [
+            ("crm1", ["member_id:m1", "phone:+861"]),
+            ("crm2", ["member_id:m2", "phone:+862"]),
+            ("wx", ["open_id:o1", "union_id:u1"]),
+            ("s1", ["device_id:t", "member_id:m1"]),
+            ("s2", ["device_id:t", "member_id:m2"]),
+            ("s3", ["device_id:t", "open_id:o1"]),
+            ("s4", ["device_id:t", "member_id:m1"]),
+            ("s5", ["device_id:t", "member_id:m2"]),
         ]
     },
     # An open id belongs to one union id: seen with two, it is unreliable.
@@ -399,6 +428,34 @@ def test_a_weak_identifier_seen_once_with_a_second_cluster_bridges_nothing(resol
         frozenset({"member_id:m1", "device_id:d"}),
         frozenset({"open_id:o1", "union_id:u1"}),
     }
+    assert not any(g == "weak_bridge" for g, _ in audit)
+
+
+def test_a_handset_seen_with_three_logins_of_one_person_joins_them(resolved):
+    people, isolated, audit = resolved["three_logins"]
+    assert people == {
+        frozenset(
+            {
+                "member_id:m1",
+                "phone:+861",
+                "open_id:o1",
+                "union_id:u1",
+                "email:e@x.cn",
+                "cookie_id:c",
+                "device_id:d",
+            }
+        )
+    }
+    assert isolated == set()
+    assert {(g, i) for g, i in audit if g == "weak_bridge"} == {("weak_bridge", "device_id:d")}
+
+
+def test_a_family_tablet_seen_with_three_clusters_joins_none_of_two_members(resolved):
+    people, _, audit = resolved["family_of_three"]
+    assert not any(len(p & {"member_id:m1", "member_id:m2"}) == 2 for p in people)
+    assert frozenset({"member_id:m1", "phone:+861"}) in people
+    assert frozenset({"member_id:m2", "phone:+862"}) in people
+    assert frozenset({"open_id:o1", "union_id:u1"}) in people
     assert not any(g == "weak_bridge" for g, _ in audit)
 
 

@@ -20,15 +20,16 @@ its in-app browser), joins the strong clusters it was seen with when all of this
 
 Its links (and the group's links among itself) go to the greedy rebuild of
 :mod:`precis.identity.limits` after every strong and bridging link, so the weakest
-evidence is refused first. Refused, the group is shared: its identifiers go back to
-:mod:`precis.identity.weak`, which attaches each to one side when that side holds most
-of its records. Every join is a ``weak_bridge`` audit row per cluster joined, naming
+evidence is refused first. Refused, the group is shared: the clusters it touched are
+joined again without it, and its identifiers go back to :mod:`precis.identity.weak`,
+which attaches each to one side when that side holds most of its records. Every join is a ``weak_bridge`` audit row per cluster joined, naming
 the group's identifier seen most with it, the cluster's identifier, the records and
 the dates.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from pyspark.sql import DataFrame, Window
@@ -85,6 +86,45 @@ def bridge_weak(
     )
     if not found["rows"]:
         return strong, none, no_audit
+    audits = []
+    while True:
+        joined, bridged, refused, refused_groups = _join(
+            qualified, grouped, weak_edges, strong, strong_links, typed, never, settings,
+            components,
+        )  # fmt: skip
+        audits.append(refused)
+        if refused_groups is None:
+            audits.append(_audit(qualified, settings))
+            break
+        # A group with a refused link is shared after all: it leaves, and weak attachment
+        # decides for each of its identifiers. The clusters it touched are joined again
+        # without it: seen with three clusters, it may have joined two of them before the
+        # third was refused (a family's tablet: the child's WeChat with one parent).
+        # Taking links away breaks no limit, so the next round refuses nothing more.
+        qualified, found = materialize(
+            qualified.join(refused_groups, "group", how="left_anti"), [row_count()]
+        )
+        if not found["rows"]:
+            joined, bridged = strong, none
+            break
+    audit, _ = materialize(functools.reduce(DataFrame.unionByName, audits), [])
+    return joined, bridged, audit
+
+
+def _join(
+    qualified: DataFrame,
+    grouped: DataFrame,
+    weak_edges: DataFrame,
+    strong: DataFrame,
+    strong_links: DataFrame,
+    typed: DataFrame,
+    never: DataFrame,
+    settings: IdentityConfig,
+    components: Callable[[DataFrame, DataFrame], DataFrame],
+) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame | None]:
+    """(strong with the qualified groups joined, the nodes of the groups that joined, the
+    links refused, the groups with a refused link or None), one greedy rebuild."""
+    anchors = strong.select(F.col("node").alias("other"), "cluster")
     members = grouped.join(qualified.select("group").distinct(), "group", how="inner")
     # The groups' links into the clusters and among themselves, as strong links of
     # the last tier; between clusters, only the links inside one cluster are
@@ -128,28 +168,24 @@ def bridge_weak(
     groups, _ = materialize(groups, [])
     candidates, _ = materialize(inside.unionByName(bridging), [])
     rebuilt, refused = enforce_limits(groups, candidates, typed, never, settings)
-    # A group with a refused link is shared after all: it leaves, and weak attachment
-    # decides for each of its identifiers.
-    refused_groups = (
+    refused_groups, found = materialize(
         refused.select("node")
         .union(refused.select(F.col("other").alias("node")))
         .join(members, "node", how="inner")
         .select("group")
-        .distinct()
+        .distinct(),
+        [row_count()],
     )
-    bridged = members.join(refused_groups, "group", how="left_anti").select("node")
-    renamed = rebuilt.join(
-        members.join(refused_groups, "group", how="left_semi").select("node"),
-        "node",
-        how="left_anti",
-    ).select("node", F.min("node").over(Window.partitionBy("cluster")).alias("cluster"))
-    audit = _audit(qualified.join(refused_groups, "group", how="left_anti"), settings)
-    strong, _ = materialize(
+    if found["rows"]:
+        return strong, members.select("node"), refused, refused_groups
+    renamed = rebuilt.select(
+        "node", F.min("node").over(Window.partitionBy("cluster")).alias("cluster")
+    )
+    joined, _ = materialize(
         strong.join(touched.select("node"), "node", how="left_anti").unionByName(renamed), []
     )
-    bridged, _ = materialize(bridged, [])
-    audit, _ = materialize(refused.unionByName(audit), [])
-    return strong, bridged, audit
+    bridged, _ = materialize(members.select("node"), [])
+    return joined, bridged, refused, None
 
 
 def _as_links(edges: DataFrame) -> DataFrame:

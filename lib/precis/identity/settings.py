@@ -76,14 +76,19 @@ class WeakBridgeConfig(Section):
     # Off: a weak identifier (other than bridge types) never joins two clusters.
     enabled: bool = True
     # Seen with at most this many clusters: a family tablet is seen with the whole family.
-    max_clusters: int = Field(2, ge=2)
+    # 3: where each source keeps its own login, one person's handset is often seen with
+    # three (member id, WeChat, a web email); a family's two member ids are refused by
+    # the limits anyway (docs/benchmarks.md measures 2, 3 and 4).
+    max_clusters: int = Field(3, ge=2)
     # Seen with each of them in at least this many records (with one of its identifiers).
     # 1: on sparse data a person's own handset is often seen once with their second
     # cluster (docs/identity.md measures 2 against 1).
     min_records: int = Field(1, ge=1)
     # Its days with each cluster (first to last record) overlap, or lie at most this many
-    # days apart: further apart, it is a handset sold on, not one person's.
-    max_gap_days: int = Field(90, ge=0)
+    # days apart: further apart, it is a handset handed on, not one person's. A year: a
+    # phone wiped for its next owner gives apps a new device id, and a person may log
+    # in one way in spring and another in winter (docs/benchmarks.md measures 90 to 400).
+    max_gap_days: int = Field(365, ge=0)
 
 
 class IdentityRulesConfig(Section):
