@@ -22,9 +22,9 @@ Its links (and the group's links among itself) go to the greedy rebuild of
 :mod:`precis.identity.limits` after every strong and bridging link, so the weakest
 evidence is refused first. Refused, the group is shared: the clusters it touched are
 joined again without it, and its identifiers go back to :mod:`precis.identity.weak`,
-which attaches each to one side when that side holds most of its records. Every join is a ``weak_bridge`` audit row per cluster joined, naming
-the group's identifier seen most with it, the cluster's identifier, the records and
-the dates.
+which attaches each to one side when that side holds most of its records. Every join
+is a ``weak_bridge`` audit row per cluster joined, naming the group's identifier seen
+most with it, the cluster's identifier, the records and the dates.
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ def _join(
     settings: IdentityConfig,
     components: Callable[[DataFrame, DataFrame], DataFrame],
 ) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame | None]:
-    """(strong with the qualified groups joined, the nodes of the groups that joined, the
-    links refused, the groups with a refused link or None), one greedy rebuild."""
+    """One greedy rebuild: (strong with the qualified groups joined, the nodes of the
+    groups that joined, the links refused, None), or, when the limits refused a link of
+    some group, (strong unchanged, the groups' nodes, the links refused, those groups)."""
     anchors = strong.select(F.col("node").alias("other"), "cluster")
     members = grouped.join(qualified.select("group").distinct(), "group", how="inner")
     # The groups' links into the clusters and among themselves, as strong links of
