@@ -208,7 +208,16 @@ def uninterrupted(spark, landed, tmp_path_factory) -> Path:
     root = copy_world(landed, tmp_path_factory.mktemp("uninterrupted"))
     for job in JOBS:
         run_job(root, job)
+        if job == "ingest":  # kept for ``small_ingested``
+            shutil.copytree(root, root.parent / "ingested")
     return root
+
+
+@pytest.fixture(scope="session")
+def small_ingested(uninterrupted) -> Path:
+    """The small world's lakehouse as the uninterrupted run's ingest left it: scenarios
+    that start after ingest copy it."""
+    return uninterrupted.parent / "ingested"
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import shutil
 from pathlib import Path
 
 import pytest
@@ -383,6 +385,55 @@ def test_rerun_changes_nothing_and_new_files_add_only_what_is_new(spark, csv_cfg
     }
     assert bronze_files == {"o.csv", "o2.csv"}
     assert lake.read(T.BRONZE["orders"]).count() == 5
+
+
+def test_quarantine_is_one_commit_per_run_and_a_rewritten_file_replaces_its_rows(spark, csv_cfg):
+    root = Path(csv_cfg.root)
+    _land(root, "id_observations", "part1.csv", OBS_1)
+    _land(
+        root, "orders", "o.csv", ORDERS_1 + "o3,2026-01-07T09:00:00,member_id,M3,ten,CNY,pos,paid\n"
+    )
+    ingest.run(spark, csv_cfg)
+    lake = Lakehouse.from_config(spark, csv_cfg)
+
+    def held() -> list[tuple[str, str, str]]:
+        rows = lake.read(T.QUARANTINE).select("dataset", "reason", "_source_file").collect()
+        return sorted((r[0], r[1], r[2].rsplit("/", 1)[-1]) for r in rows)
+
+    observations = [
+        ("id_observations", "missing:record_id", "part1.csv"),
+        ("id_observations", "unknown_id_type", "part1.csv"),
+        ("id_observations", "unparsable:observed_at", "part1.csv"),
+    ]
+    assert held() == [*observations, ("orders", "unparsable:amount", "o.csv")]
+    first = lake.version(T.QUARANTINE)  # both datasets' rows: the table's first commit
+    assert first == 0
+
+    # o.csv rewritten without its bad row: its old quarantine row goes, though the new
+    # version quarantines nothing; the other dataset's rows stay. One commit.
+    _land(root, "orders", "o.csv", ORDERS_1)
+    assert ingest.run(spark, csv_cfg)["orders"].quarantined == 0
+    assert held() == observations
+    assert lake.version(T.QUARANTINE) == first + 1
+
+    ingest.run(spark, csv_cfg)  # nothing new: no commit
+    assert lake.version(T.QUARANTINE) == first + 1
+
+
+def test_retention_empties_the_bronze_of_a_source_that_lands_nothing_any_more(spark, csv_cfg):
+    root = Path(csv_cfg.root)
+    _land(root, "id_observations", "part1.csv", OBS_1)
+    _land(root, "orders", "o.csv", ORDERS_1)
+    ingest.run(spark, csv_cfg)
+    lake = Lakehouse.from_config(spark, csv_cfg)
+    assert lake.read(T.BRONZE["orders"]).count() == 2
+    shutil.rmtree(root / "landing" / "orders")  # the source stopped landing
+
+    # Years later, nothing new landed: every bronze row is past its 365 days.
+    later = csv_cfg.model_copy(update={"run_date": dt.date(2031, 1, 1)})
+    ingest.run(spark, later)
+    for table in (T.BRONZE["orders"], T.BRONZE["id_observations"], T.QUARANTINE):
+        assert lake.read(table).count() == 0, table.ref
 
 
 def test_missing_required_column_names_dataset_and_column(spark, csv_cfg):

@@ -256,12 +256,9 @@ def test_sigkill_during_a_micro_batch_then_restart_duplicates_and_loses_nothing(
         )  # fmt: skip
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         assert lake.read(T.TRIGGERS).count() == 2  # fired before the kill, once
-    # The restart as a cluster would run it: through spark-submit.
-    done = subprocess.run(
-        [str(PROJECT / "spark-submit.sh"), *args], cwd=PROJECT, env=env, capture_output=True,
-        text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    # The restart, here in this process (the stream through spark-submit is in
+    # test_cron.py): from the checkpoint the killed processes left.
+    stream.run(spark, cfg)
     assert fired(lake) == FIRED
     kept = {r[0] for r in lake.read(T.STREAM_ACTIVITY).select("activity_id").collect()}
     assert kept == {e[0] for e in BATCHES[0][0] + BATCHES[1][0]} | {"o1"}

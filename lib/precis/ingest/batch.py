@@ -42,6 +42,27 @@ class IngestBatch:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A written batch's part of the run's one quarantine write: the condition that
+    selects the batch's stored rows (a rewritten file's old ones too), and its new rows
+    (None when it has none)."""
+
+    condition: str
+    rows: DataFrame | None
+
+
+def quarantine_write(batches: Sequence[Quarantined]) -> tuple[DataFrame | None, str]:
+    """(rows, condition) of one write of ``bronze/quarantine`` for ``batches``: every
+    batch's new rows, and the condition that selects every batch's stored ones. Datasets
+    keep the columns they have (``_bronze_key`` only where identifiers are hashed)."""
+    frames = [b.rows for b in batches if b.rows is not None]
+    rows = None
+    for frame in frames:
+        rows = frame if rows is None else rows.unionByName(frame, allowMissingColumns=True)
+    return rows, " OR ".join(f"({b.condition})" for b in batches)
+
+
+@dataclass(frozen=True)
 class BatchCounts:
     rows: int
     quarantined: int

@@ -5,7 +5,9 @@ Incremental and idempotent: a registry of ingested (and rejected) files
 rewritten file replaces exactly its own rows in bronze and quarantine; silver is MERGEd
 on the contract's keys, where a late-arriving older copy of a record never overwrites a
 newer one. Which files a batch takes is ``precis.ingest.landing.next_batch``; bronze to
-silver is ``precis.ingest.build_batch``; the accounting is ``precis.ingest.summary``.
+silver is ``precis.ingest.build_batch``; a batch's writes are ``precis.ingest.writes``
+(every batch's quarantine rows in one commit per run); the accounting is
+``precis.ingest.summary``.
 """
 
 from __future__ import annotations
@@ -16,68 +18,25 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from precis import tables as T
 from precis.columns import INGESTED_AT
 from precis.config import DATASETS, Config
-from precis.frames import SPILLED, kept, materialize
 from precis.ingest import batch as ib
-from precis.ingest import conform, protect
+from precis.ingest import conform
 from precis.ingest import summary as sm
 from precis.ingest.batch import DatasetFailed
 from precis.ingest.files import Rejected
-from precis.ingest.landing import Batch, landed_files, next_batch, present_datasets, read_through
+from precis.ingest.landing import landed_files, next_batch, present_datasets, read_through
+from precis.ingest.writes import ingest_dataset, write_quarantine
 from precis.keys import job_key
 from precis.progress import Progress, log
 from precis.runner import job_main, one_writer
-from precis.schemas import SPECS
 from precis.storage import Lakehouse, LandingFile
 from precis.tracking import job_run
 
 JOB = "ingest"
-
-
-def ingest_dataset(
-    spark: SparkSession,
-    cfg: Config,
-    lake: Lakehouse,
-    dataset: str,
-    batch: Batch,
-    settings: conform.IdentifierSettings,
-    suppressions: DataFrame | None,
-    run_id: str,
-    ingested_at: dt.datetime,
-) -> sm.Summary:
-    spec, fmt, where = SPECS[dataset], cfg.landing_format(dataset), cfg.landing_path(dataset)
-    landed, columns = batch.landed, batch.columns
-    assert landed is not None  # the caller reads batches with files only
-    # Bronze: the batch as landed, PII hashed; replacing this batch's own files keeps
-    # reruns exact. Forgotten people's rows stop here (meta/suppressions).
-    paths = None if fmt == "delta" else landed.select(conform.SOURCE_FILE).distinct().collect()
-    condition = ib.batch_condition(None if paths is None else [r[0] for r in paths], where)
-    lineage = (columns, run_id, F.lit(ingested_at))
-    staged = protect.stage(landed, spec, settings, lineage, suppressions, cfg.bronze.keep_plain_pii)
-    lake.replace_where(staged.bronze, T.BRONZE[dataset], condition, evolve=True)
-    suppressed = int(staged.observation.get.get(protect.SUPPRESSED) or 0)
-    out = ib.build_batch(staged.batch, spec, settings, conform.ValueChecks.of(cfg.ingest))
-    with kept(out.typed, level=SPILLED) as (typed,):
-        counts = ib.batch_counts(typed.agg(*out.batch_metrics).collect()[0].asDict())
-        # Rewriting a file must also drop its old quarantine rows, so write even when
-        # this batch has none, unless there is no quarantine table at all yet.
-        if counts.quarantined or lake.exists(T.QUARANTINE):
-            where_batch = f"dataset = '{dataset}' AND {condition}"
-            lake.replace_where(out.quarantine, T.QUARANTINE, where_batch, evolve=True)
-        silver, found = materialize(
-            out.silver, out.silver_metrics, how="persist", storage_level=SPILLED
-        )
-        try:
-            lake.add_new_columns(T.SILVER[dataset], silver.schema)  # optional columns added later
-            merged = lake.merge_upsert(silver, T.SILVER[dataset], unique=True)  # deduplicated
-        finally:
-            silver.unpersist()
-    return sm.accounted(dataset, len(batch.files), counts, found, merged, suppressed)
 
 
 def append(lake: Lakehouse, rows: list[tuple], schema: str, table: T.Table) -> None:
@@ -96,6 +55,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
     summaries: dict[str, sm.Summary] = {}
     done: dict[str, list[LandingFile]] = {}
     rejected: dict[str, list[Rejected]] = {}
+    written: list[ib.Quarantined] = []
     progress = Progress(JOB, len(present))
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with job_run(cfg, JOB) as tracker:
@@ -106,11 +66,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
                     batch = next_batch(spark, cfg, lake, dataset, landing[dataset])
                     if batch.files:
                         job = functools.partial(
-                            ingest_dataset, spark, cfg, lake, dataset, settings=settings,
+                            ingest_dataset, cfg, lake, dataset, settings=settings,
                             suppressions=suppressions, run_id=tracker.key, ingested_at=ingested_at,
                         )  # fmt: skip
                         got, batch = read_through(spark, cfg, lake, dataset, batch, job)
-                        summary = got or summary
+                        if got:
+                            summary, quarantined = got
+                            written.append(quarantined)
                         done[dataset] = batch.files
                     rejected[dataset] = batch.rejected
                     summary.skipped(batch.rejected, len(batch.waiting))
@@ -120,6 +82,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
                 summaries[dataset] = summary
                 step.rows = summary.rows_in if summary.files else None
                 step.detail = summary.describe()
+        write_quarantine(lake, written)
         # Written last: if a run dies before this, the rerun redoes those files, which
         # every step above makes harmless.
         if done or any(rejected.values()):
@@ -127,7 +90,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, sm.Summary]:
             append(lake, files, sm.FILES_SCHEMA, T.INGEST_FILES)
         if cfg.bronze.retention_days:  # bronze keeps landed rows this long, then forgets
             oldest = cfg.run_date - dt.timedelta(days=cfg.bronze.retention_days)
-            for table in (*(T.BRONZE[d] for d in present), T.QUARANTINE):
+            # Every bronze table, also of a source whose landing folder is empty now.
+            for table in (*T.BRONZE.values(), T.QUARANTINE):
                 lake.expire(table, INGESTED_AT, oldest)
         rows = sm.run_rows(summaries, tracker.key, cfg.run_date, ingested_at)
         append(lake, rows, sm.RUNS_SCHEMA, T.INGEST_RUNS)
