@@ -410,14 +410,19 @@ def test_quarantine_is_one_commit_per_run_and_a_rewritten_file_replaces_its_rows
     assert first == 0
 
     # o.csv rewritten without its bad row: its old quarantine row goes, though the new
-    # version quarantines nothing; the other dataset's rows stay. One commit.
+    # version quarantines nothing; a new file's bad row joins the earlier file's rows,
+    # which stay. One commit for both datasets.
     _land(root, "orders", "o.csv", ORDERS_1)
-    assert ingest.run(spark, csv_cfg)["orders"].quarantined == 0
-    assert held() == observations
+    _land(root, "id_observations", "part2.csv", "source,record_id,id_type,id_value,observed_at,extra\n"
+          "pos,r9,fax,12345,2026-01-03 11:00:00,y\n")  # fmt: skip
+    second = ingest.run(spark, csv_cfg)
+    assert (second["orders"].quarantined, second["id_observations"].quarantined) == (0, 1)
+    assert held() == sorted([*observations, ("id_observations", "unknown_id_type", "part2.csv")])
     assert lake.version(T.QUARANTINE) == first + 1
 
     ingest.run(spark, csv_cfg)  # nothing new: no commit
     assert lake.version(T.QUARANTINE) == first + 1
+    assert held() == sorted([*observations, ("id_observations", "unknown_id_type", "part2.csv")])
 
 
 def test_retention_empties_the_bronze_of_a_source_that_lands_nothing_any_more(spark, csv_cfg):

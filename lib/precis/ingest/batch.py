@@ -54,7 +54,7 @@ class Quarantined:
 def quarantine_write(batches: Sequence[Quarantined]) -> tuple[DataFrame | None, str]:
     """(rows, condition) of one write of ``bronze/quarantine`` for ``batches``: every
     batch's new rows, and the condition that selects every batch's stored ones. Datasets
-    keep the columns they have (``_bronze_key`` only where identifiers are hashed)."""
+    keep the columns they have (``_id_key`` only where identifiers are hashed)."""
     frames = [b.rows for b in batches if b.rows is not None]
     rows = None
     for frame in frames:
